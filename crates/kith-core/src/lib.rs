@@ -6,3 +6,6 @@
 pub mod id;
 
 pub use id::DocId;
+pub mod model;
+
+pub use model::Kind;
