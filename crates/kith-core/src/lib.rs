@@ -4,5 +4,7 @@
 //! the current time and random bytes in. Its Cargo.toml (no tokio, iroh, redb or clap) is the proof.
 
 pub mod id;
+pub mod text;
+pub mod time;
 
 pub use id::DocId;
