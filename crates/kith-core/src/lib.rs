@@ -4,6 +4,8 @@
 //! the current time and random bytes in. Its Cargo.toml (no tokio, iroh, redb or clap) is the proof.
 
 pub mod id;
+pub mod text;
+pub mod time;
 
 pub use id::DocId;
 pub mod model;
