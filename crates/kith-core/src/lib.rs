@@ -8,6 +8,7 @@ pub mod text;
 pub mod time;
 
 pub use id::DocId;
+pub mod index;
 pub mod model;
 
 pub use model::Kind;

@@ -27,9 +27,12 @@ use crate::id::DocId;
 pub const SCHEMA_VERSION: i64 = 1;
 
 /// The kind of a document, stored at the root under `kind`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
+    #[default]
     Contact,
     Note,
     Interaction,

@@ -1,0 +1,324 @@
+//! Index derivation: what one document contributes to the vault's derived tables.
+//!
+//! `derive(doc)` is a pure function of one document's current state. The store computes it
+//! before and after every change and applies the difference in the same write transaction, and
+//! `kith reindex` rebuilds every table from it alone.
+//!
+//! Invariant: the output depends only on the document's content (no clock, no other document),
+//! and every collection in it is ordered, so the same document always yields the same bytes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::ReadDoc;
+use serde::{Deserialize, Serialize};
+
+use crate::id::DocId;
+use crate::model::{self, Kind};
+use crate::text;
+use crate::time::{Date, Span};
+
+/// Field weights in the full-text index: a match in a name ranks above one in a note.
+pub mod weight {
+    pub const NAME: u8 = 8;
+    pub const EMAIL: u8 = 6;
+    pub const ORG: u8 = 5;
+    pub const TAG: u8 = 4;
+    pub const TEXT_SHORT: u8 = 2;
+    pub const BODY: u8 = 1;
+}
+
+/// What `kith list` shows of a contact, kept in the `contacts` table.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactSummary {
+    pub name: String,
+    /// Folded name, the sort key of `list --sort name`.
+    pub sort: String,
+    pub org: String,
+    pub title: String,
+    pub email: String,
+    pub tags: Vec<String>,
+    pub kinds: Vec<String>,
+    /// Canonical cadence span (`30d`), empty when none.
+    pub every: String,
+    pub archived: bool,
+    /// Set when merged into another contact: such contacts are hidden from listings.
+    pub merged_into: String,
+    /// Day (days since 1970-01-01, UTC) the contact was created.
+    pub created_day: i32,
+}
+
+/// What listings show of a note, interaction or reminder, kept in the `items` table.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemSummary {
+    pub kind: Kind,
+    /// The day it happened (interaction), is due (reminder) or was written (note).
+    pub day: i32,
+    /// Milliseconds since the epoch when created: orders items of one day.
+    pub created: i64,
+    pub contacts: Vec<DocId>,
+    /// Interaction kind (`call`, ...); empty for notes and reminders.
+    pub label: String,
+    /// The first line of the text, at most [`SNIPPET_CHARS`] characters.
+    pub snippet: String,
+    /// Reminders: done.
+    pub done: bool,
+}
+
+pub const SNIPPET_CHARS: usize = 100;
+
+/// Everything one document contributes to the derived tables.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DocIndex {
+    pub terms: BTreeMap<String, u8>,
+    pub contact: Option<ContactSummary>,
+    pub item: Option<ItemSummary>,
+    /// Folded full names (contacts).
+    pub names: BTreeSet<String>,
+    /// Lower-cased emails (contacts).
+    pub emails: BTreeSet<String>,
+    /// Digits of phone numbers (contacts), for import de-duplication.
+    pub phones: BTreeSet<String>,
+    /// vCard UIDs (contacts).
+    pub uids: BTreeSet<String>,
+    /// Open reminder: the day it is due (or its snooze end).
+    pub due_day: Option<i32>,
+}
+
+fn add_terms(terms: &mut BTreeMap<String, u8>, text: &str, w: u8) {
+    for t in text::terms(text) {
+        let e = terms.entry(t).or_insert(0);
+        if *e < w {
+            *e = w;
+        }
+    }
+}
+
+/// The day of a timestamp in milliseconds, UTC.
+pub fn day_of_ms(ms: i64) -> i32 {
+    Date::from_unix_ms(ms, 0).to_days()
+}
+
+fn parse_day(s: &str) -> Option<i32> {
+    s.parse::<Date>().ok().map(|d| d.to_days())
+}
+
+/// First line of `s`, trimmed, at most `SNIPPET_CHARS` characters.
+pub fn snippet(s: &str) -> String {
+    let line = s
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    let mut out: String = line.chars().take(SNIPPET_CHARS).collect();
+    if line.chars().count() > SNIPPET_CHARS {
+        out.push('…');
+    }
+    out
+}
+
+/// Normalises a phone number to its digits (a leading `+` kept) for matching.
+pub fn phone_key(p: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in p.trim().chars().enumerate() {
+        if c.is_ascii_digit() || (i == 0 && c == '+') {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Derives a document's index entries. Documents of no known kind contribute nothing.
+pub fn derive<D: ReadDoc>(doc: &D) -> (Option<Kind>, DocIndex) {
+    let kind = model::doc_kind(doc);
+    let mut ix = DocIndex::default();
+    match kind {
+        Some(Kind::Contact) => {
+            let c = model::read_contact(doc);
+            let t = &mut ix.terms;
+            add_terms(t, &c.name, weight::NAME);
+            add_terms(t, &c.nickname, weight::NAME);
+            for e in c.emails.values() {
+                add_terms(t, &e.value, weight::EMAIL);
+                let e = e.value.trim().to_lowercase();
+                if !e.is_empty() {
+                    ix.emails.insert(e);
+                }
+            }
+            for r in c.orgs.values() {
+                add_terms(t, &r.org, weight::ORG);
+                add_terms(t, &r.unit, weight::ORG);
+                add_terms(t, &r.title, weight::ORG);
+            }
+            for tag in c.tags.iter().chain(c.kinds.iter()) {
+                add_terms(t, tag, weight::TAG);
+            }
+            add_terms(t, &c.met, weight::TEXT_SHORT);
+            for v in c.custom.values() {
+                add_terms(t, v, weight::TEXT_SHORT);
+            }
+            for a in c.addresses.values() {
+                add_terms(t, &a.locality, weight::TEXT_SHORT);
+                add_terms(t, &a.country, weight::TEXT_SHORT);
+            }
+            for p in c.phones.values() {
+                let k = phone_key(&p.value);
+                if !k.is_empty() {
+                    ix.phones.insert(k);
+                }
+            }
+            let folded = text::fold(c.name.trim());
+            if !folded.is_empty() {
+                ix.names.insert(folded.clone());
+            }
+            if !c.uid.is_empty() {
+                ix.uids.insert(c.uid.clone());
+            }
+            let role = c.primary_role().cloned().unwrap_or_default();
+            ix.contact = Some(ContactSummary {
+                name: c.name.clone(),
+                sort: folded,
+                org: role.org,
+                title: role.title,
+                email: c.primary_email().unwrap_or("").to_string(),
+                tags: c.tags.iter().cloned().collect(),
+                kinds: c.kinds.iter().cloned().collect(),
+                every: c.every.clone(),
+                archived: c.archived,
+                merged_into: c.merged_into.clone(),
+                created_day: day_of_ms(c.created),
+            });
+        }
+        Some(Kind::Note) => {
+            let n = model::read_note(doc);
+            add_terms(&mut ix.terms, &n.body, weight::BODY);
+            for tag in &n.tags {
+                add_terms(&mut ix.terms, tag, weight::TAG);
+            }
+            ix.item = Some(ItemSummary {
+                kind: Kind::Note,
+                day: day_of_ms(n.created),
+                created: n.created,
+                contacts: n.contacts.iter().copied().collect(),
+                label: String::new(),
+                snippet: snippet(&n.body),
+                done: false,
+            });
+        }
+        Some(Kind::Interaction) => {
+            let i = model::read_interaction(doc);
+            add_terms(&mut ix.terms, &i.summary, weight::BODY);
+            add_terms(&mut ix.terms, &i.kind, weight::BODY);
+            ix.item = Some(ItemSummary {
+                kind: Kind::Interaction,
+                day: parse_day(&i.date).unwrap_or_else(|| day_of_ms(i.created)),
+                created: i.created,
+                contacts: i.contacts.iter().copied().collect(),
+                label: i.kind.clone(),
+                snippet: snippet(&i.summary),
+                done: false,
+            });
+        }
+        Some(Kind::Reminder) => {
+            let r = model::read_reminder(doc);
+            add_terms(&mut ix.terms, &r.text, weight::BODY);
+            let day = parse_day(&r.due).unwrap_or_else(|| day_of_ms(r.created));
+            if !r.done {
+                let snooze = parse_day(&r.snoozed_until).unwrap_or(i32::MIN);
+                ix.due_day = Some(day.max(snooze));
+            }
+            ix.item = Some(ItemSummary {
+                kind: Kind::Reminder,
+                day,
+                created: r.created,
+                contacts: r.contact.into_iter().collect(),
+                label: String::new(),
+                snippet: snippet(&r.text),
+                done: r.done,
+            });
+        }
+        None => {}
+    }
+    (kind, ix)
+}
+
+/// The day a contact is next due for a keep-in-touch, from its cadence and the day of the last
+/// interaction with it (or the day it was created when there was none). None without a cadence,
+/// or for archived and merged contacts.
+pub fn cadence_due(c: &ContactSummary, last_contact_day: Option<i32>) -> Option<i32> {
+    if c.every.is_empty() || c.archived || !c.merged_into.is_empty() {
+        return None;
+    }
+    let span: Span = c.every.parse().ok()?;
+    let from = last_contact_day.unwrap_or(c.created_day);
+    Some(span.add_to(Date::from_days(from)).to_days())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use automerge::AutoCommit;
+
+    #[test]
+    fn contact_index_has_weighted_terms_and_keys() {
+        let mut doc = AutoCommit::new();
+        let mut c = model::Contact {
+            name: "Zoë Ångström".into(),
+            ..Default::default()
+        };
+        c.emails.insert(
+            "a".into(),
+            model::Labeled {
+                value: "Zoe@Example.com".into(),
+                label: String::new(),
+            },
+        );
+        c.phones.insert(
+            "p".into(),
+            model::Labeled {
+                value: "+1 (555) 010-9999".into(),
+                label: String::new(),
+            },
+        );
+        c.tags.insert("climbing".into());
+        c.every = "30d".into();
+        model::write_contact(&mut doc, &c, 86_400_000 * 3).unwrap();
+        let (kind, ix) = derive(&doc);
+        assert_eq!(kind, Some(Kind::Contact));
+        assert_eq!(ix.terms.get("zoe"), Some(&weight::NAME));
+        assert_eq!(ix.terms.get("angstrom"), Some(&weight::NAME));
+        assert_eq!(ix.terms.get("example"), Some(&weight::EMAIL));
+        assert_eq!(ix.terms.get("climbing"), Some(&weight::TAG));
+        assert!(ix.emails.contains("zoe@example.com"));
+        assert!(ix.phones.contains("+15550109999"));
+        assert!(ix.names.contains("zoe angstrom"));
+        let s = ix.contact.unwrap();
+        assert_eq!(s.created_day, 3);
+        assert_eq!(cadence_due(&s, None), Some(33));
+        assert_eq!(cadence_due(&s, Some(10)), Some(40));
+    }
+
+    #[test]
+    fn reminder_due_day_respects_done_and_snooze() {
+        let mut doc = AutoCommit::new();
+        let mut r = model::Reminder {
+            due: "1970-01-05".into(),
+            text: "Call".into(),
+            ..Default::default()
+        };
+        model::write_reminder(&mut doc, &r, 0).unwrap();
+        assert_eq!(derive(&doc).1.due_day, Some(4));
+        r.snoozed_until = "1970-01-09".into();
+        model::write_reminder(&mut doc, &r, 1).unwrap();
+        assert_eq!(derive(&doc).1.due_day, Some(8));
+        r.done = true;
+        model::write_reminder(&mut doc, &r, 2).unwrap();
+        assert_eq!(derive(&doc).1.due_day, None);
+    }
+
+    #[test]
+    fn snippets_take_the_first_line() {
+        assert_eq!(snippet("\n  first line \nsecond"), "first line");
+        let long = "x".repeat(300);
+        assert_eq!(snippet(&long).chars().count(), SNIPPET_CHARS + 1);
+    }
+}

@@ -1,0 +1,949 @@
+//! Use cases: what each kith command does to the vault, independent of how it is shown.
+//!
+//! Invariants: one user command is one write transaction (all or nothing); nothing here prints
+//! or reads the environment: the CLI passes the home, the time and the user's input in, and
+//! renders what comes back. User mistakes come back as `AppError::User` with a hint.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use kith_core::index::{ContactSummary, ItemSummary};
+use kith_core::model::{self, Conflict, Contact, Interaction, Labeled, Link, Note, Reminder, Role};
+use kith_core::text;
+use kith_core::time::{Date, Span};
+use kith_core::{DocId, Kind};
+use serde::Serialize;
+
+use crate::store::{Reader, StoreError, Vault};
+
+/// An error of a use case.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The user asked for something that cannot be done: exit 1.
+    #[error("{msg}")]
+    User { msg: String, hint: Option<String> },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl AppError {
+    pub fn user(msg: impl Into<String>) -> Self {
+        AppError::User {
+            msg: msg.into(),
+            hint: None,
+        }
+    }
+    pub fn hint(msg: impl Into<String>, hint: impl Into<String>) -> Self {
+        AppError::User {
+            msg: msg.into(),
+            hint: Some(hint.into()),
+        }
+    }
+    pub fn hint_text(&self) -> Option<String> {
+        match self {
+            AppError::User { hint, .. } => hint.clone(),
+            AppError::Store(e) => e.hint(),
+        }
+    }
+    /// Exit code: 1 for what the user can fix, 3 and up for internal failures.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            AppError::User { .. } => 1,
+            AppError::Store(StoreError::Internal(_))
+            | AppError::Store(StoreError::BadDocument(..)) => 4,
+            AppError::Store(_) => 1,
+        }
+    }
+}
+
+pub type Result<T, E = AppError> = std::result::Result<T, E>;
+
+/// The open vault with the current time.
+pub struct App {
+    pub vault: Vault,
+    pub home: PathBuf,
+    /// Milliseconds since the epoch.
+    pub now: i64,
+    /// The user's local date.
+    pub today: Date,
+}
+
+pub fn vault_path(home: &Path) -> PathBuf {
+    home.join("vault.redb")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resolving references.
+
+/// Resolves REF to a contact: an id prefix, an exact email, an exact name (case- and
+/// accent-insensitive), or else a unique name whose words start with the words given.
+/// Merged contacts resolve to the contact they were merged into.
+pub fn resolve_contact(r: &Reader, reference: &str) -> Result<DocId> {
+    let q = reference.trim();
+    if q.is_empty() {
+        return Err(AppError::user("empty contact reference"));
+    }
+    let lower = q.to_lowercase();
+    let mut tier1: BTreeSet<DocId> = BTreeSet::new();
+    if lower.len() >= 4 && kith_core::id::is_hex_prefix(&lower) {
+        for (id, kind) in r.ids_with_prefix(&lower, 50)? {
+            if kind == Kind::Contact {
+                tier1.insert(id);
+            }
+        }
+    }
+    if q.contains('@') {
+        tier1.extend(r.by_email(&lower)?);
+    }
+    let folded = text::fold(q);
+    tier1.extend(r.by_name(&folded)?);
+    let candidates: BTreeSet<DocId> = if !tier1.is_empty() {
+        tier1
+    } else {
+        // Names whose words start with the words given; failing that, email prefixes.
+        let words: Vec<String> = text::terms(q);
+        let mut by_name = BTreeSet::new();
+        let mut by_email = BTreeSet::new();
+        if !words.is_empty() {
+            for (id, s) in r.contacts()? {
+                if !s.merged_into.is_empty() {
+                    continue;
+                }
+                let name_words = text::terms(&s.name);
+                if words
+                    .iter()
+                    .all(|w| name_words.iter().any(|n| n.starts_with(w.as_str())))
+                {
+                    by_name.insert(id);
+                } else if !s.email.is_empty() && s.email.to_lowercase().starts_with(&lower) {
+                    by_email.insert(id);
+                }
+            }
+        }
+        if by_name.is_empty() {
+            by_email
+        } else {
+            by_name
+        }
+    };
+    // Follow merges to the survivor.
+    let mut resolved: BTreeSet<DocId> = BTreeSet::new();
+    for id in candidates {
+        resolved.insert(follow_merge(r, id)?);
+    }
+    match resolved.len() {
+        1 => Ok(*resolved.iter().next().expect("one")),
+        0 => {
+            let all = r.contacts()?;
+            let names: Vec<&str> = all.iter().map(|(_, s)| s.name.as_str()).collect();
+            let close = text::closest(q, &names, 5);
+            if close.is_empty() {
+                Err(AppError::hint(
+                    format!("no contact matches '{q}'"),
+                    "list contacts with `kith list`, or add one with `kith add NAME`",
+                ))
+            } else {
+                Err(AppError::hint(
+                    format!("no contact matches '{q}'"),
+                    format!("did you mean: {}?", close.join(", ")),
+                ))
+            }
+        }
+        n => {
+            let mut lines = Vec::new();
+            for id in resolved.iter().take(10) {
+                let s = r.contact(*id)?.unwrap_or_default();
+                let extra = if s.email.is_empty() {
+                    s.org.clone()
+                } else {
+                    s.email.clone()
+                };
+                lines.push(format!(
+                    "{} {}{}",
+                    id.short(),
+                    s.name,
+                    if extra.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" <{extra}>")
+                    }
+                ));
+            }
+            Err(AppError::hint(
+                format!("'{q}' matches {n} contacts: {}", lines.join("; ")),
+                "use more of the name, an email, or an id prefix",
+            ))
+        }
+    }
+}
+
+fn follow_merge(r: &Reader, mut id: DocId) -> Result<DocId> {
+    for _ in 0..16 {
+        match r.contact(id)? {
+            Some(s) if !s.merged_into.is_empty() => match s.merged_into.parse() {
+                Ok(next) => id = next,
+                Err(_) => return Ok(id),
+            },
+            _ => return Ok(id),
+        }
+    }
+    Ok(id)
+}
+
+/// Resolves a reference to a reminder: an id prefix of a reminder (at least 4 hex digits), or
+/// text that occurs in exactly one open reminder.
+pub fn resolve_reminder(r: &Reader, reference: &str, today: Date) -> Result<DocId> {
+    let q = reference.trim().to_lowercase();
+    if q.is_empty() {
+        return Err(AppError::user("empty reminder reference"));
+    }
+    let mut found: Vec<DocId> = Vec::new();
+    if q.len() >= 4 && kith_core::id::is_hex_prefix(&q) {
+        found = r
+            .ids_with_prefix(&q, 20)?
+            .into_iter()
+            .filter(|(_, k)| *k == Kind::Reminder)
+            .map(|(i, _)| i)
+            .collect();
+    }
+    if found.is_empty() {
+        let folded = text::fold(&q);
+        for (_, id) in r.reminders_due(today.to_days().saturating_add(365 * 100))? {
+            if let Some(item) = r.item(id)? {
+                if text::fold(&item.snippet).contains(&folded) {
+                    found.push(id);
+                }
+            }
+        }
+    }
+    match found.len() {
+        1 => Ok(found[0]),
+        0 => Err(AppError::hint(
+            format!("no reminder matches '{reference}'"),
+            "`kith due --within 1y` lists open reminders with their ids",
+        )),
+        n => Err(AppError::hint(
+            format!("'{reference}' matches {n} reminders"),
+            "use the reminder's id prefix from `kith due`",
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation helpers.
+
+pub fn parse_span(s: &str) -> Result<Span> {
+    s.parse::<Span>().map_err(|e| AppError::user(e.to_string()))
+}
+
+pub fn parse_date(s: &str, today: Date) -> Result<Date> {
+    kith_core::time::parse_date(s, today).map_err(|e| AppError::user(e.to_string()))
+}
+
+pub fn parse_partial_date(s: &str) -> Result<String> {
+    s.trim()
+        .parse::<kith_core::time::PartialDate>()
+        .map(|d| d.to_string())
+        .map_err(|e| AppError::user(e.to_string()))
+}
+
+pub fn check_email(e: &str) -> Result<String> {
+    let e = e.trim();
+    let ok = e.len() >= 3
+        && e.contains('@')
+        && !e.starts_with('@')
+        && !e.ends_with('@')
+        && !e.chars().any(char::is_whitespace);
+    if ok {
+        Ok(e.to_string())
+    } else {
+        Err(AppError::hint(
+            format!("'{e}' is not an email address"),
+            "an email looks like name@example.com",
+        ))
+    }
+}
+
+pub fn check_name(n: &str) -> Result<String> {
+    let n = n.trim();
+    if n.is_empty() {
+        return Err(AppError::hint(
+            "a contact needs a name",
+            "give a non-empty NAME",
+        ));
+    }
+    if n.chars().any(|c| c.is_control()) {
+        return Err(AppError::user("a name cannot contain control characters"));
+    }
+    Ok(n.to_string())
+}
+
+/// A new entry key: sorts by creation time, unique with overwhelming probability.
+pub fn entry_key(now: i64) -> String {
+    let r: u32 = rand::random();
+    format!("{:011x}{:08x}", now.max(0), r)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Contacts.
+
+#[derive(Debug, Default)]
+pub struct NewContact {
+    pub name: String,
+    pub emails: Vec<String>,
+    pub phones: Vec<String>,
+    pub org: Option<String>,
+    pub title: Option<String>,
+    pub tags: Vec<String>,
+    pub kinds: Vec<String>,
+    pub met: Option<String>,
+    pub every: Option<String>,
+}
+
+pub struct Added {
+    pub id: DocId,
+    /// Existing contacts that already have one of the new contact's emails.
+    pub duplicates: Vec<(String, DocId, String)>,
+}
+
+impl App {
+    pub fn add_contact(&self, n: NewContact) -> Result<Added> {
+        let name = check_name(&n.name)?;
+        let emails: Vec<String> = n
+            .emails
+            .iter()
+            .map(|e| check_email(e))
+            .collect::<Result<_>>()?;
+        let every = match &n.every {
+            Some(e) => parse_span(e)?.to_string(),
+            None => String::new(),
+        };
+        let mut c = Contact {
+            name,
+            ..Default::default()
+        };
+        let now = self.now;
+        for (i, e) in emails.iter().enumerate() {
+            c.emails.insert(
+                format!("{}{i}", entry_key(now)),
+                Labeled {
+                    value: e.clone(),
+                    label: String::new(),
+                },
+            );
+        }
+        for (i, p) in n.phones.iter().enumerate() {
+            let p = p.trim();
+            if p.is_empty() || kith_core::index::phone_key(p).is_empty() {
+                return Err(AppError::user(format!("'{p}' is not a phone number")));
+            }
+            c.phones.insert(
+                format!("{}{i}", entry_key(now)),
+                Labeled {
+                    value: p.to_string(),
+                    label: String::new(),
+                },
+            );
+        }
+        if n.org.is_some() || n.title.is_some() {
+            c.orgs.insert(
+                entry_key(now),
+                Role {
+                    org: n.org.clone().unwrap_or_default().trim().to_string(),
+                    title: n.title.clone().unwrap_or_default().trim().to_string(),
+                    ..Default::default()
+                },
+            );
+        }
+        c.tags = clean_tags(&n.tags)?;
+        c.kinds = clean_tags(&n.kinds)?;
+        c.met = n.met.clone().unwrap_or_default();
+        c.every = every;
+        self.vault.write(now, |w| {
+            let mut duplicates = Vec::new();
+            for e in &emails {
+                for other in w.by_email(&e.to_lowercase())? {
+                    let name = w.contact(other)?.map(|s| s.name).unwrap_or_default();
+                    duplicates.push((e.clone(), other, name));
+                }
+            }
+            let mut l = w.create();
+            model::write_contact(&mut l.doc, &c, now).map_err(am_err)?;
+            let id = l.id;
+            w.save(l)?;
+            Ok(Added { id, duplicates })
+        })
+    }
+
+    /// Loads a contact, applies `f` to its typed value and saves it if anything changed.
+    pub fn update_contact(
+        &self,
+        id: DocId,
+        f: impl FnOnce(&mut Contact, &mut automerge::AutoCommit) -> Result<()>,
+    ) -> Result<bool> {
+        let now = self.now;
+        self.vault.write(now, |w| {
+            let mut l = w
+                .load(id)?
+                .ok_or_else(|| AppError::user(format!("contact {id} no longer exists")))?;
+            let mut c = model::read_contact(&l.doc);
+            let before_heads = l.doc.get_heads();
+            f(&mut c, &mut l.doc)?;
+            model::write_contact(&mut l.doc, &c, now).map_err(am_err)?;
+            let changed = l.doc.get_heads() != before_heads;
+            w.save(l)?;
+            Ok(changed)
+        })
+    }
+
+    pub fn show(&self, id: DocId) -> Result<ContactView> {
+        let r = self.vault.read()?;
+        let doc = r
+            .load(id)?
+            .ok_or_else(|| AppError::user(format!("contact {id} no longer exists")))?;
+        let contact = model::read_contact(&doc);
+        let conflicts = model::contact_conflicts(&doc);
+        let last = r.last_contact(id)?;
+        let summary = r.contact(id)?.unwrap_or_default();
+        let next_due = kith_core::index::cadence_due(&summary, last);
+        let mut links = Vec::new();
+        for (key, l) in &contact.links {
+            let to: Option<DocId> = l.to.parse().ok();
+            let name = match to {
+                Some(t) => r.contact(t)?.map(|s| s.name),
+                None => None,
+            };
+            links.push(LinkView {
+                key: key.clone(),
+                to: l.to.clone(),
+                rel: l.rel.clone(),
+                name,
+            });
+        }
+        let timeline = r.timeline(id)?.len();
+        Ok(ContactView {
+            id,
+            contact,
+            conflicts,
+            last_contact: last.map(|d| Date::from_days(d).to_string()),
+            next_due: next_due.map(|d| Date::from_days(d).to_string()),
+            links,
+            timeline_items: timeline,
+        })
+    }
+
+    pub fn list(&self, q: &ListQuery) -> Result<Vec<ContactRow>> {
+        let r = self.vault.read()?;
+        let last = r.last_contacts()?;
+        let tags: Vec<String> = q
+            .tags
+            .iter()
+            .map(|t| text::fold(t.trim_start_matches('+')))
+            .collect();
+        let org = q.org.as_ref().map(|o| text::fold(o));
+        let mut rows: Vec<ContactRow> = Vec::new();
+        for (id, s) in r.contacts()? {
+            if !s.merged_into.is_empty() || (s.archived && !q.archived) {
+                continue;
+            }
+            if !tags.is_empty() {
+                let have: Vec<String> = s
+                    .tags
+                    .iter()
+                    .chain(s.kinds.iter())
+                    .map(|t| text::fold(t))
+                    .collect();
+                if !tags.iter().all(|t| have.contains(t)) {
+                    continue;
+                }
+            }
+            if let Some(o) = &org {
+                if !text::fold(&s.org).contains(o.as_str()) {
+                    continue;
+                }
+            }
+            let lc = last.get(&id).copied();
+            rows.push(ContactRow::new(id, s, lc));
+        }
+        match q.sort {
+            SortBy::Name => rows.sort_by(|a, b| a.sort.cmp(&b.sort).then(a.id.cmp(&b.id))),
+            SortBy::LastContact => rows.sort_by(|a, b| {
+                // Never contacted first, then oldest contact first: who needs attention.
+                a.last_day
+                    .unwrap_or(i32::MIN)
+                    .cmp(&b.last_day.unwrap_or(i32::MIN))
+                    .then(a.sort.cmp(&b.sort))
+            }),
+        }
+        Ok(rows)
+    }
+
+    pub fn link(&self, from: DocId, to: DocId, rel: &str) -> Result<bool> {
+        let rel = rel.trim();
+        if rel.is_empty() || rel.chars().any(char::is_whitespace) {
+            return Err(AppError::hint(
+                format!("'{rel}' is not a relation"),
+                "use one word, like introduced-by, works-with or reports-to",
+            ));
+        }
+        if from == to {
+            return Err(AppError::user("a contact cannot be linked to itself"));
+        }
+        let now = self.now;
+        self.update_contact(from, |c, _| {
+            let exists = c
+                .links
+                .values()
+                .any(|l| l.to == to.to_hex() && l.rel == rel);
+            if !exists {
+                c.links.insert(
+                    entry_key(now),
+                    Link {
+                        to: to.to_hex(),
+                        rel: rel.to_string(),
+                    },
+                );
+            }
+            Ok(())
+        })
+    }
+
+    pub fn remove(&self, id: DocId, purge: bool) -> Result<bool> {
+        if purge {
+            return self.vault.write(self.now, |w| Ok(w.purge(id)?));
+        }
+        self.update_contact(id, |c, _| {
+            c.archived = true;
+            Ok(())
+        })
+    }
+}
+
+pub fn clean_tags(tags: &[String]) -> Result<BTreeSet<String>> {
+    let mut out = BTreeSet::new();
+    for t in tags {
+        for t in t.split(',') {
+            let t = t.trim().trim_start_matches('+').trim();
+            if t.is_empty() {
+                continue;
+            }
+            if t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(AppError::hint(
+                    format!("'{t}' is not a tag"),
+                    "tags are single words, like client or ml-2024",
+                ));
+            }
+            out.insert(t.to_lowercase());
+        }
+    }
+    Ok(out)
+}
+
+pub fn am_err(e: automerge::AutomergeError) -> AppError {
+    AppError::Store(StoreError::Internal(format!("automerge: {e}")))
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SortBy {
+    #[default]
+    Name,
+    LastContact,
+}
+
+#[derive(Debug, Default)]
+pub struct ListQuery {
+    pub tags: Vec<String>,
+    pub org: Option<String>,
+    pub sort: SortBy,
+    pub archived: bool,
+}
+
+/// One row of `kith list` (also its JSON schema).
+#[derive(Debug, Serialize)]
+pub struct ContactRow {
+    pub id: DocId,
+    pub name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub org: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub title: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub email: String,
+    pub tags: Vec<String>,
+    pub kinds: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_contact: Option<String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub every: String,
+    pub archived: bool,
+    #[serde(skip)]
+    pub sort: String,
+    #[serde(skip)]
+    pub last_day: Option<i32>,
+}
+
+impl ContactRow {
+    fn new(id: DocId, s: ContactSummary, last: Option<i32>) -> Self {
+        ContactRow {
+            id,
+            name: s.name,
+            org: s.org,
+            title: s.title,
+            email: s.email,
+            tags: s.tags,
+            kinds: s.kinds,
+            last_contact: last.map(|d| Date::from_days(d).to_string()),
+            every: s.every,
+            archived: s.archived,
+            sort: s.sort,
+            last_day: last,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct LinkView {
+    pub key: String,
+    pub to: String,
+    pub rel: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// Everything `kith show` displays (also its JSON schema).
+#[derive(Debug, Serialize)]
+pub struct ContactView {
+    pub id: DocId,
+    #[serde(flatten)]
+    pub contact: Contact,
+    pub conflicts: Vec<Conflict>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_contact: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_due: Option<String>,
+    #[serde(rename = "links_resolved")]
+    pub links: Vec<LinkView>,
+    pub timeline_items: usize,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Notes, interactions, reminders.
+
+/// One entry of a timeline or search result (also its JSON schema).
+#[derive(Debug, Serialize)]
+pub struct ItemRow {
+    pub id: DocId,
+    pub kind: Kind,
+    pub date: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub label: String,
+    pub text: String,
+    pub contacts: Vec<DocId>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub done: bool,
+}
+
+impl ItemRow {
+    pub fn new(id: DocId, s: ItemSummary) -> Self {
+        ItemRow {
+            id,
+            kind: s.kind,
+            date: Date::from_days(s.day).to_string(),
+            label: s.label,
+            text: s.snippet,
+            contacts: s.contacts,
+            done: s.done,
+        }
+    }
+}
+
+impl App {
+    pub fn add_note(&self, contacts: &[DocId], body: &str, tags: &[String]) -> Result<DocId> {
+        if body.trim().is_empty() {
+            return Err(AppError::hint(
+                "the note is empty; nothing was saved",
+                "give the text as an argument, on standard input with -, or in $EDITOR",
+            ));
+        }
+        let note = Note {
+            body: body.to_string(),
+            contacts: contacts.iter().copied().collect(),
+            tags: clean_tags(tags)?,
+            ..Default::default()
+        };
+        self.vault.write(self.now, |w| {
+            let mut l = w.create();
+            model::write_note(&mut l.doc, &note, w.now()).map_err(am_err)?;
+            let id = l.id;
+            w.save(l)?;
+            Ok(id)
+        })
+    }
+
+    pub fn log(&self, contacts: &[DocId], kind: &str, on: Date, summary: &str) -> Result<DocId> {
+        let kind = kind.trim().to_lowercase();
+        if kind.is_empty() || kind.chars().any(char::is_whitespace) {
+            return Err(AppError::hint(
+                format!("'{kind}' is not an interaction kind"),
+                format!("use one of {}", model::INTERACTION_KINDS.join(", ")),
+            ));
+        }
+        if contacts.is_empty() {
+            return Err(AppError::user("an interaction needs at least one contact"));
+        }
+        let i = Interaction {
+            date: on.to_string(),
+            kind,
+            contacts: contacts.iter().copied().collect(),
+            summary: summary.to_string(),
+            ..Default::default()
+        };
+        self.vault.write(self.now, |w| {
+            let mut l = w.create();
+            model::write_interaction(&mut l.doc, &i, w.now()).map_err(am_err)?;
+            let id = l.id;
+            w.save(l)?;
+            Ok(id)
+        })
+    }
+
+    pub fn remind(&self, contact: DocId, due: Date, text: &str) -> Result<DocId> {
+        if text.trim().is_empty() {
+            return Err(AppError::user("a reminder needs a text"));
+        }
+        let r = Reminder {
+            due: due.to_string(),
+            contact: Some(contact),
+            text: text.trim().to_string(),
+            ..Default::default()
+        };
+        self.vault.write(self.now, |w| {
+            let mut l = w.create();
+            model::write_reminder(&mut l.doc, &r, w.now()).map_err(am_err)?;
+            let id = l.id;
+            w.save(l)?;
+            Ok(id)
+        })
+    }
+
+    /// Marks a reminder done, or snoozes it until `snooze`. Returns its text.
+    pub fn finish_reminder(&self, id: DocId, snooze: Option<Date>) -> Result<String> {
+        self.vault.write(self.now, |w| {
+            let mut l = w
+                .load(id)?
+                .ok_or_else(|| AppError::user(format!("reminder {id} no longer exists")))?;
+            let mut r = model::read_reminder(&l.doc);
+            match snooze {
+                Some(d) => r.snoozed_until = d.to_string(),
+                None => r.done = true,
+            }
+            model::write_reminder(&mut l.doc, &r, w.now()).map_err(am_err)?;
+            w.save(l)?;
+            Ok(r.text)
+        })
+    }
+
+    pub fn timeline(&self, contact: DocId) -> Result<Vec<ItemRow>> {
+        let r = self.vault.read()?;
+        let mut out = Vec::new();
+        for (id, _) in r.timeline(contact)? {
+            if let Some(s) = r.item(id)? {
+                out.push(ItemRow::new(id, s));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Full text of an item (for `timeline --full`).
+    pub fn item_text(&self, id: DocId) -> Result<String> {
+        let r = self.vault.read()?;
+        let doc = r
+            .load(id)?
+            .ok_or_else(|| AppError::user(format!("{id} no longer exists")))?;
+        Ok(match model::doc_kind(&doc) {
+            Some(Kind::Note) => model::read_note(&doc).body,
+            Some(Kind::Interaction) => model::read_interaction(&doc).summary,
+            Some(Kind::Reminder) => model::read_reminder(&doc).text,
+            _ => String::new(),
+        })
+    }
+
+    pub fn due(&self, within: Span) -> Result<Vec<DueRow>> {
+        let r = self.vault.read()?;
+        let today = self.today.to_days();
+        let until = within.add_to(self.today).to_days();
+        let mut rows = Vec::new();
+        for (day, id) in r.reminders_due(until)? {
+            let Some(item) = r.item(id)? else { continue };
+            let contact = item.contacts.first().copied();
+            let name = match contact {
+                Some(c) => r.contact(c)?.map(|s| s.name).unwrap_or_default(),
+                None => String::new(),
+            };
+            rows.push(DueRow {
+                kind: "reminder",
+                id,
+                date: Date::from_days(day).to_string(),
+                days: day - today,
+                contact,
+                name,
+                text: item.snippet,
+                sort: day,
+            });
+        }
+        for (day, id) in r.cadence_due(until)? {
+            let Some(s) = r.contact(id)? else { continue };
+            let last = r.last_contact(id)?;
+            let text = match last {
+                Some(d) => format!(
+                    "keep in touch every {}; last contact {}",
+                    s.every,
+                    Date::from_days(d)
+                ),
+                None => format!("keep in touch every {}; no contact logged yet", s.every),
+            };
+            rows.push(DueRow {
+                kind: "keep-in-touch",
+                id,
+                date: Date::from_days(day).to_string(),
+                days: day - today,
+                contact: Some(id),
+                name: s.name,
+                text,
+                sort: day,
+            });
+        }
+        rows.sort_by(|a, b| {
+            a.sort
+                .cmp(&b.sort)
+                .then(a.name.cmp(&b.name))
+                .then(a.id.cmp(&b.id))
+        });
+        Ok(rows)
+    }
+}
+
+/// One row of `kith due` (also its JSON schema). `days` is negative when overdue.
+#[derive(Debug, Serialize)]
+pub struct DueRow {
+    pub kind: &'static str,
+    pub id: DocId,
+    pub date: String,
+    pub days: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact: Option<DocId>,
+    pub name: String,
+    pub text: String,
+    #[serde(skip)]
+    pub sort: i32,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Search.
+
+/// One search hit (also its JSON schema).
+#[derive(Debug, Serialize)]
+pub struct Hit {
+    pub id: DocId,
+    pub kind: Kind,
+    pub score: u32,
+    /// Contact name, or the names of the item's contacts.
+    pub title: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub date: String,
+    pub text: String,
+}
+
+impl App {
+    /// Full-text search: every query word must match (as a prefix) some word of the document.
+    /// Ranked by field weight (names above organisations above tags above text), exact words
+    /// above prefixes, then newest first.
+    pub fn search(&self, query: &str, limit: usize) -> Result<(usize, Vec<Hit>)> {
+        let words = text::terms(query);
+        if words.is_empty() {
+            return Err(AppError::hint(
+                "the search query has no words",
+                "search for a name, an email, an organisation, a tag or a word of a note",
+            ));
+        }
+        let r = self.vault.read()?;
+        let mut acc: Option<std::collections::HashMap<u32, u32>> = None;
+        for w in &words {
+            let hits = r.postings_prefix(w)?;
+            let mut next = std::collections::HashMap::new();
+            for (ord, (weight, exact)) in hits {
+                let s = u32::from(weight) * 10 + if exact { 5 } else { 0 };
+                match &acc {
+                    None => {
+                        next.insert(ord, s);
+                    }
+                    Some(prev) => {
+                        if let Some(p) = prev.get(&ord) {
+                            next.insert(ord, p + s);
+                        }
+                    }
+                }
+            }
+            acc = Some(next);
+        }
+        let scored = acc.unwrap_or_default();
+        let total = scored.len();
+        // Rank first by score; break ties by recency, which needs summaries: fetch the best
+        // candidates only.
+        let mut by_score: Vec<(u32, u32)> = scored.into_iter().map(|(o, s)| (s, o)).collect();
+        by_score.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
+        let mut hits = Vec::new();
+        let mut names: BTreeMap<DocId, String> = BTreeMap::new();
+        for (score, ord) in by_score.into_iter().take(limit) {
+            let Some(id) = r.id_of_ord(ord)? else {
+                continue;
+            };
+            if let Some(s) = r.contact(id)? {
+                if !s.merged_into.is_empty() {
+                    continue;
+                }
+                let mut text = [s.title.as_str(), s.org.as_str()]
+                    .iter()
+                    .filter(|x| !x.is_empty())
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if s.archived {
+                    text.push_str(" [archived]");
+                }
+                hits.push(Hit {
+                    id,
+                    kind: Kind::Contact,
+                    score,
+                    title: s.name,
+                    date: String::new(),
+                    text,
+                });
+            } else if let Some(item) = r.item(id)? {
+                let mut who = Vec::new();
+                for c in &item.contacts {
+                    if !names.contains_key(c) {
+                        let n = r.contact(*c)?.map(|s| s.name).unwrap_or_else(|| c.short());
+                        names.insert(*c, n);
+                    }
+                    who.push(names[c].clone());
+                }
+                hits.push(Hit {
+                    id,
+                    kind: item.kind,
+                    score,
+                    title: who.join(", "),
+                    date: Date::from_days(item.day).to_string(),
+                    text: item.snippet,
+                });
+            }
+        }
+        hits.sort_by(|a, b| {
+            b.score
+                .cmp(&a.score)
+                .then(b.date.cmp(&a.date))
+                .then(a.id.cmp(&b.id))
+        });
+        Ok((total, hits))
+    }
+}

@@ -1,0 +1,589 @@
+//! Contact commands: add, show, list, edit, set, tag, rm, link.
+
+use std::collections::BTreeMap;
+
+use clap::Args;
+use kith_core::model::{self, Labeled, Role};
+use kith_core::time::Date;
+
+use super::output::io_err;
+use super::{Ctx, Out};
+use crate::app::{self, AppError, ListQuery, NewContact, SortBy};
+use crate::editbuf;
+
+#[derive(Args, Debug)]
+pub struct AddArgs {
+    /// The contact's name, e.g. "Ada Lovelace"
+    pub name: String,
+    /// An email address (repeat for several)
+    #[arg(long = "email", short = 'e', value_name = "EMAIL")]
+    pub emails: Vec<String>,
+    /// A phone number (repeat for several)
+    #[arg(long = "phone", short = 'p', value_name = "PHONE")]
+    pub phones: Vec<String>,
+    /// Organisation
+    #[arg(long)]
+    pub org: Option<String>,
+    /// Title or role at the organisation
+    #[arg(long)]
+    pub title: Option<String>,
+    /// A tag (repeat, or separate with commas)
+    #[arg(long = "tag", short = 't', value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Relationship kind: mentor, mentee, colleague, client, friend, family, investor, ... (any word)
+    #[arg(long = "kind", value_name = "KIND")]
+    pub kinds: Vec<String>,
+    /// How you met (free text)
+    #[arg(long)]
+    pub met: Option<String>,
+    /// Keep-in-touch cadence, e.g. 30d, 2w, 6m, 1y
+    #[arg(long, value_name = "DURATION")]
+    pub every: Option<String>,
+}
+
+pub fn add(ctx: &Ctx, a: AddArgs, out: &mut Out) -> Result<(), AppError> {
+    let app = ctx.open()?;
+    let added = app.add_contact(NewContact {
+        name: a.name,
+        emails: a.emails,
+        phones: a.phones,
+        org: a.org,
+        title: a.title,
+        tags: a.tags,
+        kinds: a.kinds,
+        met: a.met,
+        every: a.every,
+    })?;
+    for (email, other, name) in &added.duplicates {
+        out.warn(format!(
+            "{email} already belongs to {name} ({})",
+            other.short()
+        ));
+    }
+    if ctx.json {
+        out.json(&serde_json::json!({ "id": added.id }))
+            .map_err(io_err)?;
+    } else {
+        out.line(added.id.to_hex()).map_err(io_err)?;
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    /// Contact: id prefix, name or email
+    pub contact: String,
+}
+
+fn day_text(today: Date, date: &str) -> String {
+    let Ok(d) = date.parse::<Date>() else {
+        return date.to_string();
+    };
+    let n = d.to_days() - today.to_days();
+    match n {
+        0 => format!("{date} (today)"),
+        1 => format!("{date} (tomorrow)"),
+        -1 => format!("{date} (yesterday)"),
+        n if n < 0 => format!("{date} ({} days ago)", -n),
+        n => format!("{date} (in {n} days)"),
+    }
+}
+
+pub fn show(ctx: &Ctx, a: ShowArgs, out: &mut Out) -> Result<(), AppError> {
+    let app = ctx.open()?;
+    let id = app::resolve_contact(&app.vault.read()?, &a.contact)?;
+    let v = app.show(id)?;
+    if ctx.json {
+        return out.json(&v).map_err(io_err);
+    }
+    let c = &v.contact;
+    let conflict = |field: &str| -> String {
+        v.conflicts
+            .iter()
+            .find(|cf| cf.field == field)
+            .map(|cf| format!("  [conflict: also {}]", cf.others.join(" | ")))
+            .unwrap_or_default()
+    };
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut row = |k: &str, val: String| rows.push(vec![format!("{k}:"), val]);
+    let mut title = c.name.clone();
+    if c.archived {
+        title.push_str("  [archived]");
+    }
+    title.push_str(&conflict("name"));
+    row("name", title);
+    row("id", v.id.to_hex());
+    if !c.nickname.is_empty() {
+        row("nickname", c.nickname.clone());
+    }
+    let labeled = |l: &Labeled| {
+        if l.label.is_empty() {
+            l.value.clone()
+        } else {
+            format!("{} ({})", l.value, l.label)
+        }
+    };
+    for (k, e) in &c.emails {
+        row(
+            "email",
+            labeled(e) + &conflict(&format!("emails.{k}.value")),
+        );
+    }
+    for p in c.phones.values() {
+        row("phone", labeled(p));
+    }
+    for u in c.urls.values() {
+        row("url", labeled(u));
+    }
+    for r in c.orgs.values() {
+        row("org", fmt_role(r));
+    }
+    for addr in c.addresses.values() {
+        let parts: Vec<&str> = [
+            &addr.street,
+            &addr.locality,
+            &addr.region,
+            &addr.postcode,
+            &addr.country,
+        ]
+        .iter()
+        .map(|s| s.as_str())
+        .filter(|s| !s.is_empty())
+        .collect();
+        row("address", parts.join(", "));
+    }
+    if !c.birthday.is_empty() {
+        row("birthday", c.birthday.clone() + &conflict("birthday"));
+    }
+    for d in c.dates.values() {
+        row("date", labeled(d));
+    }
+    if !c.kinds.is_empty() {
+        row(
+            "kinds",
+            c.kinds.iter().cloned().collect::<Vec<_>>().join(", "),
+        );
+    }
+    if !c.tags.is_empty() {
+        row(
+            "tags",
+            c.tags.iter().cloned().collect::<Vec<_>>().join(", "),
+        );
+    }
+    if !c.every.is_empty() {
+        row("every", c.every.clone() + &conflict("every"));
+    }
+    row(
+        "last contact",
+        v.last_contact
+            .as_deref()
+            .map(|d| day_text(ctx.today, d))
+            .unwrap_or_else(|| "never".into()),
+    );
+    if let Some(d) = &v.next_due {
+        row("next due", day_text(ctx.today, d));
+    }
+    for l in &v.links {
+        let who = l
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{} (unknown contact)", &l.to[..8.min(l.to.len())]));
+        row("link", format!("{} {}", l.rel, who));
+    }
+    for (k, val) in &c.custom {
+        row(k, val.clone());
+    }
+    if !c.extra.is_empty() {
+        row("vcard extras", format!("{} kept properties", c.extra.len()));
+    }
+    row(
+        "timeline",
+        format!(
+            "{} items (kith timeline {})",
+            v.timeline_items,
+            v.id.short()
+        ),
+    );
+    out.table(&rows).map_err(io_err)?;
+    if !c.met.is_empty() {
+        out.line("how we met:").map_err(io_err)?;
+        for l in c.met.lines() {
+            out.line(format!("  {l}")).map_err(io_err)?;
+        }
+    }
+    for cf in &v.conflicts {
+        if !["name", "birthday", "every"].contains(&cf.field.as_str())
+            && !cf.field.starts_with("emails.")
+        {
+            out.line(format!(
+                "conflict on {}: shown '{}', also {}",
+                cf.field,
+                cf.value,
+                cf.others.join(" | ")
+            ))
+            .map_err(io_err)?;
+        }
+    }
+    if !v.conflicts.is_empty() {
+        out.note("hint: concurrent edits disagree; `kith set` the field to the value you want to settle it");
+    }
+    Ok(())
+}
+
+fn fmt_role(r: &Role) -> String {
+    let mut s = match (r.title.is_empty(), r.org.is_empty()) {
+        (false, false) => format!("{}, {}", r.title, r.org),
+        (true, false) => r.org.clone(),
+        (false, true) => r.title.clone(),
+        (true, true) => String::new(),
+    };
+    if !r.since.is_empty() || !r.until.is_empty() {
+        s.push_str(&format!(" ({}–{})", r.since, r.until));
+    }
+    s
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Only contacts with this tag or relationship kind (repeat: all must match)
+    #[arg(long = "tag", short = 't', value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Only contacts whose organisation contains this text
+    #[arg(long)]
+    pub org: Option<String>,
+    /// Sort order: by name, or by last contact (never contacted first)
+    #[arg(long, value_enum, default_value_t = SortBy::Name)]
+    pub sort: SortBy,
+    /// Include archived contacts
+    #[arg(long)]
+    pub archived: bool,
+}
+
+pub fn list(ctx: &Ctx, a: ListArgs, out: &mut Out) -> Result<(), AppError> {
+    let app = ctx.open()?;
+    let rows = app.list(&ListQuery {
+        tags: a.tags,
+        org: a.org,
+        sort: a.sort,
+        archived: a.archived,
+    })?;
+    if ctx.json {
+        return out.json(&rows).map_err(io_err);
+    }
+    if rows.is_empty() {
+        out.note("no contacts; add one with `kith add NAME`");
+        return Ok(());
+    }
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let role = match (r.title.is_empty(), r.org.is_empty()) {
+                (false, false) => format!("{}, {}", r.title, r.org),
+                (true, false) => r.org.clone(),
+                _ => r.title.clone(),
+            };
+            let mut name = r.name.clone();
+            if r.archived {
+                name.push_str(" [archived]");
+            }
+            vec![
+                r.id.short(),
+                name,
+                role,
+                r.email.clone(),
+                r.last_contact.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    out.table(&table).map_err(io_err)
+}
+
+#[derive(Args, Debug)]
+pub struct EditArgs {
+    /// Contact: id prefix, name or email
+    pub contact: String,
+}
+
+pub fn edit(ctx: &Ctx, a: EditArgs, out: &mut Out) -> Result<(), AppError> {
+    let app = ctx.open()?;
+    let id = app::resolve_contact(&app.vault.read()?, &a.contact)?;
+    let view = app.show(id)?;
+    let names: BTreeMap<String, String> = view
+        .links
+        .iter()
+        .filter_map(|l| l.name.clone().map(|n| (l.to.clone(), n)))
+        .collect();
+    let buf = editbuf::render(&id.to_hex(), &view.contact, &view.conflicts, &names);
+    let dir = tempfile::tempdir()
+        .map_err(|e| AppError::user(format!("cannot create a temporary file: {e}")))?;
+    let path = dir.path().join(format!("kith-{}.txt", id.short()));
+    std::fs::write(&path, &buf)
+        .map_err(|e| AppError::user(format!("cannot write {}: {e}", path.display())))?;
+    super::run_editor(&path)?;
+    let edited = std::fs::read_to_string(&path)
+        .map_err(|e| AppError::user(format!("cannot read back {}: {e}", path.display())))?;
+    if edited == buf {
+        out.note("no changes");
+        return Ok(());
+    }
+    let today = ctx.today;
+    let check = |field: &str, v: &str| -> Result<String, String> {
+        match field {
+            "email" => app::check_email(v).map_err(|e| e.to_string()),
+            "birthday" | "date" => app::parse_partial_date(v).map_err(|e| e.to_string()),
+            "every" => app::parse_span(v)
+                .map(|s| s.to_string())
+                .map_err(|e| e.to_string()),
+            "link" => {
+                let r = app.vault.read().map_err(|e| e.to_string())?;
+                app::resolve_contact(&r, v)
+                    .map(|i| i.to_hex())
+                    .map_err(|e| e.to_string())
+            }
+            _ => Ok(v.to_string()),
+        }
+    };
+    let _ = today;
+    let now = ctx.now;
+    let mut n = 0;
+    let mut new_key = || {
+        n += 1;
+        format!("{}{n}", app::entry_key(now))
+    };
+    let parsed = match editbuf::parse(&edited, &view.contact, &mut new_key, &check) {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            out.note("empty buffer: edit cancelled, nothing changed");
+            return Ok(());
+        }
+        Err(e) => {
+            let rec_dir = ctx.home.join("recovery");
+            let rec = rec_dir.join(format!("edit-{}-{}.txt", id.short(), ctx.now));
+            let saved =
+                std::fs::create_dir_all(&rec_dir).and_then(|_| std::fs::write(&rec, &edited));
+            let hint = match saved {
+                Ok(()) => format!(
+                    "your text is saved in {}; fix it and run `kith edit` again",
+                    rec.display()
+                ),
+                Err(err) => format!("could not save your text to {}: {err}", rec.display()),
+            };
+            return Err(AppError::hint(
+                format!("edit buffer line {}: {}; nothing changed", e.line, e.msg),
+                hint,
+            ));
+        }
+    };
+    let changed = app.update_contact(id, |c, _| {
+        *c = parsed;
+        Ok(())
+    })?;
+    out.note(if changed {
+        format!("updated {}", view.contact.name)
+    } else {
+        "no changes".to_string()
+    });
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct SetArgs {
+    /// Contact: id prefix, name or email
+    pub contact: String,
+    /// Field: name, nickname, given, family, email, phone, url, org, title, birthday, met,
+    /// every, kinds, archived, or custom.KEY
+    pub field: String,
+    /// New value; an empty string clears the field
+    pub value: String,
+}
+
+pub fn set(ctx: &Ctx, a: SetArgs, out: &mut Out) -> Result<(), AppError> {
+    let app = ctx.open()?;
+    let id = app::resolve_contact(&app.vault.read()?, &a.contact)?;
+    let value = a.value.trim().to_string();
+    let now = ctx.now;
+    let field = a.field.to_lowercase();
+    let changed = app.update_contact(id, |c, doc| {
+        let settle = |doc: &mut automerge::AutoCommit, path: &str, v: &str| -> Result<(), AppError> {
+            if model::contact_conflicts(doc).iter().any(|cf| cf.field == path) {
+                model::settle_conflict(doc, path, v).map_err(app::am_err)?;
+            }
+            Ok(())
+        };
+        fn first_or_new<T: Default>(m: &mut BTreeMap<String, T>, now: i64) -> &mut T {
+            let k = m.keys().next().cloned().unwrap_or_else(|| app::entry_key(now));
+            m.entry(k).or_default()
+        }
+        match field.as_str() {
+            "name" => {
+                c.name = app::check_name(&value)?;
+                settle(doc, "name", &c.name)?;
+            }
+            "nickname" => c.nickname = value.clone(),
+            "given" => c.n.given = value.clone(),
+            "family" => c.n.family = value.clone(),
+            "birthday" => {
+                c.birthday = if value.is_empty() { String::new() } else { app::parse_partial_date(&value)? };
+                settle(doc, "birthday", &c.birthday)?;
+            }
+            "every" => {
+                c.every = if value.is_empty() { String::new() } else { app::parse_span(&value)?.to_string() };
+                settle(doc, "every", &c.every)?;
+            }
+            "met" => c.met = value.clone(),
+            "kinds" | "kind" => c.kinds = app::clean_tags(&[value.clone()])?,
+            "archived" => {
+                c.archived = match value.to_lowercase().as_str() {
+                    "yes" | "true" | "1" => true,
+                    "no" | "false" | "0" | "" => false,
+                    other => return Err(AppError::user(format!("archived is true or false, not '{other}'"))),
+                };
+                settle(doc, "archived", if c.archived { "true" } else { "false" })?;
+            }
+            "email" | "phone" | "url" => {
+                let map = match field.as_str() {
+                    "email" => &mut c.emails,
+                    "phone" => &mut c.phones,
+                    _ => &mut c.urls,
+                };
+                if value.is_empty() {
+                    map.clear();
+                } else {
+                    let v = if field == "email" { app::check_email(&value)? } else { value.clone() };
+                    first_or_new(map, now).value = v;
+                }
+            }
+            "org" | "title" => {
+                if value.is_empty() && c.orgs.len() <= 1 && field == "org" {
+                    c.orgs.clear();
+                } else {
+                    let r = first_or_new(&mut c.orgs, now);
+                    if field == "org" {
+                        r.org = value.clone();
+                    } else {
+                        r.title = value.clone();
+                    }
+                }
+            }
+            f if f.starts_with("custom.") && f.len() > 7 => {
+                let key = a.field[7..].to_string();
+                if value.is_empty() {
+                    c.custom.remove(&key);
+                } else {
+                    c.custom.insert(key.clone(), value.clone());
+                }
+                settle(doc, &format!("custom.{key}"), &value)?;
+            }
+            other => {
+                return Err(AppError::hint(
+                    format!("'{other}' is not a field kith can set"),
+                    "fields: name, nickname, given, family, email, phone, url, org, title, birthday, met, every, kinds, archived, custom.KEY (use `kith edit` for the rest)",
+                ))
+            }
+        }
+        Ok(())
+    })?;
+    out.note(if changed { "updated" } else { "unchanged" });
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    /// Contact: id prefix, name or email
+    pub contact: String,
+    /// +TAG adds a tag (a bare TAG too), -TAG removes one
+    #[arg(required = true, allow_hyphen_values = true, num_args = 1..)]
+    pub changes: Vec<String>,
+}
+
+pub fn tag(ctx: &Ctx, a: TagArgs, out: &mut Out) -> Result<(), AppError> {
+    let app = ctx.open()?;
+    let id = app::resolve_contact(&app.vault.read()?, &a.contact)?;
+    let mut add = Vec::new();
+    let mut del = Vec::new();
+    for ch in &a.changes {
+        if let Some(t) = ch.strip_prefix('-') {
+            del.push(t.to_string());
+        } else {
+            add.push(ch.trim_start_matches('+').to_string());
+        }
+    }
+    let add = app::clean_tags(&add)?;
+    let del = app::clean_tags(&del)?;
+    let changed = app.update_contact(id, |c, _| {
+        c.tags.extend(add.iter().cloned());
+        for t in &del {
+            c.tags.remove(t);
+        }
+        Ok(())
+    })?;
+    let r = app.vault.read()?;
+    let tags = r.contact(id)?.map(|s| s.tags).unwrap_or_default();
+    if ctx.json {
+        out.json(&serde_json::json!({"id": id, "tags": tags}))
+            .map_err(io_err)?;
+    } else {
+        out.note(format!(
+            "{}tags: {}",
+            if changed { "" } else { "unchanged; " },
+            tags.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Contact: id prefix, name or email
+    pub contact: String,
+    /// Delete the contact document for good instead of archiving it
+    #[arg(long)]
+    pub purge: bool,
+}
+
+pub fn rm(ctx: &Ctx, a: RmArgs, out: &mut Out) -> Result<(), AppError> {
+    let app = ctx.open()?;
+    let id = app::resolve_contact(&app.vault.read()?, &a.contact)?;
+    let name = app
+        .vault
+        .read()?
+        .contact(id)?
+        .map(|s| s.name)
+        .unwrap_or_default();
+    app.remove(id, a.purge)?;
+    if a.purge {
+        out.note(format!(
+            "deleted {name} ({}); its notes and interactions are kept",
+            id.short()
+        ));
+    } else {
+        out.note(format!(
+            "archived {name} ({}); undo with `kith set {} archived false`",
+            id.short(),
+            id.short()
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct LinkArgs {
+    /// The contact the link is recorded on
+    pub from: String,
+    /// The contact it points to
+    pub to: String,
+    /// The relation, one word: introduced-by, works-with, reports-to, ...
+    #[arg(long = "as", value_name = "RELATION")]
+    pub relation: String,
+}
+
+pub fn link(ctx: &Ctx, a: LinkArgs, out: &mut Out) -> Result<(), AppError> {
+    let app = ctx.open()?;
+    let r = app.vault.read()?;
+    let from = app::resolve_contact(&r, &a.from)?;
+    let to = app::resolve_contact(&r, &a.to)?;
+    drop(r);
+    let changed = app.link(from, to, &a.relation)?;
+    out.note(if changed { "linked" } else { "already linked" });
+    Ok(())
+}

@@ -1,0 +1,321 @@
+//! Note, interaction, reminder, search and maintenance commands.
+
+use std::io::{IsTerminal, Read};
+
+use clap::Args;
+use kith_core::time::Date;
+use kith_core::DocId;
+
+use super::output::io_err;
+use super::{Ctx, Out};
+use crate::app::{self, App, AppError};
+
+fn resolve_all(app: &App, refs: &[String]) -> Result<Vec<DocId>, AppError> {
+    let r = app.vault.read()?;
+    let mut ids = Vec::new();
+    for x in refs {
+        let id = app::resolve_contact(&r, x)?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+#[derive(Args, Debug)]
+pub struct NoteArgs {
+    /// Contacts the note is about, then the text. The last argument is the text when it
+    /// contains a space or names no contact; `-` reads the text from standard input; with no
+    /// text, $EDITOR opens.
+    #[arg(required = true, num_args = 1..)]
+    pub args: Vec<String>,
+    /// A tag for the note (repeat)
+    #[arg(long = "tag", short = 't')]
+    pub tags: Vec<String>,
+}
+
+pub fn note(ctx: &Ctx, a: NoteArgs, out: &mut Out) -> Result<(), AppError> {
+    let app = ctx.open()?;
+    let mut refs = a.args.clone();
+    let mut text: Option<String> = None;
+    if refs.len() >= 2 {
+        let last = refs.last().expect("two or more").clone();
+        if last == "-" {
+            refs.pop();
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).map_err(|e| {
+                AppError::user(format!("cannot read the note from standard input: {e}"))
+            })?;
+            text = Some(s);
+        } else {
+            let is_ref = !last.contains(char::is_whitespace)
+                && app::resolve_contact(&app.vault.read()?, &last).is_ok();
+            if !is_ref {
+                refs.pop();
+                text = Some(last);
+            }
+        }
+    }
+    let ids = resolve_all(&app, &refs)?;
+    let body = match text {
+        Some(t) => t,
+        None => {
+            let dir = tempfile::tempdir()
+                .map_err(|e| AppError::user(format!("cannot create a temporary file: {e}")))?;
+            let path = dir.path().join("kith-note.md");
+            std::fs::write(&path, "\n# Write the note above. Lines starting with # are ignored; an empty note is discarded.\n")
+                .map_err(|e| AppError::user(format!("cannot write {}: {e}", path.display())))?;
+            super::run_editor(&path)?;
+            let s = std::fs::read_to_string(&path)
+                .map_err(|e| AppError::user(format!("cannot read back the note: {e}")))?;
+            s.lines()
+                .filter(|l| !l.starts_with('#'))
+                .collect::<Vec<_>>()
+                .join("\n")
+                .trim()
+                .to_string()
+        }
+    };
+    let id = app.add_note(&ids, &body, &a.tags)?;
+    if ctx.json {
+        out.json(&serde_json::json!({ "id": id })).map_err(io_err)
+    } else {
+        out.line(id.to_hex()).map_err(io_err)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct LogArgs {
+    /// Contacts involved, then the summary text (the last argument)
+    #[arg(required = true, num_args = 1..)]
+    pub args: Vec<String>,
+    /// meeting, call, email, message, coffee, event or other (any word)
+    #[arg(long, short = 'k')]
+    pub kind: String,
+    /// When it happened: YYYY-MM-DD, today, yesterday (default: today)
+    #[arg(long, value_name = "DATE")]
+    pub on: Option<String>,
+}
+
+pub fn log(ctx: &Ctx, a: LogArgs, out: &mut Out) -> Result<(), AppError> {
+    let on = match &a.on {
+        Some(s) => app::parse_date(s, ctx.today)?,
+        None => ctx.today,
+    };
+    let app = ctx.open()?;
+    let mut refs = a.args.clone();
+    if refs.len() < 2 {
+        return Err(AppError::hint(
+            "kith log needs at least one contact and a summary",
+            "kith log REF... --kind KIND [--on DATE] TEXT",
+        ));
+    }
+    let text = refs.pop().expect("checked above");
+    let ids = resolve_all(&app, &refs)?;
+    let id = app.log(&ids, &a.kind, on, &text)?;
+    if ctx.json {
+        out.json(&serde_json::json!({ "id": id })).map_err(io_err)
+    } else {
+        out.line(id.to_hex()).map_err(io_err)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct TimelineArgs {
+    /// Contact: id prefix, name or email
+    pub contact: String,
+    /// Show the full text of each entry, not its first line
+    #[arg(long)]
+    pub full: bool,
+}
+
+pub fn timeline(ctx: &Ctx, a: TimelineArgs, out: &mut Out) -> Result<(), AppError> {
+    let app = ctx.open()?;
+    let id = app::resolve_contact(&app.vault.read()?, &a.contact)?;
+    let mut rows = app.timeline(id)?;
+    if a.full {
+        for r in rows.iter_mut() {
+            r.text = app.item_text(r.id)?;
+        }
+    }
+    if ctx.json {
+        return out.json(&rows).map_err(io_err);
+    }
+    if rows.is_empty() {
+        out.note("nothing yet; add with `kith note`, `kith log` or `kith remind`");
+        return Ok(());
+    }
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let kind = match r.kind {
+                kith_core::Kind::Interaction => r.label.clone(),
+                kith_core::Kind::Reminder if r.done => "reminder ✓".into(),
+                k => k.as_str().to_string(),
+            };
+            vec![r.date.clone(), r.id.short(), kind, r.text.clone()]
+        })
+        .collect();
+    out.table(&table).map_err(io_err)
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("when").required(true).args(["on", "r#in"])))]
+pub struct RemindArgs {
+    /// Contact: id prefix, name or email
+    pub contact: String,
+    /// What to do
+    pub text: String,
+    /// Due date: YYYY-MM-DD, today, tomorrow
+    #[arg(long, value_name = "DATE")]
+    pub on: Option<String>,
+    /// Due in: 3d, 2w, 6m, 1y
+    #[arg(long = "in", id = "r#in", value_name = "DURATION")]
+    pub r#in: Option<String>,
+}
+
+pub fn remind(ctx: &Ctx, a: RemindArgs, out: &mut Out) -> Result<(), AppError> {
+    let due = match (&a.on, &a.r#in) {
+        (Some(d), _) => app::parse_date(d, ctx.today)?,
+        (None, Some(s)) => app::parse_span(s)?.add_to(ctx.today),
+        (None, None) => unreachable!("clap requires --on or --in"),
+    };
+    let app = ctx.open()?;
+    let id = app::resolve_contact(&app.vault.read()?, &a.contact)?;
+    let rid = app.remind(id, due, &a.text)?;
+    if ctx.json {
+        out.json(&serde_json::json!({ "id": rid, "due": due }))
+            .map_err(io_err)
+    } else {
+        out.line(rid.to_hex()).map_err(io_err)?;
+        out.note(format!("due {due}"));
+        Ok(())
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct DueArgs {
+    /// How far ahead to look for upcoming items
+    #[arg(long, value_name = "DURATION", default_value = "7d")]
+    pub within: String,
+}
+
+pub fn due(ctx: &Ctx, a: DueArgs, out: &mut Out) -> Result<(), AppError> {
+    let within = app::parse_span(&a.within)?;
+    let app = ctx.open()?;
+    let rows = app.due(within)?;
+    if ctx.json {
+        return out.json(&rows).map_err(io_err);
+    }
+    if rows.is_empty() {
+        out.note(format!("nothing due within {within}"));
+        return Ok(());
+    }
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let when = match r.days {
+                0 => "today".to_string(),
+                d if d < 0 => format!("{} d overdue", -d),
+                d => format!("in {d} d"),
+            };
+            vec![
+                when,
+                r.id.short(),
+                r.kind.to_string(),
+                r.name.clone(),
+                r.text.clone(),
+            ]
+        })
+        .collect();
+    out.table(&table).map_err(io_err)
+}
+
+#[derive(Args, Debug)]
+pub struct DoneArgs {
+    /// Reminder: id prefix (from `kith due`) or words of its text
+    pub reminder: String,
+    /// Snooze instead: hide it until this much later (3d, 2w, ...)
+    #[arg(long, value_name = "DURATION")]
+    pub snooze: Option<String>,
+}
+
+pub fn done(ctx: &Ctx, a: DoneArgs, out: &mut Out) -> Result<(), AppError> {
+    let snooze: Option<Date> = match &a.snooze {
+        Some(s) => Some(app::parse_span(s)?.add_to(ctx.today)),
+        None => None,
+    };
+    let app = ctx.open()?;
+    let id = app::resolve_reminder(&app.vault.read()?, &a.reminder, ctx.today)?;
+    let text = app.finish_reminder(id, snooze)?;
+    match snooze {
+        Some(d) => out.note(format!("snoozed until {d}: {text}")),
+        None => out.note(format!("done: {text}")),
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    /// Words to find; each must match the start of a word (case and accents ignored)
+    #[arg(required = true, num_args = 1..)]
+    pub query: Vec<String>,
+    /// At most this many results
+    #[arg(long, short = 'n', default_value_t = 20)]
+    pub limit: usize,
+}
+
+pub fn search(ctx: &Ctx, a: SearchArgs, out: &mut Out) -> Result<(), AppError> {
+    let app = ctx.open()?;
+    let (total, hits) = app.search(&a.query.join(" "), a.limit)?;
+    if ctx.json {
+        return out
+            .json(&serde_json::json!({ "total": total, "hits": hits }))
+            .map_err(io_err);
+    }
+    if hits.is_empty() {
+        out.note("no matches");
+        return Ok(());
+    }
+    let table: Vec<Vec<String>> = hits
+        .iter()
+        .map(|h| {
+            vec![
+                h.id.short(),
+                h.kind.as_str().to_string(),
+                h.date.clone(),
+                h.title.clone(),
+                h.text.clone(),
+            ]
+        })
+        .collect();
+    out.table(&table).map_err(io_err)?;
+    if total > hits.len() {
+        out.note(format!(
+            "{} of {total} matches shown; use --limit for more",
+            hits.len()
+        ));
+    }
+    Ok(())
+}
+
+pub fn reindex(ctx: &Ctx, out: &mut Out) -> Result<(), AppError> {
+    let app = ctx.open()?;
+    let tty = std::io::stderr().is_terminal();
+    let mut progress = |done: u64, total: u64| {
+        if tty && total > 0 {
+            eprint!("\rreindexing {done}/{total} documents");
+        }
+    };
+    let n = app.vault.reindex(&mut progress)?;
+    if tty {
+        eprintln!();
+    }
+    if ctx.json {
+        out.json(&serde_json::json!({ "documents": n }))
+            .map_err(io_err)
+    } else {
+        out.note(format!("reindexed {n} documents"));
+        Ok(())
+    }
+}

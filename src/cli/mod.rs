@@ -1,0 +1,185 @@
+//! The `kith` command line: argument parsing, settings, rendering and exit codes.
+//!
+//! Invariants: data goes to stdout, messages to stderr; every read command has `--json`; the
+//! exit code is 0 on success, 1 for a user error, 2 for a usage error (clap), 4 for an internal
+//! failure. Business rules live in `app`, not here.
+
+mod contacts;
+mod items;
+mod output;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use kith_core::time::Date;
+
+use crate::app::{App, AppError};
+use crate::store::Vault;
+
+pub use output::Out;
+
+/// kith: a local-first personal relationship manager.
+///
+/// Your contacts, notes, interactions and follow-ups, in a file on your own machine.
+#[derive(Parser, Debug)]
+#[command(name = "kith", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// The kith home directory (default: the platform's data directory, e.g. ~/.local/share/kith)
+    #[arg(long, global = true, env = "KITH_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// Print machine-readable JSON on stdout (read commands)
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Add a contact and print its id
+    Add(contacts::AddArgs),
+    /// Show one contact
+    Show(contacts::ShowArgs),
+    /// List contacts
+    #[command(visible_alias = "ls")]
+    List(contacts::ListArgs),
+    /// Edit a contact in $EDITOR; only what you change is written
+    Edit(contacts::EditArgs),
+    /// Set one field of a contact (for scripts)
+    Set(contacts::SetArgs),
+    /// Add (+TAG) or remove (-TAG) tags of a contact
+    Tag(contacts::TagArgs),
+    /// Archive a contact (or delete it for good with --purge)
+    Rm(contacts::RmArgs),
+    /// Link two contacts with a relation (introduced-by, works-with, reports-to, ...)
+    Link(contacts::LinkArgs),
+    /// Write a note about one or more contacts
+    Note(items::NoteArgs),
+    /// Log an interaction (meeting, call, email, message, coffee, event, other)
+    Log(items::LogArgs),
+    /// Show a contact's notes, interactions and reminders, newest first
+    Timeline(items::TimelineArgs),
+    /// Set a reminder about a contact
+    Remind(items::RemindArgs),
+    /// Show overdue and upcoming reminders and contacts past their keep-in-touch cadence
+    Due(items::DueArgs),
+    /// Mark a reminder done (or snooze it)
+    Done(items::DoneArgs),
+    /// Search names, organisations, titles, emails, tags, notes and interactions
+    Search(items::SearchArgs),
+    /// Rebuild every index from the documents
+    Reindex,
+}
+
+/// Settings resolved from flags and the environment.
+pub struct Ctx {
+    pub home: PathBuf,
+    pub json: bool,
+    pub now: i64,
+    pub today: Date,
+}
+
+fn default_home() -> Result<PathBuf, AppError> {
+    dirs::data_dir().map(|d| d.join("kith")).ok_or_else(|| {
+        AppError::hint(
+            "cannot find a data directory for this platform",
+            "set KITH_HOME or pass --home DIR",
+        )
+    })
+}
+
+/// The current time, or the one pinned by `KITH_NOW` (RFC 3339; for tests and scripts).
+fn now() -> Result<(i64, Date), AppError> {
+    if let Ok(pinned) = std::env::var("KITH_NOW") {
+        let ms = kith_core::time::parse_rfc3339_to_unix_ms(&pinned).map_err(|e| {
+            AppError::hint(
+                format!("KITH_NOW: {e}"),
+                "unset KITH_NOW or give an RFC 3339 time",
+            )
+        })?;
+        return Ok((ms, Date::from_unix_ms(ms, 0)));
+    }
+    let z = jiff::Zoned::now();
+    let ms = z.timestamp().as_millisecond();
+    let offset = z.offset().seconds();
+    Ok((ms, Date::from_unix_ms(ms, offset)))
+}
+
+impl Ctx {
+    pub fn open(&self) -> Result<App, AppError> {
+        let vault = Vault::open(&crate::app::vault_path(&self.home))?;
+        Ok(App {
+            vault,
+            home: self.home.clone(),
+            now: self.now,
+            today: self.today,
+        })
+    }
+}
+
+/// Runs a parsed command line. Returns the process exit code.
+pub fn run(cli: Cli, out: &mut Out) -> Result<(), AppError> {
+    let home = match cli.home {
+        Some(h) => h,
+        None => default_home()?,
+    };
+    let (now, today) = now()?;
+    let ctx = Ctx {
+        home,
+        json: cli.json,
+        now,
+        today,
+    };
+    match cli.command {
+        Command::Add(a) => contacts::add(&ctx, a, out),
+        Command::Show(a) => contacts::show(&ctx, a, out),
+        Command::List(a) => contacts::list(&ctx, a, out),
+        Command::Edit(a) => contacts::edit(&ctx, a, out),
+        Command::Set(a) => contacts::set(&ctx, a, out),
+        Command::Tag(a) => contacts::tag(&ctx, a, out),
+        Command::Rm(a) => contacts::rm(&ctx, a, out),
+        Command::Link(a) => contacts::link(&ctx, a, out),
+        Command::Note(a) => items::note(&ctx, a, out),
+        Command::Log(a) => items::log(&ctx, a, out),
+        Command::Timeline(a) => items::timeline(&ctx, a, out),
+        Command::Remind(a) => items::remind(&ctx, a, out),
+        Command::Due(a) => items::due(&ctx, a, out),
+        Command::Done(a) => items::done(&ctx, a, out),
+        Command::Search(a) => items::search(&ctx, a, out),
+        Command::Reindex => items::reindex(&ctx, out),
+    }
+}
+
+/// Opens `$VISUAL` or `$EDITOR` (default `vi`) on `path` and waits for it.
+pub fn run_editor(path: &std::path::Path) -> Result<(), AppError> {
+    let editor = std::env::var("VISUAL")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .or_else(|| {
+            std::env::var("EDITOR")
+                .ok()
+                .filter(|s| !s.trim().is_empty())
+        })
+        .unwrap_or_else(|| "vi".to_string());
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("kith-editor")
+        .arg(path)
+        .status()
+        .map_err(|e| {
+            AppError::hint(
+                format!("cannot start the editor '{editor}': {e}"),
+                "set EDITOR to your editor's command",
+            )
+        })?;
+    if !status.success() {
+        return Err(AppError::hint(
+            format!("the editor '{editor}' exited with {status}; nothing was changed"),
+            "save and quit the editor normally to apply the edit",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,1214 @@
+//! The vault file: Automerge documents and their derived indexes in one redb database.
+//!
+//! Layout and key encodings are specified in docs/design/storage-format.md (format version
+//! [`FORMAT_VERSION`]).
+//!
+//! Invariants:
+//! - Every document change is written in one write transaction together with every index entry
+//!   it affects, so the indexes are never stale, even after a crash.
+//! - Indexes are a pure function of the documents (see `kith_core::index::derive`): `reindex`
+//!   rebuilds them to byte-identical tables.
+//! - The file is opened in redb's multi-writer mode: several kith processes (a daemon and CLI
+//!   commands) share it, their write transactions serialised by redb's byte-range locks. Every
+//!   read-modify-write of a document happens inside one write transaction, so no edit is lost.
+//! - A file that is not a kith vault is never written to.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use automerge::{ActorId, AutoCommit};
+use kith_core::index::{self, ContactSummary, DocIndex, ItemSummary};
+use kith_core::{DocId, Kind};
+use redb::{
+    Builder, ConcurrencyMode, Database, ReadTransaction, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata, TableDefinition, TableHandle, WriteTransaction,
+};
+use serde::{Deserialize, Serialize};
+
+/// Version of the table layout; bumped with a migration for every change.
+pub const FORMAT_VERSION: u32 = 1;
+const MAGIC: &str = "kith-vault";
+const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+
+/// Compaction rule: when the incremental chunks of a document add up to more bytes than its
+/// snapshot, or number more than this, they are replaced by one fresh snapshot.
+pub const MAX_INCREMENTAL_CHUNKS: u32 = 32;
+
+type Id = [u8; 16];
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const DOCS: TableDefinition<Id, &[u8]> = TableDefinition::new("docs");
+const CHUNKS: TableDefinition<(Id, u32), &[u8]> = TableDefinition::new("chunks");
+const ORDS: TableDefinition<u32, Id> = TableDefinition::new("ords");
+// Derived tables.
+const CONTACTS: TableDefinition<Id, &[u8]> = TableDefinition::new("ix_contacts");
+const ITEMS: TableDefinition<Id, &[u8]> = TableDefinition::new("ix_items");
+const NAMES: TableDefinition<(&str, Id), ()> = TableDefinition::new("ix_names");
+const EMAILS: TableDefinition<(&str, Id), ()> = TableDefinition::new("ix_emails");
+const PHONES: TableDefinition<(&str, Id), ()> = TableDefinition::new("ix_phones");
+const UIDS: TableDefinition<(&str, Id), ()> = TableDefinition::new("ix_uids");
+const POSTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("ix_postings");
+const TIMELINE: TableDefinition<(Id, i32, i64, Id), u8> = TableDefinition::new("ix_timeline");
+const LAST_CONTACT: TableDefinition<Id, i32> = TableDefinition::new("ix_last_contact");
+const DUE: TableDefinition<(i32, Id), ()> = TableDefinition::new("ix_due");
+const CADENCE: TableDefinition<(i32, Id), ()> = TableDefinition::new("ix_cadence");
+const CADENCE_OF: TableDefinition<Id, i32> = TableDefinition::new("ix_cadence_of");
+
+/// Names of the derived tables, in the order `reindex` rebuilds them.
+pub const DERIVED_TABLES: &[&str] = &[
+    "ix_contacts",
+    "ix_items",
+    "ix_names",
+    "ix_emails",
+    "ix_phones",
+    "ix_uids",
+    "ix_postings",
+    "ix_timeline",
+    "ix_last_contact",
+    "ix_due",
+    "ix_cadence",
+    "ix_cadence_of",
+];
+
+/// Errors of the store, each saying what went wrong and what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} is not a kith vault")]
+    Foreign(PathBuf),
+    #[error("the vault {0} is corrupt: {1}")]
+    Corrupt(PathBuf, String),
+    #[error("the vault {path} was written by a newer kith (format {found}, this kith reads up to {FORMAT_VERSION})")]
+    TooNew { path: PathBuf, found: u32 },
+    #[error("the vault {0} is locked by another process")]
+    Locked(PathBuf),
+    #[error("the vault {0} is busy: another kith process has held its write lock for {1} s")]
+    Busy(PathBuf, u64),
+    #[error("permission denied on {0}")]
+    Permission(PathBuf),
+    #[error("no space left on the device holding {0}; nothing was written")]
+    DiskFull(PathBuf),
+    #[error("cannot read or write {0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("document {0} is damaged: {1}")]
+    BadDocument(DocId, String),
+    #[error("internal storage error: {0}")]
+    Internal(String),
+}
+
+impl StoreError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            StoreError::Foreign(p) => Some(format!(
+                "kith never overwrites a file it did not create; move {} away or choose another home with --home",
+                p.display()
+            )),
+            StoreError::Corrupt(..) => Some(
+                "kith did not modify the file; restore it from a backup (kith restore) or another device".into(),
+            ),
+            StoreError::TooNew { .. } => Some("upgrade kith to open this vault".into()),
+            StoreError::Locked(_) => Some(
+                "close the other program that has the vault open (an older kith?) and try again".into(),
+            ),
+            StoreError::Busy(..) => Some("try again, or stop the process holding the vault".into()),
+            StoreError::Permission(p) => Some(format!(
+                "check the permissions of {} and its directory",
+                p.display()
+            )),
+            StoreError::DiskFull(_) => Some("free some disk space and try again".into()),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Metadata of one document (value of the `docs` table, postcard-encoded).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DocMeta {
+    pub kind: u8,
+    pub ord: u32,
+    /// Sequence number the next incremental chunk gets; the snapshot is chunk 0.
+    pub next_seq: u32,
+    pub snapshot_len: u64,
+    pub incremental_len: u64,
+    pub heads: Vec<[u8; 32]>,
+}
+
+/// An open vault.
+pub struct Vault {
+    db: Database,
+    path: PathBuf,
+    actor: ActorId,
+    lock_timeout: Duration,
+}
+
+/// A document loaded for editing, with the index it had before the edit.
+pub struct Loaded {
+    pub id: DocId,
+    pub doc: AutoCommit,
+    before: Option<DocIndex>,
+    meta: Option<DocMeta>,
+}
+
+fn map_redb(path: &Path, e: impl Into<redb::Error>) -> StoreError {
+    let e: redb::Error = e.into();
+    match e {
+        redb::Error::DatabaseAlreadyOpen | redb::Error::LockProtocolMismatch => {
+            StoreError::Locked(path.to_path_buf())
+        }
+        redb::Error::Corrupted(msg) => StoreError::Corrupt(path.to_path_buf(), msg),
+        redb::Error::UpgradeRequired(v) => StoreError::Corrupt(
+            path.to_path_buf(),
+            format!("redb file format {v} is not supported"),
+        ),
+        redb::Error::Io(io) => map_io(path, io),
+        other => StoreError::Internal(other.to_string()),
+    }
+}
+
+pub fn map_io(path: &Path, io: std::io::Error) -> StoreError {
+    match io.kind() {
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+            StoreError::Permission(path.to_path_buf())
+        }
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+            StoreError::DiskFull(path.to_path_buf())
+        }
+        _ if io.raw_os_error() == Some(28) => StoreError::DiskFull(path.to_path_buf()),
+        _ => StoreError::Io(path.to_path_buf(), io),
+    }
+}
+
+fn enc<T: Serialize>(v: &T) -> Vec<u8> {
+    postcard::to_stdvec(v).expect("postcard encoding of plain structs cannot fail")
+}
+
+fn dec<T: for<'a> Deserialize<'a>>(bytes: &[u8], what: &str) -> Result<T> {
+    postcard::from_bytes(bytes)
+        .map_err(|e| StoreError::Internal(format!("undecodable {what}: {e}")))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Posting lists: per term, (ord, weight) pairs sorted by ord, as varint(ord delta) + weight byte.
+
+pub fn encode_postings(list: &[(u32, u8)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(list.len() * 3);
+    let mut prev = 0u32;
+    for &(ord, w) in list {
+        let mut d = ord - prev;
+        prev = ord;
+        loop {
+            let b = (d & 0x7f) as u8;
+            d >>= 7;
+            if d == 0 {
+                out.push(b);
+                break;
+            }
+            out.push(b | 0x80);
+        }
+        out.push(w);
+    }
+    out
+}
+
+pub fn decode_postings(bytes: &[u8]) -> Vec<(u32, u8)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut prev = 0u32;
+    while i < bytes.len() {
+        let mut d = 0u32;
+        let mut shift = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            i += 1;
+            d |= u32::from(b & 0x7f) << shift;
+            shift += 7;
+            if b & 0x80 == 0 || shift > 28 {
+                break;
+            }
+        }
+        if i >= bytes.len() {
+            break;
+        }
+        prev = prev.wrapping_add(d);
+        out.push((prev, bytes[i]));
+        i += 1;
+    }
+    out
+}
+
+fn heads_of(doc: &mut AutoCommit) -> Vec<[u8; 32]> {
+    doc.get_heads().iter().map(|h| h.0).collect()
+}
+
+impl Vault {
+    /// Opens the vault at `path`, creating it (and its directory) when missing.
+    pub fn open(path: &Path) -> Result<Vault> {
+        let exists = path.exists();
+        if exists {
+            let mut head = [0u8; 9];
+            let mut f = std::fs::File::open(path).map_err(|e| map_io(path, e))?;
+            let n = f.read(&mut head).map_err(|e| map_io(path, e))?;
+            if n < head.len() || head != REDB_MAGIC {
+                return Err(StoreError::Foreign(path.to_path_buf()));
+            }
+        } else if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| map_io(dir, e))?;
+        }
+        let mut builder = Builder::new();
+        builder.set_concurrency_mode(ConcurrencyMode::MultiWriter);
+        builder.set_cache_size(16 << 20);
+        let db = if exists {
+            builder.open(path)
+        } else {
+            builder.create(path)
+        }
+        .map_err(|e| map_redb(path, e))?;
+        let mut vault = Vault {
+            db,
+            path: path.to_path_buf(),
+            actor: ActorId::random(),
+            lock_timeout: Duration::from_secs(10),
+        };
+        vault.init(exists)?;
+        Ok(vault)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How long a write waits for another process's write transaction before giving up.
+    pub fn set_lock_timeout(&mut self, d: Duration) {
+        self.lock_timeout = d;
+    }
+
+    fn init(&mut self, existed: bool) -> Result<()> {
+        let p = self.path.clone();
+        // Read first: an existing vault needs no write transaction to open.
+        {
+            let r = self.db.begin_read().map_err(|e| map_redb(&p, e))?;
+            match r.open_table(META) {
+                Ok(t) => {
+                    let magic = t.get("magic").map_err(|e| map_redb(&p, e))?;
+                    if magic.as_ref().map(|m| m.value()) != Some(MAGIC.as_bytes()) {
+                        return Err(StoreError::Foreign(p));
+                    }
+                    let format = t
+                        .get("format")
+                        .map_err(|e| map_redb(&p, e))?
+                        .and_then(|v| v.value().try_into().ok().map(u32::from_le_bytes))
+                        .ok_or_else(|| {
+                            StoreError::Corrupt(p.clone(), "no format version".into())
+                        })?;
+                    if format > FORMAT_VERSION {
+                        return Err(StoreError::TooNew {
+                            path: p,
+                            found: format,
+                        });
+                    }
+                    let actor = t.get("actor").map_err(|e| map_redb(&p, e))?;
+                    if let Some(a) = actor {
+                        self.actor = ActorId::from(a.value());
+                    }
+                    return Ok(());
+                }
+                Err(redb::TableError::TableDoesNotExist(_)) => {
+                    if existed
+                        && r.list_tables()
+                            .map_err(|e| map_redb(&p, e))?
+                            .next()
+                            .is_some()
+                    {
+                        return Err(StoreError::Foreign(p));
+                    }
+                }
+                Err(e) => return Err(map_redb(&p, e)),
+            }
+        }
+        // A new vault (or one created but never initialised): write the header.
+        let w = self.begin_write()?;
+        {
+            let mut t = w.open_table(META).map_err(|e| map_redb(&p, e))?;
+            if t.get("magic").map_err(|e| map_redb(&p, e))?.is_none() {
+                t.insert("magic", MAGIC.as_bytes())
+                    .map_err(|e| map_redb(&p, e))?;
+                t.insert("format", FORMAT_VERSION.to_le_bytes().as_slice())
+                    .map_err(|e| map_redb(&p, e))?;
+                let actor: [u8; 16] = rand::random();
+                t.insert("actor", actor.as_slice())
+                    .map_err(|e| map_redb(&p, e))?;
+                t.insert("next_ord", 0u32.to_le_bytes().as_slice())
+                    .map_err(|e| map_redb(&p, e))?;
+            }
+            let actor = t.get("actor").map_err(|e| map_redb(&p, e))?;
+            if let Some(a) = actor {
+                self.actor = ActorId::from(a.value());
+            }
+        }
+        create_all_tables(&w, &p)?;
+        w.commit().map_err(|e| map_redb(&p, e))?;
+        Ok(())
+    }
+
+    fn begin_write(&self) -> Result<WriteTransaction> {
+        let start = Instant::now();
+        let mut wait = Duration::from_millis(1);
+        loop {
+            match self.db.try_begin_write() {
+                Ok(w) => return Ok(w),
+                Err(redb::TransactionError::WouldBlock) => {
+                    if start.elapsed() >= self.lock_timeout {
+                        return Err(StoreError::Busy(
+                            self.path.clone(),
+                            self.lock_timeout.as_secs(),
+                        ));
+                    }
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(Duration::from_millis(50));
+                }
+                Err(e) => return Err(map_redb(&self.path, e)),
+            }
+        }
+    }
+
+    /// Runs `f` in one write transaction; commits only if it returns Ok.
+    pub fn write<T, E: From<StoreError>>(
+        &self,
+        now: i64,
+        f: impl FnOnce(&mut Writer) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let txn = self.begin_write()?;
+        let mut w = Writer {
+            txn,
+            path: self.path.clone(),
+            actor: self.actor.clone(),
+            now,
+        };
+        let out = f(&mut w)?;
+        w.txn.commit().map_err(|e| map_redb(&self.path, e))?;
+        Ok(out)
+    }
+
+    pub fn read(&self) -> Result<Reader> {
+        let txn = self.db.begin_read().map_err(|e| map_redb(&self.path, e))?;
+        Ok(Reader {
+            txn,
+            path: self.path.clone(),
+        })
+    }
+
+    /// Rebuilds every derived table from the documents alone. Returns the number of documents.
+    pub fn reindex(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<u64> {
+        let p = self.path.clone();
+        let txn = self.begin_write()?;
+        for name in DERIVED_TABLES {
+            // Deleting a table that does not exist is fine.
+            let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(name);
+            let _ = txn.delete_table(def);
+        }
+        create_all_tables(&txn, &p)?;
+        let mut w = Writer {
+            txn,
+            path: p.clone(),
+            actor: self.actor.clone(),
+            now: 0,
+        };
+        let ids: Vec<Id> = {
+            let t = w.txn.open_table(DOCS).map_err(|e| map_redb(&p, e))?;
+            let mut v = Vec::new();
+            for r in t.iter().map_err(|e| map_redb(&p, e))? {
+                v.push(r.map_err(|e| map_redb(&p, e))?.0.value());
+            }
+            v
+        };
+        let total = ids.len() as u64;
+        // Items before contacts' cadence entries: index all, then recompute per-contact state.
+        for (i, id) in ids.iter().enumerate() {
+            let doc = w
+                .load_doc(DocId(*id))?
+                .ok_or_else(|| StoreError::Internal("document listed but missing".into()))?;
+            let (_, ix) = index::derive(&doc.doc);
+            w.apply_index(DocId(*id), None, &ix, false)?;
+            if i % 1000 == 0 {
+                progress(i as u64, total);
+            }
+        }
+        // Contact state (last contact and cadence) once all timelines exist.
+        let contacts: Vec<Id> = {
+            let t = w.txn.open_table(CONTACTS).map_err(|e| map_redb(&p, e))?;
+            let mut v = Vec::new();
+            for r in t.iter().map_err(|e| map_redb(&p, e))? {
+                v.push(r.map_err(|e| map_redb(&p, e))?.0.value());
+            }
+            v
+        };
+        for c in contacts {
+            w.refresh_contact_state(c)?;
+        }
+        progress(total, total);
+        w.txn.commit().map_err(|e| map_redb(&p, e))?;
+        Ok(total)
+    }
+
+    /// Every derived table as sorted (key, value) byte pairs: what `reindex` must reproduce.
+    pub fn dump_derived(&self) -> Result<BTreeMap<String, Vec<(Vec<u8>, Vec<u8>)>>> {
+        let r = self.read()?;
+        let p = &self.path;
+        let mut out = BTreeMap::new();
+        macro_rules! dump {
+            ($def:expr) => {{
+                let t = r.txn.open_table($def).map_err(|e| map_redb(p, e))?;
+                let mut rows = Vec::new();
+                for row in t.iter().map_err(|e| map_redb(p, e))? {
+                    let (k, v) = row.map_err(|e| map_redb(p, e))?;
+                    rows.push((
+                        format!("{:?}", k.value()).into_bytes(),
+                        format!("{:?}", v.value()).into_bytes(),
+                    ));
+                }
+                out.insert($def.name().to_string(), rows);
+            }};
+        }
+        dump!(CONTACTS);
+        dump!(ITEMS);
+        dump!(NAMES);
+        dump!(EMAILS);
+        dump!(PHONES);
+        dump!(UIDS);
+        dump!(POSTINGS);
+        dump!(TIMELINE);
+        dump!(LAST_CONTACT);
+        dump!(DUE);
+        dump!(CADENCE);
+        dump!(CADENCE_OF);
+        Ok(out)
+    }
+}
+
+fn create_all_tables(w: &WriteTransaction, p: &Path) -> Result<()> {
+    macro_rules! mk {
+        ($($def:expr),*) => {$(
+            w.open_table($def).map_err(|e| map_redb(p, e))?;
+        )*};
+    }
+    mk!(META, DOCS, CHUNKS, ORDS, CONTACTS, ITEMS, POSTINGS);
+    mk!(NAMES, EMAILS, PHONES, UIDS);
+    mk!(TIMELINE, LAST_CONTACT, DUE, CADENCE, CADENCE_OF);
+    Ok(())
+}
+
+fn load_chunks<T: ReadableTable<(Id, u32), &'static [u8]>>(
+    t: &T,
+    id: Id,
+    p: &Path,
+) -> Result<Option<Vec<u8>>> {
+    let mut bytes = Vec::new();
+    let mut any = false;
+    for row in t
+        .range((id, 0u32)..=(id, u32::MAX))
+        .map_err(|e| map_redb(p, e))?
+    {
+        let (_, v) = row.map_err(|e| map_redb(p, e))?;
+        bytes.extend_from_slice(v.value());
+        any = true;
+    }
+    Ok(any.then_some(bytes))
+}
+
+fn parse_doc(id: DocId, bytes: &[u8]) -> Result<AutoCommit> {
+    AutoCommit::load(bytes).map_err(|e| StoreError::BadDocument(id, e.to_string()))
+}
+
+/// A read-only view of the vault at one point in time.
+pub struct Reader {
+    txn: ReadTransaction,
+    path: PathBuf,
+}
+
+macro_rules! rt {
+    ($self:expr, $def:expr) => {
+        $self
+            .txn
+            .open_table($def)
+            .map_err(|e| map_redb(&$self.path, e))?
+    };
+}
+
+impl Reader {
+    fn e(&self, e: impl Into<redb::Error>) -> StoreError {
+        map_redb(&self.path, e)
+    }
+
+    pub fn kind_of(&self, id: DocId) -> Result<Option<Kind>> {
+        let t = rt!(self, DOCS);
+        let v = t.get(id.0).map_err(|e| self.e(e))?;
+        match v {
+            Some(v) => {
+                let m: DocMeta = dec(v.value(), "document metadata")?;
+                Ok(Kind::from_code(m.kind))
+            }
+            None => Ok(None),
+        }
+    }
+
+    pub fn load(&self, id: DocId) -> Result<Option<AutoCommit>> {
+        let t = rt!(self, CHUNKS);
+        match load_chunks(&t, id.0, &self.path)? {
+            Some(bytes) => Ok(Some(parse_doc(id, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Ids (with kind) whose hex form starts with `prefix` (lowercase hex), at most `limit`.
+    pub fn ids_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<(DocId, Kind)>> {
+        let mut lo = [0u8; 16];
+        let mut hi = [0xffu8; 16];
+        for (i, c) in prefix.bytes().enumerate().take(32) {
+            let v = (c as char).to_digit(16).unwrap_or(0) as u8;
+            let byte = i / 2;
+            if i % 2 == 0 {
+                lo[byte] = v << 4;
+                hi[byte] = (v << 4) | 0x0f;
+            } else {
+                lo[byte] |= v;
+                hi[byte] = (hi[byte] & 0xf0) | v;
+            }
+        }
+        let t = rt!(self, DOCS);
+        let mut out = Vec::new();
+        for row in t.range(lo..=hi).map_err(|e| self.e(e))? {
+            let (k, v) = row.map_err(|e| self.e(e))?;
+            let m: DocMeta = dec(v.value(), "document metadata")?;
+            if let Some(kind) = Kind::from_code(m.kind) {
+                out.push((DocId(k.value()), kind));
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn contact(&self, id: DocId) -> Result<Option<ContactSummary>> {
+        let t = rt!(self, CONTACTS);
+        let v = t.get(id.0).map_err(|e| self.e(e))?;
+        v.map(|v| dec(v.value(), "contact summary")).transpose()
+    }
+
+    /// Every contact summary, in id order.
+    pub fn contacts(&self) -> Result<Vec<(DocId, ContactSummary)>> {
+        let t = rt!(self, CONTACTS);
+        let mut out = Vec::with_capacity(t.len().unwrap_or(0) as usize);
+        for row in t.iter().map_err(|e| self.e(e))? {
+            let (k, v) = row.map_err(|e| self.e(e))?;
+            out.push((DocId(k.value()), dec(v.value(), "contact summary")?));
+        }
+        Ok(out)
+    }
+
+    pub fn item(&self, id: DocId) -> Result<Option<ItemSummary>> {
+        let t = rt!(self, ITEMS);
+        let v = t.get(id.0).map_err(|e| self.e(e))?;
+        v.map(|v| dec(v.value(), "item summary")).transpose()
+    }
+
+    fn ids_for_key(&self, def: TableDefinition<(&str, Id), ()>, key: &str) -> Result<Vec<DocId>> {
+        let t = rt!(self, def);
+        let mut out = Vec::new();
+        for row in t
+            .range((key, [0u8; 16])..=(key, [0xff; 16]))
+            .map_err(|e| self.e(e))?
+        {
+            out.push(DocId(row.map_err(|e| self.e(e))?.0.value().1));
+        }
+        Ok(out)
+    }
+
+    /// Contacts whose folded full name is exactly `folded`.
+    pub fn by_name(&self, folded: &str) -> Result<Vec<DocId>> {
+        self.ids_for_key(NAMES, folded)
+    }
+
+    /// Contacts with this (lower-cased) email.
+    pub fn by_email(&self, email: &str) -> Result<Vec<DocId>> {
+        self.ids_for_key(EMAILS, email)
+    }
+
+    pub fn by_phone(&self, phone_key: &str) -> Result<Vec<DocId>> {
+        self.ids_for_key(PHONES, phone_key)
+    }
+
+    pub fn by_uid(&self, uid: &str) -> Result<Vec<DocId>> {
+        self.ids_for_key(UIDS, uid)
+    }
+
+    /// Items linked to a contact, newest first: (item id, kind).
+    pub fn timeline(&self, contact: DocId) -> Result<Vec<(DocId, Kind)>> {
+        let t = rt!(self, TIMELINE);
+        let c = contact.0;
+        let mut out = Vec::new();
+        let range = t
+            .range((c, i32::MIN, i64::MIN, [0u8; 16])..=(c, i32::MAX, i64::MAX, [0xff; 16]))
+            .map_err(|e| self.e(e))?;
+        for row in range.rev() {
+            let (k, v) = row.map_err(|e| self.e(e))?;
+            if let Some(kind) = Kind::from_code(v.value()) {
+                out.push((DocId(k.value().3), kind));
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn last_contacts(&self) -> Result<HashMap<DocId, i32>> {
+        let t = rt!(self, LAST_CONTACT);
+        let mut out = HashMap::new();
+        for row in t.iter().map_err(|e| self.e(e))? {
+            let (k, v) = row.map_err(|e| self.e(e))?;
+            out.insert(DocId(k.value()), v.value());
+        }
+        Ok(out)
+    }
+
+    pub fn last_contact(&self, id: DocId) -> Result<Option<i32>> {
+        let t = rt!(self, LAST_CONTACT);
+        let v = t.get(id.0).map_err(|e| self.e(e))?;
+        Ok(v.map(|v| v.value()))
+    }
+
+    /// Open reminders due on or before `day`, earliest first.
+    pub fn reminders_due(&self, day: i32) -> Result<Vec<(i32, DocId)>> {
+        let t = rt!(self, DUE);
+        let mut out = Vec::new();
+        for row in t
+            .range((i32::MIN, [0u8; 16])..=(day, [0xff; 16]))
+            .map_err(|e| self.e(e))?
+        {
+            let (k, _) = row.map_err(|e| self.e(e))?;
+            let (d, id) = k.value();
+            out.push((d, DocId(id)));
+        }
+        Ok(out)
+    }
+
+    /// Contacts whose keep-in-touch cadence falls due on or before `day`, most overdue first.
+    pub fn cadence_due(&self, day: i32) -> Result<Vec<(i32, DocId)>> {
+        let t = rt!(self, CADENCE);
+        let mut out = Vec::new();
+        for row in t
+            .range((i32::MIN, [0u8; 16])..=(day, [0xff; 16]))
+            .map_err(|e| self.e(e))?
+        {
+            let (k, _) = row.map_err(|e| self.e(e))?;
+            let (d, id) = k.value();
+            out.push((d, DocId(id)));
+        }
+        Ok(out)
+    }
+
+    /// The posting lists of every term starting with `prefix`, merged: doc id -> best weight,
+    /// and whether the match was exact (the whole term).
+    pub fn postings_prefix(&self, prefix: &str) -> Result<HashMap<u32, (u8, bool)>> {
+        let t = rt!(self, POSTINGS);
+        let mut out: HashMap<u32, (u8, bool)> = HashMap::new();
+        for row in t.range(prefix..).map_err(|e| self.e(e))? {
+            let (k, v) = row.map_err(|e| self.e(e))?;
+            let term = k.value();
+            if !term.starts_with(prefix) {
+                break;
+            }
+            let exact = term == prefix;
+            for (ord, w) in decode_postings(v.value()) {
+                let e = out.entry(ord).or_insert((0, false));
+                e.0 = e.0.max(w);
+                e.1 |= exact;
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn id_of_ord(&self, ord: u32) -> Result<Option<DocId>> {
+        let t = rt!(self, ORDS);
+        let v = t.get(ord).map_err(|e| self.e(e))?;
+        Ok(v.map(|v| DocId(v.value())))
+    }
+
+    /// Number of documents of each kind.
+    pub fn counts(&self) -> Result<BTreeMap<Kind, u64>> {
+        let t = rt!(self, DOCS);
+        let mut out = BTreeMap::new();
+        for row in t.iter().map_err(|e| self.e(e))? {
+            let (_, v) = row.map_err(|e| self.e(e))?;
+            let m: DocMeta = dec(v.value(), "document metadata")?;
+            if let Some(k) = Kind::from_code(m.kind) {
+                *out.entry(k).or_insert(0) += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    /// All document ids of one kind, in id order.
+    pub fn ids_of_kind(&self, kind: Kind) -> Result<Vec<DocId>> {
+        let t = rt!(self, DOCS);
+        let mut out = Vec::new();
+        for row in t.iter().map_err(|e| self.e(e))? {
+            let (k, v) = row.map_err(|e| self.e(e))?;
+            let m: DocMeta = dec(v.value(), "document metadata")?;
+            if m.kind == kind.code() {
+                out.push(DocId(k.value()));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One write transaction. Dropping it without `Vault::write` returning Ok discards everything.
+pub struct Writer {
+    txn: WriteTransaction,
+    path: PathBuf,
+    actor: ActorId,
+    now: i64,
+}
+
+macro_rules! wt {
+    ($self:expr, $def:expr) => {
+        $self
+            .txn
+            .open_table($def)
+            .map_err(|e| map_redb(&$self.path, e))?
+    };
+}
+
+impl Writer {
+    fn e(&self, e: impl Into<redb::Error>) -> StoreError {
+        map_redb(&self.path, e)
+    }
+
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
+    /// A read view of this transaction's own state (including its uncommitted writes) is not
+    /// offered by redb; use these helpers instead.
+    pub fn contact(&self, id: DocId) -> Result<Option<ContactSummary>> {
+        let t = wt!(self, CONTACTS);
+        let v = t.get(id.0).map_err(|e| self.e(e))?;
+        v.map(|v| dec(v.value(), "contact summary")).transpose()
+    }
+
+    pub fn by_email(&self, email: &str) -> Result<Vec<DocId>> {
+        self.ids_for_key(EMAILS, email)
+    }
+    pub fn by_phone(&self, key: &str) -> Result<Vec<DocId>> {
+        self.ids_for_key(PHONES, key)
+    }
+    pub fn by_uid(&self, uid: &str) -> Result<Vec<DocId>> {
+        self.ids_for_key(UIDS, uid)
+    }
+
+    fn ids_for_key(&self, def: TableDefinition<(&str, Id), ()>, key: &str) -> Result<Vec<DocId>> {
+        let t = wt!(self, def);
+        let mut out = Vec::new();
+        for row in t
+            .range((key, [0u8; 16])..=(key, [0xff; 16]))
+            .map_err(|e| self.e(e))?
+        {
+            out.push(DocId(row.map_err(|e| self.e(e))?.0.value().1));
+        }
+        Ok(out)
+    }
+
+    /// Loads a document for editing. None when it does not exist.
+    pub fn load(&self, id: DocId) -> Result<Option<Loaded>> {
+        let Some(mut l) = self.load_doc(id)? else {
+            return Ok(None);
+        };
+        l.before = Some(index::derive(&l.doc).1);
+        Ok(Some(l))
+    }
+
+    fn load_doc(&self, id: DocId) -> Result<Option<Loaded>> {
+        let meta = {
+            let t = wt!(self, DOCS);
+            let v = t.get(id.0).map_err(|e| self.e(e))?;
+            match v {
+                Some(v) => dec::<DocMeta>(v.value(), "document metadata")?,
+                None => return Ok(None),
+            }
+        };
+        let bytes = {
+            let t = wt!(self, CHUNKS);
+            load_chunks(&t, id.0, &self.path)?
+        };
+        let Some(bytes) = bytes else {
+            return Err(StoreError::BadDocument(id, "no stored chunks".into()));
+        };
+        let mut doc = parse_doc(id, &bytes)?;
+        doc.set_actor(self.actor.clone());
+        Ok(Some(Loaded {
+            id,
+            doc,
+            before: None,
+            meta: Some(meta),
+        }))
+    }
+
+    /// A new, empty document with a fresh random id.
+    pub fn create(&self) -> Loaded {
+        let id = DocId(rand::random());
+        self.create_with_id(id)
+    }
+
+    /// A new, empty document with the given id (for documents received from a peer or restored).
+    pub fn create_with_id(&self, id: DocId) -> Loaded {
+        let doc = AutoCommit::new().with_actor(self.actor.clone());
+        Loaded {
+            id,
+            doc,
+            before: None,
+            meta: None,
+        }
+    }
+
+    /// Writes a loaded document's new changes and updates every index it affects.
+    pub fn save(&mut self, mut l: Loaded) -> Result<()> {
+        let p = self.path.clone();
+        let (kind, after) = index::derive(&l.doc);
+        let Some(kind) = kind else {
+            return Err(StoreError::BadDocument(l.id, "document has no kind".into()));
+        };
+        let mut meta = match l.meta.take() {
+            Some(m) => m,
+            None => {
+                let ord = self.next_ord()?;
+                let mut t = wt!(self, ORDS);
+                t.insert(ord, l.id.0).map_err(|e| self.e(e))?;
+                DocMeta {
+                    kind: kind.code(),
+                    ord,
+                    next_seq: 0,
+                    ..Default::default()
+                }
+            }
+        };
+        meta.kind = kind.code();
+        let heads = heads_of(&mut l.doc);
+        if meta.next_seq > 0 && heads == meta.heads {
+            return Ok(()); // nothing changed
+        }
+        {
+            let mut chunks = wt!(self, CHUNKS);
+            if meta.next_seq == 0 {
+                let snap = l.doc.save();
+                meta.snapshot_len = snap.len() as u64;
+                chunks
+                    .insert((l.id.0, 0), snap.as_slice())
+                    .map_err(|e| map_redb(&p, e))?;
+                meta.next_seq = 1;
+                meta.incremental_len = 0;
+            } else {
+                let inc = l.doc.save_incremental();
+                meta.incremental_len += inc.len() as u64;
+                if meta.incremental_len > meta.snapshot_len
+                    || meta.next_seq > MAX_INCREMENTAL_CHUNKS
+                {
+                    for seq in 1..meta.next_seq {
+                        chunks.remove((l.id.0, seq)).map_err(|e| map_redb(&p, e))?;
+                    }
+                    let snap = l.doc.save();
+                    meta.snapshot_len = snap.len() as u64;
+                    meta.incremental_len = 0;
+                    meta.next_seq = 1;
+                    chunks
+                        .insert((l.id.0, 0), snap.as_slice())
+                        .map_err(|e| map_redb(&p, e))?;
+                } else {
+                    chunks
+                        .insert((l.id.0, meta.next_seq), inc.as_slice())
+                        .map_err(|e| map_redb(&p, e))?;
+                    meta.next_seq += 1;
+                }
+            }
+        }
+        meta.heads = heads;
+        {
+            let mut docs = wt!(self, DOCS);
+            docs.insert(l.id.0, enc(&meta).as_slice())
+                .map_err(|e| map_redb(&p, e))?;
+        }
+        self.apply_index(l.id, l.before.as_ref(), &after, true)
+    }
+
+    /// Deletes a document and every index entry derived from it.
+    pub fn purge(&mut self, id: DocId) -> Result<bool> {
+        let Some(l) = self.load(id)? else {
+            return Ok(false);
+        };
+        let p = self.path.clone();
+        let meta = l.meta.clone().unwrap_or_default();
+        {
+            let mut chunks = wt!(self, CHUNKS);
+            for seq in 0..meta.next_seq.max(1) {
+                chunks.remove((id.0, seq)).map_err(|e| map_redb(&p, e))?;
+            }
+            let mut docs = wt!(self, DOCS);
+            docs.remove(id.0).map_err(|e| map_redb(&p, e))?;
+            let mut ords = wt!(self, ORDS);
+            ords.remove(meta.ord).map_err(|e| map_redb(&p, e))?;
+        }
+        self.remove_index(id, meta.ord, l.before.as_ref().expect("load derives"))?;
+        Ok(true)
+    }
+
+    fn next_ord(&mut self) -> Result<u32> {
+        let mut t = wt!(self, META);
+        let cur = t
+            .get("next_ord")
+            .map_err(|e| self.e(e))?
+            .and_then(|v| v.value().try_into().ok().map(u32::from_le_bytes))
+            .unwrap_or(0);
+        t.insert("next_ord", (cur + 1).to_le_bytes().as_slice())
+            .map_err(|e| self.e(e))?;
+        Ok(cur)
+    }
+
+    fn ord_of(&self, id: DocId) -> Result<u32> {
+        let t = wt!(self, DOCS);
+        let v = t.get(id.0).map_err(|e| self.e(e))?;
+        match v {
+            Some(v) => Ok(dec::<DocMeta>(v.value(), "document metadata")?.ord),
+            None => Err(StoreError::Internal(format!("no metadata for {id}"))),
+        }
+    }
+
+    fn remove_index(&mut self, id: DocId, ord: u32, before: &DocIndex) -> Result<()> {
+        let empty = DocIndex::default();
+        self.apply_index_with_ord(id, ord, Some(before), &empty, true)
+    }
+
+    fn apply_index(
+        &mut self,
+        id: DocId,
+        before: Option<&DocIndex>,
+        after: &DocIndex,
+        refresh: bool,
+    ) -> Result<()> {
+        let ord = self.ord_of(id)?;
+        self.apply_index_with_ord(id, ord, before, after, refresh)
+    }
+
+    fn apply_index_with_ord(
+        &mut self,
+        id: DocId,
+        ord: u32,
+        before: Option<&DocIndex>,
+        after: &DocIndex,
+        refresh: bool,
+    ) -> Result<()> {
+        let p = self.path.clone();
+        let empty = DocIndex::default();
+        let before = before.unwrap_or(&empty);
+        if before == after {
+            return Ok(());
+        }
+        let me = id.0;
+        // Summaries.
+        {
+            let mut t = wt!(self, CONTACTS);
+            match &after.contact {
+                Some(s) => {
+                    t.insert(me, enc(s).as_slice())
+                        .map_err(|e| map_redb(&p, e))?;
+                }
+                None if before.contact.is_some() => {
+                    t.remove(me).map_err(|e| map_redb(&p, e))?;
+                }
+                None => {}
+            }
+            let mut t = wt!(self, ITEMS);
+            match &after.item {
+                Some(s) => {
+                    t.insert(me, enc(s).as_slice())
+                        .map_err(|e| map_redb(&p, e))?;
+                }
+                None if before.item.is_some() => {
+                    t.remove(me).map_err(|e| map_redb(&p, e))?;
+                }
+                None => {}
+            }
+        }
+        // Lookup keys.
+        for (def, b, a) in [
+            (NAMES, &before.names, &after.names),
+            (EMAILS, &before.emails, &after.emails),
+            (PHONES, &before.phones, &after.phones),
+            (UIDS, &before.uids, &after.uids),
+        ] {
+            if b == a {
+                continue;
+            }
+            let mut t = wt!(self, def);
+            for k in b.difference(a) {
+                t.remove((k.as_str(), me)).map_err(|e| map_redb(&p, e))?;
+            }
+            for k in a.difference(b) {
+                t.insert((k.as_str(), me), ())
+                    .map_err(|e| map_redb(&p, e))?;
+            }
+        }
+        // Postings.
+        if before.terms != after.terms {
+            let mut t = wt!(self, POSTINGS);
+            let mut touched: Vec<&String> = Vec::new();
+            for (term, w) in &before.terms {
+                if after.terms.get(term) != Some(w) {
+                    touched.push(term);
+                }
+            }
+            for (term, w) in &after.terms {
+                if before.terms.get(term) != Some(w) {
+                    touched.push(term);
+                }
+            }
+            touched.sort();
+            touched.dedup();
+            for term in touched {
+                let mut list = match t.get(term.as_str()).map_err(|e| map_redb(&p, e))? {
+                    Some(v) => decode_postings(v.value()),
+                    None => Vec::new(),
+                };
+                match list.binary_search_by_key(&ord, |e| e.0) {
+                    Ok(i) => match after.terms.get(term) {
+                        Some(w) => list[i].1 = *w,
+                        None => {
+                            list.remove(i);
+                        }
+                    },
+                    Err(i) => {
+                        if let Some(w) = after.terms.get(term) {
+                            list.insert(i, (ord, *w));
+                        }
+                    }
+                }
+                if list.is_empty() {
+                    t.remove(term.as_str()).map_err(|e| map_redb(&p, e))?;
+                } else {
+                    t.insert(term.as_str(), encode_postings(&list).as_slice())
+                        .map_err(|e| map_redb(&p, e))?;
+                }
+            }
+        }
+        // Timeline entries of items, one per linked contact.
+        let mut affected: Vec<Id> = Vec::new();
+        if before.item != after.item {
+            let mut t = wt!(self, TIMELINE);
+            if let Some(b) = &before.item {
+                for c in &b.contacts {
+                    t.remove((c.0, b.day, b.created, me))
+                        .map_err(|e| map_redb(&p, e))?;
+                    affected.push(c.0);
+                }
+            }
+            if let Some(a) = &after.item {
+                for c in &a.contacts {
+                    t.insert((c.0, a.day, a.created, me), a.kind.code())
+                        .map_err(|e| map_redb(&p, e))?;
+                    affected.push(c.0);
+                }
+            }
+        }
+        // Open reminders.
+        if before.due_day != after.due_day {
+            let mut t = wt!(self, DUE);
+            if let Some(d) = before.due_day {
+                t.remove((d, me)).map_err(|e| map_redb(&p, e))?;
+            }
+            if let Some(d) = after.due_day {
+                t.insert((d, me), ()).map_err(|e| map_redb(&p, e))?;
+            }
+        }
+        if before.contact.is_some() || after.contact.is_some() {
+            affected.push(me);
+        }
+        if refresh {
+            affected.sort();
+            affected.dedup();
+            for c in affected {
+                self.refresh_contact_state(c)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Recomputes a contact's last-contact day (from its timeline) and cadence entry.
+    fn refresh_contact_state(&mut self, c: Id) -> Result<()> {
+        let p = self.path.clone();
+        let last = {
+            let t = wt!(self, TIMELINE);
+            let range = t
+                .range((c, i32::MIN, i64::MIN, [0u8; 16])..=(c, i32::MAX, i64::MAX, [0xff; 16]))
+                .map_err(|e| map_redb(&p, e))?;
+            let mut found = None;
+            for row in range.rev() {
+                let (k, v) = row.map_err(|e| map_redb(&p, e))?;
+                if v.value() == Kind::Interaction.code() {
+                    found = Some(k.value().1);
+                    break;
+                }
+            }
+            found
+        };
+        {
+            let mut t = wt!(self, LAST_CONTACT);
+            match last {
+                Some(d) => {
+                    t.insert(c, d).map_err(|e| map_redb(&p, e))?;
+                }
+                None => {
+                    t.remove(c).map_err(|e| map_redb(&p, e))?;
+                }
+            }
+        }
+        let summary = self.contact(DocId(c))?;
+        let due = summary.as_ref().and_then(|s| index::cadence_due(s, last));
+        let mut of = wt!(self, CADENCE_OF);
+        let old = of.get(c).map_err(|e| map_redb(&p, e))?.map(|v| v.value());
+        if old == due {
+            return Ok(());
+        }
+        let mut cad = wt!(self, CADENCE);
+        if let Some(d) = old {
+            cad.remove((d, c)).map_err(|e| map_redb(&p, e))?;
+            of.remove(c).map_err(|e| map_redb(&p, e))?;
+        }
+        if let Some(d) = due {
+            cad.insert((d, c), ()).map_err(|e| map_redb(&p, e))?;
+            of.insert(c, d).map_err(|e| map_redb(&p, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Size of the vault file in bytes.
+pub fn file_size(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postings_round_trip() {
+        let list = vec![(0, 1), (5, 8), (300, 2), (70_000, 4), (u32::MAX, 1)];
+        assert_eq!(decode_postings(&encode_postings(&list)), list);
+        assert!(decode_postings(&[]).is_empty());
+        // Truncated input does not panic.
+        let bytes = encode_postings(&list);
+        for n in 0..bytes.len() {
+            let _ = decode_postings(&bytes[..n]);
+        }
+    }
+}
