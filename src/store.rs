@@ -72,6 +72,9 @@ pub const DERIVED_TABLES: &[&str] = &[
     "ix_cadence_of",
 ];
 
+/// Every row of some tables, by table name, as debug-rendered (key, value) pairs.
+pub type TableDump = BTreeMap<String, Vec<(Vec<u8>, Vec<u8>)>>;
+
 /// Errors of the store, each saying what went wrong and what to do next.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -453,8 +456,55 @@ impl Vault {
         Ok(total)
     }
 
+    /// Rewrites every document as one fresh snapshot (the compaction rule applied to all).
+    /// Returns the number of documents compacted.
+    pub fn compact(&self) -> Result<u64> {
+        let p = self.path.clone();
+        let txn = self.begin_write()?;
+        let w = Writer {
+            txn,
+            path: p.clone(),
+            actor: self.actor.clone(),
+            now: 0,
+        };
+        let mut n = 0;
+        {
+            let ids: Vec<Id> = {
+                let t = w.txn.open_table(DOCS).map_err(|e| map_redb(&p, e))?;
+                let mut v = Vec::new();
+                for r in t.iter().map_err(|e| map_redb(&p, e))? {
+                    v.push(r.map_err(|e| map_redb(&p, e))?.0.value());
+                }
+                v
+            };
+            for id in ids {
+                let Some(mut l) = w.load_doc(DocId(id))? else {
+                    continue;
+                };
+                let mut meta = l.meta.take().unwrap_or_default();
+                let mut chunks = w.txn.open_table(CHUNKS).map_err(|e| map_redb(&p, e))?;
+                for seq in 1..meta.next_seq {
+                    chunks.remove((id, seq)).map_err(|e| map_redb(&p, e))?;
+                }
+                let snap = l.doc.save();
+                chunks
+                    .insert((id, 0), snap.as_slice())
+                    .map_err(|e| map_redb(&p, e))?;
+                meta.snapshot_len = snap.len() as u64;
+                meta.incremental_len = 0;
+                meta.next_seq = 1;
+                let mut docs = w.txn.open_table(DOCS).map_err(|e| map_redb(&p, e))?;
+                docs.insert(id, enc(&meta).as_slice())
+                    .map_err(|e| map_redb(&p, e))?;
+                n += 1;
+            }
+        }
+        w.txn.commit().map_err(|e| map_redb(&p, e))?;
+        Ok(n)
+    }
+
     /// Every derived table as sorted (key, value) byte pairs: what `reindex` must reproduce.
-    pub fn dump_derived(&self) -> Result<BTreeMap<String, Vec<(Vec<u8>, Vec<u8>)>>> {
+    pub fn dump_derived(&self) -> Result<TableDump> {
         let r = self.read()?;
         let p = &self.path;
         let mut out = BTreeMap::new();
@@ -1145,7 +1195,11 @@ impl Writer {
     /// Recomputes a contact's last-contact day (from its timeline) and cadence entry.
     fn refresh_contact_state(&mut self, c: Id) -> Result<()> {
         let p = self.path.clone();
-        let last = {
+        // Only contacts that exist have a last-contact day and a cadence entry.
+        let summary = self.contact(DocId(c))?;
+        let last = if summary.is_none() {
+            None
+        } else {
             let t = wt!(self, TIMELINE);
             let range = t
                 .range((c, i32::MIN, i64::MIN, [0u8; 16])..=(c, i32::MAX, i64::MAX, [0xff; 16]))
@@ -1171,7 +1225,6 @@ impl Writer {
                 }
             }
         }
-        let summary = self.contact(DocId(c))?;
         let due = summary.as_ref().and_then(|s| index::cadence_due(s, last));
         let mut of = wt!(self, CADENCE_OF);
         let old = of.get(c).map_err(|e| map_redb(&p, e))?.map(|v| v.value());

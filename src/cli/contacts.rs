@@ -431,7 +431,7 @@ pub fn set(ctx: &Ctx, a: SetArgs, out: &mut Out) -> Result<(), AppError> {
                 settle(doc, "every", &c.every)?;
             }
             "met" => c.met = value.clone(),
-            "kinds" | "kind" => c.kinds = app::clean_tags(&[value.clone()])?,
+            "kinds" | "kind" => c.kinds = app::clean_tags(std::slice::from_ref(&value))?,
             "archived" => {
                 c.archived = match value.to_lowercase().as_str() {
                     "yes" | "true" | "1" => true,
