@@ -4,5 +4,6 @@
 //! the current time and random bytes in. Its Cargo.toml (no tokio, iroh, redb or clap) is the proof.
 
 pub mod id;
+pub mod interop;
 
 pub use id::DocId;
