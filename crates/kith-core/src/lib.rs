@@ -4,11 +4,11 @@
 //! the current time and random bytes in. Its Cargo.toml (no tokio, iroh, redb or clap) is the proof.
 
 pub mod id;
+pub mod index;
+pub mod interop;
+pub mod model;
 pub mod text;
 pub mod time;
 
 pub use id::DocId;
-pub mod index;
-pub mod model;
-
 pub use model::Kind;
