@@ -236,7 +236,7 @@ pub fn derive<D: ReadDoc>(doc: &D) -> (Option<Kind>, DocIndex) {
                 done: r.done,
             });
         }
-        None => {}
+        Some(Kind::Devices) | None => {}
     }
     (kind, ix)
 }

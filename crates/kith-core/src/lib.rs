@@ -3,6 +3,7 @@
 //! Invariant: this crate does no I/O. No filesystem, network, clock or randomness: callers pass
 //! the current time and random bytes in. Its Cargo.toml (no tokio, iroh, redb or clap) is the proof.
 
+pub mod devices;
 pub mod id;
 pub mod index;
 pub mod interop;

@@ -37,10 +37,18 @@ pub enum Kind {
     Note,
     Interaction,
     Reminder,
+    /// The membership document (see `devices.rs`).
+    Devices,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Contact, Kind::Note, Kind::Interaction, Kind::Reminder];
+    pub const ALL: [Kind; 5] = [
+        Kind::Contact,
+        Kind::Note,
+        Kind::Interaction,
+        Kind::Reminder,
+        Kind::Devices,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -48,6 +56,7 @@ impl Kind {
             Kind::Note => "note",
             Kind::Interaction => "interaction",
             Kind::Reminder => "reminder",
+            Kind::Devices => "devices",
         }
     }
 
@@ -62,6 +71,7 @@ impl Kind {
             Kind::Note => 2,
             Kind::Interaction => 3,
             Kind::Reminder => 4,
+            Kind::Devices => 5,
         }
     }
 
