@@ -4,5 +4,6 @@
 //! the current time and random bytes in. Its Cargo.toml (no tokio, iroh, redb or clap) is the proof.
 
 pub mod id;
+pub mod sync;
 
 pub use id::DocId;
