@@ -18,12 +18,13 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use automerge::{ActorId, AutoCommit};
+use automerge::{ActorId, AutoCommit, ChangeHash};
 use kith_core::index::{self, ContactSummary, DocIndex, ItemSummary};
+use kith_core::sync::{bucket_of, leaf_digest, BucketHashes, Digest};
 use kith_core::{DocId, Kind};
 use redb::{
-    Builder, ConcurrencyMode, Database, ReadTransaction, ReadableDatabase, ReadableTable,
-    ReadableTableMetadata, TableDefinition, TableHandle, WriteTransaction,
+    Builder, ConcurrencyMode, Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
+    ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle, WriteTransaction,
 };
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +56,12 @@ const LAST_CONTACT: TableDefinition<Id, i32> = TableDefinition::new("ix_last_con
 const DUE: TableDefinition<(i32, Id), ()> = TableDefinition::new("ix_due");
 const CADENCE: TableDefinition<(i32, Id), ()> = TableDefinition::new("ix_cadence");
 const CADENCE_OF: TableDefinition<Id, i32> = TableDefinition::new("ix_cadence_of");
+const BUCKETS: TableDefinition<u8, [u8; 16]> = TableDefinition::new("ix_buckets");
+// Local sync bookkeeping (not derived from documents, not synced).
+const SYNC_STATES: TableDefinition<([u8; 32], Id), &[u8]> = TableDefinition::new("sync_states");
+const CHANGES: TableDefinition<u64, Id> = TableDefinition::new("changes");
+const CHANGE_OF: TableDefinition<Id, u64> = TableDefinition::new("change_of");
+const PEERS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("peers");
 
 /// Names of the derived tables, in the order `reindex` rebuilds them.
 pub const DERIVED_TABLES: &[&str] = &[
@@ -70,6 +77,7 @@ pub const DERIVED_TABLES: &[&str] = &[
     "ix_due",
     "ix_cadence",
     "ix_cadence_of",
+    "ix_buckets",
 ];
 
 /// Every row of some tables, by table name, as debug-rendered (key, value) pairs.
@@ -139,9 +147,14 @@ pub struct DocMeta {
     pub heads: Vec<[u8; 32]>,
 }
 
+enum Db {
+    Rw(Database),
+    Ro(ReadOnlyDatabase),
+}
+
 /// An open vault.
 pub struct Vault {
-    db: Database,
+    db: Db,
     path: PathBuf,
     actor: ActorId,
     lock_timeout: Duration,
@@ -242,41 +255,123 @@ pub fn decode_postings(bytes: &[u8]) -> Vec<(u32, u8)> {
     out
 }
 
+/// What this device knows about syncing with one peer (value of the `peers` table).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PeerState {
+    /// When the last sync with the peer completed (ms since the epoch), 0 if never.
+    pub last_sync: i64,
+    /// When the peer was last connected (ms), 0 if never.
+    pub last_seen: i64,
+    /// The address it was last reached at.
+    pub last_addr: String,
+    /// Every change with a sequence number up to this was in sync with the peer.
+    pub synced_upto: u64,
+    /// The last failure, if the last attempt failed.
+    pub last_error: String,
+}
+
+fn leaf_of(id: &DocId, heads: &[[u8; 32]]) -> Digest {
+    let hs: Vec<ChangeHash> = heads.iter().map(|h| ChangeHash(*h)).collect();
+    leaf_digest(id, &hs)
+}
+
 fn heads_of(doc: &mut AutoCommit) -> Vec<[u8; 32]> {
     doc.get_heads().iter().map(|h| h.0).collect()
 }
 
 impl Vault {
-    /// Opens the vault at `path`, creating it (and its directory) when missing.
+    /// Opens the vault at `path` for reading and writing, creating it (and its directory) when
+    /// missing.
     pub fn open(path: &Path) -> Result<Vault> {
-        let exists = path.exists();
-        if exists {
-            let mut head = [0u8; 9];
-            let mut f = std::fs::File::open(path).map_err(|e| map_io(path, e))?;
-            let n = f.read(&mut head).map_err(|e| map_io(path, e))?;
-            if n < head.len() || head != REDB_MAGIC {
-                return Err(StoreError::Foreign(path.to_path_buf()));
-            }
-        } else if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| map_io(dir, e))?;
-        }
+        Self::open_mode(path, false)
+    }
+
+    /// Opens the vault for reading only: no write, no fsync (read commands use this). A vault
+    /// that needs crash recovery is opened read-write instead, which repairs it.
+    pub fn open_read_only(path: &Path) -> Result<Vault> {
+        Self::open_mode(path, true)
+    }
+
+    fn builder() -> Builder {
         let mut builder = Builder::new();
         builder.set_concurrency_mode(ConcurrencyMode::MultiWriter);
         builder.set_cache_size(16 << 20);
-        let db = if exists {
-            builder.open(path)
-        } else {
-            builder.create(path)
+        builder
+    }
+
+    fn open_mode(path: &Path, read_only: bool) -> Result<Vault> {
+        if !path.exists() {
+            Self::create_new(path)?;
         }
-        .map_err(|e| map_redb(path, e))?;
+        let mut head = [0u8; 9];
+        let mut f = std::fs::File::open(path).map_err(|e| map_io(path, e))?;
+        let n = f.read(&mut head).map_err(|e| map_io(path, e))?;
+        if n < head.len() || head != REDB_MAGIC {
+            return Err(StoreError::Foreign(path.to_path_buf()));
+        }
+        drop(f);
+        let db = if read_only {
+            match Self::builder().open_read_only(path) {
+                Ok(db) => Db::Ro(db),
+                // Needs recovery (or another reason a read-only open is refused): open
+                // read-write, which recovers a crashed vault.
+                Err(redb::DatabaseError::RepairAborted) => {
+                    Db::Rw(Self::builder().open(path).map_err(|e| map_redb(path, e))?)
+                }
+                Err(e) => return Err(map_redb(path, e)),
+            }
+        } else {
+            Db::Rw(Self::builder().open(path).map_err(|e| map_redb(path, e))?)
+        };
         let mut vault = Vault {
             db,
             path: path.to_path_buf(),
             actor: ActorId::random(),
             lock_timeout: Duration::from_secs(10),
         };
-        vault.init(exists)?;
+        vault.check_header()?;
         Ok(vault)
+    }
+
+    /// Creates a new vault atomically: it is built and initialised under a temporary name, then
+    /// hard-linked into place (which never replaces an existing file), so no process ever sees
+    /// a half-created vault. If another process won the race, its vault is used.
+    fn create_new(path: &Path) -> Result<()> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| map_io(dir, e))?;
+        let tmp = dir.join(format!(
+            ".vault.redb.{}.{:08x}.tmp",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        let result = (|| {
+            let db = Self::builder()
+                .create(&tmp)
+                .map_err(|e| map_redb(&tmp, e))?;
+            let w = db.begin_write().map_err(|e| map_redb(&tmp, e))?;
+            {
+                let mut t = w.open_table(META).map_err(|e| map_redb(&tmp, e))?;
+                t.insert("magic", MAGIC.as_bytes())
+                    .map_err(|e| map_redb(&tmp, e))?;
+                t.insert("format", FORMAT_VERSION.to_le_bytes().as_slice())
+                    .map_err(|e| map_redb(&tmp, e))?;
+                let actor: [u8; 16] = rand::random();
+                t.insert("actor", actor.as_slice())
+                    .map_err(|e| map_redb(&tmp, e))?;
+                t.insert("next_ord", 0u32.to_le_bytes().as_slice())
+                    .map_err(|e| map_redb(&tmp, e))?;
+            }
+            create_all_tables(&w, &tmp)?;
+            w.commit().map_err(|e| map_redb(&tmp, e))?;
+            drop(db);
+            match std::fs::hard_link(&tmp, path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+                Err(e) => Err(map_io(path, e)),
+            }
+        })();
+        let _ = std::fs::remove_file(&tmp);
+        result
     }
 
     pub fn path(&self) -> &Path {
@@ -288,79 +383,54 @@ impl Vault {
         self.lock_timeout = d;
     }
 
-    fn init(&mut self, existed: bool) -> Result<()> {
+    fn check_header(&mut self) -> Result<()> {
         let p = self.path.clone();
-        // Read first: an existing vault needs no write transaction to open.
-        {
-            let r = self.db.begin_read().map_err(|e| map_redb(&p, e))?;
-            match r.open_table(META) {
-                Ok(t) => {
-                    let magic = t.get("magic").map_err(|e| map_redb(&p, e))?;
-                    if magic.as_ref().map(|m| m.value()) != Some(MAGIC.as_bytes()) {
-                        return Err(StoreError::Foreign(p));
-                    }
-                    let format = t
-                        .get("format")
-                        .map_err(|e| map_redb(&p, e))?
-                        .and_then(|v| v.value().try_into().ok().map(u32::from_le_bytes))
-                        .ok_or_else(|| {
-                            StoreError::Corrupt(p.clone(), "no format version".into())
-                        })?;
-                    if format > FORMAT_VERSION {
-                        return Err(StoreError::TooNew {
-                            path: p,
-                            found: format,
-                        });
-                    }
-                    let actor = t.get("actor").map_err(|e| map_redb(&p, e))?;
-                    if let Some(a) = actor {
-                        self.actor = ActorId::from(a.value());
-                    }
-                    return Ok(());
-                }
-                Err(redb::TableError::TableDoesNotExist(_)) => {
-                    if existed
-                        && r.list_tables()
-                            .map_err(|e| map_redb(&p, e))?
-                            .next()
-                            .is_some()
-                    {
-                        return Err(StoreError::Foreign(p));
-                    }
-                }
-                Err(e) => return Err(map_redb(&p, e)),
-            }
+        let r = self.begin_read()?;
+        let t = match r.open_table(META) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Err(StoreError::Foreign(p)),
+            Err(e) => return Err(map_redb(&p, e)),
+        };
+        let magic = t.get("magic").map_err(|e| map_redb(&p, e))?;
+        if magic.as_ref().map(|m| m.value()) != Some(MAGIC.as_bytes()) {
+            return Err(StoreError::Foreign(p));
         }
-        // A new vault (or one created but never initialised): write the header.
-        let w = self.begin_write()?;
-        {
-            let mut t = w.open_table(META).map_err(|e| map_redb(&p, e))?;
-            if t.get("magic").map_err(|e| map_redb(&p, e))?.is_none() {
-                t.insert("magic", MAGIC.as_bytes())
-                    .map_err(|e| map_redb(&p, e))?;
-                t.insert("format", FORMAT_VERSION.to_le_bytes().as_slice())
-                    .map_err(|e| map_redb(&p, e))?;
-                let actor: [u8; 16] = rand::random();
-                t.insert("actor", actor.as_slice())
-                    .map_err(|e| map_redb(&p, e))?;
-                t.insert("next_ord", 0u32.to_le_bytes().as_slice())
-                    .map_err(|e| map_redb(&p, e))?;
-            }
-            let actor = t.get("actor").map_err(|e| map_redb(&p, e))?;
-            if let Some(a) = actor {
-                self.actor = ActorId::from(a.value());
-            }
+        let format = t
+            .get("format")
+            .map_err(|e| map_redb(&p, e))?
+            .and_then(|v| v.value().try_into().ok().map(u32::from_le_bytes))
+            .ok_or_else(|| StoreError::Corrupt(p.clone(), "no format version".into()))?;
+        if format > FORMAT_VERSION {
+            return Err(StoreError::TooNew {
+                path: p,
+                found: format,
+            });
         }
-        create_all_tables(&w, &p)?;
-        w.commit().map_err(|e| map_redb(&p, e))?;
+        match t.get("actor").map_err(|e| map_redb(&p, e))? {
+            Some(a) => self.actor = ActorId::from(a.value()),
+            None => return Err(StoreError::Corrupt(p, "no actor id".into())),
+        }
         Ok(())
     }
 
+    fn begin_read(&self) -> Result<ReadTransaction> {
+        match &self.db {
+            Db::Rw(db) => db.begin_read(),
+            Db::Ro(db) => db.begin_read(),
+        }
+        .map_err(|e| map_redb(&self.path, e))
+    }
+
     fn begin_write(&self) -> Result<WriteTransaction> {
+        let Db::Rw(db) = &self.db else {
+            return Err(StoreError::Internal(
+                "the vault was opened read-only".into(),
+            ));
+        };
         let start = Instant::now();
         let mut wait = Duration::from_millis(1);
         loop {
-            match self.db.try_begin_write() {
+            match db.try_begin_write() {
                 Ok(w) => return Ok(w),
                 Err(redb::TransactionError::WouldBlock) => {
                     if start.elapsed() >= self.lock_timeout {
@@ -396,7 +466,7 @@ impl Vault {
     }
 
     pub fn read(&self) -> Result<Reader> {
-        let txn = self.db.begin_read().map_err(|e| map_redb(&self.path, e))?;
+        let txn = self.begin_read()?;
         Ok(Reader {
             txn,
             path: self.path.clone(),
@@ -451,6 +521,7 @@ impl Vault {
         for c in contacts {
             w.refresh_contact_state(c)?;
         }
+        w.rebuild_buckets()?;
         progress(total, total);
         w.txn.commit().map_err(|e| map_redb(&p, e))?;
         Ok(total)
@@ -534,6 +605,7 @@ impl Vault {
         dump!(DUE);
         dump!(CADENCE);
         dump!(CADENCE_OF);
+        dump!(BUCKETS);
         Ok(out)
     }
 }
@@ -546,7 +618,8 @@ fn create_all_tables(w: &WriteTransaction, p: &Path) -> Result<()> {
     }
     mk!(META, DOCS, CHUNKS, ORDS, CONTACTS, ITEMS, POSTINGS);
     mk!(NAMES, EMAILS, PHONES, UIDS);
-    mk!(TIMELINE, LAST_CONTACT, DUE, CADENCE, CADENCE_OF);
+    mk!(TIMELINE, LAST_CONTACT, DUE, CADENCE, CADENCE_OF, BUCKETS);
+    mk!(SYNC_STATES, CHANGES, CHANGE_OF, PEERS);
     Ok(())
 }
 
@@ -814,6 +887,115 @@ impl Reader {
     }
 }
 
+impl Reader {
+    /// Number of documents changed after change `seq` (what a peer synced up to `seq` lacks).
+    pub fn changes_after(&self, seq: u64) -> Result<u64> {
+        let t = rt!(self, CHANGES);
+        let n = t
+            .range(seq.saturating_add(1)..)
+            .map_err(|e| self.e(e))?
+            .count();
+        Ok(n as u64)
+    }
+
+    pub fn change_seq(&self) -> Result<u64> {
+        let t = rt!(self, META);
+        let v = t.get("change_seq").map_err(|e| self.e(e))?;
+        Ok(
+            v.and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes))
+                .unwrap_or(0),
+        )
+    }
+
+    pub fn peer_states(&self) -> Result<BTreeMap<[u8; 32], PeerState>> {
+        let t = rt!(self, PEERS);
+        let mut out = BTreeMap::new();
+        for row in t.iter().map_err(|e| self.e(e))? {
+            let (k, v) = row.map_err(|e| self.e(e))?;
+            out.insert(k.value(), dec(v.value(), "peer state")?);
+        }
+        Ok(out)
+    }
+
+    /// The root hash over all documents' heads (changes whenever any document changes).
+    pub fn root_hash(&self) -> Result<[u8; 32]> {
+        Ok(self.buckets()?.root())
+    }
+
+    fn buckets(&self) -> Result<BucketHashes> {
+        let t = rt!(self, BUCKETS);
+        let mut h = BucketHashes::empty();
+        for row in t.iter().map_err(|e| self.e(e))? {
+            let (k, v) = row.map_err(|e| self.e(e))?;
+            h.0[k.value() as usize] = v.value();
+        }
+        Ok(h)
+    }
+}
+
+fn sync_err(e: StoreError) -> kith_core::sync::StoreError {
+    kith_core::sync::StoreError(e.to_string())
+}
+
+impl kith_core::sync::SyncStore for Reader {
+    fn bucket_hashes(&self) -> std::result::Result<BucketHashes, kith_core::sync::StoreError> {
+        self.buckets().map_err(sync_err)
+    }
+
+    fn doc_count(&self) -> std::result::Result<u64, kith_core::sync::StoreError> {
+        let t = self.txn.open_table(DOCS).map_err(|e| sync_err(self.e(e)))?;
+        t.len().map_err(|e| sync_err(self.e(e)))
+    }
+
+    fn bucket_leaves(
+        &self,
+        bucket: u8,
+    ) -> std::result::Result<Vec<(DocId, Digest)>, kith_core::sync::StoreError> {
+        let t = self.txn.open_table(DOCS).map_err(|e| sync_err(self.e(e)))?;
+        let mut lo = [0u8; 16];
+        let mut hi = [0xffu8; 16];
+        lo[0] = bucket;
+        hi[0] = bucket;
+        let mut out = Vec::new();
+        for row in t.range(lo..=hi).map_err(|e| sync_err(self.e(e)))? {
+            let (k, v) = row.map_err(|e| sync_err(self.e(e)))?;
+            let m: DocMeta = dec(v.value(), "document metadata").map_err(sync_err)?;
+            let id = DocId(k.value());
+            out.push((id, leaf_of(&id, &m.heads)));
+        }
+        Ok(out)
+    }
+
+    fn load(
+        &self,
+        doc: &DocId,
+    ) -> std::result::Result<Option<automerge::Automerge>, kith_core::sync::StoreError> {
+        let t = self
+            .txn
+            .open_table(CHUNKS)
+            .map_err(|e| sync_err(self.e(e)))?;
+        match load_chunks(&t, doc.0, &self.path).map_err(sync_err)? {
+            Some(bytes) => automerge::Automerge::load(&bytes)
+                .map(Some)
+                .map_err(|e| kith_core::sync::StoreError(format!("document {doc}: {e}"))),
+            None => Ok(None),
+        }
+    }
+
+    fn sync_state(
+        &self,
+        peer: &kith_core::sync::PeerId,
+        doc: &DocId,
+    ) -> std::result::Result<Option<Vec<u8>>, kith_core::sync::StoreError> {
+        let t = self
+            .txn
+            .open_table(SYNC_STATES)
+            .map_err(|e| sync_err(self.e(e)))?;
+        let v = t.get((peer.0, doc.0)).map_err(|e| sync_err(self.e(e)))?;
+        Ok(v.map(|v| v.value().to_vec()))
+    }
+}
+
 /// One write transaction. Dropping it without `Vault::write` returning Ok discards everything.
 pub struct Writer {
     txn: WriteTransaction,
@@ -925,10 +1107,10 @@ impl Writer {
     /// Writes a loaded document's new changes and updates every index it affects.
     pub fn save(&mut self, mut l: Loaded) -> Result<()> {
         let p = self.path.clone();
+        // A document of a kind this version does not know (written by a newer kith) is stored
+        // and synced as is, with kind code 0 and no index entries.
         let (kind, after) = index::derive(&l.doc);
-        let Some(kind) = kind else {
-            return Err(StoreError::BadDocument(l.id, "document has no kind".into()));
-        };
+        let kind_code = kind.map(|k| k.code()).unwrap_or(0);
         let mut meta = match l.meta.take() {
             Some(m) => m,
             None => {
@@ -936,18 +1118,21 @@ impl Writer {
                 let mut t = wt!(self, ORDS);
                 t.insert(ord, l.id.0).map_err(|e| self.e(e))?;
                 DocMeta {
-                    kind: kind.code(),
+                    kind: kind_code,
                     ord,
                     next_seq: 0,
                     ..Default::default()
                 }
             }
         };
-        meta.kind = kind.code();
+        meta.kind = kind_code;
         let heads = heads_of(&mut l.doc);
         if meta.next_seq > 0 && heads == meta.heads {
             return Ok(()); // nothing changed
         }
+        let old_leaf = (meta.next_seq > 0).then(|| leaf_of(&l.id, &meta.heads));
+        self.toggle_bucket(&l.id, old_leaf, Some(leaf_of(&l.id, &heads)))?;
+        self.record_change(l.id)?;
         {
             let mut chunks = wt!(self, CHUNKS);
             if meta.next_seq == 0 {
@@ -1007,6 +1192,18 @@ impl Writer {
             docs.remove(id.0).map_err(|e| map_redb(&p, e))?;
             let mut ords = wt!(self, ORDS);
             ords.remove(meta.ord).map_err(|e| map_redb(&p, e))?;
+        }
+        self.toggle_bucket(&id, Some(leaf_of(&id, &meta.heads)), None)?;
+        {
+            let mut of = wt!(self, CHANGE_OF);
+            let old = of
+                .remove(id.0)
+                .map_err(|e| map_redb(&p, e))?
+                .map(|v| v.value());
+            if let Some(seq) = old {
+                let mut ch = wt!(self, CHANGES);
+                ch.remove(seq).map_err(|e| map_redb(&p, e))?;
+            }
         }
         self.remove_index(id, meta.ord, l.before.as_ref().expect("load derives"))?;
         Ok(true)
@@ -1190,6 +1387,147 @@ impl Writer {
             }
         }
         Ok(())
+    }
+
+    fn toggle_bucket(
+        &mut self,
+        id: &DocId,
+        old: Option<Digest>,
+        new: Option<Digest>,
+    ) -> Result<()> {
+        let b = bucket_of(id);
+        let mut t = wt!(self, BUCKETS);
+        let mut cur = t
+            .get(b)
+            .map_err(|e| self.e(e))?
+            .map(|v| v.value())
+            .unwrap_or([0u8; 16]);
+        for leaf in [old, new].into_iter().flatten() {
+            for (x, y) in cur.iter_mut().zip(leaf) {
+                *x ^= y;
+            }
+        }
+        if cur == [0u8; 16] {
+            t.remove(b).map_err(|e| self.e(e))?;
+        } else {
+            t.insert(b, cur).map_err(|e| self.e(e))?;
+        }
+        Ok(())
+    }
+
+    fn rebuild_buckets(&mut self) -> Result<()> {
+        let p = self.path.clone();
+        let mut hashes = BucketHashes::empty();
+        {
+            let t = wt!(self, DOCS);
+            for row in t.iter().map_err(|e| map_redb(&p, e))? {
+                let (k, v) = row.map_err(|e| map_redb(&p, e))?;
+                let m: DocMeta = dec(v.value(), "document metadata")?;
+                let id = DocId(k.value());
+                hashes.toggle(&id, &leaf_of(&id, &m.heads));
+            }
+        }
+        let mut t = wt!(self, BUCKETS);
+        for (b, h) in hashes.0.iter().enumerate() {
+            if *h != [0u8; 16] {
+                t.insert(b as u8, *h).map_err(|e| map_redb(&p, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records that a document changed (locally or from a peer), for `kith status`.
+    fn record_change(&mut self, id: DocId) -> Result<()> {
+        let p = self.path.clone();
+        let seq = {
+            let mut t = wt!(self, META);
+            let cur = t
+                .get("change_seq")
+                .map_err(|e| map_redb(&p, e))?
+                .and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes))
+                .unwrap_or(0)
+                + 1;
+            t.insert("change_seq", cur.to_le_bytes().as_slice())
+                .map_err(|e| map_redb(&p, e))?;
+            cur
+        };
+        let mut of = wt!(self, CHANGE_OF);
+        let old = of
+            .insert(id.0, seq)
+            .map_err(|e| map_redb(&p, e))?
+            .map(|v| v.value());
+        let mut ch = wt!(self, CHANGES);
+        if let Some(o) = old {
+            ch.remove(o).map_err(|e| map_redb(&p, e))?;
+        }
+        ch.insert(seq, id.0).map_err(|e| map_redb(&p, e))?;
+        Ok(())
+    }
+
+    /// The change counter: every document change so far has a sequence number at most this.
+    pub fn change_seq(&self) -> Result<u64> {
+        let t = wt!(self, META);
+        let v = t.get("change_seq").map_err(|e| self.e(e))?;
+        Ok(
+            v.and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes))
+                .unwrap_or(0),
+        )
+    }
+
+    /// Applies changes received from a peer: `created` means `bytes` is a whole saved document
+    /// not yet stored here; otherwise they are changes to load into the stored document.
+    pub fn apply_remote(&mut self, id: DocId, created: bool, bytes: &[u8]) -> Result<()> {
+        let existing = self.load(id)?;
+        let l = match existing {
+            Some(mut l) => {
+                l.doc
+                    .load_incremental(bytes)
+                    .map_err(|e| StoreError::BadDocument(id, e.to_string()))?;
+                l
+            }
+            None => {
+                let _ = created;
+                let mut doc = AutoCommit::new().with_actor(self.actor.clone());
+                doc.load_incremental(bytes)
+                    .map_err(|e| StoreError::BadDocument(id, e.to_string()))?;
+                Loaded {
+                    id,
+                    doc,
+                    before: None,
+                    meta: None,
+                }
+            }
+        };
+        self.save(l)
+    }
+
+    pub fn save_sync_state(&mut self, peer: [u8; 32], id: DocId, state: &[u8]) -> Result<()> {
+        let mut t = wt!(self, SYNC_STATES);
+        t.insert((peer, id.0), state).map_err(|e| self.e(e))?;
+        Ok(())
+    }
+
+    pub fn peer_state(&self, peer: [u8; 32]) -> Result<PeerState> {
+        let t = wt!(self, PEERS);
+        let v = t.get(peer).map_err(|e| self.e(e))?;
+        match v {
+            Some(v) => dec(v.value(), "peer state"),
+            None => Ok(PeerState::default()),
+        }
+    }
+
+    pub fn set_peer_state(&mut self, peer: [u8; 32], st: &PeerState) -> Result<()> {
+        let mut t = wt!(self, PEERS);
+        t.insert(peer, enc(st).as_slice()).map_err(|e| self.e(e))?;
+        Ok(())
+    }
+
+    /// Loads the membership document for editing (a fresh one when there is none yet).
+    pub fn load_or_create(&self, id: DocId) -> Result<Loaded> {
+        Ok(match self.load(id)? {
+            Some(l) => l,
+            None => self.create_with_id(id),
+        })
     }
 
     /// Recomputes a contact's last-contact day (from its timeline) and cadence entry.

@@ -90,7 +90,7 @@ fn day_text(today: Date, date: &str) -> String {
 }
 
 pub fn show(ctx: &Ctx, a: ShowArgs, out: &mut Out) -> Result<(), AppError> {
-    let app = ctx.open()?;
+    let app = ctx.open_read()?;
     let id = app::resolve_contact(&app.vault.read()?, &a.contact)?;
     let v = app.show(id)?;
     if ctx.json {
@@ -260,7 +260,7 @@ pub struct ListArgs {
 }
 
 pub fn list(ctx: &Ctx, a: ListArgs, out: &mut Out) -> Result<(), AppError> {
-    let app = ctx.open()?;
+    let app = ctx.open_read()?;
     let rows = app.list(&ListQuery {
         tags: a.tags,
         org: a.org,
@@ -394,6 +394,7 @@ pub struct SetArgs {
     /// every, kinds, archived, or custom.KEY
     pub field: String,
     /// New value; an empty string clears the field
+    #[arg(allow_hyphen_values = true)]
     pub value: String,
 }
 
@@ -496,7 +497,10 @@ pub struct TagArgs {
     pub changes: Vec<String>,
 }
 
-pub fn tag(ctx: &Ctx, a: TagArgs, out: &mut Out) -> Result<(), AppError> {
+pub fn tag(ctx: &Ctx, mut a: TagArgs, out: &mut Out) -> Result<(), AppError> {
+    // `-TAG` values swallow later flags; accept a trailing --json anyway.
+    let json = ctx.json || a.changes.iter().any(|c| c == "--json");
+    a.changes.retain(|c| c != "--json");
     let app = ctx.open()?;
     let id = app::resolve_contact(&app.vault.read()?, &a.contact)?;
     let mut add = Vec::new();
@@ -519,7 +523,7 @@ pub fn tag(ctx: &Ctx, a: TagArgs, out: &mut Out) -> Result<(), AppError> {
     })?;
     let r = app.vault.read()?;
     let tags = r.contact(id)?.map(|s| s.tags).unwrap_or_default();
-    if ctx.json {
+    if json {
         out.json(&serde_json::json!({"id": id, "tags": tags}))
             .map_err(io_err)?;
     } else {

@@ -130,7 +130,7 @@ pub struct TimelineArgs {
 }
 
 pub fn timeline(ctx: &Ctx, a: TimelineArgs, out: &mut Out) -> Result<(), AppError> {
-    let app = ctx.open()?;
+    let app = ctx.open_read()?;
     let id = app::resolve_contact(&app.vault.read()?, &a.contact)?;
     let mut rows = app.timeline(id)?;
     if a.full {
@@ -202,7 +202,7 @@ pub struct DueArgs {
 
 pub fn due(ctx: &Ctx, a: DueArgs, out: &mut Out) -> Result<(), AppError> {
     let within = app::parse_span(&a.within)?;
-    let app = ctx.open()?;
+    let app = ctx.open_read()?;
     let rows = app.due(within)?;
     if ctx.json {
         return out.json(&rows).map_err(io_err);
@@ -266,7 +266,7 @@ pub struct SearchArgs {
 }
 
 pub fn search(ctx: &Ctx, a: SearchArgs, out: &mut Out) -> Result<(), AppError> {
-    let app = ctx.open()?;
+    let app = ctx.open_read()?;
     let (total, hits) = app.search(&a.query.join(" "), a.limit)?;
     if ctx.json {
         return out

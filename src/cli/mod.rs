@@ -108,6 +108,18 @@ fn now() -> Result<(i64, Date), AppError> {
 }
 
 impl Ctx {
+    /// Opens the vault for a command that only reads: nothing is written or synced to disk.
+    pub fn open_read(&self) -> Result<App, AppError> {
+        let vault = Vault::open_read_only(&crate::app::vault_path(&self.home))?;
+        Ok(App {
+            vault,
+            home: self.home.clone(),
+            now: self.now,
+            today: self.today,
+        })
+    }
+
+    /// Opens the vault for a command that writes.
     pub fn open(&self) -> Result<App, AppError> {
         let vault = Vault::open(&crate::app::vault_path(&self.home))?;
         Ok(App {

@@ -85,7 +85,8 @@ fn removed_at<D: ReadDoc>(doc: &D, entry: &ObjId) -> bool {
 fn any_removed<D: ReadDoc>(doc: &D, devices: &ObjId, id: &str) -> bool {
     doc.get_all(devices, id)
         .map(|all| {
-            all.iter().any(|(v, e)| matches!(v, Value::Object(ObjType::Map)) && removed_at(doc, e))
+            all.iter()
+                .any(|(v, e)| matches!(v, Value::Object(ObjType::Map)) && removed_at(doc, e))
         })
         .unwrap_or(false)
 }
@@ -96,7 +97,9 @@ fn read_entry<D: ReadDoc>(doc: &D, id: &str, e: &ObjId) -> Device {
         name: read_str(doc, e, "name").unwrap_or_default(),
         added_by: read_str(doc, e, "added_by").unwrap_or_default(),
         added_at: int_at(doc, e, "added_at"),
-        addrs: map_at(doc, e, "addrs").map(|m| doc.keys(&m).collect()).unwrap_or_default(),
+        addrs: map_at(doc, e, "addrs")
+            .map(|m| doc.keys(&m).collect())
+            .unwrap_or_default(),
         removed: removed_at(doc, e),
         removed_by: read_str(doc, e, "removed_by").unwrap_or_default(),
         removed_at: int_at(doc, e, "removed_at"),
@@ -120,7 +123,9 @@ pub fn read_devices<D: ReadDoc>(doc: &D) -> BTreeMap<String, Device> {
 
 /// How `device` (64 hex digits) stands.
 pub fn trust_of<D: ReadDoc>(doc: &D, device: &str) -> Trust {
-    let Some(m) = map_at(doc, &ROOT, "devices") else { return Trust::Unknown };
+    let Some(m) = map_at(doc, &ROOT, "devices") else {
+        return Trust::Unknown;
+    };
     match map_at(doc, &m, device) {
         None => Trust::Unknown,
         Some(_) if any_removed(doc, &m, device) => Trust::Removed,
@@ -141,7 +146,13 @@ fn devices_map(doc: &mut AutoCommit) -> AmResult<ObjId> {
 
 /// Records a device as one of the user's own. A device already recorded keeps its entry (and
 /// stays removed if it was). Returns whether anything was written.
-pub fn add_device(doc: &mut AutoCommit, id: &str, name: &str, by: &str, now: i64) -> AmResult<bool> {
+pub fn add_device(
+    doc: &mut AutoCommit,
+    id: &str,
+    name: &str,
+    by: &str,
+    now: i64,
+) -> AmResult<bool> {
     let m = devices_map(doc)?;
     if map_at(doc, &m, id).is_some() {
         return Ok(false);
@@ -157,7 +168,9 @@ pub fn add_device(doc: &mut AutoCommit, id: &str, name: &str, by: &str, now: i64
 /// Marks a device removed, for good. Returns false when it is not recorded.
 pub fn remove_device(doc: &mut AutoCommit, id: &str, by: &str, now: i64) -> AmResult<bool> {
     let m = devices_map(doc)?;
-    let Some(e) = map_at(doc, &m, id) else { return Ok(false) };
+    let Some(e) = map_at(doc, &m, id) else {
+        return Ok(false);
+    };
     if !removed_at(doc, &e) {
         doc.put(&e, "removed", true)?;
         doc.put(&e, "removed_by", by)?;
@@ -169,7 +182,9 @@ pub fn remove_device(doc: &mut AutoCommit, id: &str, by: &str, now: i64) -> AmRe
 /// Renames a recorded device. Returns false when it is not recorded.
 pub fn rename_device(doc: &mut AutoCommit, id: &str, name: &str) -> AmResult<bool> {
     let m = devices_map(doc)?;
-    let Some(e) = map_at(doc, &m, id) else { return Ok(false) };
+    let Some(e) = map_at(doc, &m, id) else {
+        return Ok(false);
+    };
     if read_str(doc, &e, "name").as_deref() != Some(name) {
         doc.put(&e, "name", name)?;
     }
@@ -179,7 +194,9 @@ pub fn rename_device(doc: &mut AutoCommit, id: &str, name: &str) -> AmResult<boo
 /// Replaces the addresses a device listens on. Returns whether anything changed.
 pub fn set_addrs(doc: &mut AutoCommit, id: &str, addrs: &BTreeSet<String>) -> AmResult<bool> {
     let m = devices_map(doc)?;
-    let Some(e) = map_at(doc, &m, id) else { return Ok(false) };
+    let Some(e) = map_at(doc, &m, id) else {
+        return Ok(false);
+    };
     let am = match map_at(doc, &e, "addrs") {
         Some(a) => a,
         None => doc.put_object(&e, "addrs", ObjType::Map)?,

@@ -1,0 +1,508 @@
+//! Wire frames of `kith/sync/1`: `u32` big-endian length, then a type byte and the body.
+//!
+//! Invariant: decoding never trusts the peer. The length is checked against [`MAX_FRAME_LEN`]
+//! before any byte of the body is awaited, no buffer is sized from a peer-chosen number, and
+//! every malformed input is a [`FrameError`] value, never a panic.
+
+use crate::DocId;
+
+use super::reconcile::{BucketHashes, Digest, BUCKETS};
+
+/// Hard cap on the length field (type byte + body): 16 MiB.
+pub const MAX_FRAME_LEN: u32 = 16 * 1024 * 1024;
+
+/// Most entries a sender puts in one `DocList` frame (32 bytes each: 2 MiB).
+pub const DOC_LIST_CHUNK: usize = 65_536;
+
+/// The type byte of each frame.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub enum FrameType {
+    Hello = 0x01,
+    Buckets = 0x02,
+    DocList = 0x03,
+    Sync = 0x04,
+    Idle = 0x05,
+    Close = 0x06,
+}
+
+impl FrameType {
+    fn from_byte(b: u8) -> Option<FrameType> {
+        Some(match b {
+            0x01 => FrameType::Hello,
+            0x02 => FrameType::Buckets,
+            0x03 => FrameType::DocList,
+            0x04 => FrameType::Sync,
+            0x05 => FrameType::Idle,
+            0x06 => FrameType::Close,
+            _ => return None,
+        })
+    }
+}
+
+/// One protocol frame. Layouts are in `docs/design/sync-protocol.md`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Frame {
+    /// Opens the session: version, root hash of the sender's vault, its document count.
+    Hello {
+        version: u8,
+        root: [u8; 32],
+        doc_count: u64,
+    },
+    /// The sender's 256 bucket hashes.
+    Buckets(BucketHashes),
+    /// `(id, leaf digest)` of the sender's documents in the differing buckets, ascending by id.
+    /// `last` marks the final chunk.
+    DocList {
+        last: bool,
+        entries: Vec<(DocId, Digest)>,
+    },
+    /// One encoded Automerge sync message for one document.
+    Sync { doc: DocId, message: Vec<u8> },
+    /// "I have nothing more to send": counts of `Sync` frames sent and received so far.
+    Idle { sent: u64, received: u64 },
+    /// The sender gives up: a [`super::CloseCode`] value and a UTF-8 reason for the log.
+    Close { code: u16, reason: String },
+}
+
+/// Why bytes from the peer are not a valid frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame length {len} exceeds the cap of {max} bytes")]
+    TooLarge { len: u32, max: u32 },
+    #[error("frame length is zero (a frame has at least a type byte)")]
+    Empty,
+    #[error("unknown frame type 0x{0:02x}")]
+    UnknownType(u8),
+    #[error("malformed {kind:?} frame: {reason}")]
+    Malformed {
+        kind: FrameType,
+        reason: &'static str,
+    },
+    #[error("the decoder already failed; drop the connection")]
+    Poisoned,
+}
+
+impl Frame {
+    pub fn frame_type(&self) -> FrameType {
+        match self {
+            Frame::Hello { .. } => FrameType::Hello,
+            Frame::Buckets(_) => FrameType::Buckets,
+            Frame::DocList { .. } => FrameType::DocList,
+            Frame::Sync { .. } => FrameType::Sync,
+            Frame::Idle { .. } => FrameType::Idle,
+            Frame::Close { .. } => FrameType::Close,
+        }
+    }
+
+    /// Length of the body (without the 4-byte length and the type byte).
+    fn body_len(&self) -> usize {
+        match self {
+            Frame::Hello { .. } => 1 + 32 + 8,
+            Frame::Buckets(_) => BUCKETS * 16,
+            Frame::DocList { entries, .. } => 1 + 4 + entries.len() * 32,
+            Frame::Sync { message, .. } => 16 + message.len(),
+            Frame::Idle { .. } => 16,
+            Frame::Close { reason, .. } => 2 + reason.len(),
+        }
+    }
+
+    /// Bytes this frame occupies on the wire, length prefix included.
+    pub fn encoded_len(&self) -> usize {
+        4 + 1 + self.body_len()
+    }
+
+    /// The wire form: length prefix, type byte, body.
+    pub fn encode(&self) -> Vec<u8> {
+        let len = 1 + self.body_len();
+        let mut out = Vec::with_capacity(4 + len);
+        out.extend_from_slice(&(len as u32).to_be_bytes());
+        out.push(self.frame_type() as u8);
+        match self {
+            Frame::Hello {
+                version,
+                root,
+                doc_count,
+            } => {
+                out.push(*version);
+                out.extend_from_slice(root);
+                out.extend_from_slice(&doc_count.to_be_bytes());
+            }
+            Frame::Buckets(b) => {
+                for h in b.0.iter() {
+                    out.extend_from_slice(h);
+                }
+            }
+            Frame::DocList { last, entries } => {
+                out.push(u8::from(*last));
+                out.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+                for (id, d) in entries {
+                    out.extend_from_slice(id.as_bytes());
+                    out.extend_from_slice(d);
+                }
+            }
+            Frame::Sync { doc, message } => {
+                out.extend_from_slice(doc.as_bytes());
+                out.extend_from_slice(message);
+            }
+            Frame::Idle { sent, received } => {
+                out.extend_from_slice(&sent.to_be_bytes());
+                out.extend_from_slice(&received.to_be_bytes());
+            }
+            Frame::Close { code, reason } => {
+                out.extend_from_slice(&code.to_be_bytes());
+                out.extend_from_slice(reason.as_bytes());
+            }
+        }
+        out
+    }
+
+    /// Parses one frame from `payload` = type byte + body (the length prefix already removed).
+    pub fn decode(payload: &[u8]) -> Result<Frame, FrameError> {
+        let (&ty, body) = payload.split_first().ok_or(FrameError::Empty)?;
+        let kind = FrameType::from_byte(ty).ok_or(FrameError::UnknownType(ty))?;
+        let bad = |reason| FrameError::Malformed { kind, reason };
+        match kind {
+            FrameType::Hello => {
+                if body.len() != 41 {
+                    return Err(bad("body must be 41 bytes"));
+                }
+                let mut root = [0u8; 32];
+                root.copy_from_slice(&body[1..33]);
+                Ok(Frame::Hello {
+                    version: body[0],
+                    root,
+                    doc_count: u64::from_be_bytes(arr8(&body[33..41])),
+                })
+            }
+            FrameType::Buckets => {
+                if body.len() != BUCKETS * 16 {
+                    return Err(bad("body must be 4096 bytes"));
+                }
+                let mut b = BucketHashes::empty();
+                for (i, chunk) in body.chunks_exact(16).enumerate() {
+                    b.0[i].copy_from_slice(chunk);
+                }
+                Ok(Frame::Buckets(b))
+            }
+            FrameType::DocList => {
+                if body.len() < 5 {
+                    return Err(bad("body shorter than its 5-byte header"));
+                }
+                let last = match body[0] {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(bad("last flag must be 0 or 1")),
+                };
+                let count = u32::from_be_bytes(arr4(&body[1..5])) as usize;
+                let rest = &body[5..];
+                // Check the count against the bytes present before allocating for it.
+                if rest.len() % 32 != 0 || rest.len() / 32 != count {
+                    return Err(bad("entry count does not match the body length"));
+                }
+                let entries = rest
+                    .chunks_exact(32)
+                    .map(|e| {
+                        let mut id = [0u8; 16];
+                        let mut d = [0u8; 16];
+                        id.copy_from_slice(&e[..16]);
+                        d.copy_from_slice(&e[16..]);
+                        (DocId(id), d)
+                    })
+                    .collect();
+                Ok(Frame::DocList { last, entries })
+            }
+            FrameType::Sync => {
+                if body.len() < 16 {
+                    return Err(bad("body shorter than a document id"));
+                }
+                let mut id = [0u8; 16];
+                id.copy_from_slice(&body[..16]);
+                Ok(Frame::Sync {
+                    doc: DocId(id),
+                    message: body[16..].to_vec(),
+                })
+            }
+            FrameType::Idle => {
+                if body.len() != 16 {
+                    return Err(bad("body must be 16 bytes"));
+                }
+                Ok(Frame::Idle {
+                    sent: u64::from_be_bytes(arr8(&body[..8])),
+                    received: u64::from_be_bytes(arr8(&body[8..])),
+                })
+            }
+            FrameType::Close => {
+                if body.len() < 2 {
+                    return Err(bad("body shorter than its code"));
+                }
+                let reason = std::str::from_utf8(&body[2..])
+                    .map_err(|_| bad("reason is not UTF-8"))?
+                    .to_string();
+                Ok(Frame::Close {
+                    code: u16::from_be_bytes([body[0], body[1]]),
+                    reason,
+                })
+            }
+        }
+    }
+}
+
+fn arr8(s: &[u8]) -> [u8; 8] {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(s);
+    a
+}
+
+fn arr4(s: &[u8]) -> [u8; 4] {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(s);
+    a
+}
+
+/// Push bytes in as they arrive, pull whole frames out.
+///
+/// The buffer only ever holds bytes the driver actually received; a length field above the cap
+/// is an error as soon as its 4 bytes are in. After the first error the decoder stays failed.
+#[derive(Debug)]
+pub struct FrameDecoder {
+    buf: Vec<u8>,
+    max: u32,
+    failed: bool,
+}
+
+impl Default for FrameDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FrameDecoder {
+    pub fn new() -> Self {
+        Self::with_max(MAX_FRAME_LEN)
+    }
+
+    /// A decoder with a smaller cap (tests; constrained drivers). Never above [`MAX_FRAME_LEN`].
+    pub fn with_max(max: u32) -> Self {
+        FrameDecoder {
+            buf: Vec::new(),
+            max: max.min(MAX_FRAME_LEN),
+            failed: false,
+        }
+    }
+
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Bytes received but not yet returned as frames.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The next complete frame, `Ok(None)` if more bytes are needed.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, FrameError> {
+        if self.failed {
+            return Err(FrameError::Poisoned);
+        }
+        let result = self.try_next();
+        if result.is_err() {
+            self.failed = true;
+            self.buf = Vec::new();
+        }
+        result
+    }
+
+    fn try_next(&mut self) -> Result<Option<Frame>, FrameError> {
+        if self.buf.len() < 4 {
+            return Ok(None);
+        }
+        let len = u32::from_be_bytes(arr4(&self.buf[..4]));
+        if len > self.max {
+            return Err(FrameError::TooLarge { len, max: self.max });
+        }
+        if len == 0 {
+            return Err(FrameError::Empty);
+        }
+        let end = 4 + len as usize;
+        if self.buf.len() < end {
+            return Ok(None);
+        }
+        let frame = Frame::decode(&self.buf[4..end])?;
+        self.buf.drain(..end);
+        Ok(Some(frame))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples() -> Vec<Frame> {
+        let mut b = BucketHashes::empty();
+        b.0[7] = [9; 16];
+        vec![
+            Frame::Hello {
+                version: 1,
+                root: [3; 32],
+                doc_count: 85_000,
+            },
+            Frame::Buckets(b),
+            Frame::DocList {
+                last: true,
+                entries: vec![(DocId([1; 16]), [2; 16]), (DocId([4; 16]), [5; 16])],
+            },
+            Frame::DocList {
+                last: false,
+                entries: vec![],
+            },
+            Frame::Sync {
+                doc: DocId([8; 16]),
+                message: vec![0x43, 1, 2, 3],
+            },
+            Frame::Idle {
+                sent: 3,
+                received: 4,
+            },
+            Frame::Close {
+                code: 3,
+                reason: "untrusted device".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn round_trip_every_frame_type_byte_by_byte() {
+        let mut dec = FrameDecoder::new();
+        for f in samples() {
+            let bytes = f.encode();
+            assert_eq!(bytes.len(), f.encoded_len());
+            for b in &bytes {
+                assert_eq!(dec.next_frame().unwrap(), None);
+                dec.push(&[*b]);
+            }
+            assert_eq!(dec.next_frame().unwrap(), Some(f));
+            assert_eq!(dec.buffered(), 0);
+        }
+    }
+
+    #[test]
+    fn several_frames_in_one_push() {
+        let mut dec = FrameDecoder::new();
+        let all: Vec<u8> = samples().iter().flat_map(|f| f.encode()).collect();
+        dec.push(&all);
+        let mut got = vec![];
+        while let Some(f) = dec.next_frame().unwrap() {
+            got.push(f);
+        }
+        assert_eq!(got, samples());
+    }
+
+    #[test]
+    fn oversized_length_is_rejected_before_the_body_arrives() {
+        let mut dec = FrameDecoder::new();
+        dec.push(&(MAX_FRAME_LEN + 1).to_be_bytes());
+        assert_eq!(
+            dec.next_frame(),
+            Err(FrameError::TooLarge {
+                len: MAX_FRAME_LEN + 1,
+                max: MAX_FRAME_LEN
+            })
+        );
+        assert_eq!(dec.next_frame(), Err(FrameError::Poisoned));
+        let mut dec = FrameDecoder::new();
+        dec.push(&u32::MAX.to_be_bytes());
+        assert!(matches!(dec.next_frame(), Err(FrameError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn malformed_frames_table() {
+        use FrameType::*;
+        let cases: Vec<(Vec<u8>, FrameError)> = vec![
+            (vec![], FrameError::Empty),
+            (vec![0x00], FrameError::UnknownType(0)),
+            (vec![0x7f, 1, 2], FrameError::UnknownType(0x7f)),
+            (
+                vec![0x01, 1, 2],
+                FrameError::Malformed {
+                    kind: Hello,
+                    reason: "body must be 41 bytes",
+                },
+            ),
+            (
+                vec![0x02; 100],
+                FrameError::Malformed {
+                    kind: Buckets,
+                    reason: "body must be 4096 bytes",
+                },
+            ),
+            (
+                vec![0x03, 1, 0, 0],
+                FrameError::Malformed {
+                    kind: DocList,
+                    reason: "body shorter than its 5-byte header",
+                },
+            ),
+            (
+                vec![0x03, 2, 0, 0, 0, 0],
+                FrameError::Malformed {
+                    kind: DocList,
+                    reason: "last flag must be 0 or 1",
+                },
+            ),
+            (
+                // claims 2^32-1 entries but carries none: no allocation, just an error
+                vec![0x03, 1, 0xff, 0xff, 0xff, 0xff],
+                FrameError::Malformed {
+                    kind: DocList,
+                    reason: "entry count does not match the body length",
+                },
+            ),
+            (
+                vec![0x04, 1, 2, 3],
+                FrameError::Malformed {
+                    kind: Sync,
+                    reason: "body shorter than a document id",
+                },
+            ),
+            (
+                vec![0x05, 0, 0],
+                FrameError::Malformed {
+                    kind: Idle,
+                    reason: "body must be 16 bytes",
+                },
+            ),
+            (
+                vec![0x06, 0, 1, 0xff, 0xfe],
+                FrameError::Malformed {
+                    kind: Close,
+                    reason: "reason is not UTF-8",
+                },
+            ),
+        ];
+        for (payload, want) in cases {
+            assert_eq!(Frame::decode(&payload), Err(want.clone()), "{payload:?}");
+            let mut dec = FrameDecoder::new();
+            let mut bytes = (payload.len() as u32).to_be_bytes().to_vec();
+            bytes.extend_from_slice(&payload);
+            dec.push(&bytes);
+            assert_eq!(dec.next_frame(), Err(want), "{payload:?} via decoder");
+        }
+    }
+
+    #[test]
+    fn smaller_cap_is_honoured() {
+        let mut dec = FrameDecoder::with_max(10);
+        dec.push(
+            &Frame::Idle {
+                sent: 0,
+                received: 0,
+            }
+            .encode(),
+        );
+        assert_eq!(
+            dec.next_frame(),
+            Err(FrameError::TooLarge { len: 17, max: 10 })
+        );
+    }
+}

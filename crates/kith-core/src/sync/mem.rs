@@ -1,0 +1,156 @@
+//! An in-memory [`SyncStore`] for tests and the simulator, shaped like the redb store should be.
+//!
+//! Invariant: `buckets` is always the XOR of the leaves of the stored documents, updated on every
+//! write (as a redb store must do in the same write transaction), so the summary never loads a
+//! document. Documents with empty heads are never stored.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+
+use automerge::{ActorId, AutoCommit, Automerge, ChangeHash};
+
+use super::reconcile::{bucket_of, leaf_digest, BucketHashes, Digest};
+use super::session::Effect;
+use super::{PeerId, StoreError, SyncStore};
+use crate::DocId;
+
+struct Entry {
+    doc: Automerge,
+    leaf: Digest,
+}
+
+/// See the module docs.
+#[derive(Default)]
+pub struct MemStore {
+    docs: BTreeMap<DocId, Entry>,
+    buckets: BucketHashes,
+    states: BTreeMap<(PeerId, DocId), Vec<u8>>,
+    loads: Cell<u64>,
+}
+
+impl MemStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stores (or replaces) a document and updates the index. Empty documents are removed.
+    pub fn put(&mut self, id: DocId, doc: Automerge) {
+        if let Some(old) = self.docs.remove(&id) {
+            self.buckets.toggle(&id, &old.leaf);
+        }
+        let heads = doc.get_heads();
+        if heads.is_empty() {
+            return;
+        }
+        let leaf = leaf_digest(&id, &heads);
+        self.buckets.toggle(&id, &leaf);
+        self.docs.insert(id, Entry { doc, leaf });
+    }
+
+    /// Edits a document (created if absent) as `actor`, like a local user command would.
+    pub fn edit(
+        &mut self,
+        id: DocId,
+        actor: ActorId,
+        f: impl FnOnce(&mut AutoCommit) -> Result<(), automerge::AutomergeError>,
+    ) -> Result<(), StoreError> {
+        let mut ac = match self.docs.get(&id) {
+            Some(e) => AutoCommit::load(&e.doc.save()).map_err(|e| StoreError(e.to_string()))?,
+            None => AutoCommit::new(),
+        }
+        .with_actor(actor);
+        f(&mut ac).map_err(|e| StoreError(e.to_string()))?;
+        let doc = ac.document().clone();
+        self.put(id, doc);
+        Ok(())
+    }
+
+    /// Carries out the store-side effects of a session with `peer`; other effects are ignored.
+    /// Checks that the changes bring the document to the announced heads.
+    pub fn apply(&mut self, peer: &PeerId, effect: &Effect) -> Result<(), StoreError> {
+        match effect {
+            Effect::StoreChanges {
+                doc,
+                created,
+                bytes,
+                heads,
+            } => {
+                let mut am = match (self.docs.get(doc), created) {
+                    (Some(e), _) => e.doc.clone(),
+                    (None, true) => Automerge::new(),
+                    (None, false) => {
+                        return Err(StoreError(format!("changes for unknown document {doc}")))
+                    }
+                };
+                am.load_incremental(bytes)
+                    .map_err(|e| StoreError(e.to_string()))?;
+                let mut got = am.get_heads();
+                let mut want = heads.clone();
+                got.sort();
+                want.sort();
+                if got != want {
+                    return Err(StoreError(format!(
+                        "document {doc}: stored heads differ from the announced heads"
+                    )));
+                }
+                self.put(*doc, am);
+            }
+            Effect::SaveSyncState { doc, state } => {
+                self.states.insert((*peer, *doc), state.clone());
+            }
+            Effect::Send(_) | Effect::Done(_) | Effect::Fail(_) => {}
+        }
+        Ok(())
+    }
+
+    pub fn heads(&self, id: &DocId) -> Option<Vec<ChangeHash>> {
+        self.docs.get(id).map(|e| e.doc.get_heads())
+    }
+
+    pub fn doc(&self, id: &DocId) -> Option<&Automerge> {
+        self.docs.get(id).map(|e| &e.doc)
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = &DocId> {
+        self.docs.keys()
+    }
+
+    pub fn root(&self) -> [u8; 32] {
+        self.buckets.root()
+    }
+
+    /// How many times [`SyncStore::load`] was called (tests check that untouched docs stay unloaded).
+    pub fn loads(&self) -> u64 {
+        self.loads.get()
+    }
+}
+
+impl SyncStore for MemStore {
+    fn bucket_hashes(&self) -> Result<BucketHashes, StoreError> {
+        Ok(self.buckets.clone())
+    }
+
+    fn doc_count(&self) -> Result<u64, StoreError> {
+        Ok(self.docs.len() as u64)
+    }
+
+    fn bucket_leaves(&self, bucket: u8) -> Result<Vec<(DocId, Digest)>, StoreError> {
+        let mut lo = [0u8; 16];
+        lo[0] = bucket;
+        Ok(self
+            .docs
+            .range(DocId(lo)..)
+            .take_while(|(id, _)| bucket_of(id) == bucket)
+            .map(|(id, e)| (*id, e.leaf))
+            .collect())
+    }
+
+    fn load(&self, doc: &DocId) -> Result<Option<Automerge>, StoreError> {
+        self.loads.set(self.loads.get() + 1);
+        Ok(self.docs.get(doc).map(|e| e.doc.clone()))
+    }
+
+    fn sync_state(&self, peer: &PeerId, doc: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.states.get(&(*peer, *doc)).cloned())
+    }
+}

@@ -1,0 +1,640 @@
+//! One sync session with one trusted peer, as a step function: `handle(store, now, event)`.
+//!
+//! Phases: Hello (root hashes) -> Buckets -> DocList -> Syncing (Automerge sync per differing
+//! document, pipelined) -> Done; any error -> Failed. Identical roots end the session after
+//! the Hello exchange: one round trip.
+//!
+//! Invariant: the engine never does I/O and never panics on peer input. It reads documents only
+//! through [`SyncStore`] and only those that differ; at most `max_active_docs` unsettled
+//! documents are held in memory, and a document whose heads match the peer's is dropped from
+//! memory (its sync state is kept). Every write is returned as an [`Effect`] that the driver
+//! must carry out, in order, before the next call to [`Session::handle`].
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use automerge::sync::{self, SyncDoc};
+use automerge::{Automerge, ChangeHash};
+
+use super::frame::{Frame, FrameError, FrameType, DOC_LIST_CHUNK};
+use super::reconcile::{
+    check_doc_list, differing_buckets, differing_docs, BucketHashes, Digest, DocListError,
+};
+use super::{CloseCode, PeerId, StoreError, SyncStore, PROTOCOL_VERSION};
+use crate::DocId;
+
+/// Most document entries a peer may list in one session (bounds memory on peer input).
+const MAX_LISTED_DOCS: usize = 10_000_000;
+
+/// Tunables of a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// A session with no frame received for this long fails with [`SyncError::Timeout`] on `Tick`.
+    pub idle_timeout_ms: u64,
+    /// Most documents this side starts syncing before earlier ones settle.
+    pub max_active_docs: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            idle_timeout_ms: 30_000,
+            max_active_docs: 256,
+        }
+    }
+}
+
+/// Which side of the connection this is: the initiator opened the stream and speaks first.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Role {
+    Initiator,
+    Responder,
+}
+
+/// What the driver feeds in.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// The connection is trusted and open. The initiator sends `Hello`.
+    Start,
+    /// A frame arrived.
+    Received(Frame),
+    /// The [`super::FrameDecoder`] rejected the peer's bytes.
+    DecodeError(FrameError),
+    /// Time passed (check the idle timeout).
+    Tick,
+}
+
+/// What the engine asks the driver to do, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Write this frame (`frame.encode()`) to the stream.
+    Send(Frame),
+    /// Persist new changes of a document and update its heads/leaf/bucket index in the same
+    /// transaction. `bytes` feed `Automerge::load_incremental`; when `created` is true the document
+    /// was not in the store and `bytes` is a whole saved document (`save()`); otherwise they are
+    /// the changes after the previously stored heads. `heads` are the heads afterwards.
+    StoreChanges {
+        doc: DocId,
+        created: bool,
+        bytes: Vec<u8>,
+        heads: Vec<ChangeHash>,
+    },
+    /// Persist the Automerge sync state for (this session's peer, doc).
+    SaveSyncState { doc: DocId, state: Vec<u8> },
+    /// The session ended normally: finish the stream and close with [`CloseCode::OK`].
+    Done(Summary),
+    /// The session failed; close the connection with `err.code()`.
+    Fail(SyncError),
+}
+
+/// What a session did, for logs and the CLI.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Documents found to differ and run through Automerge sync.
+    pub docs_differing: u64,
+    /// Documents for which this side sent at least one change.
+    pub docs_sent: u64,
+    /// Documents whose heads changed here because of the peer.
+    pub docs_received: u64,
+    /// Of those, documents that did not exist here before.
+    pub docs_created: u64,
+    pub frames_sent: u64,
+    pub frames_received: u64,
+    /// Wire bytes, length prefixes included.
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Receive bursts (frames with the same `now_ms`) that followed at least one send since the
+    /// previous counted burst: the round trips as seen from this side.
+    pub round_trips: u64,
+}
+
+/// Why a session failed. `code()` is the close code to use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyncError {
+    #[error("peer sent bad bytes: {0}")]
+    Frame(#[from] FrameError),
+    #[error("peer sent an unexpected {got:?} frame while {phase}")]
+    Unexpected { got: FrameType, phase: &'static str },
+    #[error("peer speaks protocol version {theirs}, we speak {ours}; upgrade the older device")]
+    Version { ours: u8, theirs: u8 },
+    #[error("peer sent a bad document list: {0}")]
+    DocList(#[from] DocListError),
+    #[error("peer listed more than {MAX_LISTED_DOCS} documents")]
+    TooManyDocs,
+    #[error("peer sent a sync message for document {0}, which is not being synced")]
+    UnknownDoc(DocId),
+    #[error("peer sent an undecodable sync message for document {doc}: {reason}")]
+    BadSyncMessage { doc: DocId, reason: String },
+    #[error("document {doc} rejected the peer's changes: {reason}")]
+    Document { doc: DocId, reason: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no frame from the peer for {idle_ms} ms; check the connection and retry")]
+    Timeout { idle_ms: u64 },
+    #[error("peer closed the session with code {code}: {reason}")]
+    PeerClosed { code: u16, reason: String },
+}
+
+impl SyncError {
+    pub fn code(&self) -> CloseCode {
+        match self {
+            SyncError::Frame(_)
+            | SyncError::Unexpected { .. }
+            | SyncError::DocList(_)
+            | SyncError::TooManyDocs
+            | SyncError::UnknownDoc(_)
+            | SyncError::BadSyncMessage { .. } => CloseCode::PROTOCOL,
+            SyncError::Version { .. } => CloseCode::VERSION,
+            SyncError::Document { .. } => CloseCode::DOCUMENT,
+            SyncError::Store(_) => CloseCode::STORE,
+            SyncError::Timeout { .. } => CloseCode::TIMEOUT,
+            SyncError::PeerClosed { code, .. } => CloseCode(*code),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    New,
+    AwaitHello,
+    AwaitBuckets,
+    AwaitDocList,
+    Syncing,
+    Done,
+    Failed,
+}
+
+impl Phase {
+    fn describe(self) -> &'static str {
+        match self {
+            Phase::New => "not started",
+            Phase::AwaitHello => "awaiting Hello",
+            Phase::AwaitBuckets => "awaiting Buckets",
+            Phase::AwaitDocList => "awaiting DocList",
+            Phase::Syncing => "syncing documents",
+            Phase::Done => "done",
+            Phase::Failed => "failed",
+        }
+    }
+}
+
+/// Per-document Automerge sync bookkeeping.
+struct DocSync {
+    /// Loaded while unsettled; dropped once our heads equal the peer's.
+    doc: Option<Automerge>,
+    state: sync::State,
+    /// The document is not in the store yet (first `StoreChanges` must be a whole save).
+    unstored: bool,
+    settled: bool,
+    saved_state: Option<Vec<u8>>,
+    sent_changes: bool,
+    received_changes: bool,
+}
+
+/// A sync session with one peer. See the module docs.
+pub struct Session {
+    role: Role,
+    peer: PeerId,
+    cfg: Config,
+    phase: Phase,
+    my_buckets: BucketHashes,
+    my_root: [u8; 32],
+    diff_buckets: Vec<u8>,
+    my_leaves: Vec<(DocId, Digest)>,
+    their_leaves: Vec<(DocId, Digest)>,
+    differing: BTreeSet<DocId>,
+    queue: VecDeque<DocId>,
+    docs: BTreeMap<DocId, DocSync>,
+    unsettled: usize,
+    sync_sent: u64,
+    sync_received: u64,
+    last_idle_sent: Option<(u64, u64)>,
+    peer_idle: Option<(u64, u64)>,
+    summary: Summary,
+    sent_since_receive: bool,
+    last_received_at: Option<u64>,
+    last_activity: u64,
+    /// Settled documents still in memory, oldest first; beyond the window they are dropped.
+    settled_loaded: VecDeque<DocId>,
+    out: Vec<Effect>,
+}
+
+impl Session {
+    /// A session with `peer` (whose id keys the persisted sync states).
+    pub fn new(role: Role, peer: PeerId, cfg: Config) -> Self {
+        Session {
+            role,
+            peer,
+            cfg,
+            phase: Phase::New,
+            my_buckets: BucketHashes::empty(),
+            my_root: [0; 32],
+            diff_buckets: Vec::new(),
+            my_leaves: Vec::new(),
+            their_leaves: Vec::new(),
+            differing: BTreeSet::new(),
+            queue: VecDeque::new(),
+            docs: BTreeMap::new(),
+            unsettled: 0,
+            sync_sent: 0,
+            sync_received: 0,
+            last_idle_sent: None,
+            peer_idle: None,
+            summary: Summary::default(),
+            sent_since_receive: false,
+            last_received_at: None,
+            last_activity: 0,
+            settled_loaded: VecDeque::new(),
+            out: Vec::new(),
+        }
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    pub fn peer(&self) -> &PeerId {
+        &self.peer
+    }
+
+    /// True once `Done` or `Fail` has been emitted; later events are ignored.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.phase, Phase::Done | Phase::Failed)
+    }
+
+    /// The counters so far.
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// Advances the session by one event. `now_ms` is any monotonic clock in milliseconds.
+    pub fn handle<S: SyncStore>(&mut self, store: &S, now_ms: u64, event: Event) -> Vec<Effect> {
+        if self.is_finished() {
+            return Vec::new();
+        }
+        let result = match event {
+            Event::Start => {
+                self.last_activity = now_ms;
+                self.start(store)
+            }
+            Event::Received(frame) => {
+                self.last_activity = now_ms;
+                self.summary.frames_received += 1;
+                self.summary.bytes_received += frame.encoded_len() as u64;
+                // Frames arriving in the same millisecond belong to one flight.
+                if self.sent_since_receive && self.last_received_at != Some(now_ms) {
+                    self.summary.round_trips += 1;
+                    self.sent_since_receive = false;
+                }
+                self.last_received_at = Some(now_ms);
+                self.on_frame(store, frame)
+            }
+            Event::DecodeError(e) => Err(SyncError::Frame(e)),
+            Event::Tick => {
+                let idle = now_ms.saturating_sub(self.last_activity);
+                if idle >= self.cfg.idle_timeout_ms {
+                    Err(SyncError::Timeout { idle_ms: idle })
+                } else {
+                    Ok(())
+                }
+            }
+        };
+        if let Err(e) = result {
+            self.fail(e);
+        }
+        std::mem::take(&mut self.out)
+    }
+
+    fn fail(&mut self, err: SyncError) {
+        if !matches!(err, SyncError::PeerClosed { .. }) {
+            let reason = err.to_string();
+            self.send(Frame::Close {
+                code: err.code().0,
+                reason,
+            });
+        }
+        self.phase = Phase::Failed;
+        self.out.push(Effect::Fail(err));
+    }
+
+    fn finish(&mut self) {
+        for d in self.docs.values() {
+            self.summary.docs_sent += u64::from(d.sent_changes);
+            self.summary.docs_received += u64::from(d.received_changes);
+        }
+        self.phase = Phase::Done;
+        self.out.push(Effect::Done(self.summary.clone()));
+    }
+
+    fn send(&mut self, frame: Frame) {
+        self.summary.frames_sent += 1;
+        self.summary.bytes_sent += frame.encoded_len() as u64;
+        self.sent_since_receive = true;
+        if matches!(frame, Frame::Sync { .. }) {
+            self.sync_sent += 1;
+        }
+        self.out.push(Effect::Send(frame));
+    }
+
+    fn hello<S: SyncStore>(&mut self, store: &S) -> Result<Frame, SyncError> {
+        self.my_buckets = store.bucket_hashes()?;
+        self.my_root = self.my_buckets.root();
+        Ok(Frame::Hello {
+            version: PROTOCOL_VERSION,
+            root: self.my_root,
+            doc_count: store.doc_count()?,
+        })
+    }
+
+    fn start<S: SyncStore>(&mut self, store: &S) -> Result<(), SyncError> {
+        if self.phase != Phase::New {
+            return Ok(());
+        }
+        if self.role == Role::Initiator {
+            let hello = self.hello(store)?;
+            self.send(hello);
+        }
+        self.phase = Phase::AwaitHello;
+        Ok(())
+    }
+
+    fn on_frame<S: SyncStore>(&mut self, store: &S, frame: Frame) -> Result<(), SyncError> {
+        let got = frame.frame_type();
+        match (self.phase, frame) {
+            (_, Frame::Close { code, reason }) => Err(SyncError::PeerClosed { code, reason }),
+            (Phase::New | Phase::AwaitHello, Frame::Hello { version, root, .. })
+                if self.role == Role::Responder =>
+            {
+                check_version(version)?;
+                let hello = self.hello(store)?;
+                self.send(hello);
+                self.after_hello(root);
+                Ok(())
+            }
+            (Phase::AwaitHello, Frame::Hello { version, root, .. }) => {
+                check_version(version)?;
+                self.after_hello(root);
+                Ok(())
+            }
+            (Phase::AwaitBuckets, Frame::Buckets(theirs)) => {
+                self.diff_buckets = differing_buckets(&self.my_buckets, &theirs);
+                let mut mine = Vec::new();
+                for &b in &self.diff_buckets {
+                    mine.extend(store.bucket_leaves(b)?);
+                }
+                // The store promises sorted leaves; sorting again keeps the diff correct anyway.
+                mine.sort_by_key(|e| e.0);
+                let mut chunks = mine.chunks(DOC_LIST_CHUNK).peekable();
+                if chunks.peek().is_none() {
+                    self.send(Frame::DocList {
+                        last: true,
+                        entries: Vec::new(),
+                    });
+                }
+                while let Some(chunk) = chunks.next() {
+                    let last = chunks.peek().is_none();
+                    self.send(Frame::DocList {
+                        last,
+                        entries: chunk.to_vec(),
+                    });
+                }
+                self.my_leaves = mine;
+                self.phase = Phase::AwaitDocList;
+                Ok(())
+            }
+            (Phase::AwaitDocList, Frame::DocList { last, entries }) => {
+                check_doc_list(
+                    self.their_leaves.last().map(|e| e.0),
+                    &entries,
+                    &self.diff_buckets,
+                )?;
+                if self.their_leaves.len() + entries.len() > MAX_LISTED_DOCS {
+                    return Err(SyncError::TooManyDocs);
+                }
+                self.their_leaves.extend(entries);
+                if last {
+                    let diff = differing_docs(&self.my_leaves, &self.their_leaves);
+                    self.my_leaves = Vec::new();
+                    self.their_leaves = Vec::new();
+                    self.summary.docs_differing = diff.len() as u64;
+                    self.differing = diff.iter().copied().collect();
+                    self.queue = diff.into();
+                    self.phase = Phase::Syncing;
+                    self.progress(store)?;
+                }
+                Ok(())
+            }
+            (Phase::Syncing, Frame::Sync { doc, message }) => {
+                self.on_sync(store, doc, message)?;
+                self.progress(store)
+            }
+            (Phase::Syncing, Frame::Idle { sent, received }) => {
+                self.peer_idle = Some((sent, received));
+                self.progress(store)
+            }
+            (phase, _) => Err(SyncError::Unexpected {
+                got,
+                phase: phase.describe(),
+            }),
+        }
+    }
+
+    fn after_hello(&mut self, their_root: [u8; 32]) {
+        if their_root == self.my_root {
+            self.finish();
+        } else {
+            self.send(Frame::Buckets(self.my_buckets.clone()));
+            self.phase = Phase::AwaitBuckets;
+        }
+    }
+
+    /// Starts queued documents up to the window, then sends `Idle` / finishes when quiet.
+    fn progress<S: SyncStore>(&mut self, store: &S) -> Result<(), SyncError> {
+        while self.unsettled < self.cfg.max_active_docs {
+            let Some(id) = self.queue.pop_front() else {
+                break;
+            };
+            if self.docs.contains_key(&id) {
+                continue; // the peer started it first
+            }
+            self.activate(store, id)?;
+            self.generate(id);
+        }
+        if self.queue.is_empty() && self.unsettled == 0 {
+            let now = (self.sync_sent, self.sync_received);
+            if self.last_idle_sent != Some(now) {
+                self.send(Frame::Idle {
+                    sent: now.0,
+                    received: now.1,
+                });
+                self.last_idle_sent = Some(now);
+            }
+            if self.peer_idle == Some((now.1, now.0)) {
+                self.finish();
+            }
+        }
+        Ok(())
+    }
+
+    /// Ensures `id` has bookkeeping and its document in memory.
+    fn activate<S: SyncStore>(&mut self, store: &S, id: DocId) -> Result<(), SyncError> {
+        if let Some(d) = self.docs.get_mut(&id) {
+            if d.doc.is_some() {
+                if d.settled {
+                    d.settled = false;
+                    self.unsettled += 1;
+                }
+                return Ok(());
+            }
+        }
+        let loaded = store.load(&id)?;
+        let unstored = loaded.is_none();
+        let doc = loaded.unwrap_or_default();
+        match self.docs.get_mut(&id) {
+            Some(d) => {
+                d.doc = Some(doc);
+                d.unstored = unstored;
+                if d.settled {
+                    d.settled = false;
+                    self.unsettled += 1;
+                }
+            }
+            None => {
+                let state = if unstored {
+                    sync::State::new()
+                } else {
+                    store
+                        .sync_state(&self.peer, &id)?
+                        // An undecodable saved state only costs a longer sync: start afresh.
+                        .and_then(|b| sync::State::decode(&b).ok())
+                        .unwrap_or_default()
+                };
+                self.docs.insert(
+                    id,
+                    DocSync {
+                        doc: Some(doc),
+                        state,
+                        unstored,
+                        settled: false,
+                        saved_state: None,
+                        sent_changes: false,
+                        received_changes: false,
+                    },
+                );
+                self.unsettled += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the next Automerge sync message for `id`, if Automerge has one.
+    fn generate(&mut self, id: DocId) {
+        let Some(d) = self.docs.get_mut(&id) else {
+            return;
+        };
+        let Some(doc) = d.doc.as_ref() else {
+            return;
+        };
+        if let Some(msg) = doc.generate_sync_message(&mut d.state) {
+            if !msg.changes.is_empty() {
+                d.sent_changes = true;
+            }
+            let message = msg.encode();
+            self.send(Frame::Sync { doc: id, message });
+        }
+    }
+
+    fn on_sync<S: SyncStore>(
+        &mut self,
+        store: &S,
+        id: DocId,
+        message: Vec<u8>,
+    ) -> Result<(), SyncError> {
+        if !self.differing.contains(&id) {
+            return Err(SyncError::UnknownDoc(id));
+        }
+        self.sync_received += 1;
+        let msg = sync::Message::decode(&message).map_err(|e| SyncError::BadSyncMessage {
+            doc: id,
+            reason: e.to_string(),
+        })?;
+        self.activate(store, id)?;
+        let Some(d) = self.docs.get_mut(&id) else {
+            return Ok(());
+        };
+        let Some(doc) = d.doc.as_mut() else {
+            return Ok(());
+        };
+        let before = doc.get_heads();
+        doc.receive_sync_message(&mut d.state, msg)
+            .map_err(|e| SyncError::Document {
+                doc: id,
+                reason: e.to_string(),
+            })?;
+        let after = doc.get_heads();
+        if after != before {
+            let bytes = if d.unstored {
+                doc.save()
+            } else {
+                doc.save_after(&before)
+            };
+            let created = d.unstored;
+            d.unstored = false;
+            d.received_changes = true;
+            self.summary.docs_created += u64::from(created);
+            self.out.push(Effect::StoreChanges {
+                doc: id,
+                created,
+                bytes,
+                heads: after,
+            });
+        }
+        self.generate(id);
+        let Some(d) = self.docs.get_mut(&id) else {
+            return Ok(());
+        };
+        let encoded = d.state.encode();
+        if d.saved_state.as_ref() != Some(&encoded) {
+            d.saved_state = Some(encoded.clone());
+            self.out.push(Effect::SaveSyncState {
+                doc: id,
+                state: encoded,
+            });
+        }
+        // Settled: the peer has told us heads equal to ours, so neither needs anything more.
+        let ours = d.doc.as_ref().map(|doc| sorted(doc.get_heads()));
+        let theirs = d.state.their_heads.clone().map(sorted);
+        if ours.is_some() && ours == theirs && !d.settled {
+            d.settled = true;
+            self.unsettled -= 1;
+            // Keep recently settled documents loaded (the peer's last message may still come),
+            // but no more than the window.
+            self.settled_loaded.push_back(id);
+            while self.settled_loaded.len() > self.cfg.max_active_docs {
+                if let Some(old) = self.settled_loaded.pop_front() {
+                    if let Some(d) = self.docs.get_mut(&old) {
+                        if d.settled {
+                            d.doc = None;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn sorted(mut heads: Vec<ChangeHash>) -> Vec<ChangeHash> {
+    heads.sort();
+    heads
+}
+
+fn check_version(theirs: u8) -> Result<(), SyncError> {
+    if theirs == PROTOCOL_VERSION {
+        Ok(())
+    } else {
+        Err(SyncError::Version {
+            ours: PROTOCOL_VERSION,
+            theirs,
+        })
+    }
+}

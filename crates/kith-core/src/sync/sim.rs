@@ -1,0 +1,667 @@
+//! Deterministic simulator of several peers syncing over a faulty network, and session tests.
+//!
+//! Invariant checked: whatever the faults (partitions, cut connections, dropped, duplicated and
+//! reordered frames), running clean sessions until quiet leaves every replica with identical
+//! heads and content for every document, and a clean session that ends `Done` on both sides
+//! leaves both stores with the same root hash.
+
+use std::collections::VecDeque;
+
+use automerge::{ActorId, ReadDoc, ROOT};
+use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
+
+use super::*;
+
+/// splitmix64: the simulator's only source of "randomness", seeded by proptest.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    fn pct(&mut self, p: u8) -> bool {
+        (self.next() % 100) < u64::from(p)
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct Faults {
+    drop: u8,
+    dup: u8,
+    reorder: u8,
+    /// Deliver only this many frames, then the connection is cut.
+    cut_after: Option<u16>,
+}
+
+impl Faults {
+    fn is_clean(&self) -> bool {
+        self.drop == 0 && self.dup == 0 && self.reorder == 0 && self.cut_after.is_none()
+    }
+}
+
+fn pid(i: usize) -> PeerId {
+    PeerId([i as u8 + 1; 32])
+}
+
+fn pair_mut<T>(v: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
+    assert_ne!(a, b);
+    if a < b {
+        let (l, r) = v.split_at_mut(b);
+        (&mut l[a], &mut r[0])
+    } else {
+        let (l, r) = v.split_at_mut(a);
+        (&mut r[0], &mut l[b])
+    }
+}
+
+struct Side {
+    session: Session,
+    decoder: FrameDecoder,
+    result: Option<Result<Summary, SyncError>>,
+}
+
+impl Side {
+    fn new(role: Role, peer: PeerId, cfg: &Config) -> Self {
+        Side {
+            session: Session::new(role, peer, cfg.clone()),
+            decoder: FrameDecoder::new(),
+            result: None,
+        }
+    }
+
+    fn step(&mut self, store: &mut MemStore, now: u64, event: Event, out: &mut Net) {
+        let peer = *self.session.peer();
+        for effect in self.session.handle(store, now, event) {
+            store
+                .apply(&peer, &effect)
+                .expect("store accepts the engine's writes");
+            match effect {
+                Effect::Send(f) => {
+                    if std::env::var("SIM_TRACE").is_ok() {
+                        let d = match &f {
+                            Frame::Sync { doc, message } => format!(
+                                "{} {:?}",
+                                doc.short(),
+                                automerge::sync::Message::decode(message).map(|m| (
+                                    m.heads.len(),
+                                    m.need.len(),
+                                    m.have.len(),
+                                    m.changes.len()
+                                ))
+                            ),
+                            _ => String::new(),
+                        };
+                        eprintln!(
+                            "{:?} now={now} sends {:?} {}B {d}",
+                            self.session.role(),
+                            f.frame_type(),
+                            f.encoded_len()
+                        );
+                    }
+                    out.push_back((now + LATENCY_MS, f.encode()))
+                }
+                Effect::Done(s) => self.result = Some(Ok(s)),
+                Effect::Fail(e) => self.result = Some(Err(e)),
+                Effect::StoreChanges { .. } | Effect::SaveSyncState { .. } => {}
+            }
+        }
+    }
+
+    /// Feeds raw bytes through the decoder into the session.
+    fn receive(&mut self, store: &mut MemStore, now: u64, bytes: &[u8], out: &mut Net) {
+        self.decoder.push(bytes);
+        loop {
+            match self.decoder.next_frame() {
+                Ok(Some(f)) => self.step(store, now, Event::Received(f), out),
+                Ok(None) => break,
+                Err(e) => {
+                    self.step(store, now, Event::DecodeError(e), out);
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Frames in flight one way: (arrival time, bytes).
+type Net = VecDeque<(u64, Vec<u8>)>;
+
+/// One-way network latency: frames sent together arrive together, as on a real link.
+const LATENCY_MS: u64 = 10;
+
+type Outcome = (Result<Summary, SyncError>, Result<Summary, SyncError>);
+
+/// Runs one session: `a` initiates to `b`. Returns each side's result.
+fn run_session(
+    stores: &mut [MemStore],
+    a: usize,
+    b: usize,
+    faults: &Faults,
+    cfg: &Config,
+    rng: &mut Rng,
+) -> Outcome {
+    let (sa, sb) = pair_mut(stores, a, b);
+    let mut ia = Side::new(Role::Initiator, pid(b), cfg);
+    let mut ib = Side::new(Role::Responder, pid(a), cfg);
+    let mut to_b = VecDeque::new();
+    let mut to_a = VecDeque::new();
+    let mut now = 0u64;
+    ib.step(sb, now, Event::Start, &mut to_a);
+    ia.step(sa, now, Event::Start, &mut to_b);
+    let mut delivered = 0u32;
+    for _ in 0..1_000_000 {
+        let cut = faults.cut_after.is_some_and(|n| delivered >= u32::from(n));
+        if cut {
+            to_a.clear();
+            to_b.clear();
+        }
+        let toward_b = match (to_b.front(), to_a.front()) {
+            (None, None) => {
+                if ia.result.is_some() && ib.result.is_some() {
+                    break;
+                }
+                // Quiet but unfinished: let the idle timeout fire.
+                now += cfg.idle_timeout_ms;
+                ia.step(sa, now, Event::Tick, &mut to_b);
+                ib.step(sb, now, Event::Tick, &mut to_a);
+                continue;
+            }
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(x), Some(y)) => x.0 < y.0 || (x.0 == y.0 && rng.pct(50)),
+        };
+        let queue = if toward_b { &mut to_b } else { &mut to_a };
+        let idx = if rng.pct(faults.reorder) {
+            rng.below(queue.len())
+        } else {
+            0
+        };
+        let Some((at, bytes)) = queue.remove(idx) else {
+            continue;
+        };
+        now = now.max(at);
+        delivered += 1;
+        if rng.pct(faults.drop) {
+            continue;
+        }
+        if rng.pct(faults.dup) {
+            queue.push_front((at, bytes.clone()));
+        }
+        let split = rng.below(bytes.len() + 1);
+        for part in [&bytes[..split], &bytes[split..]] {
+            if toward_b {
+                ib.receive(sb, now, part, &mut to_a);
+            } else {
+                ia.receive(sa, now, part, &mut to_b);
+            }
+        }
+    }
+    (
+        ia.result.expect("initiator finished"),
+        ib.result.expect("responder finished"),
+    )
+}
+
+fn content(doc: &automerge::Automerge) -> Vec<(String, String)> {
+    doc.keys(ROOT)
+        .map(|k| {
+            let v = doc
+                .get(ROOT, &k)
+                .ok()
+                .flatten()
+                .map(|(v, _)| format!("{v:?}"));
+            (k, format!("{v:?}"))
+        })
+        .collect()
+}
+
+fn sim_doc_id(n: u8) -> DocId {
+    let mut b = [0u8; 16];
+    b[0] = n.wrapping_mul(37);
+    b[1] = n;
+    b[15] = 1;
+    DocId(b)
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Edit {
+        peer: usize,
+        doc: u8,
+        key: u8,
+        value: i64,
+    },
+    Sync {
+        a: usize,
+        b: usize,
+        faults: Faults,
+    },
+    /// Peers whose bit is set can only reach each other, the rest only each other.
+    Partition(u8),
+    Heal,
+}
+
+fn faults_strategy() -> impl Strategy<Value = Faults> {
+    prop_oneof![
+        2 => Just(Faults::default()),
+        3 => (0u8..25, 0u8..25, 0u8..40, proptest::option::of(0u16..30)).prop_map(
+            |(drop, dup, reorder, cut_after)| Faults { drop, dup, reorder, cut_after }
+        ),
+    ]
+}
+
+fn op_strategy() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        5 => (0usize..5, 0u8..6, 0u8..4, any::<i64>())
+            .prop_map(|(peer, doc, key, value)| Op::Edit { peer, doc, key, value }),
+        4 => (0usize..5, 0usize..5, faults_strategy())
+            .prop_map(|(a, b, faults)| Op::Sync { a, b, faults }),
+        1 => any::<u8>().prop_map(Op::Partition),
+        1 => Just(Op::Heal),
+    ]
+}
+
+fn run_sim(peers: usize, ops: &[Op], seed: u64, window: usize) -> Result<(), TestCaseError> {
+    let cfg = Config {
+        idle_timeout_ms: 1_000,
+        max_active_docs: window,
+    };
+    let mut rng = Rng(seed);
+    let mut stores: Vec<MemStore> = (0..peers).map(|_| MemStore::new()).collect();
+    let mut partition: Option<u8> = None;
+    for op in ops {
+        match op {
+            Op::Edit {
+                peer,
+                doc,
+                key,
+                value,
+            } => {
+                let p = peer % peers;
+                stores[p]
+                    .edit(
+                        sim_doc_id(*doc),
+                        ActorId::from(vec![p as u8 + 1; 16]),
+                        |d| {
+                            automerge::transaction::Transactable::put(
+                                d,
+                                ROOT,
+                                format!("k{key}"),
+                                *value,
+                            )
+                        },
+                    )
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            }
+            Op::Sync { a, b, faults } => {
+                let (a, b) = (a % peers, b % peers);
+                if a == b {
+                    continue;
+                }
+                let split = partition.is_some_and(|m| ((m >> a) & 1) != ((m >> b) & 1));
+                let faults = if split {
+                    Faults {
+                        drop: 100,
+                        ..Faults::default()
+                    }
+                } else {
+                    faults.clone()
+                };
+                let (ra, rb) = run_session(&mut stores, a, b, &faults, &cfg, &mut rng);
+                if faults.is_clean() {
+                    prop_assert!(
+                        ra.is_ok() && rb.is_ok(),
+                        "clean session failed: {ra:?} {rb:?}"
+                    );
+                    prop_assert_eq!(stores[a].root(), stores[b].root());
+                }
+            }
+            Op::Partition(m) => partition = Some(*m),
+            Op::Heal => partition = None,
+        }
+    }
+    // Heal and run clean sessions between every pair until quiet.
+    let mut rounds = 0;
+    while !stores.iter().all(|s| s.root() == stores[0].root()) {
+        rounds += 1;
+        prop_assert!(rounds <= 3, "not converged after 3 clean rounds");
+        for a in 0..peers {
+            for b in a + 1..peers {
+                let (ra, rb) = run_session(&mut stores, a, b, &Faults::default(), &cfg, &mut rng);
+                prop_assert!(
+                    ra.is_ok() && rb.is_ok(),
+                    "clean session failed: {ra:?} {rb:?}"
+                );
+            }
+        }
+    }
+    for s in &stores[1..] {
+        let ids0: Vec<_> = stores[0].ids().collect();
+        let ids: Vec<_> = s.ids().collect();
+        prop_assert_eq!(&ids0, &ids);
+        for id in ids0 {
+            prop_assert_eq!(stores[0].heads(id), s.heads(id));
+            let (d0, d) = (stores[0].doc(id).unwrap(), s.doc(id).unwrap());
+            prop_assert_eq!(content(d0), content(d));
+        }
+    }
+    // Quiet now: a reconnect is one round trip.
+    let (ra, rb) = run_session(&mut stores, 0, 1, &Faults::default(), &cfg, &mut rng);
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    prop_assert_eq!(ra.round_trips, 1);
+    prop_assert!(ra.bytes_sent + ra.bytes_received < 1024);
+    prop_assert_eq!(ra.bytes_sent, rb.bytes_received);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 96,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/proptest-regressions/sync_sim.txt"),
+        ))),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn replicas_converge_whatever_the_network_does(
+        peers in 2usize..=5,
+        ops in proptest::collection::vec(op_strategy(), 1..40),
+        seed in any::<u64>(),
+        window in prop_oneof![Just(1usize), Just(2), Just(256)],
+    ) {
+        run_sim(peers, &ops, seed, window)?;
+    }
+}
+
+// ---- fixed-scenario tests -------------------------------------------------------------------
+
+fn vault(n: usize, seed: u64) -> MemStore {
+    let mut rng = Rng(seed);
+    let mut s = MemStore::new();
+    for i in 0..n {
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&rng.next().to_be_bytes());
+        id[8..].copy_from_slice(&rng.next().to_be_bytes());
+        s.edit(DocId(id), ActorId::from(vec![1u8; 16]), |d| {
+            use automerge::transaction::Transactable;
+            d.put(ROOT, "kind", "contact")?;
+            d.put(ROOT, "name", format!("person {i}"))
+        })
+        .unwrap();
+    }
+    s
+}
+
+fn copy(s: &MemStore) -> MemStore {
+    let mut c = MemStore::new();
+    for id in s.ids() {
+        c.put(*id, s.doc(id).unwrap().clone());
+    }
+    c
+}
+
+fn clean(stores: &mut [MemStore]) -> (Summary, Summary) {
+    let (a, b) = run_session(
+        stores,
+        0,
+        1,
+        &Faults::default(),
+        &Config::default(),
+        &mut Rng(7),
+    );
+    (a.unwrap(), b.unwrap())
+}
+
+#[test]
+fn no_change_reconnect_is_one_round_trip_under_1kb_with_10k_docs() {
+    let a = vault(10_000, 1);
+    let b = copy(&a);
+    let mut stores = [a, b];
+    let (sa, sb) = clean(&mut stores);
+    eprintln!("no-change, 10,000 docs: initiator {sa:?}");
+    assert_eq!(sa.round_trips, 1);
+    assert_eq!(sb.round_trips, 0);
+    assert_eq!((sa.frames_sent, sa.frames_received), (1, 1));
+    assert!(sa.bytes_sent + sa.bytes_received < 1024);
+    assert_eq!(sa.bytes_sent + sa.bytes_received, 92);
+    assert_eq!(sa.docs_differing, 0);
+    assert_eq!((stores[0].loads(), stores[1].loads()), (0, 0));
+}
+
+#[test]
+fn one_changed_doc_syncs_only_that_doc() {
+    let a = vault(10_000, 2);
+    let mut b = copy(&a);
+    let id = *a.ids().nth(4321).unwrap();
+    b.edit(id, ActorId::from(vec![2u8; 16]), |d| {
+        automerge::transaction::Transactable::put(d, ROOT, "name", "renamed")
+    })
+    .unwrap();
+    let mut stores = [a, b];
+    let (sa, sb) = clean(&mut stores);
+    eprintln!("one change, 10,000 docs: initiator {sa:?}\nresponder {sb:?}");
+    assert_eq!(sa.docs_differing, 1);
+    assert_eq!((sa.docs_received, sa.docs_sent), (1, 0));
+    assert_eq!((sb.docs_received, sb.docs_sent), (0, 1));
+    assert_eq!((stores[0].loads(), stores[1].loads()), (1, 1));
+    assert_eq!(stores[0].root(), stores[1].root());
+    assert!(sa.round_trips <= 4, "{sa:?}");
+    // Then a reconnect is cheap again.
+    let (sa, _) = clean(&mut stores);
+    assert_eq!(sa.round_trips, 1);
+}
+
+#[test]
+fn many_docs_are_pipelined_and_missing_docs_created() {
+    let a = vault(2_000, 3);
+    let b = MemStore::new();
+    let mut stores = [a, b];
+    let (sa, sb) = clean(&mut stores);
+    eprintln!("2,000 docs to an empty peer: initiator {sa:?}\nresponder {sb:?}");
+    assert_eq!(sb.docs_created, 2_000);
+    assert_eq!(sa.docs_sent, 2_000);
+    assert_eq!(stores[0].root(), stores[1].root());
+    // Windowed (256 in flight): a handful of round trips, not one per document.
+    assert!(sa.round_trips < 40, "{sa:?}");
+}
+
+#[test]
+fn interrupted_sync_resumes_with_saved_states() {
+    let a = vault(300, 4);
+    let b = MemStore::new();
+    let mut stores = [a, b];
+    let cfg = Config {
+        idle_timeout_ms: 100,
+        max_active_docs: 16,
+    };
+    let cut = Faults {
+        cut_after: Some(40),
+        ..Faults::default()
+    };
+    let (ra, rb) = run_session(&mut stores, 0, 1, &cut, &cfg, &mut Rng(1));
+    assert!(matches!(ra, Err(SyncError::Timeout { .. })), "{ra:?}");
+    assert!(rb.is_err());
+    let partial = stores[1].ids().count();
+    assert!(partial > 0 && partial < 300, "{partial}");
+    let (ra, rb) = run_session(&mut stores, 0, 1, &Faults::default(), &cfg, &mut Rng(1));
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_eq!(rb.docs_created as usize, 300 - partial);
+    assert_eq!(ra.docs_differing as usize, 300 - partial);
+    assert_eq!(stores[0].root(), stores[1].root());
+}
+
+// ---- rejection of bad peer input --------------------------------------------------------------
+
+fn hello(root: [u8; 32]) -> Frame {
+    Frame::Hello {
+        version: PROTOCOL_VERSION,
+        root,
+        doc_count: 0,
+    }
+}
+
+fn expect_fail(effects: &[Effect], code: CloseCode) -> SyncError {
+    let Some(Effect::Fail(e)) = effects.last() else {
+        panic!("expected Fail, got {effects:?}");
+    };
+    assert_eq!(e.code(), code, "{e}");
+    if !matches!(e, SyncError::PeerClosed { .. }) {
+        assert!(
+            matches!(effects.first(), Some(Effect::Send(Frame::Close { code: c, .. })) if *c == code.0),
+            "{effects:?}"
+        );
+    }
+    e.clone()
+}
+
+#[test]
+fn bad_peer_input_table() {
+    let store = vault(3, 5);
+    let empty_root = BucketHashes::empty().root();
+    let peer = PeerId([9; 32]);
+    // (role, frames before, bad event, expected code)
+    let cases: Vec<(Role, Vec<Frame>, Event, CloseCode)> = vec![
+        (
+            Role::Initiator,
+            vec![],
+            Event::Received(Frame::Buckets(BucketHashes::empty())),
+            CloseCode::PROTOCOL,
+        ),
+        (
+            Role::Responder,
+            vec![],
+            Event::Received(Frame::Sync {
+                doc: DocId([0; 16]),
+                message: vec![],
+            }),
+            CloseCode::PROTOCOL,
+        ),
+        (
+            Role::Responder,
+            vec![],
+            Event::Received(Frame::Hello {
+                version: 2,
+                root: [0; 32],
+                doc_count: 0,
+            }),
+            CloseCode::VERSION,
+        ),
+        (
+            Role::Responder,
+            vec![],
+            Event::DecodeError(FrameError::TooLarge {
+                len: u32::MAX,
+                max: MAX_FRAME_LEN,
+            }),
+            CloseCode::PROTOCOL,
+        ),
+        (
+            Role::Responder,
+            vec![hello(empty_root)],
+            Event::Received(hello(empty_root)),
+            CloseCode::PROTOCOL,
+        ),
+        (
+            Role::Responder,
+            vec![hello(empty_root), Frame::Buckets(BucketHashes::empty())],
+            // ids must be in differing buckets: a doc in an identical bucket is refused
+            Event::Received(Frame::DocList {
+                last: true,
+                entries: vec![(DocId([0; 16]), [0; 16])],
+            }),
+            CloseCode::PROTOCOL,
+        ),
+        (
+            Role::Responder,
+            vec![
+                hello(empty_root),
+                Frame::Buckets(BucketHashes::empty()),
+                Frame::DocList {
+                    last: true,
+                    entries: vec![],
+                },
+            ],
+            // a document that is not being synced
+            Event::Received(Frame::Sync {
+                doc: DocId([0; 16]),
+                message: vec![],
+            }),
+            CloseCode::PROTOCOL,
+        ),
+        (
+            Role::Responder,
+            vec![],
+            Event::Received(Frame::Close {
+                code: CloseCode::REMOVED_DEVICE.0,
+                reason: "removed".into(),
+            }),
+            CloseCode::REMOVED_DEVICE,
+        ),
+    ];
+    for (i, (role, before, bad, code)) in cases.into_iter().enumerate() {
+        let mut s = Session::new(role, peer, Config::default());
+        let start = s.handle(&store, 0, Event::Start);
+        assert!(
+            !start.iter().any(|e| matches!(e, Effect::Fail(_))),
+            "case {i}"
+        );
+        for f in before {
+            let out = s.handle(&store, 0, Event::Received(f));
+            assert!(
+                !out.iter().any(|e| matches!(e, Effect::Fail(_))),
+                "case {i}: {out:?}"
+            );
+        }
+        let out = s.handle(&store, 0, bad);
+        expect_fail(&out, code);
+        assert!(s.is_finished(), "case {i}");
+        assert!(s.handle(&store, 1, Event::Tick).is_empty(), "case {i}");
+    }
+}
+
+#[test]
+fn undecodable_sync_message_is_an_error_not_a_panic() {
+    let store = vault(1, 6);
+    let id = *store.ids().next().unwrap();
+    let mut s = Session::new(Role::Responder, PeerId([9; 32]), Config::default());
+    let steps = [
+        hello(BucketHashes::empty().root()),
+        Frame::Buckets(BucketHashes::empty()),
+        Frame::DocList {
+            last: true,
+            entries: vec![],
+        },
+    ];
+    for f in steps {
+        s.handle(&store, 0, Event::Received(f));
+    }
+    let out = s.handle(
+        &store,
+        0,
+        Event::Received(Frame::Sync {
+            doc: id,
+            message: vec![0x42, 0xff, 0xff],
+        }),
+    );
+    let e = expect_fail(&out, CloseCode::PROTOCOL);
+    assert!(matches!(e, SyncError::BadSyncMessage { .. }), "{e}");
+}
+
+#[test]
+fn idle_timeout_fails_on_tick() {
+    let store = MemStore::new();
+    let mut s = Session::new(Role::Initiator, PeerId([9; 32]), Config::default());
+    s.handle(&store, 1_000, Event::Start);
+    assert!(s.handle(&store, 30_999, Event::Tick).is_empty());
+    let out = s.handle(&store, 31_000, Event::Tick);
+    expect_fail(&out, CloseCode::TIMEOUT);
+}
