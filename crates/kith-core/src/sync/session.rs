@@ -25,6 +25,10 @@ use crate::DocId;
 /// Most document entries a peer may list in one session (bounds memory on peer input).
 const MAX_LISTED_DOCS: usize = 10_000_000;
 
+/// Most Sync frames one document may receive in one session. Automerge converges in a handful;
+/// more means a livelock (e.g. duplicated frames), which must end in a clean failure.
+const MAX_MESSAGES_PER_DOC: u32 = 64;
+
 /// Tunables of a session.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -126,6 +130,8 @@ pub enum SyncError {
     BadSyncMessage { doc: DocId, reason: String },
     #[error("document {doc} rejected the peer's changes: {reason}")]
     Document { doc: DocId, reason: String },
+    #[error("document {0} did not converge within {MAX_MESSAGES_PER_DOC} messages")]
+    NotConverging(DocId),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("no frame from the peer for {idle_ms} ms; check the connection and retry")]
@@ -142,6 +148,7 @@ impl SyncError {
             | SyncError::DocList(_)
             | SyncError::TooManyDocs
             | SyncError::UnknownDoc(_)
+            | SyncError::NotConverging(_)
             | SyncError::BadSyncMessage { .. } => CloseCode::PROTOCOL,
             SyncError::Version { .. } => CloseCode::VERSION,
             SyncError::Document { .. } => CloseCode::DOCUMENT,
@@ -188,6 +195,7 @@ struct DocSync {
     saved_state: Option<Vec<u8>>,
     sent_changes: bool,
     received_changes: bool,
+    received: u32,
 }
 
 /// A sync session with one peer. See the module docs.
@@ -518,6 +526,7 @@ impl Session {
                         saved_state: None,
                         sent_changes: false,
                         received_changes: false,
+                        received: 0,
                     },
                 );
                 self.unsettled += 1;
@@ -561,6 +570,10 @@ impl Session {
         let Some(d) = self.docs.get_mut(&id) else {
             return Ok(());
         };
+        d.received += 1;
+        if d.received > MAX_MESSAGES_PER_DOC {
+            return Err(SyncError::NotConverging(id));
+        }
         let Some(doc) = d.doc.as_mut() else {
             return Ok(());
         };

@@ -137,6 +137,9 @@ type Net = VecDeque<(u64, Vec<u8>)>;
 /// One-way network latency: frames sent together arrive together, as on a real link.
 const LATENCY_MS: u64 = 10;
 
+/// More deliveries than any session here needs: reaching it means a livelock.
+const MAX_STEPS: usize = 50_000;
+
 type Outcome = (Result<Summary, SyncError>, Result<Summary, SyncError>);
 
 /// Runs one session: `a` initiates to `b`. Returns each side's result.
@@ -157,7 +160,7 @@ fn run_session(
     ib.step(sb, now, Event::Start, &mut to_a);
     ia.step(sa, now, Event::Start, &mut to_b);
     let mut delivered = 0u32;
-    for _ in 0..1_000_000 {
+    for _ in 0..MAX_STEPS {
         let cut = faults.cut_after.is_some_and(|n| delivered >= u32::from(n));
         if cut {
             to_a.clear();
