@@ -5,6 +5,7 @@
 //! failure. Business rules live in `app`, not here.
 
 mod contacts;
+mod device;
 mod items;
 mod output;
 
@@ -71,6 +72,15 @@ pub enum Command {
     Search(items::SearchArgs),
     /// Rebuild every index from the documents
     Reindex,
+    /// Your devices: id, invite, join, list, rename, remove
+    #[command(subcommand)]
+    Device(device::DeviceCommand),
+    /// Sync now with every one of your devices that can be reached
+    Sync(device::SyncArgs),
+    /// Stay up: accept syncs and push this device's edits to your other devices
+    Daemon(device::DaemonArgs),
+    /// Your devices, the last sync with each, and changes not yet sent
+    Status,
 }
 
 /// Settings resolved from flags and the environment.
@@ -161,6 +171,10 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<(), AppError> {
         Command::Done(a) => items::done(&ctx, a, out),
         Command::Search(a) => items::search(&ctx, a, out),
         Command::Reindex => items::reindex(&ctx, out),
+        Command::Device(c) => device::device(&ctx, c, out),
+        Command::Sync(a) => device::sync(&ctx, a, out),
+        Command::Daemon(a) => device::daemon(&ctx, a, out),
+        Command::Status => device::status(&ctx, out),
     }
 }
 

@@ -1,0 +1,387 @@
+//! The network: this device's iroh identity and endpoint, the sync driver, pairing, and the
+//! daemon's push loop. The protocol logic lives in `kith_core::sync`; this module only moves its
+//! frames over iroh streams and its effects into the vault.
+//!
+//! Invariants:
+//! - A connection's peer is checked against the membership document before any protocol byte
+//!   is read or written: an unknown or removed device gets a close code and nothing else.
+//! - Nothing here trusts a length a peer sent: every frame goes through a capped decoder.
+//! - Commands that do not need the network never bind an endpoint (only `device`, `sync`,
+//!   `daemon` and `status` call into this module, and `status` never binds).
+
+pub mod pair;
+pub mod session;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use iroh::endpoint::{presets, Connection, RelayMode};
+use iroh::{Endpoint, EndpointAddr, EndpointId, RelayUrl, SecretKey};
+use kith_core::devices::{self, Trust, DEVICES_DOC};
+use kith_core::sync::CloseCode;
+
+use crate::app::AppError;
+use crate::store::Vault;
+
+/// How the endpoint reaches other devices.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Relay {
+    /// n0's public relays and DNS discovery.
+    Default,
+    /// No relay and no public discovery: direct addresses (and mDNS on the LAN) only.
+    Off,
+    /// A self-hosted iroh relay.
+    Custom(String),
+}
+
+/// Network settings: defaults, then `<home>/kith.conf`, then `KITH_*` variables, then flags.
+#[derive(Clone, Debug)]
+pub struct NetConfig {
+    pub relay: Relay,
+    pub mdns: bool,
+    pub bind: Option<SocketAddr>,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            relay: Relay::Default,
+            mdns: true,
+            bind: None,
+        }
+    }
+}
+
+fn parse_relay(v: &str) -> Result<Relay, AppError> {
+    match v.trim() {
+        "off" | "none" | "false" | "0" => Ok(Relay::Off),
+        "default" | "on" | "n0" | "true" | "1" => Ok(Relay::Default),
+        url if url.starts_with("https://") || url.starts_with("http://") => {
+            url.parse::<RelayUrl>()
+                .map_err(|e| AppError::user(format!("'{url}' is not a relay URL: {e}")))?;
+            Ok(Relay::Custom(url.to_string()))
+        }
+        other => Err(AppError::hint(
+            format!("'{other}' is not a relay setting"),
+            "use off, default, or the https:// URL of your iroh relay",
+        )),
+    }
+}
+
+fn parse_bool(key: &str, v: &str) -> Result<bool, AppError> {
+    match v.trim() {
+        "on" | "true" | "1" | "yes" => Ok(true),
+        "off" | "false" | "0" | "no" => Ok(false),
+        other => Err(AppError::user(format!("{key}: '{other}' is not on or off"))),
+    }
+}
+
+fn parse_bind(v: &str) -> Result<SocketAddr, AppError> {
+    v.trim().parse().map_err(|_| {
+        AppError::hint(
+            format!("'{v}' is not an address to listen on"),
+            "use IP:PORT, e.g. 127.0.0.1:7400",
+        )
+    })
+}
+
+impl NetConfig {
+    /// Resolves the settings. Flags are `Some` when given on the command line.
+    pub fn resolve(
+        home: &Path,
+        relay: Option<&str>,
+        mdns: Option<&str>,
+        bind: Option<&str>,
+    ) -> Result<NetConfig, AppError> {
+        let mut cfg = NetConfig::default();
+        let conf = home.join("kith.conf");
+        if let Ok(text) = std::fs::read_to_string(&conf) {
+            for (n, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let Some((k, v)) = line.split_once('=') else {
+                    return Err(AppError::user(format!(
+                        "{}:{}: expected 'key = value'",
+                        conf.display(),
+                        n + 1
+                    )));
+                };
+                let at = |e: AppError| AppError::user(format!("{}:{}: {e}", conf.display(), n + 1));
+                match k.trim() {
+                    "relay" => cfg.relay = parse_relay(v).map_err(at)?,
+                    "mdns" => cfg.mdns = parse_bool("mdns", v).map_err(at)?,
+                    "bind" => cfg.bind = Some(parse_bind(v).map_err(at)?),
+                    other => {
+                        return Err(AppError::hint(
+                            format!("{}:{}: unknown setting '{other}'", conf.display(), n + 1),
+                            "settings: relay, mdns, bind",
+                        ))
+                    }
+                }
+            }
+        }
+        if let Ok(v) = std::env::var("KITH_RELAY") {
+            cfg.relay = parse_relay(&v).map_err(|e| AppError::user(format!("KITH_RELAY: {e}")))?;
+        }
+        if let Ok(v) = std::env::var("KITH_MDNS") {
+            cfg.mdns = parse_bool("KITH_MDNS", &v)?;
+        }
+        if let Ok(v) = std::env::var("KITH_BIND") {
+            cfg.bind = Some(parse_bind(&v).map_err(|e| AppError::user(format!("KITH_BIND: {e}")))?);
+        }
+        if let Some(v) = relay {
+            cfg.relay = parse_relay(v)?;
+        }
+        if let Some(v) = mdns {
+            cfg.mdns = parse_bool("--mdns", v)?;
+        }
+        if let Some(v) = bind {
+            cfg.bind = Some(parse_bind(v)?);
+        }
+        Ok(cfg)
+    }
+}
+
+/// Path of this device's secret key.
+pub fn key_path(home: &Path) -> PathBuf {
+    home.join("device.key")
+}
+
+/// Loads this device's iroh secret key, creating it (owner-only permissions) on first use.
+pub fn device_key(home: &Path) -> Result<SecretKey, AppError> {
+    let path = key_path(home);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let bytes = data_encoding::HEXLOWER_PERMISSIVE
+                .decode(text.trim().as_bytes())
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .ok_or_else(|| {
+                    AppError::hint(
+                        format!("{} is not a kith device key", path.display()),
+                        "restore it from a backup; a new key makes this a new device that must be paired again",
+                    )
+                })?;
+            Ok(SecretKey::from_bytes(&bytes))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(home)
+                .map_err(|e| AppError::user(format!("cannot create {}: {e}", home.display())))?;
+            let key = SecretKey::generate();
+            let hex = data_encoding::HEXLOWER.encode(&key.to_bytes());
+            write_private(&path, hex.as_bytes())
+                .map_err(|e| AppError::user(format!("cannot write {}: {e}", path.display())))?;
+            Ok(key)
+        }
+        Err(e) => Err(AppError::user(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// The device id (64 hex digits) of a key.
+pub fn id_hex(id: &EndpointId) -> String {
+    data_encoding::HEXLOWER.encode(id.as_bytes())
+}
+
+pub fn parse_id(s: &str) -> Option<EndpointId> {
+    let b = data_encoding::HEXLOWER_PERMISSIVE
+        .decode(s.trim().as_bytes())
+        .ok()?;
+    let b: [u8; 32] = b.try_into().ok()?;
+    EndpointId::from_bytes(&b).ok()
+}
+
+/// This machine's name, the default name of the device.
+pub fn default_device_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "device".to_string())
+}
+
+/// The name this device is recorded under, or the host name when it is not recorded yet.
+pub fn default_device_name_for(vault: &Vault, me: &EndpointId) -> String {
+    vault
+        .read()
+        .ok()
+        .and_then(|r| r.load(DEVICES_DOC).ok().flatten())
+        .and_then(|doc| devices::read_devices(&doc).remove(&id_hex(me)))
+        .map(|d| d.name)
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(default_device_name)
+}
+
+/// Binds this device's endpoint with the given protocols.
+pub async fn bind(
+    cfg: &NetConfig,
+    key: SecretKey,
+    alpns: Vec<Vec<u8>>,
+) -> Result<Endpoint, AppError> {
+    let mut b = match &cfg.relay {
+        Relay::Default => Endpoint::builder(presets::N0),
+        Relay::Off => Endpoint::builder(presets::Minimal),
+        Relay::Custom(url) => {
+            let url: RelayUrl = url
+                .parse()
+                .map_err(|e| AppError::user(format!("relay URL: {e}")))?;
+            Endpoint::builder(presets::N0).relay_mode(RelayMode::custom([url]))
+        }
+    };
+    b = b.secret_key(key).alpns(alpns);
+    if let Some(addr) = cfg.bind {
+        b = b
+            .clear_ip_transports()
+            .bind_addr(addr)
+            .map_err(|e| AppError::user(format!("cannot listen on {addr}: {e}")))?;
+    }
+    if cfg.mdns {
+        b = b.address_lookup(
+            iroh_mdns_address_lookup::MdnsAddressLookup::builder().service_name("kith"),
+        );
+    }
+    b.bind().await.map_err(|e| {
+        AppError::hint(
+            format!("cannot start the network endpoint: {e}"),
+            "check KITH_BIND / --bind (is the port free?)",
+        )
+    })
+}
+
+/// The addresses this endpoint listens on that another device could dial.
+pub fn listen_addrs(ep: &Endpoint) -> BTreeSet<String> {
+    ep.bound_sockets()
+        .into_iter()
+        .filter(|a| !a.ip().is_unspecified())
+        .map(|a| a.to_string())
+        .collect()
+}
+
+/// Records this device in the membership document (and its current listen addresses).
+pub fn register_self(
+    vault: &Vault,
+    me: &EndpointId,
+    name: &str,
+    addrs: &BTreeSet<String>,
+    now: i64,
+) -> Result<(), AppError> {
+    let me = id_hex(me);
+    vault.write(now, |w| {
+        let mut l = w.load_or_create(DEVICES_DOC)?;
+        devices::add_device(&mut l.doc, &me, name, &me, now).map_err(crate::app::am_err)?;
+        if !addrs.is_empty() {
+            devices::set_addrs(&mut l.doc, &me, addrs).map_err(crate::app::am_err)?;
+        }
+        w.save(l)?;
+        Ok::<_, AppError>(())
+    })
+}
+
+/// How the membership document stands on a device id.
+pub fn trust(vault: &Vault, peer: &EndpointId) -> Result<Trust, AppError> {
+    let r = vault.read()?;
+    Ok(match r.load(DEVICES_DOC)? {
+        Some(doc) => devices::trust_of(&doc, &id_hex(peer)),
+        None => Trust::Unknown,
+    })
+}
+
+/// The user's other devices that are trusted, with the addresses to try.
+pub fn trusted_peers(
+    vault: &Vault,
+    me: &EndpointId,
+) -> Result<Vec<(EndpointAddr, String)>, AppError> {
+    let r = vault.read()?;
+    let Some(doc) = r.load(DEVICES_DOC)? else {
+        return Ok(Vec::new());
+    };
+    let states = r.peer_states()?;
+    let mine = id_hex(me);
+    let mut out = Vec::new();
+    for (hex, d) in devices::read_devices(&doc) {
+        if hex == mine || d.removed {
+            continue;
+        }
+        let Some(id) = parse_id(&hex) else { continue };
+        let mut addr = EndpointAddr::new(id);
+        let mut seen = BTreeSet::new();
+        let last = states
+            .get(id.as_bytes())
+            .map(|s| s.last_addr.clone())
+            .unwrap_or_default();
+        for a in d.addrs.iter().chain(std::iter::once(&last)) {
+            if let Ok(sa) = a.parse::<SocketAddr>() {
+                if seen.insert(sa) {
+                    addr = addr.with_ip_addr(sa);
+                }
+            }
+        }
+        out.push((addr, d.name));
+    }
+    Ok(out)
+}
+
+/// Accept-side check: refuses an untrusted or removed peer with its close code and no data.
+/// Returns true when the connection may proceed.
+pub fn admit(vault: &Vault, conn: &Connection) -> bool {
+    let peer = conn.remote_id();
+    match trust(vault, &peer) {
+        Ok(Trust::Trusted) => true,
+        Ok(Trust::Removed) => {
+            conn.close(
+                u32::from(CloseCode::REMOVED_DEVICE.0).into(),
+                b"this device was removed from the vault",
+            );
+            false
+        }
+        Ok(Trust::Unknown) => {
+            conn.close(
+                u32::from(CloseCode::UNTRUSTED_DEVICE.0).into(),
+                b"unknown device: pair it first with kith device invite / join",
+            );
+            false
+        }
+        Err(_) => {
+            conn.close(u32::from(CloseCode::STORE.0).into(), b"vault unavailable");
+            false
+        }
+    }
+}
+
+/// Shared state of a running node (daemon, invite window).
+pub struct Node {
+    pub vault: Arc<Vault>,
+    pub home: PathBuf,
+}
+
+/// Milliseconds since the epoch, or the time pinned by `KITH_NOW` (tests).
+pub fn now_ms() -> i64 {
+    if let Ok(p) = std::env::var("KITH_NOW") {
+        if let Ok(ms) = kith_core::time::parse_rfc3339_to_unix_ms(&p) {
+            return ms;
+        }
+    }
+    jiff::Timestamp::now().as_millisecond()
+}

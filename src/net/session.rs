@@ -1,0 +1,225 @@
+//! Runs one `kith/sync/1` session over an iroh bi-stream: bytes from the peer go through the
+//! capped `FrameDecoder` into `Session::handle`; the effects it returns are carried out in
+//! order: frames written to the stream, document changes and sync states written to the vault
+//! in one write transaction per batch (with their index updates, so `list` and `search` see
+//! synced data at once).
+//!
+//! Invariant: the engine is handed time from a monotonic clock, never the pinned `KITH_NOW`, so
+//! idle timeouts always fire; a dropped connection leaves only complete transactions behind.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use iroh::endpoint::{Connection, RecvStream, SendStream};
+use kith_core::sync::{
+    Config, Effect, Event, FrameDecoder, PeerId, Role, Session, Summary, SyncError,
+};
+
+use crate::store::{PeerState, StoreError, Vault};
+
+/// Why a session did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("{0}")]
+    Sync(#[from] SyncError),
+    #[error("connection lost: {0}")]
+    Io(String),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+struct Clock(Instant);
+
+impl Clock {
+    fn ms(&self) -> u64 {
+        self.0.elapsed().as_millis() as u64
+    }
+}
+
+/// What the driver writes to the vault for one batch of effects.
+fn persist(vault: &Vault, peer: [u8; 32], effects: &[Effect]) -> Result<(), StoreError> {
+    let needs_write = effects.iter().any(|e| {
+        matches!(
+            e,
+            Effect::StoreChanges { .. } | Effect::SaveSyncState { .. }
+        )
+    });
+    if !needs_write {
+        return Ok(());
+    }
+    vault.write(crate::net::now_ms(), |w| {
+        for e in effects {
+            match e {
+                Effect::StoreChanges {
+                    doc,
+                    created,
+                    bytes,
+                    ..
+                } => w.apply_remote(*doc, *created, bytes)?,
+                Effect::SaveSyncState { doc, state } => w.save_sync_state(peer, *doc, state)?,
+                _ => {}
+            }
+        }
+        Ok::<_, StoreError>(())
+    })
+}
+
+/// Runs a session to its end. `on_progress` is called with the running summary after each
+/// batch (for progress bars).
+pub async fn run(
+    vault: Arc<Vault>,
+    peer: PeerId,
+    role: Role,
+    mut send: SendStream,
+    mut recv: RecvStream,
+    on_progress: &mut (dyn FnMut(&Summary) + Send),
+) -> Result<Summary, SessionError> {
+    let clock = Clock(Instant::now());
+    let mut session = Session::new(role, peer, Config::default());
+    let mut decoder = FrameDecoder::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut pending: Vec<Event> = Vec::new();
+    if role == Role::Initiator {
+        pending.push(Event::Start);
+    }
+    loop {
+        // Feed every pending event, carrying out effects in order before the next one.
+        while let Some(ev) = (!pending.is_empty()).then(|| pending.remove(0)) {
+            let v = vault.clone();
+            let now = clock.ms();
+            // The engine reads the vault through a fresh read transaction, so it sees every
+            // effect already carried out.
+            let effects = tokio::task::block_in_place(|| {
+                let reader = v.read()?;
+                let effects = session.handle(&reader, now, ev);
+                drop(reader);
+                persist(&v, peer.0, &effects)?;
+                Ok::<_, StoreError>(effects)
+            })?;
+            for e in effects {
+                match e {
+                    Effect::Send(frame) => {
+                        send.write_all(&frame.encode())
+                            .await
+                            .map_err(|e| SessionError::Io(e.to_string()))?;
+                    }
+                    Effect::Done(summary) => {
+                        on_progress(&summary);
+                        finish(&mut send, &mut recv).await;
+                        return Ok(summary);
+                    }
+                    Effect::Fail(err) => {
+                        let _ = send.finish();
+                        return Err(SessionError::Sync(err));
+                    }
+                    Effect::StoreChanges { .. } | Effect::SaveSyncState { .. } => {}
+                }
+            }
+            on_progress(session.summary());
+        }
+        // Read more bytes, or tick the idle timer once a second.
+        match tokio::time::timeout(Duration::from_secs(1), recv.read(&mut buf)).await {
+            Err(_) => pending.push(Event::Tick),
+            Ok(Ok(Some(n))) => {
+                decoder.push(&buf[..n]);
+                loop {
+                    match decoder.next_frame() {
+                        Ok(Some(f)) => pending.push(Event::Received(f)),
+                        Ok(None) => break,
+                        Err(e) => {
+                            pending.push(Event::DecodeError(e));
+                            break;
+                        }
+                    }
+                }
+            }
+            Ok(Ok(None)) => {
+                return Err(SessionError::Io(
+                    "the peer ended the session before it was complete".into(),
+                ));
+            }
+            Ok(Err(e)) => return Err(SessionError::Io(e.to_string())),
+        }
+    }
+}
+
+/// After DONE: finish our direction and wait (briefly) for the peer to finish theirs, so that
+/// closing the connection cannot cut off frames still in flight.
+async fn finish(send: &mut SendStream, recv: &mut RecvStream) {
+    let _ = send.finish();
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 1024];
+        while let Ok(Some(_)) = recv.read(&mut buf).await {}
+    })
+    .await;
+}
+
+/// Dials side: opens the stream on an established, trusted connection and runs the session.
+pub async fn initiate(
+    vault: Arc<Vault>,
+    conn: &Connection,
+    on_progress: &mut (dyn FnMut(&Summary) + Send),
+) -> Result<Summary, SessionError> {
+    let peer = PeerId(*conn.remote_id().as_bytes());
+    let (send, recv) = conn
+        .open_bi()
+        .await
+        .map_err(|e| SessionError::Io(e.to_string()))?;
+    let out = run(
+        vault.clone(),
+        peer,
+        Role::Initiator,
+        send,
+        recv,
+        on_progress,
+    )
+    .await;
+    record(&vault, peer, &out);
+    conn.close(0u32.into(), b"done");
+    out
+}
+
+/// Accepting side, after the trust check.
+pub async fn respond(vault: Arc<Vault>, conn: &Connection) -> Result<Summary, SessionError> {
+    let peer = PeerId(*conn.remote_id().as_bytes());
+    let (send, recv) = conn
+        .accept_bi()
+        .await
+        .map_err(|e| SessionError::Io(e.to_string()))?;
+    let out = run(
+        vault.clone(),
+        peer,
+        Role::Responder,
+        send,
+        recv,
+        &mut |_| {},
+    )
+    .await;
+    record(&vault, peer, &out);
+    out
+}
+
+/// Remembers when the peer was last seen and synced (for `kith status` and `device list`).
+/// After a completed session both sides hold every change either had, so every change
+/// recorded so far counts as synced (an edit made on this device during the session is
+/// counted too, and goes out with the next session).
+fn record(vault: &Vault, peer: PeerId, out: &Result<Summary, SessionError>) {
+    let now = crate::net::now_ms();
+    let _ = tokio::task::block_in_place(|| {
+        vault.write(now, |w| {
+            let mut st: PeerState = w.peer_state(peer.0)?;
+            st.last_seen = now;
+            match out {
+                Ok(_) => {
+                    st.last_sync = now;
+                    // Everything changed before the session started is now on both sides.
+                    st.synced_upto = st.synced_upto.max(w.change_seq()?);
+                    st.last_error.clear();
+                }
+                Err(e) => st.last_error = e.to_string(),
+            }
+            w.set_peer_state(peer.0, &st)?;
+            Ok::<_, StoreError>(())
+        })
+    });
+}
