@@ -640,17 +640,17 @@ async fn sync_one(
             report.round_trips = s.round_trips;
         }
         Err(e) => {
-            report.error = match conn.close_reason() {
-                Some(reason) => format!("{e} ({reason})"),
-                None => e.to_string(),
-            };
+            report.error = e.to_string();
         }
     }
     report
 }
 
 pub fn sync(ctx: &Ctx, a: SyncArgs, out: &mut Out) -> Result<(), AppError> {
-    let cfg = a.net.config(ctx)?;
+    let mut cfg = a.net.config(ctx)?;
+    // `sync` only dials out: keep the configured interface but let the OS pick the port, so it
+    // works while this device's daemon listens on the configured one.
+    cfg.bind = cfg.bind.map(|b| std::net::SocketAddr::new(b.ip(), 0));
     let vault = open_shared(ctx)?;
     let key = net::device_key(&ctx.home)?;
     let me = key.public();

@@ -26,6 +26,25 @@ pub enum SessionError {
     Io(String),
     #[error("{0}")]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Turns the peer's close of the connection into a message that says what happened.
+fn peer_close_reason(conn: &Connection) -> Option<String> {
+    match conn.close_reason()? {
+        iroh::endpoint::ConnectionError::ApplicationClosed(close) => {
+            let code = u64::from(close.error_code);
+            let reason = String::from_utf8_lossy(&close.reason).to_string();
+            Some(match code {
+                3 => format!("refused as an unknown device ({reason})"),
+                4 => format!("refused: this device was removed from the vault ({reason})"),
+                0 => return None,
+                c => format!("the peer closed the session with code {c}: {reason}"),
+            })
+        }
+        other => Some(other.to_string()),
+    }
 }
 
 struct Clock(Instant);
@@ -161,19 +180,31 @@ pub async fn initiate(
     on_progress: &mut (dyn FnMut(&Summary) + Send),
 ) -> Result<Summary, SessionError> {
     let peer = PeerId(*conn.remote_id().as_bytes());
-    let (send, recv) = conn
-        .open_bi()
-        .await
-        .map_err(|e| SessionError::Io(e.to_string()))?;
-    let out = run(
-        vault.clone(),
-        peer,
-        Role::Initiator,
-        send,
-        recv,
-        on_progress,
-    )
-    .await;
+    let out = match conn.open_bi().await {
+        Ok((send, recv)) => {
+            run(
+                vault.clone(),
+                peer,
+                Role::Initiator,
+                send,
+                recv,
+                on_progress,
+            )
+            .await
+        }
+        Err(e) => Err(SessionError::Io(e.to_string())),
+    };
+    // A refusal (unknown or removed device) arrives as the peer closing the connection.
+    let out = match out {
+        Err(SessionError::Io(io)) => {
+            // Give the close frame a moment to arrive if the stream broke first.
+            let _ = tokio::time::timeout(Duration::from_millis(500), conn.closed()).await;
+            Err(peer_close_reason(conn)
+                .map(SessionError::Refused)
+                .unwrap_or(SessionError::Io(io)))
+        }
+        other => other,
+    };
     record(&vault, peer, &out);
     conn.close(0u32.into(), b"done");
     out

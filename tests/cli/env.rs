@@ -53,6 +53,10 @@ impl TestEnv {
             .env("TMPDIR", self.root().join("tmp"))
             .env("KITH_HOME", self.home())
             .env("KITH_NOW", NOW)
+            // Never touch the internet: no relays, no public or LAN discovery, loopback only.
+            .env("KITH_RELAY", "off")
+            .env("KITH_MDNS", "off")
+            .env("KITH_BIND", "127.0.0.1:0")
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

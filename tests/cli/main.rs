@@ -10,3 +10,4 @@ mod env;
 mod errors;
 mod items;
 mod refs;
+mod sync;

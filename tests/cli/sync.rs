@@ -1,0 +1,487 @@
+//! End-to-end sync between real `kith` processes over loopback (no relays, no discovery):
+//! pairing two devices and then a third, offline edits on each converging, refusal of unknown
+//! and removed devices, an interrupted sync resuming, and a daemon pushing a CLI edit.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::env::{finish, Output, TestEnv};
+
+/// One device: its own home and a fixed loopback port it listens on.
+struct Dev {
+    env: TestEnv,
+    bind: String,
+    name: &'static str,
+}
+
+fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Dev {
+    fn new(name: &'static str) -> Dev {
+        Dev {
+            env: TestEnv::new(),
+            bind: format!("127.0.0.1:{}", free_port()),
+            name,
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = self.env.cmd(args);
+        c.env("KITH_BIND", &self.bind);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        finish(self.cmd(args).output().expect("run kith"))
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert_eq!(o.code, 0, "{} {args:?} failed: {}", self.name, o.stderr);
+        o.stdout
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&a)).expect("valid JSON")
+    }
+
+    fn add(&self, name: &str, extra: &[&str]) -> String {
+        let mut a = vec!["add", name];
+        a.extend_from_slice(extra);
+        self.ok(&a).trim().to_string()
+    }
+
+    /// Everything a user can see, as one JSON value: every contact (archived too) in full, its
+    /// timeline, and what is due.
+    fn state(&self) -> Value {
+        let list = self.json(&["list", "--archived"]);
+        let mut contacts = Vec::new();
+        for row in list.as_array().unwrap() {
+            let id = row["id"].as_str().unwrap();
+            contacts.push(json!({
+                "show": self.json(&["show", id]),
+                "timeline": self.json(&["timeline", id, "--full"]),
+            }));
+        }
+        json!({ "contacts": contacts, "due": self.json(&["due", "--within", "1y"]) })
+    }
+
+    fn count(&self) -> usize {
+        self.json(&["list", "--archived"]).as_array().unwrap().len()
+    }
+
+    fn id(&self) -> String {
+        self.ok(&["device", "id"]).trim().to_string()
+    }
+
+    fn spawn(&self, args: &[&str]) -> Child {
+        let mut c = self.cmd(args);
+        c.stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.spawn().expect("spawn kith")
+    }
+}
+
+fn wait_with_timeout(mut child: Child, secs: u64) -> Output {
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return finish(child.wait_with_output().unwrap());
+        }
+        if start.elapsed() > Duration::from_secs(secs) {
+            let _ = child.kill();
+            let o = finish(child.wait_with_output().unwrap());
+            panic!(
+                "process did not finish within {secs} s; stderr: {}",
+                o.stderr
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn first_line(child: &mut Child) -> String {
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read first line");
+    line.trim().to_string()
+}
+
+/// Pairs `joiner` with `inviter` (which must not be running a daemon).
+fn pair(inviter: &Dev, joiner: &Dev) {
+    let mut invite = inviter.spawn(&["device", "invite", "--name", inviter.name]);
+    let ticket = first_line(&mut invite);
+    assert!(ticket.starts_with("kith1"), "ticket: {ticket}");
+    let out = joiner.run(&["device", "join", &ticket, "--name", joiner.name]);
+    assert_eq!(out.code, 0, "join failed: {}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("paired with {}", inviter.name)),
+        "{}",
+        out.stderr
+    );
+    let inv = wait_with_timeout(invite, 30);
+    assert_eq!(inv.code, 0, "invite failed: {}", inv.stderr);
+    assert!(
+        inv.stderr.contains(&format!("paired with {}", joiner.name)),
+        "{}",
+        inv.stderr
+    );
+}
+
+/// A running `kith daemon`, stopped with SIGTERM on drop.
+struct Daemon(Option<Child>);
+
+impl Daemon {
+    fn start(dev: &Dev) -> Daemon {
+        let mut child = dev.spawn(&["daemon"]);
+        let line = first_line(&mut child);
+        assert!(line.contains("ready"), "daemon said: {line}");
+        Daemon(Some(child))
+    }
+
+    fn stop(mut self) -> Output {
+        let child = self.0.take().unwrap();
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        wait_with_timeout(child, 15)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn two_then_three_devices_pair_edit_offline_and_converge() {
+    let a = Dev::new("laptop");
+    let b = Dev::new("desktop");
+    let c = Dev::new("server");
+    let ada = a.add(
+        "Ada Lovelace",
+        &["--email", "ada@example.com", "--tag", "math"],
+    );
+    let charles = a.add("Charles Babbage", &["--org", "Analytical Engines"]);
+    a.ok(&["note", &ada, "Talked about the Bernoulli numbers"]);
+
+    pair(&a, &b);
+    assert_eq!(b.count(), 2, "the joiner receives everything");
+    assert_eq!(a.state(), b.state());
+
+    // Offline edits on both: different fields, the same field, a shared note, an archive.
+    a.ok(&["set", &ada, "nickname", "Countess"]);
+    a.ok(&["set", &ada, "name", "Ada King"]);
+    a.ok(&[
+        "log",
+        &ada,
+        "--kind",
+        "call",
+        "--on",
+        "2026-11-20",
+        "Call about the engine",
+    ]);
+    a.ok(&["rm", &charles]);
+    b.ok(&["set", &ada, "birthday", "1815-12-10"]);
+    b.ok(&["set", &ada, "name", "Augusta Ada Lovelace"]);
+    b.ok(&["set", &charles, "title", "Inventor"]);
+    b.add("Mary Somerville", &["--email", "mary@example.com"]);
+
+    // A third device pairs with B, and learns about A through the membership document.
+    pair(&b, &c);
+    let devices = c.json(&["device", "list"]);
+    let names: Vec<&str> = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    for n in ["laptop", "desktop", "server"] {
+        assert!(names.contains(&n), "C knows {n}: {names:?}");
+    }
+    c.ok(&["tag", &ada, "+mentor"]);
+
+    // A listens. C is not trusted by A yet: A learns about C from B's membership document.
+    let daemon = Daemon::start(&a);
+    let early = c.run(&["sync", "--timeout", "2"]);
+    assert_ne!(early.code, 0);
+    assert!(early.stderr.contains("unknown device"), "{}", early.stderr);
+    b.ok(&["sync", "--timeout", "2"]);
+    // Now C reaches A, whom it never met, at the address recorded in the membership document.
+    c.ok(&["sync", "--timeout", "2"]);
+    b.ok(&["sync", "--timeout", "2"]);
+    let stopped = daemon.stop();
+    assert_eq!(
+        stopped.code, 0,
+        "daemon exits cleanly on SIGTERM: {}",
+        stopped.stderr
+    );
+
+    let sa = a.state();
+    assert_eq!(sa, b.state(), "A and B converge");
+    assert_eq!(sa, c.state(), "A and C converge");
+    // Both field edits survive; the same-field edit is one value everywhere, the other shown.
+    let show = a.json(&["show", &ada]);
+    assert_eq!(show["nickname"], "Countess");
+    assert_eq!(show["birthday"], "1815-12-10");
+    assert_eq!(show["last_contact"], "2026-11-20");
+    assert!(show["tags"].as_array().unwrap().contains(&json!("mentor")));
+    let name = show["name"].as_str().unwrap();
+    assert!(name == "Ada King" || name == "Augusta Ada Lovelace");
+    let conflict = show["conflicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["field"] == "name")
+        .expect("name conflict shown");
+    let other = conflict["others"][0].as_str().unwrap();
+    assert!(other != name && (other == "Ada King" || other == "Augusta Ada Lovelace"));
+    let text = a.ok(&["show", &ada]);
+    assert!(text.contains("[conflict: also"), "{text}");
+    // Archived on A, edited on B: archived, with the edit kept.
+    let ch = a.json(&["show", &charles]);
+    assert_eq!(ch["archived"], true);
+    assert_eq!(
+        ch["orgs"].as_object().unwrap().values().next().unwrap()["title"],
+        "Inventor"
+    );
+    // Setting the field settles the conflict, and that syncs too.
+    a.ok(&["set", &ada, "name", "Ada Lovelace"]);
+    assert!(a.json(&["show", &ada])["conflicts"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    // `status` shows the other devices and a last sync.
+    let status = b.json(&["status"]);
+    let laptop = status
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "laptop")
+        .unwrap();
+    assert!(laptop["last_sync"].is_string());
+}
+
+#[test]
+fn a_device_that_was_never_paired_is_refused_and_gets_nothing() {
+    let a = Dev::new("laptop");
+    let b = Dev::new("desktop");
+    a.add("Ada Lovelace", &[]);
+    pair(&a, &b);
+    // An impostor: B's vault (which trusts A) under a different device key.
+    let d = Dev::new("impostor");
+    std::fs::create_dir_all(d.env.home()).unwrap();
+    std::fs::copy(b.env.vault(), d.env.vault()).unwrap();
+    a.add("Secret Person", &[]);
+    let daemon = Daemon::start(&a);
+    let out = d.run(&["sync", "--timeout", "2"]);
+    drop(daemon);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("unknown device"), "{}", out.stderr);
+    assert_eq!(d.count(), 1, "nothing was received");
+    assert!(d.run(&["show", "Secret Person"]).code != 0);
+}
+
+#[test]
+fn a_removed_device_is_refused() {
+    let a = Dev::new("laptop");
+    let b = Dev::new("desktop");
+    a.add("Ada Lovelace", &[]);
+    pair(&a, &b);
+    let b_id = b.id();
+    let removed = a.run(&["device", "remove", &b_id[..12]]);
+    assert_eq!(removed.code, 0, "{}", removed.stderr);
+    assert!(
+        removed.stderr.contains("keeps the data it already had"),
+        "{}",
+        removed.stderr
+    );
+    let list = a.json(&["device", "list"]);
+    let entry = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == b_id.as_str())
+        .unwrap();
+    assert_eq!(entry["removed"], true);
+    a.add("After Removal", &[]);
+    let daemon = Daemon::start(&a);
+    let out = b.run(&["sync", "--timeout", "2"]);
+    drop(daemon);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("removed"), "{}", out.stderr);
+    assert_eq!(
+        b.count(),
+        1,
+        "the removed device keeps what it had and gets nothing new"
+    );
+}
+
+#[test]
+fn a_wrong_or_expired_or_reused_ticket_is_refused() {
+    let a = Dev::new("laptop");
+    let b = Dev::new("desktop");
+    let out = b.run(&["device", "join", "not-a-ticket"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("not a kith pairing ticket"),
+        "{}",
+        out.stderr
+    );
+    let out = b.run(&["device", "join", "kith1zzzz"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("malformed"), "{}", out.stderr);
+    // A real ticket used after its expiry (the joiner's clock is 11 minutes later).
+    let mut invite = a.spawn(&["device", "invite"]);
+    let ticket = first_line(&mut invite);
+    let mut join = b.cmd(&["device", "join", &ticket]);
+    join.env("KITH_NOW", "2026-11-22T10:11:00Z");
+    let out = finish(join.output().unwrap());
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("expired"), "{}", out.stderr);
+    // A tampered secret is refused by the inviter.
+    let tampered = tamper_secret(&ticket);
+    let out = b.run(&["device", "join", &tampered]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("wrong ticket secret") || out.stderr.contains("refused"),
+        "{}",
+        out.stderr
+    );
+    // The real ticket works once...
+    let out = b.run(&["device", "join", &ticket]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let _ = wait_with_timeout(invite, 30);
+    // ...and not twice (the invite window is closed).
+    let c = Dev::new("server");
+    let out = c.run(&["device", "join", &ticket, "--name", "server"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("could not reach") || out.stderr.contains("refused"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// The same ticket with one bit of its secret flipped (re-encoded), so it parses but is wrong.
+fn tamper_secret(ticket: &str) -> String {
+    let body = ticket.strip_prefix("kith1").unwrap().to_uppercase();
+    let mut bytes = data_encoding::BASE32_NOPAD.decode(body.as_bytes()).unwrap();
+    // Layout (postcard): version u8, device [u8;32], addrs (varint len + entries), secret [u8;16],
+    // expires varint. The secret sits right before the trailing expiry varint (8-10 bytes): flip
+    // a byte 12 from the end, which is inside the secret for any realistic expiry.
+    let n = bytes.len();
+    bytes[n - 12] ^= 0x01;
+    format!(
+        "kith1{}",
+        data_encoding::BASE32_NOPAD.encode(&bytes).to_lowercase()
+    )
+}
+
+#[test]
+fn an_interrupted_sync_resumes_and_completes() {
+    let a = Dev::new("laptop");
+    let b = Dev::new("desktop");
+    pair(&a, &b);
+    // Enough documents that a sync takes a while.
+    let mut body = String::new();
+    for i in 0..40 {
+        body.push_str(&format!(
+            "line {i} of a long note about the analytical engine\n"
+        ));
+    }
+    let ada = a.add("Ada Lovelace", &[]);
+    for i in 0..60 {
+        a.ok(&["note", &ada, &format!("{i}: {body}")]);
+    }
+    let daemon = Daemon::start(&a);
+    // Start a sync on B and kill it (SIGKILL) as soon as part of the data has arrived.
+    let mut sync = b.spawn(&["sync"]);
+    let start = Instant::now();
+    let mut partial = None;
+    while sync.try_wait().unwrap().is_none() && start.elapsed() < Duration::from_secs(30) {
+        let out = b.run(&["--json", "timeline", "Ada"]);
+        let items = if out.code == 0 {
+            serde_json::from_str::<Value>(&out.stdout)
+                .unwrap()
+                .as_array()
+                .map_or(0, |a| a.len())
+        } else {
+            0
+        };
+        if items > 0 && items < 60 {
+            let _ = sync.kill();
+            partial = Some(items);
+            break;
+        }
+    }
+    let _ = sync.kill();
+    let _ = sync.wait();
+    let partial = partial.expect("the sync was interrupted while part of the data had arrived");
+    // The vault is intact after the kill: what arrived is readable.
+    assert!(b.json(&["timeline", "Ada"]).as_array().unwrap().len() >= partial);
+    // Whatever happened, the next sync completes and nothing is lost.
+    b.ok(&["sync"]);
+    drop(daemon);
+    assert_eq!(b.json(&["timeline", "Ada"]).as_array().unwrap().len(), 60);
+    assert_eq!(a.state(), b.state());
+}
+
+#[test]
+fn a_daemon_pushes_a_cli_edit_to_another_device() {
+    let a = Dev::new("laptop");
+    let b = Dev::new("desktop");
+    pair(&a, &b);
+    let da = Daemon::start(&a);
+    let db = Daemon::start(&b);
+    // An edit made by an ordinary command on A, while A's daemon runs.
+    a.add("Grace Hopper", &["--email", "grace@example.com"]);
+    let start = Instant::now();
+    let mut seen = false;
+    while start.elapsed() < Duration::from_secs(20) {
+        if b.run(&["show", "grace@example.com"]).code == 0 {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(seen, "B's vault received the contact through the daemons");
+    // And back: an edit on B reaches A.
+    b.ok(&["note", "grace@example.com", "Invented the compiler"]);
+    let start = Instant::now();
+    let mut back = false;
+    while start.elapsed() < Duration::from_secs(20) {
+        if a.ok(&["search", "compiler"])
+            .contains("Invented the compiler")
+        {
+            back = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(back, "A received B's note");
+    let oa = da.stop();
+    let ob = db.stop();
+    assert_eq!(oa.code, 0, "{}", oa.stderr);
+    assert_eq!(ob.code, 0, "{}", ob.stderr);
+    assert!(oa.stderr.contains("stopped"));
+}
