@@ -767,6 +767,10 @@ pub fn daemon(ctx: &Ctx, a: DaemonArgs, out: &mut Out) -> Result<(), AppError> {
         // sync with every trusted device; retry failures with backoff.
         let mut last_root: HashMap<EndpointId, [u8; 32]> = HashMap::new();
         let mut backoff: HashMap<EndpointId, (Instant, Duration)> = HashMap::new();
+        // One push per peer at a time, all peers in parallel (an unreachable device does not
+        // delay the others).
+        type Push = tokio::task::JoinHandle<SyncReport>;
+        let mut in_flight: HashMap<EndpointId, ([u8; 32], String, Push)> = HashMap::new();
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(|e| AppError::user(format!("cannot watch for SIGTERM: {e}")))?;
         loop {
@@ -774,6 +778,36 @@ pub fn daemon(ctx: &Ctx, a: DaemonArgs, out: &mut Out) -> Result<(), AppError> {
                 _ = tokio::time::sleep(Duration::from_millis(100)) => {}
                 _ = tokio::signal::ctrl_c() => break,
                 _ = term.recv() => break,
+            }
+            // Collect finished pushes.
+            let done: Vec<EndpointId> = in_flight
+                .iter()
+                .filter(|(_, (_, _, h))| h.is_finished())
+                .map(|(id, _)| *id)
+                .collect();
+            for id in done {
+                let (root, name, handle) = in_flight.remove(&id).expect("listed");
+                match handle.await {
+                    Ok(r) if r.ok => {
+                        backoff.remove(&id);
+                        // What was pushed: the root when the session started (an edit made
+                        // meanwhile triggers another round).
+                        last_root.insert(id, root);
+                    }
+                    Ok(r) => {
+                        let next = backoff
+                            .get(&id)
+                            .map(|(_, d)| (*d * 2).min(Duration::from_secs(60)))
+                            .unwrap_or(Duration::from_secs(1));
+                        backoff.insert(id, (Instant::now() + next, next));
+                        eprintln!(
+                            "sync with {name} failed: {}; retrying in {} s",
+                            r.error,
+                            next.as_secs()
+                        );
+                    }
+                    Err(_) => {}
+                }
             }
             let root =
                 match tokio::task::block_in_place(|| vault.read().and_then(|r| r.root_hash())) {
@@ -786,7 +820,7 @@ pub fn daemon(ctx: &Ctx, a: DaemonArgs, out: &mut Out) -> Result<(), AppError> {
             };
             for (addr, name) in peers {
                 let id = addr.id;
-                if last_root.get(&id) == Some(&root) {
+                if last_root.get(&id) == Some(&root) || in_flight.contains_key(&id) {
                     continue;
                 }
                 if let Some((at, _)) = backoff.get(&id) {
@@ -794,33 +828,19 @@ pub fn daemon(ctx: &Ctx, a: DaemonArgs, out: &mut Out) -> Result<(), AppError> {
                         continue;
                     }
                 }
-                let r = sync_one(
+                let h = tokio::spawn(sync_one(
                     vault.clone(),
                     ep.clone(),
                     addr,
                     name.clone(),
                     Duration::from_secs(5),
                     false,
-                )
-                .await;
-                if r.ok {
-                    backoff.remove(&id);
-                    // What we pushed: the root as it was before the session (a newer local edit
-                    // made meanwhile triggers another round).
-                    last_root.insert(id, root);
-                } else {
-                    let next = backoff
-                        .get(&id)
-                        .map(|(_, d)| (*d * 2).min(Duration::from_secs(60)))
-                        .unwrap_or(Duration::from_secs(1));
-                    backoff.insert(id, (Instant::now() + next, next));
-                    eprintln!(
-                        "sync with {name} failed: {}; retrying in {} s",
-                        r.error,
-                        next.as_secs()
-                    );
-                }
+                ));
+                in_flight.insert(id, (root, name, h));
             }
+        }
+        for (_, (_, _, h)) in in_flight {
+            h.abort();
         }
         accepter.abort();
         ep.close().await;
