@@ -80,15 +80,48 @@ fn removed_at<D: ReadDoc>(doc: &D, entry: &ObjId) -> bool {
         .unwrap_or(false)
 }
 
-/// Whether any concurrent entry object recorded for `id` (two replicas may each have created
-/// one) is removed.
-fn any_removed<D: ReadDoc>(doc: &D, devices: &ObjId, id: &str) -> bool {
-    doc.get_all(devices, id)
-        .map(|all| {
-            all.iter()
-                .any(|(v, e)| matches!(v, Value::Object(ObjType::Map)) && removed_at(doc, e))
-        })
-        .unwrap_or(false)
+/// Every `devices` map object at the root, the winner first. Two devices that created the
+/// document independently each created one; after a merge both are there, as concurrent values
+/// of the same key, and every one of them must be read.
+fn devices_maps<D: ReadDoc>(doc: &D) -> Vec<ObjId> {
+    let mut out: Vec<ObjId> = Vec::new();
+    if let Some(w) = map_at(doc, &ROOT, "devices") {
+        out.push(w);
+    }
+    if let Ok(all) = doc.get_all(&ROOT, "devices") {
+        for (v, id) in all {
+            if matches!(v, Value::Object(ObjType::Map)) && !out.contains(&id) {
+                out.push(id);
+            }
+        }
+    }
+    out
+}
+
+/// Every entry object recorded for `id`, across all `devices` maps and concurrent values
+/// (winner first).
+fn entries<D: ReadDoc>(doc: &D, id: &str) -> Vec<ObjId> {
+    let mut out: Vec<ObjId> = Vec::new();
+    for m in devices_maps(doc) {
+        if let Some(w) = map_at(doc, &m, id) {
+            if !out.contains(&w) {
+                out.push(w);
+            }
+        }
+        if let Ok(all) = doc.get_all(&m, id) {
+            for (v, e) in all {
+                if matches!(v, Value::Object(ObjType::Map)) && !out.contains(&e) {
+                    out.push(e);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether any entry object recorded for `id` is removed.
+fn any_removed<D: ReadDoc>(doc: &D, id: &str) -> bool {
+    entries(doc, id).iter().any(|e| removed_at(doc, e))
 }
 
 fn read_entry<D: ReadDoc>(doc: &D, id: &str, e: &ObjId) -> Device {
@@ -109,11 +142,14 @@ fn read_entry<D: ReadDoc>(doc: &D, id: &str, e: &ObjId) -> Device {
 /// Every device ever recorded, removed ones included, by id.
 pub fn read_devices<D: ReadDoc>(doc: &D) -> BTreeMap<String, Device> {
     let mut out = BTreeMap::new();
-    if let Some(m) = map_at(doc, &ROOT, "devices") {
-        for k in doc.keys(&m) {
-            if let Some(e) = map_at(doc, &m, &k) {
-                let mut d = read_entry(doc, &k, &e);
-                d.removed = any_removed(doc, &m, &k);
+    for m in devices_maps(doc) {
+        for k in doc.keys(&m).collect::<Vec<_>>() {
+            if out.contains_key(&k) {
+                continue;
+            }
+            if let Some(e) = entries(doc, &k).first() {
+                let mut d = read_entry(doc, &k, e);
+                d.removed = any_removed(doc, &k);
                 out.insert(k.clone(), d);
             }
         }
@@ -123,13 +159,13 @@ pub fn read_devices<D: ReadDoc>(doc: &D) -> BTreeMap<String, Device> {
 
 /// How `device` (64 hex digits) stands.
 pub fn trust_of<D: ReadDoc>(doc: &D, device: &str) -> Trust {
-    let Some(m) = map_at(doc, &ROOT, "devices") else {
-        return Trust::Unknown;
-    };
-    match map_at(doc, &m, device) {
-        None => Trust::Unknown,
-        Some(_) if any_removed(doc, &m, device) => Trust::Removed,
-        Some(_) => Trust::Trusted,
+    let found = entries(doc, device);
+    if found.is_empty() {
+        Trust::Unknown
+    } else if found.iter().any(|e| removed_at(doc, e)) {
+        Trust::Removed
+    } else {
+        Trust::Trusted
     }
 }
 
@@ -154,7 +190,7 @@ pub fn add_device(
     now: i64,
 ) -> AmResult<bool> {
     let m = devices_map(doc)?;
-    if map_at(doc, &m, id).is_some() {
+    if !entries(doc, id).is_empty() {
         return Ok(false);
     }
     let e = doc.put_object(&m, id, ObjType::Map)?;
@@ -167,22 +203,26 @@ pub fn add_device(
 
 /// Marks a device removed, for good. Returns false when it is not recorded.
 pub fn remove_device(doc: &mut AutoCommit, id: &str, by: &str, now: i64) -> AmResult<bool> {
-    let m = devices_map(doc)?;
-    let Some(e) = map_at(doc, &m, id) else {
+    devices_map(doc)?;
+    let found = entries(doc, id);
+    if found.is_empty() {
         return Ok(false);
-    };
-    if !removed_at(doc, &e) {
-        doc.put(&e, "removed", true)?;
-        doc.put(&e, "removed_by", by)?;
-        doc.put(&e, "removed_at", now)?;
+    }
+    // Mark every entry object, so no merge can surface an unmarked one.
+    for e in found {
+        if !removed_at(doc, &e) {
+            doc.put(&e, "removed", true)?;
+            doc.put(&e, "removed_by", by)?;
+            doc.put(&e, "removed_at", now)?;
+        }
     }
     Ok(true)
 }
 
 /// Renames a recorded device. Returns false when it is not recorded.
 pub fn rename_device(doc: &mut AutoCommit, id: &str, name: &str) -> AmResult<bool> {
-    let m = devices_map(doc)?;
-    let Some(e) = map_at(doc, &m, id) else {
+    devices_map(doc)?;
+    let Some(e) = entries(doc, id).into_iter().next() else {
         return Ok(false);
     };
     if read_str(doc, &e, "name").as_deref() != Some(name) {
@@ -193,8 +233,8 @@ pub fn rename_device(doc: &mut AutoCommit, id: &str, name: &str) -> AmResult<boo
 
 /// Replaces the addresses a device listens on. Returns whether anything changed.
 pub fn set_addrs(doc: &mut AutoCommit, id: &str, addrs: &BTreeSet<String>) -> AmResult<bool> {
-    let m = devices_map(doc)?;
-    let Some(e) = map_at(doc, &m, id) else {
+    devices_map(doc)?;
+    let Some(e) = entries(doc, id).into_iter().next() else {
         return Ok(false);
     };
     let am = match map_at(doc, &e, "addrs") {
@@ -282,6 +322,36 @@ mod tests {
         assert_eq!(trust_of(&base, B), Trust::Removed);
         assert_eq!(trust_of(&stale, B), Trust::Removed);
         assert!(read_devices(&stale)[B].removed);
+    }
+
+    #[test]
+    fn independently_created_documents_show_every_device_after_merging() {
+        // Each device creates its own copy (and its own `devices` map) before they ever meet.
+        let mut a = AutoCommit::new();
+        add_device(&mut a, A, "laptop", A, 1).unwrap();
+        let mut b = AutoCommit::new();
+        add_device(&mut b, B, "desktop", B, 1).unwrap();
+        add_device(&mut b, C, "server", B, 1).unwrap();
+        a.merge(&mut b).unwrap();
+        b.merge(&mut a).unwrap();
+        for doc in [&a, &b] {
+            let all = read_devices(doc);
+            assert_eq!(
+                all.keys().cloned().collect::<Vec<_>>(),
+                vec![A, B, C],
+                "every device visible"
+            );
+            for id in [A, B, C] {
+                assert_eq!(trust_of(doc, id), Trust::Trusted);
+            }
+        }
+        // Writes reach entries in either map, and removal holds after another merge.
+        assert!(rename_device(&mut a, C, "nas").unwrap());
+        assert!(remove_device(&mut a, B, A, 2).unwrap());
+        b.merge(&mut a).unwrap();
+        assert_eq!(read_devices(&b)[C].name, "nas");
+        assert_eq!(trust_of(&b, B), Trust::Removed);
+        assert!(!add_device(&mut b, B, "again", C, 3).unwrap());
     }
 
     #[test]
