@@ -5,6 +5,7 @@
 //! failure. Business rules live in `app`, not here.
 
 mod contacts;
+mod interop;
 mod items;
 mod output;
 
@@ -71,6 +72,16 @@ pub enum Command {
     Search(items::SearchArgs),
     /// Rebuild every index from the documents
     Reindex,
+    /// Import contacts from vCard (.vcf) or Google/LinkedIn CSV files
+    Import(interop::ImportArgs),
+    /// Export contacts as vCard, the whole vault as JSON, or Markdown files
+    Export(interop::ExportArgs),
+    /// Merge the second contact into the first (both ids keep resolving)
+    Merge(interop::MergeArgs),
+    /// Write a consistent snapshot of the vault to FILE (safe while kith runs elsewhere)
+    Backup(interop::BackupArgs),
+    /// Restore a backup into an empty home
+    Restore(interop::RestoreArgs),
 }
 
 /// Settings resolved from flags and the environment.
@@ -149,6 +160,11 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<(), AppError> {
         Command::Done(a) => items::done(&ctx, a, out),
         Command::Search(a) => items::search(&ctx, a, out),
         Command::Reindex => items::reindex(&ctx, out),
+        Command::Import(a) => interop::import(&ctx, a, out),
+        Command::Export(a) => interop::export(&ctx, a, out),
+        Command::Merge(a) => interop::merge(&ctx, a, out),
+        Command::Backup(a) => interop::backup(&ctx, a, out),
+        Command::Restore(a) => interop::restore(&ctx, a, out),
     }
 }
 

@@ -214,7 +214,11 @@ pub fn category_tag(c: &str) -> String {
 /// The UID kith gives a card that has none: a hash of who it is (name and first email, phone
 /// and URL), shaped as a `urn:uuid:`, so re-importing the same file finds the same contact.
 pub fn synthetic_uid(card: &CardData, name: &str) -> String {
-    let first = |l: &[Labelled]| l.first().map(|e| e.value.to_lowercase()).unwrap_or_default();
+    let first = |l: &[Labelled]| {
+        l.first()
+            .map(|e| e.value.to_lowercase())
+            .unwrap_or_default()
+    };
     let h = stable_hash(&[
         "kith-import-uid",
         name,
@@ -306,7 +310,11 @@ pub fn card_to_contact(card: &CardData, now: i64, opts: &MapOptions) -> Result<M
             Some(Org { name, units }) => (clean_line(name), units.join(";")),
             None => (String::new(), String::new()),
         };
-        let title = card.titles.get(r).map(|t| clean_line(t)).unwrap_or_default();
+        let title = card
+            .titles
+            .get(r)
+            .map(|t| clean_line(t))
+            .unwrap_or_default();
         if org.is_empty() && unit.is_empty() && title.is_empty() {
             continue;
         }
@@ -397,11 +405,7 @@ pub fn card_to_contact(card: &CardData, now: i64, opts: &MapOptions) -> Result<M
         }
         None => {}
     }
-    let note = card
-        .note
-        .as_ref()
-        .filter(|n| !n.trim().is_empty())
-        .cloned();
+    let note = card.note.as_ref().filter(|n| !n.trim().is_empty()).cloned();
     Ok(Mapped {
         contact: c,
         note,
@@ -529,8 +533,7 @@ pub fn contact_to_card(c: &Contact, notes: &[String]) -> CardData {
         (&a.group, &a.name, &a.params, &a.value).cmp(&(&b.group, &b.name, &b.params, &b.value))
     });
     for e in extras {
-        if e.name == "PHOTO" && e.group.is_empty() && e.params.is_empty() && card.photo.is_none()
-        {
+        if e.name == "PHOTO" && e.group.is_empty() && e.params.is_empty() && card.photo.is_none() {
             card.photo = Some(photo_of(&e.value));
             continue;
         }
@@ -601,8 +604,7 @@ fn union_labeled(
         match found {
             Some(mk) => {
                 let m = mine.get_mut(&mk).expect("found above");
-                if (take_label || m.label.is_empty()) && !e.label.is_empty() && m.label != e.label
-                {
+                if (take_label || m.label.is_empty()) && !e.label.is_empty() && m.label != e.label {
                     m.label = e.label.clone();
                 }
             }
@@ -780,8 +782,14 @@ mod tests {
     #[test]
     fn params_text_round_trips() {
         let p = vec![
-            ("TYPE".to_string(), vec!["work".to_string(), "voice".to_string()]),
-            ("LABEL".to_string(), vec!["1 Main St; Springfield".to_string()]),
+            (
+                "TYPE".to_string(),
+                vec!["work".to_string(), "voice".to_string()],
+            ),
+            (
+                "LABEL".to_string(),
+                vec!["1 Main St; Springfield".to_string()],
+            ),
             ("X-FLAG".to_string(), vec![]),
         ];
         assert_eq!(params_from_text(&params_to_text(&p)), p);
