@@ -112,10 +112,7 @@ fn gen_vcf(path: &Path) {
             f.to_lowercase(),
             l.to_lowercase()
         ));
-        s.push_str(&format!(
-            "TEL;TYPE=CELL:+1 555 {:07}\r\n",
-            r.next() % 10_000_000
-        ));
+        s.push_str(&format!("TEL;TYPE=CELL:+1 555 {:07}\r\n", i));
         s.push_str(&format!(
             "ORG:{}\r\nTITLE:{}\r\n",
             r.pick(ORGS).replace(',', "\\,"),
@@ -233,7 +230,7 @@ fn main() {
             ),
             format!("{:.2} s", median(empty).as_secs_f64()),
             "3 s".into(),
-            last,
+            last.clone(),
         ]);
         let home = tmp.path().join(format!("full-{label}"));
         kith(&bin, &home, &["import", f]);
@@ -250,7 +247,7 @@ fn main() {
             last,
         ]);
     }
-    let home = tmp.path().join(format!("full-vCard 10,000 cards"));
+    let home = tmp.path().join("full-vCard 10,000 cards");
     for (fmt, extra) in [("vcard", None), ("json", None), ("markdown", Some("md"))] {
         let mut ts = Vec::new();
         let mut check = String::new();

@@ -323,7 +323,7 @@ fn import_one(
                         .map_err(|e| (e.line, e.kind.to_string()));
                     handle(w, s, item)?;
                     p.cards += 1;
-                    if p.cards % 256 == 0 {
+                    if p.cards.is_multiple_of(256) {
                         progress(*p);
                     }
                 }
@@ -351,7 +351,7 @@ fn import_one(
                         .map_err(|e| (e.line, e.kind.to_string()));
                     handle(w, s, item)?;
                     p.cards += 1;
-                    if p.cards % 256 == 0 {
+                    if p.cards.is_multiple_of(256) {
                         progress(*p);
                     }
                 }

@@ -348,7 +348,7 @@ fn bad_inputs_get_one_clear_message_and_write_nothing() {
         "/proc/self/mem".to_string() // root reads anything, but not this at offset 0
     } else {
         let p = write("secret.vcf", ADA.as_bytes());
-        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0)).unwrap();
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
         p
     };
     let err = env.fails(&["import", &unreadable]);

@@ -393,17 +393,15 @@ pub fn card_to_contact(card: &CardData, now: i64, opts: &MapOptions) -> Result<M
                 c.extra.insert(extra_key(&e), e);
             }
         }
-        Some(Photo::Uri(u)) => {
-            if !opts.skip_photos {
-                let e = ExtraProp {
-                    name: "PHOTO".into(),
-                    value: u.clone(),
-                    ..Default::default()
-                };
-                c.extra.insert(extra_key(&e), e);
-            }
+        Some(Photo::Uri(u)) if !opts.skip_photos => {
+            let e = ExtraProp {
+                name: "PHOTO".into(),
+                value: u.clone(),
+                ..Default::default()
+            };
+            c.extra.insert(extra_key(&e), e);
         }
-        None => {}
+        Some(Photo::Uri(_)) | None => {}
     }
     let note = card.note.as_ref().filter(|n| !n.trim().is_empty()).cloned();
     Ok(Mapped {
