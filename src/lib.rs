@@ -7,5 +7,6 @@
 pub mod app;
 pub mod cli;
 pub mod editbuf;
+pub mod interop;
 pub mod net;
 pub mod store;

@@ -1052,6 +1052,33 @@ impl Writer {
         Ok(out)
     }
 
+    /// Items linked to a contact in this transaction's state: (item id, kind), oldest first.
+    pub fn timeline(&self, contact: DocId) -> Result<Vec<(DocId, Kind)>> {
+        let t = wt!(self, TIMELINE);
+        let c = contact.0;
+        let mut out = Vec::new();
+        let range = t
+            .range((c, i32::MIN, i64::MIN, [0u8; 16])..=(c, i32::MAX, i64::MAX, [0xff; 16]))
+            .map_err(|e| self.e(e))?;
+        for row in range {
+            let (k, v) = row.map_err(|e| self.e(e))?;
+            if let Some(kind) = Kind::from_code(v.value()) {
+                out.push((DocId(k.value().3), kind));
+            }
+        }
+        Ok(out)
+    }
+
+    /// All contact ids in this transaction's state, in id order.
+    pub fn contact_ids(&self) -> Result<Vec<DocId>> {
+        let t = wt!(self, CONTACTS);
+        let mut out = Vec::new();
+        for row in t.iter().map_err(|e| self.e(e))? {
+            out.push(DocId(row.map_err(|e| self.e(e))?.0.value()));
+        }
+        Ok(out)
+    }
+
     /// Loads a document for editing. None when it does not exist.
     pub fn load(&self, id: DocId) -> Result<Option<Loaded>> {
         let Some(mut l) = self.load_doc(id)? else {

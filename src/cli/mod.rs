@@ -6,6 +6,7 @@
 
 mod contacts;
 mod device;
+mod interop;
 mod items;
 mod output;
 
@@ -81,6 +82,16 @@ pub enum Command {
     Daemon(device::DaemonArgs),
     /// Your devices, the last sync with each, and changes not yet sent
     Status,
+    /// Import contacts from vCard (.vcf) or Google/LinkedIn CSV files
+    Import(interop::ImportArgs),
+    /// Export contacts as vCard, the whole vault as JSON, or Markdown files
+    Export(interop::ExportArgs),
+    /// Merge the second contact into the first (both ids keep resolving)
+    Merge(interop::MergeArgs),
+    /// Write a consistent snapshot of the vault to FILE (safe while kith runs elsewhere)
+    Backup(interop::BackupArgs),
+    /// Restore a backup into an empty home
+    Restore(interop::RestoreArgs),
 }
 
 /// Settings resolved from flags and the environment.
@@ -175,6 +186,11 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<(), AppError> {
         Command::Sync(a) => device::sync(&ctx, a, out),
         Command::Daemon(a) => device::daemon(&ctx, a, out),
         Command::Status => device::status(&ctx, out),
+        Command::Import(a) => interop::import(&ctx, a, out),
+        Command::Export(a) => interop::export(&ctx, a, out),
+        Command::Merge(a) => interop::merge(&ctx, a, out),
+        Command::Backup(a) => interop::backup(&ctx, a, out),
+        Command::Restore(a) => interop::restore(&ctx, a, out),
     }
 }
 

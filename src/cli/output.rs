@@ -26,6 +26,11 @@ impl Out {
         self.stdout.write_all(b"\n")
     }
 
+    /// Data written as is (no newline added).
+    pub fn raw(&mut self, s: impl AsRef<[u8]>) -> io::Result<()> {
+        self.stdout.write_all(s.as_ref())
+    }
+
     pub fn json<T: Serialize>(&mut self, v: &T) -> io::Result<()> {
         serde_json::to_writer_pretty(&mut self.stdout, v).map_err(io::Error::other)?;
         self.stdout.write_all(b"\n")

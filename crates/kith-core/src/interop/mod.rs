@@ -7,6 +7,7 @@
 //! kith does not model lands in [`CardData::unknown`] verbatim and is written back on export.
 
 pub mod csv;
+pub mod map;
 pub mod vcard;
 
 use serde::{Deserialize, Serialize};

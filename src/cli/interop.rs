@@ -1,0 +1,281 @@
+//! Interop commands: import, export, merge, backup, restore.
+//!
+//! Invariant: handlers only parse, call one use case in `crate::interop` and render; the
+//! progress line goes to stderr, and only when stderr is a terminal.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+use kith_core::interop::WriteVersion;
+
+use super::output::io_err;
+use super::{Ctx, Out};
+use crate::app::{self, AppError};
+use crate::interop::{Action, ExportFilter, ImportOptions, Progress, Source};
+use crate::store::map_io;
+
+/// Import contacts. The format (vCard 2.1/3.0/4.0, Google Contacts CSV, LinkedIn
+/// Connections.csv) is detected from the content. A card matching an existing contact (by UID,
+/// then email, then phone) is merged into it; importing the same file twice changes nothing.
+/// All or nothing: any invalid card fails the whole import unless --skip-invalid.
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Files, directories of .vcf/.csv files, or - for standard input
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Show what would be created, updated and skipped; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Import the valid cards and list the invalid ones instead of failing
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Do not keep photos (by default inline photos up to 64 KiB are kept)
+    #[arg(long)]
+    pub skip_photos: bool,
+}
+
+pub fn import(ctx: &Ctx, a: ImportArgs, out: &mut Out) -> Result<(), AppError> {
+    let mut sources = Vec::new();
+    let mut stdin_used = false;
+    for p in a.paths {
+        if p.as_os_str() == "-" {
+            if stdin_used {
+                return Err(AppError::user("- (standard input) given twice"));
+            }
+            stdin_used = true;
+            sources.push(Source::Stdin(Box::new(std::io::stdin())));
+        } else {
+            sources.push(Source::Path(p));
+        }
+    }
+    let app = ctx.open()?;
+    let tty = std::io::stderr().is_terminal();
+    let start = Instant::now();
+    let mut shown = false;
+    let mut progress = |p: Progress| {
+        if tty && start.elapsed().as_millis() > 500 {
+            eprint!(
+                "\rimporting: {} cards, {:.1} MB read",
+                p.cards,
+                p.bytes as f64 / 1e6
+            );
+            shown = true;
+        }
+    };
+    let opts = ImportOptions {
+        dry_run: a.dry_run,
+        skip_invalid: a.skip_invalid,
+        skip_photos: a.skip_photos,
+    };
+    let result = app.import(sources, opts, &mut progress);
+    if shown {
+        eprintln!();
+    }
+    let s = result?;
+    if ctx.json {
+        return out.json(&s).map_err(io_err);
+    }
+    if s.dry_run {
+        for c in &s.changes {
+            let what = match c.action {
+                Action::Created => "create",
+                Action::Updated => "update",
+                Action::Unchanged => "unchanged",
+            };
+            out.line(format!("{what:<9}  {}  {}", c.id.short(), c.name))
+                .map_err(io_err)?;
+        }
+    }
+    for p in &s.invalid {
+        out.warn(format!("skipped {p}"));
+    }
+    for p in &s.photos_skipped {
+        out.note(format!("note: {p}"));
+    }
+    out.note(format!(
+        "{}{} created, {} updated, {} unchanged, {} skipped",
+        if s.dry_run {
+            "dry run (nothing written): "
+        } else {
+            ""
+        },
+        s.created,
+        s.updated,
+        s.unchanged,
+        s.skipped
+    ));
+    Ok(())
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Vcard,
+    Json,
+    Markdown,
+}
+
+/// Export. vCard (4.0, or 3.0 with --vcard3) and Markdown cover the contacts `kith list` shows
+/// (filtered by --tag/--org); JSON is the whole vault, deterministic (docs/export-format.md).
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Output file (vcard, json) or directory (markdown; required). Default: standard output
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Write vCard 3.0 instead of 4.0
+    #[arg(long)]
+    pub vcard3: bool,
+    /// Only contacts with this tag or kind (repeat for several)
+    #[arg(long = "tag", short = 't', value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Only contacts whose organisation contains this text
+    #[arg(long)]
+    pub org: Option<String>,
+}
+
+fn write_output(path: &std::path::Path, data: &str) -> Result<(), AppError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| map_io(&dir, e))?;
+    std::io::Write::write_all(&mut tmp, data.as_bytes()).map_err(|e| map_io(path, e))?;
+    tmp.persist(path).map_err(|e| map_io(path, e.error))?;
+    Ok(())
+}
+
+pub fn export(ctx: &Ctx, a: ExportArgs, out: &mut Out) -> Result<(), AppError> {
+    let app = ctx.open()?;
+    let filter = ExportFilter {
+        tags: a.tags,
+        org: a.org,
+    };
+    if a.vcard3 && a.format != ExportFormat::Vcard {
+        return Err(AppError::user("--vcard3 only applies to --format vcard"));
+    }
+    if a.format == ExportFormat::Json && (!filter.tags.is_empty() || filter.org.is_some()) {
+        return Err(AppError::hint(
+            "--format json exports the whole vault; --tag and --org do not apply",
+            "use --format vcard or markdown for a filtered export",
+        ));
+    }
+    let (count, data) = match a.format {
+        ExportFormat::Vcard => {
+            let v = if a.vcard3 {
+                WriteVersion::V3_0
+            } else {
+                WriteVersion::V4_0
+            };
+            app.export_vcard(&filter, v)?
+        }
+        ExportFormat::Json => (0, app.export_json()?),
+        ExportFormat::Markdown => {
+            let Some(dir) = a.output else {
+                return Err(AppError::hint(
+                    "--format markdown writes one file per contact and needs a directory",
+                    "add -o DIR",
+                ));
+            };
+            let n = app.export_markdown(&filter, &dir)?;
+            out.note(format!("{n} contacts written to {}", dir.display()));
+            return Ok(());
+        }
+    };
+    match a.output {
+        Some(p) => {
+            write_output(&p, &data)?;
+            if a.format == ExportFormat::Vcard {
+                out.note(format!("{count} contacts written to {}", p.display()));
+            }
+        }
+        None => out.raw(data).map_err(io_err)?,
+    }
+    Ok(())
+}
+
+/// Merge two contacts that are the same person: the second is folded into the first. Entries
+/// are combined, the first's values win where both have one, every note, interaction,
+/// reminder and link moves to the first, and the second's id keeps resolving to it.
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// The contact that stays (id prefix, name or email)
+    pub survivor: String,
+    /// The contact merged into it
+    pub other: String,
+}
+
+pub fn merge(ctx: &Ctx, a: MergeArgs, out: &mut Out) -> Result<(), AppError> {
+    let app = ctx.open()?;
+    let (s, o) = {
+        let r = app.vault.read()?;
+        (
+            app::resolve_contact(&r, &a.survivor)?,
+            app::resolve_contact(&r, &a.other)?,
+        )
+    };
+    let m = app.merge(s, o)?;
+    if ctx.json {
+        return out.json(&m).map_err(io_err);
+    }
+    out.note(format!(
+        "merged {} into {} ({} items and {} links moved)",
+        m.merged.short(),
+        m.survivor.short(),
+        m.items,
+        m.links
+    ));
+    out.line(m.survivor.to_hex()).map_err(io_err)
+}
+
+/// Write a snapshot of every document to FILE. It reads one consistent state, so it is safe
+/// while other kith processes use the vault. Restore it with `kith restore FILE`.
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    /// The backup file to write (replaced atomically if it exists)
+    pub file: PathBuf,
+}
+
+pub fn backup(ctx: &Ctx, a: BackupArgs, out: &mut Out) -> Result<(), AppError> {
+    let app = ctx.open()?;
+    let s = app.backup(&a.file)?;
+    if ctx.json {
+        return out.json(&s).map_err(io_err);
+    }
+    out.note(format!(
+        "backed up {} documents ({} bytes) to {}",
+        s.documents,
+        s.bytes,
+        a.file.display()
+    ));
+    Ok(())
+}
+
+/// Restore a backup written by `kith backup` into an empty home (refuses a non-empty one).
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// The backup file
+    pub file: PathBuf,
+}
+
+pub fn restore(ctx: &Ctx, a: RestoreArgs, out: &mut Out) -> Result<(), AppError> {
+    if !a.file.exists() {
+        return Err(AppError::user(format!(
+            "cannot read {}: no such file",
+            a.file.display()
+        )));
+    }
+    let app = ctx.open()?;
+    let s = app.restore(&a.file)?;
+    if ctx.json {
+        return out.json(&s).map_err(io_err);
+    }
+    out.note(format!(
+        "restored {} documents into {}",
+        s.documents,
+        ctx.home.display()
+    ));
+    Ok(())
+}

@@ -1,0 +1,1043 @@
+//! Interop use cases: import (vCard, Google/LinkedIn CSV), export (vCard, JSON, Markdown),
+//! merging two contacts, backup and restore.
+//!
+//! Invariants:
+//! - Import reads every input line by line with a hard cap ([`LINE_CAP`]), so memory is bounded
+//!   by one card, never by the file; the whole import is one write transaction: either every
+//!   valid card lands or (on an invalid card without `--skip-invalid`, or `--dry-run`) nothing.
+//! - Re-importing the same input changes nothing: a card matches its contact by UID, then email,
+//!   then phone, and the merge only adds or changes (see `kith_core::interop::map`).
+//! - Exports are deterministic: the same documents give byte-identical output (no export time).
+//! - A backup is one read transaction (a consistent snapshot while other processes write);
+//!   restore writes every document in one transaction and only into an empty vault.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use automerge::AutoCommit;
+use kith_core::interop::map::{self, MapOptions};
+use kith_core::interop::{
+    detect, vcard::MAX_LINE_BYTES, write_vcard, CardData, CsvImporter, CsvKind, Format,
+    PartialDate, VCardReader, WriteVersion, DETECT_PREFIX_LEN,
+};
+use kith_core::model::{self, Contact, Interaction, Note};
+use kith_core::{DocId, Kind};
+use serde::Serialize;
+
+use crate::app::{am_err, App, AppError, ListQuery, Result};
+use crate::store::{map_io, StoreError, Writer};
+
+/// The longest physical line import buffers; longer lines are cut here and rejected by the
+/// reader ("line longer than ..."), so a 100 MB line costs 1 MiB of memory.
+pub const LINE_CAP: usize = MAX_LINE_BYTES + 2;
+
+/// Summary text of a LinkedIn connection, also the interaction it creates.
+const LINKEDIN_SUMMARY: &str = "Connected on LinkedIn";
+
+/// Where import reads from.
+pub enum Source {
+    /// A file, or a directory whose `.vcf`/`.vcard`/`.csv` files are read in name order.
+    Path(PathBuf),
+    /// Standard input (`-`), as the CLI hands it over.
+    Stdin(Box<dyn Read>),
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ImportOptions {
+    pub dry_run: bool,
+    pub skip_invalid: bool,
+    pub skip_photos: bool,
+}
+
+/// A card that was not imported (or a photo that was not kept), and why.
+#[derive(Debug, Serialize, Clone)]
+pub struct Problem {
+    pub file: String,
+    pub line: usize,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.reason)
+    }
+}
+
+#[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// What happened to one card.
+#[derive(Debug, Serialize, Clone)]
+pub struct Change {
+    pub action: Action,
+    pub id: DocId,
+    pub name: String,
+    pub file: String,
+    pub line: usize,
+}
+
+/// The result of `kith import` (also its `--json` schema).
+#[derive(Debug, Serialize, Default)]
+pub struct ImportSummary {
+    pub dry_run: bool,
+    pub files: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub skipped: usize,
+    /// Invalid cards (skipped with `--skip-invalid`).
+    pub invalid: Vec<Problem>,
+    /// Inline photos not kept (over 64 KiB, or `--skip-photos`); the card itself is imported.
+    pub photos_skipped: Vec<Problem>,
+    pub changes: Vec<Change>,
+}
+
+/// Progress of a running import: cards handled and bytes read so far.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub cards: u64,
+    pub bytes: u64,
+}
+
+/// Why a write transaction stopped: an error, or a dry run that must not commit.
+enum Abort {
+    Err(AppError),
+    Dry(ImportSummary),
+}
+
+impl From<StoreError> for Abort {
+    fn from(e: StoreError) -> Self {
+        Abort::Err(e.into())
+    }
+}
+impl From<AppError> for Abort {
+    fn from(e: AppError) -> Self {
+        Abort::Err(e)
+    }
+}
+
+/// Reads one line (with its `\n`) into `buf`, keeping at most `cap` bytes of it: the rest of an
+/// over-long line is read and dropped. Returns false at end of input.
+pub fn read_line_capped<R: BufRead>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    cap: usize,
+) -> std::io::Result<bool> {
+    buf.clear();
+    let mut any = false;
+    loop {
+        let avail = match r.fill_buf() {
+            Ok(a) => a,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if avail.is_empty() {
+            return Ok(any);
+        }
+        any = true;
+        let (take, done) = match avail.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (avail.len(), false),
+        };
+        let room = cap.saturating_sub(buf.len());
+        buf.extend_from_slice(&avail[..take.min(room)]);
+        r.consume(take);
+        if done {
+            return Ok(true);
+        }
+    }
+}
+
+struct Input {
+    name: String,
+    reader: Box<dyn Read>,
+}
+
+fn read_error(path: &Path, e: std::io::Error) -> AppError {
+    let what = match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => e.to_string(),
+    };
+    AppError::user(format!("cannot read {}: {what}", path.display()))
+}
+
+fn expand(sources: Vec<Source>) -> Result<Vec<Input>> {
+    let mut out = Vec::new();
+    for s in sources {
+        match s {
+            Source::Stdin(r) => out.push(Input {
+                name: "<stdin>".into(),
+                reader: r,
+            }),
+            Source::Path(p) => {
+                let meta = std::fs::metadata(&p).map_err(|e| read_error(&p, e))?;
+                let files: Vec<PathBuf> = if meta.is_dir() {
+                    let mut files = Vec::new();
+                    for entry in std::fs::read_dir(&p).map_err(|e| read_error(&p, e))? {
+                        let path = entry.map_err(|e| read_error(&p, e))?.path();
+                        let ext = path
+                            .extension()
+                            .and_then(|e| e.to_str())
+                            .map(str::to_ascii_lowercase);
+                        if path.is_file() && matches!(ext.as_deref(), Some("vcf" | "vcard" | "csv"))
+                        {
+                            files.push(path);
+                        }
+                    }
+                    files.sort();
+                    if files.is_empty() {
+                        return Err(AppError::hint(
+                            format!("{} holds no .vcf or .csv file", p.display()),
+                            "give the files themselves, or a directory of vCard/CSV exports",
+                        ));
+                    }
+                    files
+                } else {
+                    vec![p]
+                };
+                for f in files {
+                    let file = std::fs::File::open(&f).map_err(|e| read_error(&f, e))?;
+                    out.push(Input {
+                        name: f.display().to_string(),
+                        reader: Box::new(file),
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One card read from an input, ready to apply.
+struct Incoming {
+    line: usize,
+    card: CardData,
+    connected_on: Option<PartialDate>,
+}
+
+impl App {
+    /// Imports every source in one write transaction. See the module invariants.
+    pub fn import(
+        &self,
+        sources: Vec<Source>,
+        opts: ImportOptions,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<ImportSummary> {
+        let inputs = expand(sources)?;
+        let now = self.now;
+        let result = self.vault.write(now, |w| {
+            let mut s = ImportSummary {
+                dry_run: opts.dry_run,
+                files: inputs.len(),
+                ..Default::default()
+            };
+            let mut p = Progress { cards: 0, bytes: 0 };
+            for input in inputs {
+                import_one(w, input, opts, &mut s, &mut p, progress)?;
+            }
+            s.skipped = s.invalid.len();
+            if !s.invalid.is_empty() && !opts.skip_invalid {
+                let n = s.invalid.len();
+                let list: Vec<String> = s.invalid.iter().map(|p| format!("  {p}")).collect();
+                return Err(Abort::Err(AppError::hint(
+                    format!(
+                        "{n} invalid card{}; nothing was imported:\n{}",
+                        if n == 1 { "" } else { "s" },
+                        list.join("\n")
+                    ),
+                    "fix them, or pass --skip-invalid to import the valid cards",
+                )));
+            }
+            if opts.dry_run {
+                return Err(Abort::Dry(s));
+            }
+            Ok(s)
+        });
+        match result {
+            Ok(s) => Ok(s),
+            Err(Abort::Dry(s)) => Ok(s),
+            Err(Abort::Err(e)) => Err(e),
+        }
+    }
+}
+
+fn import_one(
+    w: &mut Writer,
+    input: Input,
+    opts: ImportOptions,
+    s: &mut ImportSummary,
+    p: &mut Progress,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(), Abort> {
+    let name = input.name;
+    let mut reader = input.reader;
+    let io_err = |e: std::io::Error| AppError::user(format!("cannot read {name}: {e}"));
+    // The first bytes decide the format; then read on from where detection stopped.
+    let mut prefix = Vec::with_capacity(DETECT_PREFIX_LEN);
+    (&mut reader)
+        .take(DETECT_PREFIX_LEN as u64)
+        .read_to_end(&mut prefix)
+        .map_err(io_err)?;
+    let format = detect(&prefix).map_err(|e| AppError::user(format!("{name}: {e}")))?;
+    let mut r = BufReader::with_capacity(64 * 1024, std::io::Cursor::new(prefix).chain(reader));
+    let mut buf = Vec::new();
+    let mut cards = 0usize;
+    let map_opts = MapOptions {
+        skip_photos: opts.skip_photos,
+        ..Default::default()
+    };
+    let mut handle = |w: &mut Writer,
+                      s: &mut ImportSummary,
+                      item: std::result::Result<Incoming, (usize, String)>|
+     -> Result<(), Abort> {
+        cards += 1;
+        match item {
+            Ok(inc) => apply(w, inc, &name, &map_opts, s)?,
+            Err((line, reason)) => s.invalid.push(Problem {
+                file: name.clone(),
+                line,
+                reason,
+            }),
+        }
+        Ok(())
+    };
+    match format {
+        Format::VCard => {
+            let mut vr = VCardReader::new();
+            while read_line_capped(&mut r, &mut buf, LINE_CAP).map_err(io_err)? {
+                p.bytes += buf.len() as u64;
+                if let Some(res) = vr.push_line(&buf) {
+                    let item = res
+                        .map(|raw| Incoming {
+                            line: raw.line,
+                            card: CardData::from_raw(&raw),
+                            connected_on: None,
+                        })
+                        .map_err(|e| (e.line, e.kind.to_string()));
+                    handle(w, s, item)?;
+                    p.cards += 1;
+                    if p.cards.is_multiple_of(256) {
+                        progress(*p);
+                    }
+                }
+            }
+            if let Some(Err(e)) = vr.finish() {
+                handle(w, s, Err((e.line, e.kind.to_string())))?;
+            }
+        }
+        Format::GoogleCsv | Format::LinkedInCsv => {
+            let kind = if format == Format::GoogleCsv {
+                CsvKind::Google
+            } else {
+                CsvKind::LinkedIn
+            };
+            let mut ci = CsvImporter::new(kind);
+            while read_line_capped(&mut r, &mut buf, LINE_CAP).map_err(io_err)? {
+                p.bytes += buf.len() as u64;
+                if let Some(res) = ci.push_line(&buf) {
+                    let item = res
+                        .map(|rec| Incoming {
+                            line: rec.line,
+                            card: rec.card,
+                            connected_on: rec.connected_on,
+                        })
+                        .map_err(|e| (e.line, e.kind.to_string()));
+                    handle(w, s, item)?;
+                    p.cards += 1;
+                    if p.cards.is_multiple_of(256) {
+                        progress(*p);
+                    }
+                }
+            }
+            if let Some(e) = ci.finish() {
+                handle(w, s, Err((e.line, e.kind.to_string())))?;
+            }
+        }
+    }
+    progress(*p);
+    if cards == 0 {
+        return Err(Abort::Err(AppError::user(format!(
+            "{name}: no contact found in the file"
+        ))));
+    }
+    Ok(())
+}
+
+/// The contact an incoming one is the same person as: by UID, then email, then phone.
+fn find_match(w: &Writer, c: &Contact) -> Result<Option<DocId>> {
+    let mut candidates: Vec<DocId> = Vec::new();
+    if !c.uid.is_empty() {
+        candidates.extend(w.by_uid(&c.uid)?);
+    }
+    if candidates.is_empty() {
+        for e in c.emails.values() {
+            candidates.extend(w.by_email(&e.value.to_lowercase())?);
+            if !candidates.is_empty() {
+                break;
+            }
+        }
+    }
+    if candidates.is_empty() {
+        for ph in c.phones.values() {
+            let k = kith_core::index::phone_key(&ph.value);
+            if !k.is_empty() {
+                candidates.extend(w.by_phone(&k)?);
+                if !candidates.is_empty() {
+                    break;
+                }
+            }
+        }
+    }
+    for id in candidates {
+        // Follow merges to the survivor.
+        let mut cur = id;
+        for _ in 0..16 {
+            match w.contact(cur)? {
+                Some(s) if !s.merged_into.is_empty() => match s.merged_into.parse() {
+                    Ok(next) => cur = next,
+                    Err(_) => break,
+                },
+                _ => break,
+            }
+        }
+        if w.contact(cur)?.is_some() {
+            return Ok(Some(cur));
+        }
+    }
+    Ok(None)
+}
+
+fn linked_note_bodies(w: &Writer, contact: DocId) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for (id, kind) in w.timeline(contact)? {
+        if kind == Kind::Note {
+            if let Some(l) = w.load(id)? {
+                out.push(model::read_note(&l.doc).body);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn apply(
+    w: &mut Writer,
+    inc: Incoming,
+    file: &str,
+    opts: &MapOptions,
+    s: &mut ImportSummary,
+) -> Result<(), Abort> {
+    let now = w.now();
+    let mapped = match map::card_to_contact(&inc.card, now, opts) {
+        Ok(m) => m,
+        Err(e) => {
+            s.invalid.push(Problem {
+                file: file.to_string(),
+                line: inc.line,
+                reason: e.to_string(),
+            });
+            return Ok(());
+        }
+    };
+    if let Some(bytes) = mapped.photo_skipped {
+        s.photos_skipped.push(Problem {
+            file: file.to_string(),
+            line: inc.line,
+            reason: format!(
+                "photo of {} bytes not kept{}",
+                bytes,
+                if opts.skip_photos {
+                    " (--skip-photos)"
+                } else {
+                    " (over 64 KiB)"
+                }
+            ),
+        });
+    }
+    let mut incoming = mapped.contact;
+    if let Some(d) = inc.connected_on {
+        incoming.met = format!("{LINKEDIN_SUMMARY} on {d}");
+    }
+    let (id, action) = match find_match(w, &incoming)? {
+        Some(id) => {
+            let mut l = w
+                .load(id)?
+                .ok_or_else(|| AppError::user(format!("contact {id} vanished during import")))?;
+            let mut c = model::read_contact(&l.doc);
+            map::merge_import(&mut c, &incoming);
+            let changed = model::write_contact(&mut l.doc, &c, now).map_err(am_err)?;
+            w.save(l)?;
+            (
+                id,
+                if changed {
+                    Action::Updated
+                } else {
+                    Action::Unchanged
+                },
+            )
+        }
+        None => {
+            let mut l = w.create();
+            model::write_contact(&mut l.doc, &incoming, now).map_err(am_err)?;
+            let id = l.id;
+            w.save(l)?;
+            (id, Action::Created)
+        }
+    };
+    let mut touched = false;
+    if let Some(body) = mapped.note {
+        let bodies = if action == Action::Created {
+            Vec::new()
+        } else {
+            linked_note_bodies(w, id)?
+        };
+        if !bodies.contains(&body) && bodies.join("\n\n") != body {
+            let mut l = w.create();
+            let note = Note {
+                body,
+                contacts: [id].into_iter().collect(),
+                ..Default::default()
+            };
+            model::write_note(&mut l.doc, &note, now).map_err(am_err)?;
+            w.save(l)?;
+            touched = true;
+        }
+    }
+    if let Some(d) = inc.connected_on.filter(|d| d.year.is_some()) {
+        let date = d.to_string();
+        let mut exists = false;
+        if action != Action::Created {
+            for (iid, kind) in w.timeline(id)? {
+                if kind == Kind::Interaction {
+                    if let Some(l) = w.load(iid)? {
+                        let i = model::read_interaction(&l.doc);
+                        exists |= i.date == date && i.summary == LINKEDIN_SUMMARY;
+                    }
+                }
+            }
+        }
+        if !exists {
+            let mut l = w.create();
+            let i = Interaction {
+                date,
+                kind: "event".into(),
+                contacts: [id].into_iter().collect(),
+                summary: LINKEDIN_SUMMARY.into(),
+                ..Default::default()
+            };
+            model::write_interaction(&mut l.doc, &i, now).map_err(am_err)?;
+            w.save(l)?;
+            touched = true;
+        }
+    }
+    let action = if action == Action::Unchanged && touched {
+        Action::Updated
+    } else {
+        action
+    };
+    match action {
+        Action::Created => s.created += 1,
+        Action::Updated => s.updated += 1,
+        Action::Unchanged => s.unchanged += 1,
+    }
+    s.changes.push(Change {
+        action,
+        id,
+        name: incoming.name,
+        file: file.to_string(),
+        line: inc.line,
+    });
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Export.
+
+/// Which contacts an export covers: like `kith list` (not archived, not merged), filtered.
+#[derive(Debug, Default, Clone)]
+pub struct ExportFilter {
+    pub tags: Vec<String>,
+    pub org: Option<String>,
+}
+
+#[derive(Serialize)]
+struct WithId<T> {
+    id: DocId,
+    #[serde(flatten)]
+    doc: T,
+}
+
+/// The `kith export --format json` document (schema in docs/export-format.md).
+#[derive(Serialize)]
+struct VaultExport {
+    kith_export: u32,
+    contacts: Vec<WithId<Contact>>,
+    notes: Vec<WithId<Note>>,
+    interactions: Vec<WithId<Interaction>>,
+    reminders: Vec<WithId<model::Reminder>>,
+}
+
+impl App {
+    fn export_ids(&self, f: &ExportFilter) -> Result<Vec<DocId>> {
+        let rows = self.list(&ListQuery {
+            tags: f.tags.clone(),
+            org: f.org.clone(),
+            ..Default::default()
+        })?;
+        Ok(rows.into_iter().map(|r| r.id).collect())
+    }
+
+    /// Every selected contact as vCard 4.0 (or 3.0), in `kith list` order (name, then id).
+    pub fn export_vcard(&self, f: &ExportFilter, version: WriteVersion) -> Result<(usize, String)> {
+        let ids = self.export_ids(f)?;
+        let r = self.vault.read()?;
+        let mut out = String::new();
+        for id in &ids {
+            let Some(doc) = r.load(*id)? else { continue };
+            let c = model::read_contact(&doc);
+            let mut notes: Vec<(i64, DocId, String)> = Vec::new();
+            for (nid, kind) in r.timeline(*id)? {
+                if kind == Kind::Note {
+                    if let Some(nd) = r.load(nid)? {
+                        let n = model::read_note(&nd);
+                        notes.push((n.created, nid, n.body));
+                    }
+                }
+            }
+            notes.sort();
+            let bodies: Vec<String> = notes.into_iter().map(|n| n.2).collect();
+            out.push_str(&write_vcard(&map::contact_to_card(&c, &bodies), version));
+        }
+        Ok((ids.len(), out))
+    }
+
+    /// The whole vault as deterministic JSON: every document by kind, sorted by id.
+    pub fn export_json(&self) -> Result<String> {
+        let r = self.vault.read()?;
+        let mut v = VaultExport {
+            kith_export: 1,
+            contacts: Vec::new(),
+            notes: Vec::new(),
+            interactions: Vec::new(),
+            reminders: Vec::new(),
+        };
+        for kind in Kind::ALL {
+            for id in r.ids_of_kind(kind)? {
+                let Some(doc) = r.load(id)? else { continue };
+                match kind {
+                    Kind::Contact => v.contacts.push(WithId {
+                        id,
+                        doc: model::read_contact(&doc),
+                    }),
+                    Kind::Note => v.notes.push(WithId {
+                        id,
+                        doc: model::read_note(&doc),
+                    }),
+                    Kind::Interaction => v.interactions.push(WithId {
+                        id,
+                        doc: model::read_interaction(&doc),
+                    }),
+                    Kind::Reminder => v.reminders.push(WithId {
+                        id,
+                        doc: model::read_reminder(&doc),
+                    }), // Device configuration, not part of the network: not exported.
+                    Kind::Devices => {}
+                }
+            }
+        }
+        let mut s = serde_json::to_string_pretty(&v)
+            .map_err(|e| AppError::Store(StoreError::Internal(e.to_string())))?;
+        s.push('\n');
+        Ok(s)
+    }
+
+    /// One Markdown file per selected contact in `dir`: YAML front matter, how we met, and the
+    /// timeline newest first. Returns the number of files written.
+    pub fn export_markdown(&self, f: &ExportFilter, dir: &Path) -> Result<usize> {
+        let ids = self.export_ids(f)?;
+        std::fs::create_dir_all(dir).map_err(|e| map_io(dir, e))?;
+        let r = self.vault.read()?;
+        for id in &ids {
+            let Some(doc) = r.load(*id)? else { continue };
+            let c = model::read_contact(&doc);
+            let mut items = Vec::new();
+            for (iid, kind) in r.timeline(*id)? {
+                if let Some(d) = r.load(iid)? {
+                    items.push((kind, d));
+                }
+            }
+            let text = markdown(*id, &c, &items);
+            let path = dir.join(format!("{}-{}.md", slug(&c.name), id.short()));
+            std::fs::write(&path, text).map_err(|e| map_io(&path, e))?;
+        }
+        Ok(ids.len())
+    }
+}
+
+fn slug(name: &str) -> String {
+    let folded = kith_core::text::fold(name);
+    let words: Vec<String> = folded
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(String::from)
+        .collect();
+    if words.is_empty() {
+        "contact".into()
+    } else {
+        words.join("-")
+    }
+}
+
+fn yaml_str(s: &str) -> String {
+    serde_json::to_string(s).expect("strings serialise")
+}
+
+fn yaml_list<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<String> = items.map(yaml_str).collect();
+    format!("[{}]", v.join(", "))
+}
+
+fn markdown(id: DocId, c: &Contact, items: &[(Kind, AutoCommit)]) -> String {
+    let mut s = String::from("---\n");
+    s.push_str(&format!("id: {}\n", yaml_str(&id.to_hex())));
+    s.push_str(&format!("name: {}\n", yaml_str(&c.name)));
+    let scalars = [
+        ("nickname", &c.nickname),
+        ("birthday", &c.birthday),
+        ("every", &c.every),
+        ("uid", &c.uid),
+    ];
+    for (k, v) in scalars {
+        if !v.is_empty() {
+            s.push_str(&format!("{k}: {}\n", yaml_str(v)));
+        }
+    }
+    if let Some(r) = c.primary_role() {
+        if !r.org.is_empty() {
+            s.push_str(&format!("org: {}\n", yaml_str(&r.org)));
+        }
+        if !r.title.is_empty() {
+            s.push_str(&format!("title: {}\n", yaml_str(&r.title)));
+        }
+    }
+    for (k, list) in [
+        ("emails", &c.emails),
+        ("phones", &c.phones),
+        ("urls", &c.urls),
+    ] {
+        if !list.is_empty() {
+            s.push_str(&format!(
+                "{k}: {}\n",
+                yaml_list(list.values().map(|e| e.value.as_str()))
+            ));
+        }
+    }
+    for (k, set) in [("tags", &c.tags), ("kinds", &c.kinds)] {
+        if !set.is_empty() {
+            s.push_str(&format!(
+                "{k}: {}\n",
+                yaml_list(set.iter().map(String::as_str))
+            ));
+        }
+    }
+    s.push_str("---\n\n");
+    s.push_str(&format!("# {}\n", c.name));
+    if !c.met.trim().is_empty() {
+        s.push_str(&format!("\nHow we met: {}\n", c.met.trim()));
+    }
+    if !items.is_empty() {
+        s.push_str("\n## Timeline\n");
+    }
+    for (kind, d) in items {
+        let (head, body) = match kind {
+            Kind::Note => {
+                let n = model::read_note(d);
+                let day = kith_core::time::Date::from_unix_ms(n.created, 0);
+                (format!("{day} · note"), n.body)
+            }
+            Kind::Interaction => {
+                let i = model::read_interaction(d);
+                (format!("{} · {}", i.date, i.kind), i.summary)
+            }
+            Kind::Reminder => {
+                let r = model::read_reminder(d);
+                let state = if r.done { "done" } else { "open" };
+                (format!("{} · reminder ({state})", r.due), r.text)
+            }
+            Kind::Devices => continue,
+            Kind::Contact => continue,
+        };
+        s.push_str(&format!("\n### {head}\n"));
+        if !body.trim().is_empty() {
+            s.push_str(&format!("\n{}\n", body.trim_end()));
+        }
+    }
+    s
+}
+
+// ---------------------------------------------------------------------------------------------
+// Merge.
+
+/// The result of `kith merge` (also its `--json` schema).
+#[derive(Debug, Serialize)]
+pub struct Merged {
+    pub survivor: DocId,
+    pub merged: DocId,
+    /// Notes, interactions and reminders moved to the survivor.
+    pub items: usize,
+    /// Other contacts whose links now point to the survivor.
+    pub links: usize,
+}
+
+impl App {
+    /// Merges `other` into `survivor` in one transaction (see `map::merge_contacts`); every
+    /// item and link pointing to `other` is repointed; `other` keeps existing with
+    /// `merged_into` so its id still resolves.
+    pub fn merge(&self, survivor: DocId, other: DocId) -> Result<Merged> {
+        if survivor == other {
+            return Err(AppError::hint(
+                "both references name the same contact",
+                "give two different contacts (an already merged contact resolves to its survivor)",
+            ));
+        }
+        let now = self.now;
+        let (sh, oh) = (survivor.to_hex(), other.to_hex());
+        self.vault.write(now, |w| {
+            let mut ls = w
+                .load(survivor)?
+                .ok_or_else(|| AppError::user(format!("contact {survivor} no longer exists")))?;
+            let mut lo = w
+                .load(other)?
+                .ok_or_else(|| AppError::user(format!("contact {other} no longer exists")))?;
+            let mut cs = model::read_contact(&ls.doc);
+            let mut co = model::read_contact(&lo.doc);
+            map::merge_contacts(&mut cs, &co, &sh, &oh);
+            cs.links.retain(|_, l| l.to != oh);
+            model::write_contact(&mut ls.doc, &cs, now).map_err(am_err)?;
+            co.merged_into = sh.clone();
+            model::write_contact(&mut lo.doc, &co, now).map_err(am_err)?;
+            w.save(ls)?;
+            w.save(lo)?;
+            let mut items = 0;
+            for (iid, kind) in w.timeline(other)? {
+                let Some(mut l) = w.load(iid)? else { continue };
+                match kind {
+                    Kind::Note => {
+                        let mut n = model::read_note(&l.doc);
+                        n.contacts.remove(&other);
+                        n.contacts.insert(survivor);
+                        model::write_note(&mut l.doc, &n, now).map_err(am_err)?;
+                    }
+                    Kind::Interaction => {
+                        let mut i = model::read_interaction(&l.doc);
+                        i.contacts.remove(&other);
+                        i.contacts.insert(survivor);
+                        model::write_interaction(&mut l.doc, &i, now).map_err(am_err)?;
+                    }
+                    Kind::Reminder => {
+                        let mut r = model::read_reminder(&l.doc);
+                        if r.contact == Some(other) {
+                            r.contact = Some(survivor);
+                        }
+                        model::write_reminder(&mut l.doc, &r, now).map_err(am_err)?;
+                    }
+                    Kind::Devices => continue,
+                    Kind::Contact => continue,
+                }
+                w.save(l)?;
+                items += 1;
+            }
+            let mut links = 0;
+            for cid in w.contact_ids()? {
+                if cid == survivor || cid == other {
+                    continue;
+                }
+                let Some(mut l) = w.load(cid)? else { continue };
+                let mut c = model::read_contact(&l.doc);
+                if !c.links.values().any(|k| k.to == oh) {
+                    continue;
+                }
+                let existing: BTreeSet<(String, String)> = c
+                    .links
+                    .values()
+                    .map(|k| (k.to.clone(), k.rel.clone()))
+                    .collect();
+                c.links.retain(|_, k| {
+                    !(k.to == oh && existing.contains(&(sh.clone(), k.rel.clone())))
+                });
+                for k in c.links.values_mut() {
+                    if k.to == oh {
+                        k.to = sh.clone();
+                    }
+                }
+                model::write_contact(&mut l.doc, &c, now).map_err(am_err)?;
+                w.save(l)?;
+                links += 1;
+            }
+            Ok(Merged {
+                survivor,
+                merged: other,
+                items,
+                links,
+            })
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backup and restore.
+
+/// First bytes of a backup file; the format is described in docs/export-format.md.
+pub const BACKUP_MAGIC: &[u8; 12] = b"kith-backup\n";
+const BACKUP_VERSION: u32 = 1;
+/// The largest document a backup may hold (a bound on what restore allocates).
+const MAX_BACKUP_DOC: u32 = 256 << 20;
+
+/// The result of `kith backup` / `kith restore` (also their `--json` schema).
+#[derive(Debug, Serialize)]
+pub struct BackupSummary {
+    pub documents: u64,
+    pub bytes: u64,
+}
+
+fn fnv(h: &mut u64, bytes: &[u8]) {
+    for &b in bytes {
+        *h = (*h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+}
+
+impl App {
+    /// Writes every document (as a compact Automerge save) from one read transaction into
+    /// `file`, atomically (a temporary file renamed into place).
+    pub fn backup(&self, file: &Path) -> Result<BackupSummary> {
+        let r = self.vault.read()?;
+        let dir = match file.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| map_io(&dir, e))?;
+        let mut out = std::io::BufWriter::new(tmp);
+        let werr = |e: std::io::Error| AppError::from(map_io(file, e));
+        out.write_all(BACKUP_MAGIC).map_err(werr)?;
+        out.write_all(&BACKUP_VERSION.to_le_bytes()).map_err(werr)?;
+        let mut all: Vec<(DocId, Kind)> = Vec::new();
+        for kind in Kind::ALL {
+            all.extend(r.ids_of_kind(kind)?.into_iter().map(|id| (id, kind)));
+        }
+        all.sort();
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut bytes = 0u64;
+        for (id, kind) in &all {
+            let Some(mut doc) = r.load(*id)? else {
+                continue;
+            };
+            let data = doc.save();
+            let mut head = Vec::with_capacity(21);
+            head.push(kind.code());
+            head.extend_from_slice(&id.0);
+            head.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            fnv(&mut h, &head);
+            fnv(&mut h, &data);
+            out.write_all(&head).map_err(werr)?;
+            out.write_all(&data).map_err(werr)?;
+            bytes += data.len() as u64;
+        }
+        out.write_all(&[0]).map_err(werr)?;
+        out.write_all(&(all.len() as u64).to_le_bytes())
+            .map_err(werr)?;
+        out.write_all(&h.to_le_bytes()).map_err(werr)?;
+        let tmp = out.into_inner().map_err(|e| werr(e.into_error()))?;
+        tmp.as_file().sync_all().map_err(werr)?;
+        tmp.persist(file).map_err(|e| werr(e.error))?;
+        Ok(BackupSummary {
+            documents: all.len() as u64,
+            bytes,
+        })
+    }
+
+    /// Restores a backup into this (empty) vault in one write transaction.
+    pub fn restore(&self, file: &Path) -> Result<BackupSummary> {
+        let counts = self.vault.read()?.counts()?;
+        let n: u64 = counts.values().sum();
+        if n > 0 {
+            return Err(AppError::hint(
+                format!(
+                    "{} already holds {n} documents; restore only fills an empty home",
+                    self.home.display()
+                ),
+                "restore into a new home (--home DIR or KITH_HOME), or move the vault away first",
+            ));
+        }
+        let f = std::fs::File::open(file).map_err(|e| read_error(file, e))?;
+        let mut r = BufReader::new(f);
+        let bad = |why: &str| {
+            AppError::hint(
+                format!("{} is not a usable kith backup: {why}", file.display()),
+                "nothing was restored; check the file (kith backup FILE writes one)",
+            )
+        };
+        let mut magic = [0u8; 12];
+        r.read_exact(&mut magic)
+            .map_err(|_| bad("no backup header"))?;
+        if &magic != BACKUP_MAGIC {
+            return Err(bad("no backup header"));
+        }
+        let mut v = [0u8; 4];
+        r.read_exact(&mut v).map_err(|_| bad("truncated"))?;
+        if u32::from_le_bytes(v) != BACKUP_VERSION {
+            return Err(bad("written by a newer kith"));
+        }
+        self.vault.write(self.now, |w| {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            let mut count = 0u64;
+            let mut bytes = 0u64;
+            loop {
+                let mut k = [0u8; 1];
+                r.read_exact(&mut k).map_err(|_| bad("truncated"))?;
+                if k[0] == 0 {
+                    let mut tail = [0u8; 16];
+                    r.read_exact(&mut tail).map_err(|_| bad("truncated"))?;
+                    let want_count = u64::from_le_bytes(tail[..8].try_into().expect("8"));
+                    let want_hash = u64::from_le_bytes(tail[8..].try_into().expect("8"));
+                    if want_count != count || want_hash != h {
+                        return Err(bad("checksum mismatch"));
+                    }
+                    break;
+                }
+                let kind = Kind::from_code(k[0]).ok_or_else(|| bad("unknown record"))?;
+                let mut head = [0u8; 20];
+                r.read_exact(&mut head).map_err(|_| bad("truncated"))?;
+                let id = DocId(head[..16].try_into().expect("16"));
+                let len = u32::from_le_bytes(head[16..].try_into().expect("4"));
+                if len > MAX_BACKUP_DOC {
+                    return Err(bad("a document is implausibly large"));
+                }
+                let mut data = vec![0u8; len as usize];
+                r.read_exact(&mut data).map_err(|_| bad("truncated"))?;
+                fnv(&mut h, &k);
+                fnv(&mut h, &head);
+                fnv(&mut h, &data);
+                let mut l = w.create_with_id(id);
+                let actor = l.doc.get_actor().clone();
+                let doc = AutoCommit::load(&data).map_err(|_| bad("a document is damaged"))?;
+                l.doc = doc.with_actor(actor);
+                if model::doc_kind(&l.doc) != Some(kind) {
+                    return Err(bad("a document's kind does not match"));
+                }
+                w.save(l)?;
+                count += 1;
+                bytes += len as u64;
+            }
+            Ok(BackupSummary {
+                documents: count,
+                bytes,
+            })
+        })
+    }
+}
