@@ -62,19 +62,24 @@ impl Dev {
         self.ok(&a).trim().to_string()
     }
 
-    /// Everything a user can see, as one JSON value: every contact (archived too) in full, its
-    /// timeline, and what is due.
+    /// Everything a user can see, as one JSON value: the whole-vault JSON export (the format
+    /// devices are compared by), what is due, and every contact's `show` (with conflicts).
     fn state(&self) -> Value {
+        let export: Value = serde_json::from_str(&self.ok(&["export", "--format", "json"]))
+            .expect("export is JSON");
         let list = self.json(&["list", "--archived"]);
-        let mut contacts = Vec::new();
-        for row in list.as_array().unwrap() {
-            let id = row["id"].as_str().unwrap();
-            contacts.push(json!({
-                "show": self.json(&["show", id]),
-                "timeline": self.json(&["timeline", id, "--full"]),
-            }));
-        }
-        json!({ "contacts": contacts, "due": self.json(&["due", "--within", "1y"]) })
+        let shows: Vec<Value> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| self.json(&["show", row["id"].as_str().unwrap()]))
+            .collect();
+        json!({ "export": export, "shows": shows, "due": self.json(&["due", "--within", "1y"]) })
+    }
+
+    /// The export, byte for byte.
+    fn export(&self) -> String {
+        self.ok(&["export", "--format", "json"])
     }
 
     fn count(&self) -> usize {
@@ -239,6 +244,8 @@ fn two_then_three_devices_pair_edit_offline_and_converge() {
     let sa = a.state();
     assert_eq!(sa, b.state(), "A and B converge");
     assert_eq!(sa, c.state(), "A and C converge");
+    assert_eq!(a.export(), b.export(), "byte-identical JSON export");
+    assert_eq!(a.export(), c.export(), "byte-identical JSON export");
     // Both field edits survive; the same-field edit is one value everywhere, the other shown.
     let show = a.json(&["show", &ada]);
     assert_eq!(show["nickname"], "Countess");
