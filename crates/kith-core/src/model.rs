@@ -507,6 +507,19 @@ fn write_str_map(
     Ok(())
 }
 
+/// Sets `created` on a new document (to `created`, or `now` when that is 0) and `updated`.
+fn write_stamps(doc: &mut AutoCommit, fresh: bool, created: i64, now: i64) -> AmResult<()> {
+    if fresh || read_i64(doc, &ROOT, "created") == 0 {
+        write_i64(
+            doc,
+            &ROOT,
+            "created",
+            if created != 0 { created } else { now },
+        )?;
+    }
+    write_i64(doc, &ROOT, "updated", now)
+}
+
 fn write_header(doc: &mut AutoCommit, kind: Kind) -> AmResult<()> {
     if read_str(doc, &ROOT, "kind").as_deref() != Some(kind.as_str()) {
         doc.put(&ROOT, "kind", kind.as_str())?;
@@ -586,15 +599,7 @@ pub fn write_contact(doc: &mut AutoCommit, new: &Contact, now: i64) -> AmResult<
     write_records(doc, r, "extra", &new.extra)?;
     write_str(doc, r, "merged_into", &new.merged_into)?;
     write_bool(doc, r, "archived", new.archived)?;
-    if fresh || read_i64(doc, r, "created") == 0 {
-        write_i64(
-            doc,
-            r,
-            "created",
-            if new.created != 0 { new.created } else { now },
-        )?;
-    }
-    write_i64(doc, r, "updated", now)?;
+    write_stamps(doc, fresh, new.created, now)?;
     Ok(true)
 }
 
@@ -620,15 +625,7 @@ pub fn write_note(doc: &mut AutoCommit, new: &Note, now: i64) -> AmResult<bool> 
     write_text(doc, r, "body", &new.body)?;
     write_id_set(doc, r, "contacts", &new.contacts)?;
     write_set(doc, r, "tags", &new.tags)?;
-    if fresh {
-        write_i64(
-            doc,
-            r,
-            "created",
-            if new.created != 0 { new.created } else { now },
-        )?;
-    }
-    write_i64(doc, r, "updated", now)?;
+    write_stamps(doc, fresh, new.created, now)?;
     Ok(true)
 }
 
@@ -660,15 +657,7 @@ pub fn write_interaction(doc: &mut AutoCommit, new: &Interaction, now: i64) -> A
     write_str(doc, r, "type", &new.kind)?;
     write_id_set(doc, r, "contacts", &new.contacts)?;
     write_text(doc, r, "summary", &new.summary)?;
-    if fresh {
-        write_i64(
-            doc,
-            r,
-            "created",
-            if new.created != 0 { new.created } else { now },
-        )?;
-    }
-    write_i64(doc, r, "updated", now)?;
+    write_stamps(doc, fresh, new.created, now)?;
     Ok(true)
 }
 
@@ -704,15 +693,7 @@ pub fn write_reminder(doc: &mut AutoCommit, new: &Reminder, now: i64) -> AmResul
     write_str(doc, r, "text", &new.text)?;
     write_bool(doc, r, "done", new.done)?;
     write_str(doc, r, "snoozed_until", &new.snoozed_until)?;
-    if fresh {
-        write_i64(
-            doc,
-            r,
-            "created",
-            if new.created != 0 { new.created } else { now },
-        )?;
-    }
-    write_i64(doc, r, "updated", now)?;
+    write_stamps(doc, fresh, new.created, now)?;
     Ok(true)
 }
 
