@@ -802,9 +802,8 @@ impl App {
         let until = within.add_to(self.today).to_days();
         let look = r.lookup()?;
         let mut rows = Vec::new();
-        for (day, id) in r.reminders_due(until)? {
-            let Some(item) = look.item(id)? else { continue };
-            let contact = item.contacts.first().copied();
+        for (day, id, entry) in r.reminders_due_entries(until)? {
+            let contact = entry.contact.map(DocId);
             let name = match contact {
                 Some(c) => look.contact(c)?.map(|s| s.name).unwrap_or_default(),
                 None => String::new(),
@@ -816,7 +815,7 @@ impl App {
                 days: day - today,
                 contact,
                 name,
-                text: item.snippet,
+                text: entry.snippet,
                 sort: day,
             });
         }

@@ -29,7 +29,7 @@ use redb::{
 use serde::{Deserialize, Serialize};
 
 /// Version of the table layout; bumped with a migration for every change.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const MAGIC: &str = "kith-vault";
 const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
 
@@ -53,7 +53,7 @@ const UIDS: TableDefinition<(&str, Id), ()> = TableDefinition::new("ix_uids");
 const POSTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("ix_postings");
 const TIMELINE: TableDefinition<(Id, i32, i64, Id), u8> = TableDefinition::new("ix_timeline");
 const LAST_CONTACT: TableDefinition<Id, i32> = TableDefinition::new("ix_last_contact");
-const DUE: TableDefinition<(i32, Id), ()> = TableDefinition::new("ix_due");
+const DUE: TableDefinition<(i32, Id), &[u8]> = TableDefinition::new("ix_due");
 const CADENCE: TableDefinition<(i32, Id), ()> = TableDefinition::new("ix_cadence");
 const CADENCE_OF: TableDefinition<Id, i32> = TableDefinition::new("ix_cadence_of");
 const BUCKETS: TableDefinition<u8, [u8; 16]> = TableDefinition::new("ix_buckets");
@@ -255,6 +255,16 @@ pub fn decode_postings(bytes: &[u8]) -> Vec<(u32, u8)> {
     out
 }
 
+/// Value of the `ix_due` table (postcard): what `kith due` shows of an open reminder, so that
+/// listing them needs no lookup per reminder.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DueEntry {
+    /// The reminder's contact (the first linked one), if any.
+    pub contact: Option<Id>,
+    /// The reminder's snippet, as in `ix_items`.
+    pub snippet: String,
+}
+
 /// What this device knows about syncing with one peer (value of the `peers` table).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PeerState {
@@ -329,7 +339,15 @@ impl Vault {
             actor: ActorId::random(),
             lock_timeout: Duration::from_secs(10),
         };
-        vault.check_header()?;
+        let format = vault.check_header()?;
+        if format < FORMAT_VERSION {
+            // Older formats differ only in derived tables: rebuilding them is the migration
+            // (it records the new format in the same transaction). It needs a writable handle.
+            if matches!(vault.db, Db::Ro(_)) {
+                vault.db = Db::Rw(Self::builder().open(path).map_err(|e| map_redb(path, e))?);
+            }
+            vault.reindex(&mut |_, _| {})?;
+        }
         Ok(vault)
     }
 
@@ -383,7 +401,7 @@ impl Vault {
         self.lock_timeout = d;
     }
 
-    fn check_header(&mut self) -> Result<()> {
+    fn check_header(&mut self) -> Result<u32> {
         let p = self.path.clone();
         let r = self.begin_read()?;
         let t = match r.open_table(META) {
@@ -410,7 +428,7 @@ impl Vault {
             Some(a) => self.actor = ActorId::from(a.value()),
             None => return Err(StoreError::Corrupt(p, "no actor id".into())),
         }
-        Ok(())
+        Ok(format)
     }
 
     fn begin_read(&self) -> Result<ReadTransaction> {
@@ -484,6 +502,11 @@ impl Vault {
             let _ = txn.delete_table(def);
         }
         create_all_tables(&txn, &p)?;
+        {
+            let mut t = txn.open_table(META).map_err(|e| map_redb(&p, e))?;
+            t.insert("format", FORMAT_VERSION.to_le_bytes().as_slice())
+                .map_err(|e| map_redb(&p, e))?;
+        }
         let mut w = Writer {
             txn,
             path: p.clone(),
@@ -921,6 +944,21 @@ impl Reader {
         Ok(out)
     }
 
+    /// Open reminders due on or before `day`, earliest first, with what `kith due` shows.
+    pub fn reminders_due_entries(&self, day: i32) -> Result<Vec<(i32, DocId, DueEntry)>> {
+        let t = rt!(self, DUE);
+        let mut out = Vec::new();
+        for row in t
+            .range((i32::MIN, [0u8; 16])..=(day, [0xff; 16]))
+            .map_err(|e| self.e(e))?
+        {
+            let (k, v) = row.map_err(|e| self.e(e))?;
+            let (d, id) = k.value();
+            out.push((d, DocId(id), dec(v.value(), "due entry")?));
+        }
+        Ok(out)
+    }
+
     /// Contacts whose keep-in-touch cadence falls due on or before `day`, most overdue first.
     pub fn cadence_due(&self, day: i32) -> Result<Vec<(i32, DocId)>> {
         let t = rt!(self, CADENCE);
@@ -1003,7 +1041,10 @@ pub struct Lookup {
 
 impl Lookup {
     pub fn contact(&self, id: DocId) -> Result<Option<ContactSummary>> {
-        let v = self.contacts.get(id.0).map_err(|e| map_redb(&self.path, e))?;
+        let v = self
+            .contacts
+            .get(id.0)
+            .map_err(|e| map_redb(&self.path, e))?;
         v.map(|v| dec(v.value(), "contact summary")).transpose()
     }
 
@@ -1518,14 +1559,26 @@ impl Writer {
                 }
             }
         }
-        // Open reminders.
-        if before.due_day != after.due_day {
+        // Open reminders, with what `kith due` shows of them.
+        let due_of = |ix: &DocIndex| {
+            let item = ix.item.as_ref();
+            ix.due_day.map(|d| {
+                let entry = DueEntry {
+                    contact: item.and_then(|i| i.contacts.first()).map(|c| c.0),
+                    snippet: item.map(|i| i.snippet.clone()).unwrap_or_default(),
+                };
+                (d, entry)
+            })
+        };
+        let (due_before, due_after) = (due_of(before), due_of(after));
+        if due_before != due_after {
             let mut t = wt!(self, DUE);
-            if let Some(d) = before.due_day {
-                t.remove((d, me)).map_err(|e| map_redb(&p, e))?;
+            if let Some((d, _)) = &due_before {
+                t.remove((*d, me)).map_err(|e| map_redb(&p, e))?;
             }
-            if let Some(d) = after.due_day {
-                t.insert((d, me), ()).map_err(|e| map_redb(&p, e))?;
+            if let Some((d, entry)) = &due_after {
+                t.insert((*d, me), enc(entry).as_slice())
+                    .map_err(|e| map_redb(&p, e))?;
             }
         }
         if before.contact.is_some() || after.contact.is_some() {
@@ -1762,7 +1815,10 @@ mod tests {
         let r = decode_contact(&bytes).unwrap();
         assert_eq!(r.name, s.name);
         assert_eq!(r.sort, s.sort);
-        assert_eq!((r.org, r.title, r.email), ("Acme", "CTO", "zoe@example.com"));
+        assert_eq!(
+            (r.org, r.title, r.email),
+            ("Acme", "CTO", "zoe@example.com")
+        );
         assert_eq!(r.tags, ["a", "b"]);
         assert_eq!(r.kinds, ["friend"]);
         assert_eq!((r.every, r.archived, r.merged_into), ("30d", true, "x"));

@@ -87,7 +87,12 @@ impl Out {
         Ok(())
     }
 
-    fn table_line(&mut self, line: &mut String, row: &[String], widths: &[usize]) -> io::Result<()> {
+    fn table_line(
+        &mut self,
+        line: &mut String,
+        row: &[String],
+        widths: &[usize],
+    ) -> io::Result<()> {
         line.clear();
         for (i, c) in row.iter().enumerate() {
             line.push_str(c);
