@@ -433,12 +433,17 @@ impl App {
     }
 
     /// The contacts `kith list` shows, filtered and in order. The summaries are read as stored
-    /// into one buffer and decoded without copying (10,000 contacts would otherwise cost about
-    /// ten allocations each).
-    pub fn list(&self, q: &ListQuery) -> Result<ContactList> {
+    /// into `buf` and the rows borrow their text from it (10,000 contacts would otherwise cost
+    /// about ten allocations each).
+    pub fn list<'b>(
+        &self,
+        q: &ListQuery,
+        buf: &'b mut EncodedContacts,
+    ) -> Result<Vec<ContactRow<'b>>> {
         let r = self.vault.read()?;
         let last = r.last_contacts()?;
-        let enc = r.contacts_encoded()?;
+        *buf = r.contacts_encoded()?;
+        let enc: &'b EncodedContacts = buf;
         let tags: Vec<String> = q
             .tags
             .iter()
@@ -447,11 +452,11 @@ impl App {
         let org = q.org.as_ref().map(|o| text::fold(o));
         // Both are in id order: merge instead of a map lookup per contact.
         let mut last = last.into_iter().peekable();
-        let mut keep: Vec<(&str, Option<i32>, usize)> = Vec::with_capacity(enc.entries.len());
-        for (i, (id, start, end)) in enc.entries.iter().enumerate() {
-            let s = decode_contact(&enc.bytes[*start..*end])?;
-            while last.next_if(|(l, _)| l < id).is_some() {}
-            let lc = last.next_if(|(l, _)| l == id).map(|(_, d)| d);
+        let mut rows = Vec::with_capacity(enc.entries.len());
+        for &(id, start, end) in &enc.entries {
+            let s = decode_contact(&enc.bytes[start..end])?;
+            while last.next_if(|(l, _)| *l < id).is_some() {}
+            let lc = last.next_if(|(l, _)| *l == id).map(|(_, d)| d);
             if !s.merged_into.is_empty() || (s.archived && !q.archived) {
                 continue;
             }
@@ -471,20 +476,33 @@ impl App {
                     continue;
                 }
             }
-            keep.push((s.sort, lc, i));
+            rows.push(ContactRow {
+                id,
+                name: s.name,
+                org: s.org,
+                title: s.title,
+                email: s.email,
+                tags: s.tags,
+                kinds: s.kinds,
+                last_contact: lc.map(Date::from_days),
+                every: s.every,
+                archived: s.archived,
+                sort: s.sort,
+                last_day: lc,
+            });
         }
-        let id_of = |i: usize| enc.entries[i].0;
         match q.sort {
-            SortBy::Name => keep.sort_by(|a, b| a.0.cmp(b.0).then(id_of(a.2).cmp(&id_of(b.2)))),
-            SortBy::LastContact => keep.sort_by(|a, b| {
+            // (sort key, id) is unique: an unstable sort gives the same order.
+            SortBy::Name => rows.sort_unstable_by(|a, b| a.sort.cmp(b.sort).then(a.id.cmp(&b.id))),
+            SortBy::LastContact => rows.sort_by(|a, b| {
                 // Never contacted first, then oldest contact first: who needs attention.
-                a.1.unwrap_or(i32::MIN)
-                    .cmp(&b.1.unwrap_or(i32::MIN))
-                    .then(a.0.cmp(b.0))
+                a.last_day
+                    .unwrap_or(i32::MIN)
+                    .cmp(&b.last_day.unwrap_or(i32::MIN))
+                    .then(a.sort.cmp(b.sort))
             }),
         }
-        let order = keep.into_iter().map(|(_, lc, i)| (i, lc)).collect();
-        Ok(ContactList { enc, order })
+        Ok(rows)
     }
 
     pub fn link(&self, from: DocId, to: DocId, rel: &str) -> Result<bool> {
@@ -567,43 +585,6 @@ pub struct ListQuery {
     pub archived: bool,
 }
 
-/// The result of `kith list`: the stored summaries and the order to show them in.
-pub struct ContactList {
-    enc: EncodedContacts,
-    /// (entry of `enc`, last-contact day), in display order.
-    order: Vec<(usize, Option<i32>)>,
-}
-
-impl ContactList {
-    pub fn len(&self) -> usize {
-        self.order.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
-    }
-
-    /// The rows in order, borrowing their text from the list.
-    pub fn rows(&self) -> impl Iterator<Item = Result<ContactRow<'_>>> {
-        self.order.iter().map(|&(i, last)| {
-            let (id, start, end) = self.enc.entries[i];
-            let s = decode_contact(&self.enc.bytes[start..end])?;
-            Ok(ContactRow {
-                id,
-                name: s.name,
-                org: s.org,
-                title: s.title,
-                email: s.email,
-                tags: s.tags,
-                kinds: s.kinds,
-                last_contact: last.map(Date::from_days),
-                every: s.every,
-                archived: s.archived,
-            })
-        })
-    }
-}
-
 fn str_is_empty(s: &&str) -> bool {
     s.is_empty()
 }
@@ -626,6 +607,10 @@ pub struct ContactRow<'a> {
     #[serde(skip_serializing_if = "str_is_empty")]
     pub every: &'a str,
     pub archived: bool,
+    #[serde(skip)]
+    pub sort: &'a str,
+    #[serde(skip)]
+    pub last_day: Option<i32>,
 }
 
 #[derive(Debug, Serialize)]

@@ -9,8 +9,9 @@ use kith_core::time::Date;
 
 use super::output::io_err;
 use super::{Ctx, Out};
-use crate::app::{self, AppError, ContactRow, ListQuery, NewContact, SortBy};
+use crate::app::{self, AppError, ListQuery, NewContact, SortBy};
 use crate::editbuf;
+use crate::store::EncodedContacts;
 
 #[derive(Args, Debug)]
 pub struct AddArgs {
@@ -262,13 +263,14 @@ pub struct ListArgs {
 
 pub fn list(ctx: &Ctx, a: ListArgs, out: &mut Out) -> Result<(), AppError> {
     let app = ctx.open_read()?;
-    let rows = app.list(&ListQuery {
+    let mut buf = EncodedContacts::default();
+    let q = ListQuery {
         tags: a.tags,
         org: a.org,
         sort: a.sort,
         archived: a.archived,
-    })?;
-    let rows: Vec<ContactRow> = rows.rows().collect::<Result<_, _>>()?;
+    };
+    let rows = app.list(&q, &mut buf)?;
     if ctx.json {
         return out.json(&rows).map_err(io_err);
     }
