@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
-use kith_core::index::{self, ContactSummary, DocIndex, ItemSummary};
+use kith_core::index::{self, ContactSummary, ContactSummaryRef, DocIndex, ItemSummary};
 use kith_core::sync::{bucket_of, leaf_digest, BucketHashes, Digest};
 use kith_core::{DocId, Kind};
 use redb::{
@@ -29,7 +29,7 @@ use redb::{
 use serde::{Deserialize, Serialize};
 
 /// Version of the table layout; bumped with a migration for every change.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const MAGIC: &str = "kith-vault";
 const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
 
@@ -53,7 +53,7 @@ const UIDS: TableDefinition<(&str, Id), ()> = TableDefinition::new("ix_uids");
 const POSTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("ix_postings");
 const TIMELINE: TableDefinition<(Id, i32, i64, Id), u8> = TableDefinition::new("ix_timeline");
 const LAST_CONTACT: TableDefinition<Id, i32> = TableDefinition::new("ix_last_contact");
-const DUE: TableDefinition<(i32, Id), ()> = TableDefinition::new("ix_due");
+const DUE: TableDefinition<(i32, Id), &[u8]> = TableDefinition::new("ix_due");
 const CADENCE: TableDefinition<(i32, Id), ()> = TableDefinition::new("ix_cadence");
 const CADENCE_OF: TableDefinition<Id, i32> = TableDefinition::new("ix_cadence_of");
 const BUCKETS: TableDefinition<u8, [u8; 16]> = TableDefinition::new("ix_buckets");
@@ -255,6 +255,16 @@ pub fn decode_postings(bytes: &[u8]) -> Vec<(u32, u8)> {
     out
 }
 
+/// Value of the `ix_due` table (postcard): what `kith due` shows of an open reminder, so that
+/// listing them needs no lookup per reminder.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DueEntry {
+    /// The reminder's contact (the first linked one), if any.
+    pub contact: Option<Id>,
+    /// The reminder's snippet, as in `ix_items`.
+    pub snippet: String,
+}
+
 /// What this device knows about syncing with one peer (value of the `peers` table).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PeerState {
@@ -329,7 +339,15 @@ impl Vault {
             actor: ActorId::random(),
             lock_timeout: Duration::from_secs(10),
         };
-        vault.check_header()?;
+        let format = vault.check_header()?;
+        if format < FORMAT_VERSION {
+            // Older formats differ only in derived tables: rebuilding them is the migration
+            // (it records the new format in the same transaction). It needs a writable handle.
+            if matches!(vault.db, Db::Ro(_)) {
+                vault.db = Db::Rw(Self::builder().open(path).map_err(|e| map_redb(path, e))?);
+            }
+            vault.reindex(&mut |_, _| {})?;
+        }
         Ok(vault)
     }
 
@@ -383,7 +401,7 @@ impl Vault {
         self.lock_timeout = d;
     }
 
-    fn check_header(&mut self) -> Result<()> {
+    fn check_header(&mut self) -> Result<u32> {
         let p = self.path.clone();
         let r = self.begin_read()?;
         let t = match r.open_table(META) {
@@ -410,7 +428,7 @@ impl Vault {
             Some(a) => self.actor = ActorId::from(a.value()),
             None => return Err(StoreError::Corrupt(p, "no actor id".into())),
         }
-        Ok(())
+        Ok(format)
     }
 
     fn begin_read(&self) -> Result<ReadTransaction> {
@@ -459,6 +477,7 @@ impl Vault {
             path: self.path.clone(),
             actor: self.actor.clone(),
             now,
+            postings: None,
         };
         let out = f(&mut w)?;
         w.txn.commit().map_err(|e| map_redb(&self.path, e))?;
@@ -483,11 +502,17 @@ impl Vault {
             let _ = txn.delete_table(def);
         }
         create_all_tables(&txn, &p)?;
+        {
+            let mut t = txn.open_table(META).map_err(|e| map_redb(&p, e))?;
+            t.insert("format", FORMAT_VERSION.to_le_bytes().as_slice())
+                .map_err(|e| map_redb(&p, e))?;
+        }
         let mut w = Writer {
             txn,
             path: p.clone(),
             actor: self.actor.clone(),
             now: 0,
+            postings: Some(BTreeMap::new()),
         };
         let ids: Vec<Id> = {
             let t = w.txn.open_table(DOCS).map_err(|e| map_redb(&p, e))?;
@@ -509,6 +534,15 @@ impl Vault {
                 progress(i as u64, total);
             }
         }
+        // Posting lists, each written once, in term order.
+        if let Some(acc) = w.postings.take() {
+            let mut t = w.txn.open_table(POSTINGS).map_err(|e| map_redb(&p, e))?;
+            for (term, mut list) in acc {
+                list.sort_unstable();
+                t.insert(term.as_str(), encode_postings(&list).as_slice())
+                    .map_err(|e| map_redb(&p, e))?;
+            }
+        }
         // Contact state (last contact and cadence) once all timelines exist.
         let contacts: Vec<Id> = {
             let t = w.txn.open_table(CONTACTS).map_err(|e| map_redb(&p, e))?;
@@ -527,6 +561,44 @@ impl Vault {
         Ok(total)
     }
 
+    /// Rewrites every table in key order and then shrinks the file (`kith reindex` runs it).
+    ///
+    /// B-tree leaves filled by inserts in random key order (document ids, terms) end up about
+    /// two thirds full, and bulk loading leaves free pages behind; a table copied in key order
+    /// has full leaves, and redb's `compact` then moves the pages in use to the front of the
+    /// file and truncates it. The contents of every table are unchanged.
+    pub fn optimize(&mut self) -> Result<()> {
+        let p = self.path.clone();
+        let txn = self.begin_write()?;
+        macro_rules! repack {
+            ($($def:expr),*) => {$(
+                repack_table(&txn, $def, &p)?;
+            )*};
+        }
+        repack!(META, DOCS, CHUNKS, ORDS, CONTACTS, ITEMS, POSTINGS);
+        repack!(NAMES, EMAILS, PHONES, UIDS);
+        repack!(TIMELINE, LAST_CONTACT, DUE, CADENCE, CADENCE_OF, BUCKETS);
+        repack!(SYNC_STATES, CHANGES, CHANGE_OF, PEERS);
+        txn.commit().map_err(|e| map_redb(&p, e))?;
+        let Db::Rw(db) = &mut self.db else {
+            return Err(StoreError::Internal(
+                "the vault was opened read-only".into(),
+            ));
+        };
+        // Each pass moves pages towards the front; stop when one makes no progress.
+        for _ in 0..8 {
+            match db.compact() {
+                Ok(true) => continue,
+                Ok(false) => break,
+                // Another process is reading or writing: the repacked file is still valid, it
+                // is just not truncated this time.
+                Err(redb::CompactionError::TransactionInProgress) => break,
+                Err(e) => return Err(map_redb(&p, e)),
+            }
+        }
+        Ok(())
+    }
+
     /// Rewrites every document as one fresh snapshot (the compaction rule applied to all).
     /// Returns the number of documents compacted.
     pub fn compact(&self) -> Result<u64> {
@@ -537,6 +609,7 @@ impl Vault {
             path: p.clone(),
             actor: self.actor.clone(),
             now: 0,
+            postings: None,
         };
         let mut n = 0;
         {
@@ -623,6 +696,28 @@ fn create_all_tables(w: &WriteTransaction, p: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Copies a table in key order into a fresh table that replaces it (see `Vault::optimize`).
+fn repack_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+    w: &WriteTransaction,
+    def: TableDefinition<'_, K, V>,
+    p: &Path,
+) -> Result<()> {
+    let tmp_name = format!("{}.repack", def.name());
+    let tmp: TableDefinition<K, V> = TableDefinition::new(&tmp_name);
+    {
+        let src = w.open_table(def).map_err(|e| map_redb(p, e))?;
+        let mut dst = w.open_table(tmp).map_err(|e| map_redb(p, e))?;
+        for row in src.iter().map_err(|e| map_redb(p, e))? {
+            let (k, v) = row.map_err(|e| map_redb(p, e))?;
+            dst.insert(k.value(), v.value())
+                .map_err(|e| map_redb(p, e))?;
+        }
+    }
+    w.delete_table(def).map_err(|e| map_redb(p, e))?;
+    w.rename_table(tmp, def).map_err(|e| map_redb(p, e))?;
+    Ok(())
+}
+
 fn load_chunks<T: ReadableTable<(Id, u32), &'static [u8]>>(
     t: &T,
     id: Id,
@@ -643,6 +738,20 @@ fn load_chunks<T: ReadableTable<(Id, u32), &'static [u8]>>(
 
 fn parse_doc(id: DocId, bytes: &[u8]) -> Result<AutoCommit> {
     AutoCommit::load(bytes).map_err(|e| StoreError::BadDocument(id, e.to_string()))
+}
+
+/// Contact summaries as stored: `bytes[start..end]` of each entry is one encoded summary.
+#[derive(Debug, Default)]
+pub struct EncodedContacts {
+    pub bytes: Vec<u8>,
+    /// (id, start, end), in id order.
+    pub entries: Vec<(DocId, usize, usize)>,
+}
+
+/// Decodes one stored contact summary without copying its strings.
+pub fn decode_contact(bytes: &[u8]) -> Result<ContactSummaryRef<'_>> {
+    postcard::from_bytes(bytes)
+        .map_err(|e| StoreError::Internal(format!("undecodable contact summary: {e}")))
 }
 
 /// A read-only view of the vault at one point in time.
@@ -732,6 +841,24 @@ impl Reader {
         Ok(out)
     }
 
+    /// Every contact summary, in id order, as encoded bytes copied into one buffer (decode
+    /// each with [`decode_contact`]): listing every contact then costs no allocation per field.
+    pub fn contacts_encoded(&self) -> Result<EncodedContacts> {
+        let t = rt!(self, CONTACTS);
+        let n = t.len().unwrap_or(0) as usize;
+        let mut out = EncodedContacts {
+            bytes: Vec::with_capacity(n * 128),
+            entries: Vec::with_capacity(n),
+        };
+        for row in t.iter().map_err(|e| self.e(e))? {
+            let (k, v) = row.map_err(|e| self.e(e))?;
+            let start = out.bytes.len();
+            out.bytes.extend_from_slice(v.value());
+            out.entries.push((DocId(k.value()), start, out.bytes.len()));
+        }
+        Ok(out)
+    }
+
     pub fn item(&self, id: DocId) -> Result<Option<ItemSummary>> {
         let t = rt!(self, ITEMS);
         let v = t.get(id.0).map_err(|e| self.e(e))?;
@@ -785,12 +912,13 @@ impl Reader {
         Ok(out)
     }
 
-    pub fn last_contacts(&self) -> Result<HashMap<DocId, i32>> {
+    /// Every contact's last-contact day, in id order.
+    pub fn last_contacts(&self) -> Result<Vec<(DocId, i32)>> {
         let t = rt!(self, LAST_CONTACT);
-        let mut out = HashMap::new();
+        let mut out = Vec::with_capacity(t.len().unwrap_or(0) as usize);
         for row in t.iter().map_err(|e| self.e(e))? {
             let (k, v) = row.map_err(|e| self.e(e))?;
-            out.insert(DocId(k.value()), v.value());
+            out.push((DocId(k.value()), v.value()));
         }
         Ok(out)
     }
@@ -812,6 +940,21 @@ impl Reader {
             let (k, _) = row.map_err(|e| self.e(e))?;
             let (d, id) = k.value();
             out.push((d, DocId(id)));
+        }
+        Ok(out)
+    }
+
+    /// Open reminders due on or before `day`, earliest first, with what `kith due` shows.
+    pub fn reminders_due_entries(&self, day: i32) -> Result<Vec<(i32, DocId, DueEntry)>> {
+        let t = rt!(self, DUE);
+        let mut out = Vec::new();
+        for row in t
+            .range((i32::MIN, [0u8; 16])..=(day, [0xff; 16]))
+            .map_err(|e| self.e(e))?
+        {
+            let (k, v) = row.map_err(|e| self.e(e))?;
+            let (d, id) = k.value();
+            out.push((d, DocId(id), dec(v.value(), "due entry")?));
         }
         Ok(out)
     }
@@ -887,7 +1030,49 @@ impl Reader {
     }
 }
 
+/// Point lookups of summaries with each table opened once (for commands that look up one
+/// summary per output row).
+pub struct Lookup {
+    contacts: redb::ReadOnlyTable<Id, &'static [u8]>,
+    items: redb::ReadOnlyTable<Id, &'static [u8]>,
+    last_contact: redb::ReadOnlyTable<Id, i32>,
+    path: PathBuf,
+}
+
+impl Lookup {
+    pub fn contact(&self, id: DocId) -> Result<Option<ContactSummary>> {
+        let v = self
+            .contacts
+            .get(id.0)
+            .map_err(|e| map_redb(&self.path, e))?;
+        v.map(|v| dec(v.value(), "contact summary")).transpose()
+    }
+
+    pub fn item(&self, id: DocId) -> Result<Option<ItemSummary>> {
+        let v = self.items.get(id.0).map_err(|e| map_redb(&self.path, e))?;
+        v.map(|v| dec(v.value(), "item summary")).transpose()
+    }
+
+    pub fn last_contact(&self, id: DocId) -> Result<Option<i32>> {
+        let v = self
+            .last_contact
+            .get(id.0)
+            .map_err(|e| map_redb(&self.path, e))?;
+        Ok(v.map(|v| v.value()))
+    }
+}
+
 impl Reader {
+    /// Summary lookups that open their tables once.
+    pub fn lookup(&self) -> Result<Lookup> {
+        Ok(Lookup {
+            contacts: rt!(self, CONTACTS),
+            items: rt!(self, ITEMS),
+            last_contact: rt!(self, LAST_CONTACT),
+            path: self.path.clone(),
+        })
+    }
+
     /// Number of documents changed after change `seq` (what a peer synced up to `seq` lacks).
     pub fn changes_after(&self, seq: u64) -> Result<u64> {
         let t = rt!(self, CHANGES);
@@ -1002,6 +1187,9 @@ pub struct Writer {
     path: PathBuf,
     actor: ActorId,
     now: i64,
+    /// During `reindex`: posting lists collected in memory and written once at the end,
+    /// instead of rewriting a term's list for every document that contains it.
+    postings: Option<BTreeMap<String, Vec<(u32, u8)>>>,
 }
 
 macro_rules! wt {
@@ -1333,7 +1521,12 @@ impl Writer {
             }
         }
         // Postings.
-        if before.terms != after.terms {
+        if let Some(acc) = self.postings.as_mut() {
+            // Reindex: every table starts empty, so only `after` contributes.
+            for (term, w) in &after.terms {
+                acc.entry(term.clone()).or_default().push((ord, *w));
+            }
+        } else if before.terms != after.terms {
             let mut t = wt!(self, POSTINGS);
             let mut touched: Vec<&String> = Vec::new();
             for (term, w) in &before.terms {
@@ -1393,14 +1586,26 @@ impl Writer {
                 }
             }
         }
-        // Open reminders.
-        if before.due_day != after.due_day {
+        // Open reminders, with what `kith due` shows of them.
+        let due_of = |ix: &DocIndex| {
+            let item = ix.item.as_ref();
+            ix.due_day.map(|d| {
+                let entry = DueEntry {
+                    contact: item.and_then(|i| i.contacts.first()).map(|c| c.0),
+                    snippet: item.map(|i| i.snippet.clone()).unwrap_or_default(),
+                };
+                (d, entry)
+            })
+        };
+        let (due_before, due_after) = (due_of(before), due_of(after));
+        if due_before != due_after {
             let mut t = wt!(self, DUE);
-            if let Some(d) = before.due_day {
-                t.remove((d, me)).map_err(|e| map_redb(&p, e))?;
+            if let Some((d, _)) = &due_before {
+                t.remove((*d, me)).map_err(|e| map_redb(&p, e))?;
             }
-            if let Some(d) = after.due_day {
-                t.insert((d, me), ()).map_err(|e| map_redb(&p, e))?;
+            if let Some((d, entry)) = &due_after {
+                t.insert((*d, me), enc(entry).as_slice())
+                    .map_err(|e| map_redb(&p, e))?;
             }
         }
         if before.contact.is_some() || after.contact.is_some() {
@@ -1617,6 +1822,35 @@ pub fn file_size(path: &Path) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn borrowed_contact_summary_reads_the_stored_encoding() {
+        let s = ContactSummary {
+            name: "Zoë Ångström".into(),
+            sort: "zoe angstrom".into(),
+            org: "Acme".into(),
+            title: "CTO".into(),
+            email: "zoe@example.com".into(),
+            tags: vec!["a".into(), "b".into()],
+            kinds: vec!["friend".into()],
+            every: "30d".into(),
+            archived: true,
+            merged_into: "x".into(),
+            created_day: -3,
+        };
+        let bytes = enc(&s);
+        let r = decode_contact(&bytes).unwrap();
+        assert_eq!(r.name, s.name);
+        assert_eq!(r.sort, s.sort);
+        assert_eq!(
+            (r.org, r.title, r.email),
+            ("Acme", "CTO", "zoe@example.com")
+        );
+        assert_eq!(r.tags, ["a", "b"]);
+        assert_eq!(r.kinds, ["friend"]);
+        assert_eq!((r.every, r.archived, r.merged_into), ("30d", true, "x"));
+        assert_eq!(r.created_day, -3);
+    }
 
     #[test]
     fn postings_round_trip() {

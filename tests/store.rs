@@ -248,7 +248,9 @@ fn reindex_reproduces_identical_tables() {
     assert_eq!(app.vault.dump_derived().unwrap(), before);
     // And the listing is the same.
     assert_eq!(
-        app.list(&ListQuery::default()).unwrap().len(),
+        app.list(&ListQuery::default(), &mut Default::default())
+            .unwrap()
+            .len(),
         6,
         "8 added, 1 archived, 1 purged"
     );

@@ -1,6 +1,7 @@
 //! Contact commands: add, show, list, edit, set, tag, rm, link.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use clap::Args;
 use kith_core::model::{self, Labeled, Role};
@@ -10,6 +11,7 @@ use super::output::io_err;
 use super::{Ctx, Out};
 use crate::app::{self, AppError, ListQuery, NewContact, SortBy};
 use crate::editbuf;
+use crate::store::EncodedContacts;
 
 #[derive(Args, Debug)]
 pub struct AddArgs {
@@ -261,12 +263,14 @@ pub struct ListArgs {
 
 pub fn list(ctx: &Ctx, a: ListArgs, out: &mut Out) -> Result<(), AppError> {
     let app = ctx.open_read()?;
-    let rows = app.list(&ListQuery {
+    let mut buf = EncodedContacts::default();
+    let q = ListQuery {
         tags: a.tags,
         org: a.org,
         sort: a.sort,
         archived: a.archived,
-    })?;
+    };
+    let rows = app.list(&q, &mut buf)?;
     if ctx.json {
         return out.json(&rows).map_err(io_err);
     }
@@ -274,28 +278,28 @@ pub fn list(ctx: &Ctx, a: ListArgs, out: &mut Out) -> Result<(), AppError> {
         out.note("no contacts; add one with `kith add NAME`");
         return Ok(());
     }
-    let table: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            let role = match (r.title.is_empty(), r.org.is_empty()) {
-                (false, false) => format!("{}, {}", r.title, r.org),
-                (true, false) => r.org.clone(),
-                _ => r.title.clone(),
-            };
-            let mut name = r.name.clone();
-            if r.archived {
-                name.push_str(" [archived]");
+    out.table_of(&rows, |r, [id, name, role, email, last]| {
+        id.push_str(&r.id.short());
+        name.push_str(r.name);
+        if r.archived {
+            name.push_str(" [archived]");
+        }
+        role.push_str(r.title);
+        if !r.org.is_empty() {
+            if !r.title.is_empty() {
+                role.push_str(", ");
             }
-            vec![
-                r.id.short(),
-                name,
-                role,
-                r.email.clone(),
-                r.last_contact.clone().unwrap_or_else(|| "-".into()),
-            ]
-        })
-        .collect();
-    out.table(&table).map_err(io_err)
+            role.push_str(r.org);
+        }
+        email.push_str(r.email);
+        match r.last_contact {
+            Some(d) => {
+                let _ = write!(last, "{d}");
+            }
+            None => last.push('-'),
+        }
+    })
+    .map_err(io_err)
 }
 
 #[derive(Args, Debug)]

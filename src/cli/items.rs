@@ -211,24 +211,19 @@ pub fn due(ctx: &Ctx, a: DueArgs, out: &mut Out) -> Result<(), AppError> {
         out.note(format!("nothing due within {within}"));
         return Ok(());
     }
-    let table: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            let when = match r.days {
-                0 => "today".to_string(),
-                d if d < 0 => format!("{} d overdue", -d),
-                d => format!("in {d} d"),
-            };
-            vec![
-                when,
-                r.id.short(),
-                r.kind.to_string(),
-                r.name.clone(),
-                r.text.clone(),
-            ]
-        })
-        .collect();
-    out.table(&table).map_err(io_err)
+    out.table_of(&rows, |r, [when, id, kind, name, text]| {
+        use std::fmt::Write as _;
+        let _ = match r.days {
+            0 => write!(when, "today"),
+            d if d < 0 => write!(when, "{} d overdue", -d),
+            d => write!(when, "in {d} d"),
+        };
+        id.push_str(&r.id.short());
+        kind.push_str(r.kind);
+        name.push_str(&r.name);
+        text.push_str(&r.text);
+    })
+    .map_err(io_err)
 }
 
 #[derive(Args, Debug)]
@@ -300,7 +295,7 @@ pub fn search(ctx: &Ctx, a: SearchArgs, out: &mut Out) -> Result<(), AppError> {
 }
 
 pub fn reindex(ctx: &Ctx, out: &mut Out) -> Result<(), AppError> {
-    let app = ctx.open()?;
+    let mut app = ctx.open()?;
     let tty = std::io::stderr().is_terminal();
     let mut progress = |done: u64, total: u64| {
         if tty && total > 0 {
@@ -311,6 +306,8 @@ pub fn reindex(ctx: &Ctx, out: &mut Out) -> Result<(), AppError> {
     if tty {
         eprintln!();
     }
+    // Maintenance: rewrite the tables densely and give free space back to the file system.
+    app.vault.optimize()?;
     if ctx.json {
         out.json(&serde_json::json!({ "documents": n }))
             .map_err(io_err)

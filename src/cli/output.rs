@@ -56,23 +56,66 @@ impl Out {
         let mut widths = vec![0usize; cols];
         for r in rows {
             for (i, c) in r.iter().enumerate() {
-                widths[i] = widths[i].max(c.chars().count());
+                widths[i] = widths[i].max(width(c));
             }
         }
+        let mut line = String::new();
         for r in rows {
-            let mut line = String::new();
-            for (i, c) in r.iter().enumerate() {
-                if i + 1 < r.len() {
-                    line.push_str(c);
-                    let pad = widths[i] - c.chars().count() + 2;
-                    line.extend(std::iter::repeat_n(' ', pad));
-                } else {
-                    line.push_str(c);
-                }
-            }
-            self.line(line.trim_end())?;
+            self.table_line(&mut line, r, &widths)?;
         }
         Ok(())
+    }
+
+    /// The same aligned columns as [`Out::table`] for long listings, without building the
+    /// table: `cells` fills the `COLS` cells of one row into reused buffers. It is called twice
+    /// per row, once to measure the columns and once to write the row.
+    pub fn table_of<T, const COLS: usize>(
+        &mut self,
+        rows: &[T],
+        mut cells: impl FnMut(&T, &mut [String; COLS]),
+    ) -> io::Result<()> {
+        let mut buf: [String; COLS] = std::array::from_fn(|_| String::new());
+        let mut widths = vec![0usize; COLS];
+        for r in rows {
+            buf.iter_mut().for_each(String::clear);
+            cells(r, &mut buf);
+            for (w, c) in widths.iter_mut().zip(&buf) {
+                *w = (*w).max(width(c));
+            }
+        }
+        let mut line = String::new();
+        for r in rows {
+            buf.iter_mut().for_each(String::clear);
+            cells(r, &mut buf);
+            self.table_line(&mut line, &buf, &widths)?;
+        }
+        Ok(())
+    }
+
+    fn table_line(
+        &mut self,
+        line: &mut String,
+        row: &[String],
+        widths: &[usize],
+    ) -> io::Result<()> {
+        line.clear();
+        for (i, c) in row.iter().enumerate() {
+            line.push_str(c);
+            if i + 1 < row.len() {
+                let pad = widths[i] - width(c) + 2;
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        self.line(line.trim_end())
+    }
+}
+
+/// Display width of a cell, in characters.
+fn width(s: &str) -> usize {
+    if s.is_ascii() {
+        s.len()
+    } else {
+        s.chars().count()
     }
 }
 

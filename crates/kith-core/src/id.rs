@@ -22,15 +22,23 @@ impl DocId {
     /// The full 32-digit lowercase hex form.
     pub fn to_hex(&self) -> String {
         let mut s = String::with_capacity(32);
-        for b in self.0 {
-            s.push_str(&format!("{b:02x}"));
-        }
+        push_hex(&mut s, &self.0);
         s
     }
 
     /// The short form shown in listings (first 8 hex digits).
     pub fn short(&self) -> String {
-        self.to_hex()[..8].to_string()
+        let mut s = String::with_capacity(8);
+        push_hex(&mut s, &self.0[..4]);
+        s
+    }
+}
+
+fn push_hex(s: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        s.push(HEX[usize::from(b >> 4)] as char);
+        s.push(HEX[usize::from(b & 0x0f)] as char);
     }
 }
 

@@ -47,6 +47,26 @@ pub struct ContactSummary {
     pub created_day: i32,
 }
 
+/// A [`ContactSummary`] decoded without copying its strings: the same fields in the same order,
+/// so it reads the same serialized bytes (for listing every contact without an allocation per
+/// field).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct ContactSummaryRef<'a> {
+    pub name: &'a str,
+    pub sort: &'a str,
+    pub org: &'a str,
+    pub title: &'a str,
+    pub email: &'a str,
+    #[serde(borrow)]
+    pub tags: Vec<&'a str>,
+    #[serde(borrow)]
+    pub kinds: Vec<&'a str>,
+    pub every: &'a str,
+    pub archived: bool,
+    pub merged_into: &'a str,
+    pub created_day: i32,
+}
+
 /// What listings show of a note, interaction or reminder, kept in the `items` table.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemSummary {
