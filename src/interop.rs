@@ -585,11 +585,15 @@ struct VaultExport {
 
 impl App {
     fn export_ids(&self, f: &ExportFilter) -> Result<Vec<DocId>> {
-        let rows = self.list(&ListQuery {
-            tags: f.tags.clone(),
-            org: f.org.clone(),
-            ..Default::default()
-        })?;
+        let mut buf = Default::default();
+        let rows = self.list(
+            &ListQuery {
+                tags: f.tags.clone(),
+                org: f.org.clone(),
+                ..Default::default()
+            },
+            &mut buf,
+        )?;
         Ok(rows.into_iter().map(|r| r.id).collect())
     }
 
