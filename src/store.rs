@@ -478,8 +478,10 @@ impl Vault {
             actor: self.actor.clone(),
             now,
             postings: None,
+            pending: BTreeMap::new(),
         };
         let out = f(&mut w)?;
+        w.flush_postings()?;
         w.txn.commit().map_err(|e| map_redb(&self.path, e))?;
         Ok(out)
     }
@@ -513,6 +515,7 @@ impl Vault {
             actor: self.actor.clone(),
             now: 0,
             postings: Some(BTreeMap::new()),
+            pending: BTreeMap::new(),
         };
         let ids: Vec<Id> = {
             let t = w.txn.open_table(DOCS).map_err(|e| map_redb(&p, e))?;
@@ -610,6 +613,7 @@ impl Vault {
             actor: self.actor.clone(),
             now: 0,
             postings: None,
+            pending: BTreeMap::new(),
         };
         let mut n = 0;
         {
@@ -1190,6 +1194,42 @@ pub struct Writer {
     /// During `reindex`: posting lists collected in memory and written once at the end,
     /// instead of rewriting a term's list for every document that contains it.
     postings: Option<BTreeMap<String, Vec<(u32, u8)>>>,
+    /// Posting changes of this transaction (term -> ordinal -> new weight, or None to remove),
+    /// applied once per term by `flush_postings` before commit: a transaction that touches many
+    /// documents (an import, a sync batch) rewrites each term's list once, not once per document.
+    pending: BTreeMap<String, BTreeMap<u32, Option<u8>>>,
+}
+
+/// Applies sorted changes to a sorted posting list.
+fn merge_postings(list: Vec<(u32, u8)>, changes: &BTreeMap<u32, Option<u8>>) -> Vec<(u32, u8)> {
+    let mut out = Vec::with_capacity(list.len() + changes.len());
+    let mut ch = changes.iter().peekable();
+    for (ord, w) in list {
+        while let Some((&c, _)) = ch.peek() {
+            if c >= ord {
+                break;
+            }
+            let (&c, v) = ch.next().expect("peeked");
+            if let Some(v) = v {
+                out.push((c, *v));
+            }
+        }
+        match ch.peek() {
+            Some((&c, v)) if c == ord => {
+                if let Some(v) = v {
+                    out.push((c, *v));
+                }
+                ch.next();
+            }
+            _ => out.push((ord, w)),
+        }
+    }
+    for (&c, v) in ch {
+        if let Some(v) = v {
+            out.push((c, *v));
+        }
+    }
+    out
 }
 
 macro_rules! wt {
@@ -1202,6 +1242,30 @@ macro_rules! wt {
 }
 
 impl Writer {
+    /// Writes this transaction's posting changes, one read and one write per term.
+    fn flush_postings(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let p = self.path.clone();
+        let pending = std::mem::take(&mut self.pending);
+        let mut t = wt!(self, POSTINGS);
+        for (term, changes) in &pending {
+            let list = match t.get(term.as_str()).map_err(|e| map_redb(&p, e))? {
+                Some(v) => decode_postings(v.value()),
+                None => Vec::new(),
+            };
+            let list = merge_postings(list, changes);
+            if list.is_empty() {
+                t.remove(term.as_str()).map_err(|e| map_redb(&p, e))?;
+            } else {
+                t.insert(term.as_str(), encode_postings(&list).as_slice())
+                    .map_err(|e| map_redb(&p, e))?;
+            }
+        }
+        Ok(())
+    }
+
     fn e(&self, e: impl Into<redb::Error>) -> StoreError {
         map_redb(&self.path, e)
     }
@@ -1527,43 +1591,20 @@ impl Writer {
                 acc.entry(term.clone()).or_default().push((ord, *w));
             }
         } else if before.terms != after.terms {
-            let mut t = wt!(self, POSTINGS);
-            let mut touched: Vec<&String> = Vec::new();
             for (term, w) in &before.terms {
                 if after.terms.get(term) != Some(w) {
-                    touched.push(term);
+                    self.pending
+                        .entry(term.clone())
+                        .or_default()
+                        .insert(ord, after.terms.get(term).copied());
                 }
             }
             for (term, w) in &after.terms {
                 if before.terms.get(term) != Some(w) {
-                    touched.push(term);
-                }
-            }
-            touched.sort();
-            touched.dedup();
-            for term in touched {
-                let mut list = match t.get(term.as_str()).map_err(|e| map_redb(&p, e))? {
-                    Some(v) => decode_postings(v.value()),
-                    None => Vec::new(),
-                };
-                match list.binary_search_by_key(&ord, |e| e.0) {
-                    Ok(i) => match after.terms.get(term) {
-                        Some(w) => list[i].1 = *w,
-                        None => {
-                            list.remove(i);
-                        }
-                    },
-                    Err(i) => {
-                        if let Some(w) = after.terms.get(term) {
-                            list.insert(i, (ord, *w));
-                        }
-                    }
-                }
-                if list.is_empty() {
-                    t.remove(term.as_str()).map_err(|e| map_redb(&p, e))?;
-                } else {
-                    t.insert(term.as_str(), encode_postings(&list).as_slice())
-                        .map_err(|e| map_redb(&p, e))?;
+                    self.pending
+                        .entry(term.clone())
+                        .or_default()
+                        .insert(ord, Some(*w));
                 }
             }
         }
@@ -1850,6 +1891,23 @@ mod tests {
         assert_eq!(r.kinds, ["friend"]);
         assert_eq!((r.every, r.archived, r.merged_into), ("30d", true, "x"));
         assert_eq!(r.created_day, -3);
+    }
+
+    #[test]
+    fn merging_posting_changes() {
+        let list = vec![(1, 1), (5, 8), (9, 2)];
+        let mut ch = BTreeMap::new();
+        ch.insert(0, Some(4)); // insert before
+        ch.insert(5, None); // remove
+        ch.insert(7, Some(3)); // insert between
+        ch.insert(9, Some(6)); // update
+        ch.insert(12, Some(1)); // append
+        ch.insert(13, None); // remove a missing one: no-op
+        assert_eq!(
+            merge_postings(list, &ch),
+            vec![(0, 4), (1, 1), (7, 3), (9, 6), (12, 1)]
+        );
+        assert!(merge_postings(vec![(3, 1)], &[(3, None)].into_iter().collect()).is_empty());
     }
 
     #[test]
