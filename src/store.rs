@@ -1185,6 +1185,76 @@ impl kith_core::sync::SyncStore for Reader {
     }
 }
 
+/// The engine can also read through a write transaction: a batch of frames is then handled and
+/// persisted in one transaction, each step seeing the changes of the steps before it.
+impl kith_core::sync::SyncStore for Writer {
+    fn bucket_hashes(&self) -> std::result::Result<BucketHashes, kith_core::sync::StoreError> {
+        let t = self
+            .txn
+            .open_table(BUCKETS)
+            .map_err(|e| sync_err(self.e(e)))?;
+        let mut h = BucketHashes::empty();
+        for row in t.iter().map_err(|e| sync_err(self.e(e)))? {
+            let (k, v) = row.map_err(|e| sync_err(self.e(e)))?;
+            h.0[k.value() as usize] = v.value();
+        }
+        Ok(h)
+    }
+
+    fn doc_count(&self) -> std::result::Result<u64, kith_core::sync::StoreError> {
+        let t = self.txn.open_table(DOCS).map_err(|e| sync_err(self.e(e)))?;
+        t.len().map_err(|e| sync_err(self.e(e)))
+    }
+
+    fn bucket_leaves(
+        &self,
+        bucket: u8,
+    ) -> std::result::Result<Vec<(DocId, Digest)>, kith_core::sync::StoreError> {
+        let t = self.txn.open_table(DOCS).map_err(|e| sync_err(self.e(e)))?;
+        let mut lo = [0u8; 16];
+        let mut hi = [0xffu8; 16];
+        lo[0] = bucket;
+        hi[0] = bucket;
+        let mut out = Vec::new();
+        for row in t.range(lo..=hi).map_err(|e| sync_err(self.e(e)))? {
+            let (k, v) = row.map_err(|e| sync_err(self.e(e)))?;
+            let m: DocMeta = dec(v.value(), "document metadata").map_err(sync_err)?;
+            let id = DocId(k.value());
+            out.push((id, leaf_of(&id, &m.heads)));
+        }
+        Ok(out)
+    }
+
+    fn load(
+        &self,
+        doc: &DocId,
+    ) -> std::result::Result<Option<automerge::Automerge>, kith_core::sync::StoreError> {
+        let t = self
+            .txn
+            .open_table(CHUNKS)
+            .map_err(|e| sync_err(self.e(e)))?;
+        match load_chunks(&t, doc.0, &self.path).map_err(sync_err)? {
+            Some(bytes) => automerge::Automerge::load(&bytes)
+                .map(Some)
+                .map_err(|e| kith_core::sync::StoreError(format!("document {doc}: {e}"))),
+            None => Ok(None),
+        }
+    }
+
+    fn sync_state(
+        &self,
+        peer: &kith_core::sync::PeerId,
+        doc: &DocId,
+    ) -> std::result::Result<Option<Vec<u8>>, kith_core::sync::StoreError> {
+        let t = self
+            .txn
+            .open_table(SYNC_STATES)
+            .map_err(|e| sync_err(self.e(e)))?;
+        let v = t.get((peer.0, doc.0)).map_err(|e| sync_err(self.e(e)))?;
+        Ok(v.map(|v| v.value().to_vec()))
+    }
+}
+
 /// One write transaction. Dropping it without `Vault::write` returning Ok discards everything.
 pub struct Writer {
     txn: WriteTransaction,

@@ -83,6 +83,30 @@ fn persist(vault: &Vault, peer: [u8; 32], effects: &[Effect]) -> Result<(), Stor
     })
 }
 
+/// Carries out one step's store effects in the batch's write transaction. Returns whether the
+/// step ended the session.
+fn apply(
+    w: &mut crate::store::Writer,
+    peer: [u8; 32],
+    effects: &[Effect],
+) -> Result<bool, StoreError> {
+    let mut terminal = false;
+    for e in effects {
+        match e {
+            Effect::StoreChanges {
+                doc,
+                created,
+                bytes,
+                ..
+            } => w.apply_remote(*doc, *created, bytes)?,
+            Effect::SaveSyncState { doc, state } => w.save_sync_state(peer, *doc, state)?,
+            Effect::Done(_) | Effect::Fail(_) => terminal = true,
+            Effect::Send(_) => {}
+        }
+    }
+    Ok(terminal)
+}
+
 /// Runs a session to its end. `on_progress` is called with the running summary after each
 /// batch (for progress bars).
 pub async fn run(
@@ -96,45 +120,96 @@ pub async fn run(
     let clock = Clock(Instant::now());
     let mut session = Session::new(role, peer, Config::default());
     let mut decoder = FrameDecoder::new();
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; 256 * 1024];
     let mut pending: Vec<Event> = Vec::new();
+    // Fault injection for tests: abort the process (as `kill -9` would) right after the N-th
+    // committed batch of received changes.
+    let abort_after: Option<u32> = std::env::var("KITH_FAULT_ABORT_AFTER_BATCHES")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let mut batches = 0u32;
     if role == Role::Initiator {
         pending.push(Event::Start);
     }
     loop {
-        // Feed every pending event, carrying out effects in order before the next one.
-        while let Some(ev) = (!pending.is_empty()).then(|| pending.remove(0)) {
-            let v = vault.clone();
+        if !pending.is_empty() {
+            // Every event received so far is one batch: handled in order, its effects carried out
+            // before the next event, and persisted in one write transaction (one commit per
+            // batch, not per frame). A batch that can change documents (it holds Sync frames)
+            // runs inside that transaction, the engine reading through it; any other batch
+            // is handled against a read snapshot and needs a write only for sync states.
+            let events = std::mem::take(&mut pending);
             let now = clock.ms();
-            // The engine reads the vault through a fresh read transaction, so it sees every
-            // effect already carried out.
-            let effects = tokio::task::block_in_place(|| {
-                let reader = v.read()?;
-                let effects = session.handle(&reader, now, ev);
-                drop(reader);
-                persist(&v, peer.0, &effects)?;
-                Ok::<_, StoreError>(effects)
+            let needs_txn = events
+                .iter()
+                .any(|e| matches!(e, Event::Received(kith_core::sync::Frame::Sync { .. })));
+            let v = vault.clone();
+            let effects: Vec<Effect> = tokio::task::block_in_place(|| {
+                if needs_txn {
+                    v.write(crate::net::now_ms(), |w| {
+                        let mut out = Vec::new();
+                        for ev in events {
+                            let effects = session.handle(&*w, now, ev);
+                            let terminal = apply(w, peer.0, &effects)?;
+                            out.extend(effects);
+                            if terminal {
+                                break;
+                            }
+                        }
+                        Ok::<_, StoreError>(out)
+                    })
+                } else {
+                    let reader = v.read()?;
+                    let mut out = Vec::new();
+                    for ev in events {
+                        let effects = session.handle(&reader, now, ev);
+                        let terminal = effects
+                            .iter()
+                            .any(|e| matches!(e, Effect::Done(_) | Effect::Fail(_)));
+                        out.extend(effects);
+                        if terminal {
+                            break;
+                        }
+                    }
+                    drop(reader);
+                    persist(&v, peer.0, &out)?;
+                    Ok(out)
+                }
             })?;
+            if needs_txn {
+                batches += 1;
+                if abort_after == Some(batches) {
+                    std::process::abort();
+                }
+            }
+            // Frames go out only after their batch is durable.
+            let mut wire = Vec::new();
+            let mut terminal = None;
             for e in effects {
                 match e {
-                    Effect::Send(frame) => {
-                        send.write_all(&frame.encode())
-                            .await
-                            .map_err(|e| SessionError::Io(e.to_string()))?;
-                    }
-                    Effect::Done(summary) => {
-                        on_progress(&summary);
-                        finish(&mut send, &mut recv).await;
-                        return Ok(summary);
-                    }
-                    Effect::Fail(err) => {
-                        let _ = send.finish();
-                        return Err(SessionError::Sync(err));
-                    }
+                    Effect::Send(frame) => wire.extend_from_slice(&frame.encode()),
+                    Effect::Done(summary) => terminal = Some(Ok(summary)),
+                    Effect::Fail(err) => terminal = Some(Err(err)),
                     Effect::StoreChanges { .. } | Effect::SaveSyncState { .. } => {}
                 }
             }
-            on_progress(session.summary());
+            if !wire.is_empty() {
+                send.write_all(&wire)
+                    .await
+                    .map_err(|e| SessionError::Io(e.to_string()))?;
+            }
+            match terminal {
+                Some(Ok(summary)) => {
+                    on_progress(&summary);
+                    finish(&mut send, &mut recv).await;
+                    return Ok(summary);
+                }
+                Some(Err(err)) => {
+                    let _ = send.finish();
+                    return Err(SessionError::Sync(err));
+                }
+                None => on_progress(session.summary()),
+            }
         }
         // Read more bytes, or tick the idle timer once a second.
         match tokio::time::timeout(Duration::from_secs(1), recv.read(&mut buf)).await {
