@@ -71,7 +71,7 @@ pub enum Command {
     Done(items::DoneArgs),
     /// Search names, organisations, titles, emails, tags, notes and interactions
     Search(items::SearchArgs),
-    /// Rebuild every index from the documents
+    /// Rebuild every index from the documents, then repack and compact the vault file
     Reindex,
     /// Your devices: id, invite, join, list, rename, remove
     #[command(subcommand)]
