@@ -1126,134 +1126,110 @@ fn sync_err(e: StoreError) -> kith_core::sync::StoreError {
     kith_core::sync::StoreError(e.to_string())
 }
 
-impl kith_core::sync::SyncStore for Reader {
-    fn bucket_hashes(&self) -> std::result::Result<BucketHashes, kith_core::sync::StoreError> {
-        self.buckets().map_err(sync_err)
-    }
+type SyncResult<T> = std::result::Result<T, kith_core::sync::StoreError>;
 
-    fn doc_count(&self) -> std::result::Result<u64, kith_core::sync::StoreError> {
-        let t = self.txn.open_table(DOCS).map_err(|e| sync_err(self.e(e)))?;
-        t.len().map_err(|e| sync_err(self.e(e)))
+/// The reads the sync engine needs, on the tables of either a read or a write transaction.
+fn sync_buckets<T: ReadableTable<u8, [u8; 16]>>(t: &T, p: &Path) -> SyncResult<BucketHashes> {
+    let mut h = BucketHashes::empty();
+    for row in t.iter().map_err(|e| sync_err(map_redb(p, e)))? {
+        let (k, v) = row.map_err(|e| sync_err(map_redb(p, e)))?;
+        h.0[k.value() as usize] = v.value();
     }
+    Ok(h)
+}
 
-    fn bucket_leaves(
-        &self,
-        bucket: u8,
-    ) -> std::result::Result<Vec<(DocId, Digest)>, kith_core::sync::StoreError> {
-        let t = self.txn.open_table(DOCS).map_err(|e| sync_err(self.e(e)))?;
-        let mut lo = [0u8; 16];
-        let mut hi = [0xffu8; 16];
-        lo[0] = bucket;
-        hi[0] = bucket;
-        let mut out = Vec::new();
-        for row in t.range(lo..=hi).map_err(|e| sync_err(self.e(e)))? {
-            let (k, v) = row.map_err(|e| sync_err(self.e(e)))?;
-            let m: DocMeta = dec(v.value(), "document metadata").map_err(sync_err)?;
-            let id = DocId(k.value());
-            out.push((id, leaf_of(&id, &m.heads)));
-        }
-        Ok(out)
+fn sync_leaves<T: ReadableTable<Id, &'static [u8]>>(
+    t: &T,
+    bucket: u8,
+    p: &Path,
+) -> SyncResult<Vec<(DocId, Digest)>> {
+    let mut lo = [0u8; 16];
+    let mut hi = [0xffu8; 16];
+    lo[0] = bucket;
+    hi[0] = bucket;
+    let mut out = Vec::new();
+    for row in t.range(lo..=hi).map_err(|e| sync_err(map_redb(p, e)))? {
+        let (k, v) = row.map_err(|e| sync_err(map_redb(p, e)))?;
+        let m: DocMeta = dec(v.value(), "document metadata").map_err(sync_err)?;
+        let id = DocId(k.value());
+        out.push((id, leaf_of(&id, &m.heads)));
     }
+    Ok(out)
+}
 
-    fn load(
-        &self,
-        doc: &DocId,
-    ) -> std::result::Result<Option<automerge::Automerge>, kith_core::sync::StoreError> {
-        let t = self
-            .txn
-            .open_table(CHUNKS)
-            .map_err(|e| sync_err(self.e(e)))?;
-        match load_chunks(&t, doc.0, &self.path).map_err(sync_err)? {
-            Some(bytes) => automerge::Automerge::load(&bytes)
-                .map(Some)
-                .map_err(|e| kith_core::sync::StoreError(format!("document {doc}: {e}"))),
-            None => Ok(None),
-        }
-    }
-
-    fn sync_state(
-        &self,
-        peer: &kith_core::sync::PeerId,
-        doc: &DocId,
-    ) -> std::result::Result<Option<Vec<u8>>, kith_core::sync::StoreError> {
-        let t = self
-            .txn
-            .open_table(SYNC_STATES)
-            .map_err(|e| sync_err(self.e(e)))?;
-        let v = t.get((peer.0, doc.0)).map_err(|e| sync_err(self.e(e)))?;
-        Ok(v.map(|v| v.value().to_vec()))
+fn sync_load<T: ReadableTable<(Id, u32), &'static [u8]>>(
+    t: &T,
+    doc: &DocId,
+    p: &Path,
+) -> SyncResult<Option<automerge::Automerge>> {
+    match load_chunks(t, doc.0, p).map_err(sync_err)? {
+        Some(bytes) => automerge::Automerge::load(&bytes)
+            .map(Some)
+            .map_err(|e| kith_core::sync::StoreError(format!("document {doc}: {e}"))),
+        None => Ok(None),
     }
 }
 
-/// The engine can also read through a write transaction: a batch of frames is then handled and
-/// persisted in one transaction, each step seeing the changes of the steps before it.
-impl kith_core::sync::SyncStore for Writer {
-    fn bucket_hashes(&self) -> std::result::Result<BucketHashes, kith_core::sync::StoreError> {
-        let t = self
-            .txn
-            .open_table(BUCKETS)
-            .map_err(|e| sync_err(self.e(e)))?;
-        let mut h = BucketHashes::empty();
-        for row in t.iter().map_err(|e| sync_err(self.e(e)))? {
-            let (k, v) = row.map_err(|e| sync_err(self.e(e)))?;
-            h.0[k.value() as usize] = v.value();
-        }
-        Ok(h)
-    }
-
-    fn doc_count(&self) -> std::result::Result<u64, kith_core::sync::StoreError> {
-        let t = self.txn.open_table(DOCS).map_err(|e| sync_err(self.e(e)))?;
-        t.len().map_err(|e| sync_err(self.e(e)))
-    }
-
-    fn bucket_leaves(
-        &self,
-        bucket: u8,
-    ) -> std::result::Result<Vec<(DocId, Digest)>, kith_core::sync::StoreError> {
-        let t = self.txn.open_table(DOCS).map_err(|e| sync_err(self.e(e)))?;
-        let mut lo = [0u8; 16];
-        let mut hi = [0xffu8; 16];
-        lo[0] = bucket;
-        hi[0] = bucket;
-        let mut out = Vec::new();
-        for row in t.range(lo..=hi).map_err(|e| sync_err(self.e(e)))? {
-            let (k, v) = row.map_err(|e| sync_err(self.e(e)))?;
-            let m: DocMeta = dec(v.value(), "document metadata").map_err(sync_err)?;
-            let id = DocId(k.value());
-            out.push((id, leaf_of(&id, &m.heads)));
-        }
-        Ok(out)
-    }
-
-    fn load(
-        &self,
-        doc: &DocId,
-    ) -> std::result::Result<Option<automerge::Automerge>, kith_core::sync::StoreError> {
-        let t = self
-            .txn
-            .open_table(CHUNKS)
-            .map_err(|e| sync_err(self.e(e)))?;
-        match load_chunks(&t, doc.0, &self.path).map_err(sync_err)? {
-            Some(bytes) => automerge::Automerge::load(&bytes)
-                .map(Some)
-                .map_err(|e| kith_core::sync::StoreError(format!("document {doc}: {e}"))),
-            None => Ok(None),
-        }
-    }
-
-    fn sync_state(
-        &self,
-        peer: &kith_core::sync::PeerId,
-        doc: &DocId,
-    ) -> std::result::Result<Option<Vec<u8>>, kith_core::sync::StoreError> {
-        let t = self
-            .txn
-            .open_table(SYNC_STATES)
-            .map_err(|e| sync_err(self.e(e)))?;
-        let v = t.get((peer.0, doc.0)).map_err(|e| sync_err(self.e(e)))?;
-        Ok(v.map(|v| v.value().to_vec()))
-    }
+fn sync_state_of<T: ReadableTable<([u8; 32], Id), &'static [u8]>>(
+    t: &T,
+    peer: &kith_core::sync::PeerId,
+    doc: &DocId,
+    p: &Path,
+) -> SyncResult<Option<Vec<u8>>> {
+    let v = t
+        .get((peer.0, doc.0))
+        .map_err(|e| sync_err(map_redb(p, e)))?;
+    Ok(v.map(|v| v.value().to_vec()))
 }
+
+macro_rules! sync_store_impl {
+    ($ty:ty) => {
+        impl kith_core::sync::SyncStore for $ty {
+            fn bucket_hashes(&self) -> SyncResult<BucketHashes> {
+                let t = self
+                    .txn
+                    .open_table(BUCKETS)
+                    .map_err(|e| sync_err(self.e(e)))?;
+                sync_buckets(&t, &self.path)
+            }
+
+            fn doc_count(&self) -> SyncResult<u64> {
+                let t = self.txn.open_table(DOCS).map_err(|e| sync_err(self.e(e)))?;
+                t.len().map_err(|e| sync_err(self.e(e)))
+            }
+
+            fn bucket_leaves(&self, bucket: u8) -> SyncResult<Vec<(DocId, Digest)>> {
+                let t = self.txn.open_table(DOCS).map_err(|e| sync_err(self.e(e)))?;
+                sync_leaves(&t, bucket, &self.path)
+            }
+
+            fn load(&self, doc: &DocId) -> SyncResult<Option<automerge::Automerge>> {
+                let t = self
+                    .txn
+                    .open_table(CHUNKS)
+                    .map_err(|e| sync_err(self.e(e)))?;
+                sync_load(&t, doc, &self.path)
+            }
+
+            fn sync_state(
+                &self,
+                peer: &kith_core::sync::PeerId,
+                doc: &DocId,
+            ) -> SyncResult<Option<Vec<u8>>> {
+                let t = self
+                    .txn
+                    .open_table(SYNC_STATES)
+                    .map_err(|e| sync_err(self.e(e)))?;
+                sync_state_of(&t, peer, doc, &self.path)
+            }
+        }
+    };
+}
+
+sync_store_impl!(Reader);
+// The engine can also read through a write transaction: a batch of frames is then handled and
+// persisted in one transaction, each step seeing the changes of the steps before it.
+sync_store_impl!(Writer);
 
 /// One write transaction. Dropping it without `Vault::write` returning Ok discards everything.
 pub struct Writer {
