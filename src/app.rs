@@ -208,11 +208,9 @@ pub fn resolve_reminder(r: &Reader, reference: &str, today: Date) -> Result<DocI
     }
     if found.is_empty() {
         let folded = text::fold(&q);
-        for (_, id) in r.reminders_due(today.to_days().saturating_add(365 * 100))? {
-            if let Some(item) = r.item(id)? {
-                if text::fold(&item.snippet).contains(&folded) {
-                    found.push(id);
-                }
+        for (_, id, entry) in r.reminders_due_entries(today.to_days().saturating_add(365 * 100))? {
+            if text::fold(&entry.snippet).contains(&folded) {
+                found.push(id);
             }
         }
     }

@@ -933,21 +933,6 @@ impl Reader {
         Ok(v.map(|v| v.value()))
     }
 
-    /// Open reminders due on or before `day`, earliest first.
-    pub fn reminders_due(&self, day: i32) -> Result<Vec<(i32, DocId)>> {
-        let t = rt!(self, DUE);
-        let mut out = Vec::new();
-        for row in t
-            .range((i32::MIN, [0u8; 16])..=(day, [0xff; 16]))
-            .map_err(|e| self.e(e))?
-        {
-            let (k, _) = row.map_err(|e| self.e(e))?;
-            let (d, id) = k.value();
-            out.push((d, DocId(id)));
-        }
-        Ok(out)
-    }
-
     /// Open reminders due on or before `day`, earliest first, with what `kith due` shows.
     pub fn reminders_due_entries(&self, day: i32) -> Result<Vec<(i32, DocId, DueEntry)>> {
         let t = rt!(self, DUE);
