@@ -419,10 +419,15 @@ impl App {
             });
         }
         let timeline = r.timeline(id)?.len();
+        let conflicts_explained = conflicts
+            .iter()
+            .map(|cf| describe_conflict(&contact, cf))
+            .collect();
         Ok(ContactView {
             id,
             contact,
             conflicts,
+            conflicts_explained,
             last_contact: last.map(|d| Date::from_days(d).to_string()),
             next_due: next_due.map(|d| Date::from_days(d).to_string()),
             links,
@@ -627,6 +632,8 @@ pub struct ContactView {
     #[serde(flatten)]
     pub contact: Contact,
     pub conflicts: Vec<Conflict>,
+    /// The same conflicts in words, with the `kith set` field that settles each.
+    pub conflicts_explained: Vec<ConflictText>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_contact: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -956,5 +963,510 @@ impl App {
                 .then(a.id.cmp(&b.id))
         });
         Ok((total, hits))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Edits merged against the version the user saw, and item removal.
+//
+// An editor (the `kith edit` buffer, a future web form) renders a document at some heads, the
+// user changes it, and the change is written onto a fork of the document at those heads and
+// merged back into the current document, in one write transaction. Whatever changed meanwhile
+// (another command, a synced change) survives; the same field changed on both sides becomes a
+// visible conflict.
+
+/// A note, interaction or reminder, as an editor shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Item {
+    Note(Note),
+    Interaction(Interaction),
+    Reminder(Reminder),
+}
+
+impl Item {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Item::Note(_) => Kind::Note,
+            Item::Interaction(_) => Kind::Interaction,
+            Item::Reminder(_) => Kind::Reminder,
+        }
+    }
+
+    fn read(doc: &automerge::AutoCommit) -> Option<Item> {
+        match model::doc_kind(doc)? {
+            Kind::Note => Some(Item::Note(model::read_note(doc))),
+            Kind::Interaction => Some(Item::Interaction(model::read_interaction(doc))),
+            Kind::Reminder => Some(Item::Reminder(model::read_reminder(doc))),
+            _ => None,
+        }
+    }
+
+    /// Ids of the contacts the item is about.
+    pub fn contacts(&self) -> Vec<DocId> {
+        match self {
+            Item::Note(n) => n.contacts.iter().copied().collect(),
+            Item::Interaction(i) => i.contacts.iter().copied().collect(),
+            Item::Reminder(r) => r.contact.into_iter().collect(),
+        }
+    }
+}
+
+/// Document heads as text (comma-separated hex), as recorded in an edit buffer.
+pub fn heads_text(heads: &[automerge::ChangeHash]) -> String {
+    heads
+        .iter()
+        .map(|h| h.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Parses heads written by [`heads_text`].
+pub fn parse_heads(s: &str) -> Result<Vec<automerge::ChangeHash>> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(|h| {
+            h.parse().map_err(|_| {
+                AppError::hint(
+                    format!("'{h}' is not a document version"),
+                    "keep the '# base:' line kith wrote at the top of the edit buffer",
+                )
+            })
+        })
+        .collect()
+}
+
+/// A document as it is now, for an editor to render: the value and the heads it was read at.
+pub struct Editable<T> {
+    pub id: DocId,
+    pub value: T,
+    pub heads: Vec<automerge::ChangeHash>,
+    pub conflicts: Vec<Conflict>,
+    /// Items only: removed with `kith rm`.
+    pub deleted: bool,
+}
+
+/// What an edit did.
+#[derive(Debug)]
+pub struct EditOutcome {
+    /// Whether the user's change wrote anything.
+    pub changed: bool,
+    /// The value after the merge (the user's change plus whatever happened meanwhile).
+    pub merged_conflicts: Vec<Conflict>,
+}
+
+impl App {
+    /// Reads a contact for editing.
+    pub fn contact_for_edit(&self, id: DocId) -> Result<Editable<Contact>> {
+        let r = self.vault.read()?;
+        let mut doc = r
+            .load(id)?
+            .ok_or_else(|| AppError::user(format!("contact {id} no longer exists")))?;
+        Ok(Editable {
+            id,
+            value: model::read_contact(&doc),
+            conflicts: model::contact_conflicts(&doc),
+            heads: doc.get_heads(),
+            deleted: false,
+        })
+    }
+
+    /// A note, interaction or reminder as it was at `heads` (what an edit buffer was rendered
+    /// from).
+    pub fn item_at(&self, id: DocId, heads: &[automerge::ChangeHash]) -> Result<Item> {
+        Item::read(&self.doc_at(id, heads)?).ok_or_else(|| {
+            AppError::user(format!(
+                "{} is not a note, interaction or reminder",
+                id.short()
+            ))
+        })
+    }
+
+    /// A contact as it was at `heads`.
+    pub fn contact_at(&self, id: DocId, heads: &[automerge::ChangeHash]) -> Result<Contact> {
+        Ok(model::read_contact(&self.doc_at(id, heads)?))
+    }
+
+    fn doc_at(&self, id: DocId, heads: &[automerge::ChangeHash]) -> Result<automerge::AutoCommit> {
+        let r = self.vault.read()?;
+        let mut doc = r
+            .load(id)?
+            .ok_or_else(|| AppError::user(format!("{id} no longer exists")))?;
+        doc.fork_at(heads).map_err(|_| {
+            AppError::hint(
+                format!(
+                    "the edit was made against a version of {} this vault does not have",
+                    id.short()
+                ),
+                "remove the '# base:' line to apply the text against the current version",
+            )
+        })
+    }
+
+    /// Reads a note, interaction or reminder for editing.
+    pub fn item_for_edit(&self, id: DocId) -> Result<Editable<Item>> {
+        let r = self.vault.read()?;
+        let mut doc = r
+            .load(id)?
+            .ok_or_else(|| AppError::user(format!("{id} no longer exists")))?;
+        let value = Item::read(&doc).ok_or_else(|| {
+            AppError::user(format!(
+                "{} is not a note, interaction or reminder",
+                id.short()
+            ))
+        })?;
+        Ok(Editable {
+            id,
+            value,
+            conflicts: Vec::new(),
+            heads: doc.get_heads(),
+            deleted: model::item_deleted(&doc),
+        })
+    }
+
+    /// Applies a change made against the version at `base` to a document: `write` runs on a
+    /// fork of the document at `base`, and the fork is merged into the current document, in
+    /// one write transaction. Returns whether `write` changed anything and the document after.
+    fn edit_doc(
+        &self,
+        id: DocId,
+        base: &[automerge::ChangeHash],
+        write: impl FnOnce(&mut automerge::AutoCommit, i64) -> Result<()>,
+    ) -> Result<(bool, automerge::AutoCommit)> {
+        let now = self.now;
+        self.vault.write(now, |w| {
+            let mut l = w
+                .load(id)?
+                .ok_or_else(|| AppError::user(format!("{id} no longer exists")))?;
+            let mut fork = if base.is_empty() {
+                l.doc.fork()
+            } else {
+                l.doc.fork_at(base).map_err(|_| {
+                    AppError::hint(
+                        format!(
+                            "the edit was made against a version of {} this vault does not have",
+                            id.short()
+                        ),
+                        "remove the '# base:' line to apply the text against the current version",
+                    )
+                })?
+            };
+            let before = fork.get_heads();
+            write(&mut fork, now)?;
+            if fork.get_heads() == before {
+                return Ok((false, l.doc.fork()));
+            }
+            l.doc.merge(&mut fork).map_err(am_err)?;
+            let after = l.doc.fork();
+            w.save(l)?;
+            Ok((true, after))
+        })
+    }
+
+    /// Applies an edited contact made against the version at `base` (the heads it was rendered
+    /// from; empty means "now"). Only what differs between that version and `edited` is
+    /// written, so changes made meanwhile survive, and a field changed on both sides becomes a
+    /// conflict that `show` reports.
+    pub fn edit_contact(
+        &self,
+        id: DocId,
+        base: &[automerge::ChangeHash],
+        edited: &Contact,
+    ) -> Result<EditOutcome> {
+        if edited.name.trim().is_empty() {
+            return Err(AppError::user("a contact needs a name"));
+        }
+        let (changed, doc) = self.edit_doc(id, base, |fork, now| {
+            if model::doc_kind(fork) != Some(Kind::Contact) {
+                return Err(AppError::user(format!("{} is not a contact", id.short())));
+            }
+            model::write_contact(fork, edited, now).map_err(am_err)?;
+            Ok(())
+        })?;
+        Ok(EditOutcome {
+            changed,
+            merged_conflicts: model::contact_conflicts(&doc),
+        })
+    }
+
+    /// Applies an edited note, interaction or reminder made against the version at `base`
+    /// (see [`App::edit_contact`]). A note's text is Automerge Text: two edits of different
+    /// parts of it both survive.
+    pub fn edit_item(
+        &self,
+        id: DocId,
+        base: &[automerge::ChangeHash],
+        edited: &Item,
+    ) -> Result<EditOutcome> {
+        let (changed, _) = self.edit_doc(id, base, |fork, now| {
+            if model::doc_kind(fork) != Some(edited.kind()) {
+                return Err(AppError::user(format!(
+                    "{} is not a {}",
+                    id.short(),
+                    edited.kind().as_str()
+                )));
+            }
+            match edited {
+                Item::Note(n) => model::write_note(fork, n, now),
+                Item::Interaction(i) => model::write_interaction(fork, i, now),
+                Item::Reminder(r) => model::write_reminder(fork, r, now),
+            }
+            .map_err(am_err)?;
+            Ok(())
+        })?;
+        Ok(EditOutcome {
+            changed,
+            merged_conflicts: Vec::new(),
+        })
+    }
+
+    /// Removes a note, interaction or reminder (`deleted = true`), or restores it (`undo`).
+    /// The document and its history stay, so the removal can be undone; a removed item no
+    /// longer appears in timelines, search or `due`. Returns the kind and whether anything
+    /// changed.
+    pub fn remove_item(&self, id: DocId, undo: bool) -> Result<(Kind, bool)> {
+        self.vault.write(self.now, |w| {
+            let mut l = w
+                .load(id)?
+                .ok_or_else(|| AppError::user(format!("{id} no longer exists")))?;
+            let kind = match model::doc_kind(&l.doc) {
+                Some(k @ (Kind::Note | Kind::Interaction | Kind::Reminder)) => k,
+                _ => {
+                    return Err(AppError::user(format!(
+                        "{} is not a note, interaction or reminder",
+                        id.short()
+                    )))
+                }
+            };
+            let changed = model::set_item_deleted(&mut l.doc, !undo, w.now()).map_err(am_err)?;
+            w.save(l)?;
+            Ok((kind, changed))
+        })
+    }
+}
+
+/// What `edit` and `rm` act on: a contact or an item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Contact(DocId),
+    Item(DocId, Kind),
+}
+
+/// Resolves REF for `edit` and `rm`: an id prefix (at least 4 hex digits) of a note,
+/// interaction or reminder, or else a contact reference as for [`resolve_contact`].
+pub fn resolve_target(r: &Reader, reference: &str) -> Result<Target> {
+    let q = reference.trim().to_lowercase();
+    let mut items = Vec::new();
+    if q.len() >= 4 && kith_core::id::is_hex_prefix(&q) {
+        items = r
+            .ids_with_prefix(&q, 20)?
+            .into_iter()
+            .filter(|(_, k)| matches!(k, Kind::Note | Kind::Interaction | Kind::Reminder))
+            .collect::<Vec<_>>();
+    }
+    if items.is_empty() {
+        return resolve_contact(r, reference).map(Target::Contact);
+    }
+    let contact = resolve_contact(r, reference).ok();
+    match (items.len(), contact) {
+        (1, None) => Ok(Target::Item(items[0].0, items[0].1)),
+        (n, c) => {
+            let mut what: Vec<String> = items
+                .iter()
+                .take(5)
+                .map(|(i, k)| format!("{} {}", k.as_str(), i.short()))
+                .collect();
+            if let Some(c) = c {
+                what.insert(0, format!("contact {}", c.short()));
+            }
+            Err(AppError::hint(
+                format!(
+                    "'{reference}' matches {} documents: {}",
+                    n + usize::from(c.is_some()),
+                    what.join(", ")
+                ),
+                "give more digits of the id",
+            ))
+        }
+    }
+}
+
+/// A conflict in words, for people: what field it is ("title at Commodore"), the values, and
+/// the `kith set` field that settles it (None when only `kith edit` can).
+#[derive(Debug, Clone, Serialize)]
+pub struct ConflictText {
+    /// The field's internal path, as in `conflicts[].field`.
+    pub field: String,
+    /// The field in words, e.g. `title at Commodore`.
+    pub what: String,
+    /// Every value, the shown one first.
+    pub values: Vec<String>,
+    /// The FIELD argument of `kith set REF FIELD VALUE` that settles it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub set_field: Option<String>,
+}
+
+/// Describes a conflict of contact `c` in words (see [`ConflictText`]).
+pub fn describe_conflict(c: &Contact, cf: &Conflict) -> ConflictText {
+    let mut values = vec![cf.value.clone()];
+    values.extend(cf.others.iter().cloned());
+    let parts: Vec<&str> = cf.field.splitn(3, '.').collect();
+    let (what, set_field) = match parts.as_slice() {
+        [f] => (f.to_string(), Some(f.to_string())),
+        ["n", f] => (
+            format!("{f} name"),
+            matches!(*f, "given" | "family").then(|| f.to_string()),
+        ),
+        ["custom", k] => (format!("custom field {k}"), Some(format!("custom.{k}"))),
+        [group, key, field] => {
+            let single = entry_group_word(group);
+            let selector = match *group {
+                "orgs" => c.orgs.get(*key).map(|r| r.org.clone()),
+                "emails" => c.emails.get(*key).map(|l| l.value.clone()),
+                "phones" => c.phones.get(*key).map(|l| l.value.clone()),
+                "urls" => c.urls.get(*key).map(|l| l.value.clone()),
+                "dates" => c.dates.get(*key).map(|l| l.value.clone()),
+                "addresses" => c.addresses.get(*key).map(|a| a.street.clone()),
+                "links" => c.links.get(*key).map(|l| l.to.clone()),
+                _ => None,
+            }
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| key.to_string());
+            let primary = matches!(
+                (*group, *field),
+                ("orgs", "org") | ("addresses", "street") | ("links", "to") | (_, "value")
+            );
+            let what = if primary {
+                format!("{single} (entry {selector})")
+            } else if *group == "orgs" {
+                format!("{field} at {selector}")
+            } else {
+                format!("{field} of {single} {selector}")
+            };
+            (what, Some(format!("{single}.{selector}.{field}")))
+        }
+        _ => (cf.field.clone(), None),
+    };
+    ConflictText {
+        field: cf.field.clone(),
+        what,
+        values,
+        set_field,
+    }
+}
+
+/// The word `kith set` uses for a group of entries (`orgs` -> `org`).
+pub fn entry_group_word(group: &str) -> &str {
+    match group {
+        "orgs" => "org",
+        "emails" => "email",
+        "phones" => "phone",
+        "urls" => "url",
+        "dates" => "date",
+        "addresses" => "address",
+        "links" => "link",
+        other => other,
+    }
+}
+
+/// Finds the entry `kith set REF GROUP.SELECTOR.FIELD` names: GROUP is a singular word (`org`,
+/// `email`, ...), SELECTOR matches an entry's main value (organisation, email, ...; case
+/// ignored), any of its conflicting values, or its key. Returns the internal path
+/// (`orgs.KEY.title`).
+pub fn entry_path(doc: &automerge::AutoCommit, c: &Contact, spec: &str) -> Result<Option<String>> {
+    let Some((group, rest)) = spec.split_once('.') else {
+        return Ok(None);
+    };
+    let Some((selector, field)) = rest.rsplit_once('.') else {
+        return Ok(None);
+    };
+    use model::Record as _;
+    let (plural, fields, mains): (&str, &[&str], Vec<(String, String)>) = match group {
+        "org" => (
+            "orgs",
+            Role::FIELDS,
+            c.orgs
+                .iter()
+                .map(|(k, r)| (k.clone(), r.org.clone()))
+                .collect(),
+        ),
+        "email" => (
+            "emails",
+            Labeled::FIELDS,
+            c.emails
+                .iter()
+                .map(|(k, l)| (k.clone(), l.value.clone()))
+                .collect(),
+        ),
+        "phone" => (
+            "phones",
+            Labeled::FIELDS,
+            c.phones
+                .iter()
+                .map(|(k, l)| (k.clone(), l.value.clone()))
+                .collect(),
+        ),
+        "url" => (
+            "urls",
+            Labeled::FIELDS,
+            c.urls
+                .iter()
+                .map(|(k, l)| (k.clone(), l.value.clone()))
+                .collect(),
+        ),
+        "date" => (
+            "dates",
+            Labeled::FIELDS,
+            c.dates
+                .iter()
+                .map(|(k, l)| (k.clone(), l.value.clone()))
+                .collect(),
+        ),
+        "address" => (
+            "addresses",
+            model::Address::FIELDS,
+            c.addresses
+                .iter()
+                .map(|(k, a)| (k.clone(), a.street.clone()))
+                .collect(),
+        ),
+        _ => return Ok(None),
+    };
+    if !fields.contains(&field) {
+        return Err(AppError::hint(
+            format!("'{field}' is not a field of an {group} entry"),
+            format!("fields: {}", fields.join(", ")),
+        ));
+    }
+    let sel = selector.to_lowercase();
+    let conflicts = model::contact_conflicts(doc);
+    let mut found: Vec<&String> = Vec::new();
+    for (k, main) in &mains {
+        let also = conflicts.iter().any(|cf| {
+            cf.field.starts_with(&format!("{plural}.{k}."))
+                && (cf.value.to_lowercase() == sel
+                    || cf.others.iter().any(|o| o.to_lowercase() == sel))
+        });
+        if main.to_lowercase() == sel || *k == selector || also {
+            found.push(k);
+        }
+    }
+    match found.as_slice() {
+        [k] => Ok(Some(format!("{plural}.{k}.{field}"))),
+        [] => Err(AppError::hint(
+            format!("no {group} entry matches '{selector}'"),
+            format!(
+                "entries: {}",
+                mains
+                    .iter()
+                    .map(|(_, m)| m.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+        _ => Err(AppError::user(format!(
+            "'{selector}' matches {} {group} entries; use `kith edit`",
+            found.len()
+        ))),
     }
 }

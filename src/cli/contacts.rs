@@ -213,21 +213,13 @@ pub fn show(ctx: &Ctx, a: ShowArgs, out: &mut Out) -> Result<(), AppError> {
             out.line(format!("  {l}")).map_err(io_err)?;
         }
     }
-    for cf in &v.conflicts {
-        if !["name", "birthday", "every"].contains(&cf.field.as_str())
-            && !cf.field.starts_with("emails.")
-        {
-            out.line(format!(
-                "conflict on {}: shown '{}', also {}",
-                cf.field,
-                cf.value,
-                cf.others.join(" | ")
-            ))
+    // Every conflict in words, with the command that settles it.
+    for ct in &v.conflicts_explained {
+        out.line(format!("conflict: {}", conflict_line(&v.id.short(), ct)))
             .map_err(io_err)?;
-        }
     }
     if !v.conflicts.is_empty() {
-        out.note("hint: concurrent edits disagree; `kith set` the field to the value you want to settle it");
+        out.note("hint: concurrent edits disagree; the value shown first is the one every device shows until you settle it");
     }
     Ok(())
 }
@@ -304,33 +296,157 @@ pub fn list(ctx: &Ctx, a: ListArgs, out: &mut Out) -> Result<(), AppError> {
 
 #[derive(Args, Debug)]
 pub struct EditArgs {
-    /// Contact: id prefix, name or email
-    pub contact: String,
+    /// Contact (id prefix, name or email), or a note, interaction or reminder (id prefix, as
+    /// `kith timeline` shows it)
+    pub target: String,
+    /// Start from this file instead of the current text, e.g. the recovery file a failed edit
+    /// left; it is merged against the version it was written from (its '# base:' line)
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<std::path::PathBuf>,
+}
+
+/// Saves the user's text in the home's recovery folder; returns the hint to show.
+pub(super) fn save_recovery(
+    ctx: &Ctx,
+    id: kith_core::DocId,
+    reference: &str,
+    text: &str,
+) -> String {
+    let rec_dir = ctx.home.join("recovery");
+    let rec = rec_dir.join(format!("edit-{}-{}.txt", id.short(), ctx.now));
+    match std::fs::create_dir_all(&rec_dir).and_then(|_| std::fs::write(&rec, text)) {
+        Ok(()) => format!(
+            "your text is saved in {}; fix it and run `kith edit {reference} --from {}`",
+            rec.display(),
+            rec.display()
+        ),
+        Err(err) => format!("could not save your text to {}: {err}", rec.display()),
+    }
+}
+
+/// Opens the editor on `start` and returns the text the user saved, or None when it equals
+/// `rendered` (nothing to do). A failing editor keeps the user's text in a recovery file.
+pub(super) fn edit_text(
+    ctx: &Ctx,
+    id: kith_core::DocId,
+    reference: &str,
+    rendered: &str,
+    start: &str,
+) -> Result<Option<String>, AppError> {
+    let dir = tempfile::tempdir()
+        .map_err(|e| AppError::user(format!("cannot create a temporary file: {e}")))?;
+    let path = dir.path().join(format!("kith-{}.txt", id.short()));
+    std::fs::write(&path, start)
+        .map_err(|e| AppError::user(format!("cannot write {}: {e}", path.display())))?;
+    if let Err(e) = super::run_editor(&path) {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if text.trim().is_empty() || text == start {
+            return Err(e);
+        }
+        let hint = save_recovery(ctx, id, reference, &text);
+        return Err(AppError::hint(e.to_string(), hint));
+    }
+    let edited = std::fs::read_to_string(&path)
+        .map_err(|e| AppError::user(format!("cannot read back {}: {e}", path.display())))?;
+    Ok((edited != rendered).then_some(edited))
+}
+
+/// The starting text and the version it was written against: the rendered buffer, or the
+/// file given with `--from`.
+pub(super) fn start_text(
+    a: &EditArgs,
+    rendered: &str,
+    current: &[automerge::ChangeHash],
+) -> Result<(String, Vec<automerge::ChangeHash>), AppError> {
+    let Some(file) = &a.from else {
+        return Ok((rendered.to_string(), current.to_vec()));
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        AppError::hint(
+            format!("cannot read {}: {e}", file.display()),
+            "give the path of a saved edit buffer",
+        )
+    })?;
+    let base = match editbuf::find_base(&text) {
+        Some(b) => app::parse_heads(b)?,
+        None => current.to_vec(),
+    };
+    Ok((text, base))
+}
+
+pub(super) fn parse_errors(errors: &[editbuf::ParseError]) -> String {
+    let mut s = format!("edit buffer line {}: {}", errors[0].line, errors[0].msg);
+    for e in &errors[1..] {
+        s.push_str(&format!("; line {}: {}", e.line, e.msg));
+    }
+    s.push_str("; nothing changed");
+    s
+}
+
+/// A conflict in words with the command that settles it.
+pub(super) fn conflict_line(reference: &str, ct: &app::ConflictText) -> String {
+    let values: Vec<String> = ct.values.iter().map(|v| format!("'{v}'")).collect();
+    let settle = match &ct.set_field {
+        Some(f) if f.contains(|c: char| c.is_whitespace() || c == '\'') => format!(
+            "settle with `kith set {reference} '{}' VALUE`",
+            f.replace('\'', "'\\''")
+        ),
+        Some(f) => format!("settle with `kith set {reference} {f} VALUE`"),
+        None => format!("settle with `kith edit {reference}`"),
+    };
+    format!("{}: {} — {settle}", ct.what, values.join(" vs "))
 }
 
 pub fn edit(ctx: &Ctx, a: EditArgs, out: &mut Out) -> Result<(), AppError> {
     let app = ctx.open()?;
-    let id = app::resolve_contact(&app.vault.read()?, &a.contact)?;
+    match app::resolve_target(&app.vault.read()?, &a.target)? {
+        app::Target::Contact(id) => edit_contact(ctx, &app, id, &a, out),
+        app::Target::Item(id, _) => super::items::edit_item(ctx, &app, id, &a, out),
+    }
+}
+
+fn edit_contact(
+    ctx: &Ctx,
+    app: &app::App,
+    id: kith_core::DocId,
+    a: &EditArgs,
+    out: &mut Out,
+) -> Result<(), AppError> {
     let view = app.show(id)?;
+    let current = app.contact_for_edit(id)?;
+    let reference = id.short();
     let names: BTreeMap<String, String> = view
         .links
         .iter()
         .filter_map(|l| l.name.clone().map(|n| (l.to.clone(), n)))
         .collect();
-    let buf = editbuf::render(&id.to_hex(), &view.contact, &view.conflicts, &names);
-    let dir = tempfile::tempdir()
-        .map_err(|e| AppError::user(format!("cannot create a temporary file: {e}")))?;
-    let path = dir.path().join(format!("kith-{}.txt", id.short()));
-    std::fs::write(&path, &buf)
-        .map_err(|e| AppError::user(format!("cannot write {}: {e}", path.display())))?;
-    super::run_editor(&path)?;
-    let edited = std::fs::read_to_string(&path)
-        .map_err(|e| AppError::user(format!("cannot read back {}: {e}", path.display())))?;
-    if edited == buf {
+    let conflicts: Vec<String> = current
+        .conflicts
+        .iter()
+        .map(|cf| conflict_line(&reference, &app::describe_conflict(&current.value, cf)))
+        .collect();
+    let rendered = editbuf::render(
+        &id.to_hex(),
+        &app::heads_text(&current.heads),
+        &current.value,
+        &conflicts,
+        &names,
+    );
+    let (start, _) = start_text(a, &rendered, &current.heads)?;
+    let Some(edited) = edit_text(ctx, id, &reference, &rendered, &start)? else {
         out.note("no changes");
         return Ok(());
-    }
-    let today = ctx.today;
+    };
+    // The version the text was written against: the one rendered, or the file's base line.
+    let base = match editbuf::find_base(&edited) {
+        Some(b) => app::parse_heads(b)?,
+        None => current.heads.clone(),
+    };
+    let base_value = if base == current.heads {
+        current.value.clone()
+    } else {
+        app.contact_at(id, &base)?
+    };
     let check = |field: &str, v: &str| -> Result<String, String> {
         match field {
             "email" => app::check_email(v).map_err(|e| e.to_string()),
@@ -347,46 +463,47 @@ pub fn edit(ctx: &Ctx, a: EditArgs, out: &mut Out) -> Result<(), AppError> {
             _ => Ok(v.to_string()),
         }
     };
-    let _ = today;
     let now = ctx.now;
     let mut n = 0;
     let mut new_key = || {
         n += 1;
         format!("{}{n}", app::entry_key(now))
     };
-    let parsed = match editbuf::parse(&edited, &view.contact, &mut new_key, &check) {
+    let parsed = match editbuf::parse(&edited, &base_value, &mut new_key, &check) {
         Ok(Some(c)) => c,
         Ok(None) => {
             out.note("empty buffer: edit cancelled, nothing changed");
             return Ok(());
         }
-        Err(e) => {
-            let rec_dir = ctx.home.join("recovery");
-            let rec = rec_dir.join(format!("edit-{}-{}.txt", id.short(), ctx.now));
-            let saved =
-                std::fs::create_dir_all(&rec_dir).and_then(|_| std::fs::write(&rec, &edited));
-            let hint = match saved {
-                Ok(()) => format!(
-                    "your text is saved in {}; fix it and run `kith edit` again",
-                    rec.display()
-                ),
-                Err(err) => format!("could not save your text to {}: {err}", rec.display()),
-            };
-            return Err(AppError::hint(
-                format!("edit buffer line {}: {}; nothing changed", e.line, e.msg),
-                hint,
-            ));
+        Err(errors) => {
+            let hint = save_recovery(ctx, id, &reference, &edited);
+            return Err(AppError::hint(parse_errors(&errors), hint));
         }
     };
-    let changed = app.update_contact(id, |c, _| {
-        *c = parsed;
-        Ok(())
-    })?;
-    out.note(if changed {
-        format!("updated {}", view.contact.name)
-    } else {
-        "no changes".to_string()
-    });
+    let summary = editbuf::summarize_contact(&base_value, &parsed);
+    let outcome = match app.edit_contact(id, &base, &parsed) {
+        Ok(o) => o,
+        Err(e) => {
+            let hint = save_recovery(ctx, id, &reference, &edited);
+            return Err(AppError::hint(e.to_string(), hint));
+        }
+    };
+    if !outcome.changed {
+        out.note("no changes");
+        return Ok(());
+    }
+    out.note(format!("updated {}", parsed.name));
+    for line in &summary {
+        out.note(format!("  {line}"));
+    }
+    let merged = app.contact_for_edit(id)?;
+    for cf in &outcome.merged_conflicts {
+        let ct = app::describe_conflict(&merged.value, cf);
+        out.warn(format!(
+            "conflict with a concurrent change: {}",
+            conflict_line(&reference, &ct)
+        ));
+    }
     Ok(())
 }
 
@@ -395,7 +512,9 @@ pub struct SetArgs {
     /// Contact: id prefix, name or email
     pub contact: String,
     /// Field: name, nickname, given, family, email, phone, url, org, title, birthday, met,
-    /// every, kinds, archived, or custom.KEY
+    /// every, kinds, archived, custom.KEY, or one field of an entry: GROUP.ENTRY.FIELD, e.g.
+    /// org.Commodore.title or email.ada@example.com.label (ENTRY: the organisation, address,
+    /// ... or one of its conflicting values)
     pub field: String,
     /// New value; an empty string clears the field
     #[arg(allow_hyphen_values = true)]
@@ -479,10 +598,32 @@ pub fn set(ctx: &Ctx, a: SetArgs, out: &mut Out) -> Result<(), AppError> {
                 }
                 settle(doc, &format!("custom.{key}"), &value)?;
             }
+            f if f.contains('.') && app::entry_path(doc, c, &a.field)?.is_some() => {
+                // GROUP.ENTRY.FIELD, e.g. org.Commodore.title: one field of one entry.
+                let path = app::entry_path(doc, c, &a.field)?.expect("checked by the guard");
+                let parts: Vec<&str> = path.splitn(3, '.').collect();
+                let (group, key, fld) = (parts[0], parts[1], parts[2]);
+                let v = if group == "emails" && fld == "value" && !value.is_empty() {
+                    app::check_email(&value)?
+                } else {
+                    value.clone()
+                };
+                use kith_core::model::Record as _;
+                match group {
+                    "orgs" => c.orgs.get_mut(key).map(|r| r.set_field(fld, v.clone())),
+                    "emails" => c.emails.get_mut(key).map(|r| r.set_field(fld, v.clone())),
+                    "phones" => c.phones.get_mut(key).map(|r| r.set_field(fld, v.clone())),
+                    "urls" => c.urls.get_mut(key).map(|r| r.set_field(fld, v.clone())),
+                    "dates" => c.dates.get_mut(key).map(|r| r.set_field(fld, v.clone())),
+                    "addresses" => c.addresses.get_mut(key).map(|r| r.set_field(fld, v.clone())),
+                    _ => None,
+                };
+                settle(doc, &path, &v)?;
+            }
             other => {
                 return Err(AppError::hint(
                     format!("'{other}' is not a field kith can set"),
-                    "fields: name, nickname, given, family, email, phone, url, org, title, birthday, met, every, kinds, archived, custom.KEY (use `kith edit` for the rest)",
+                    "fields: name, nickname, given, family, email, phone, url, org, title, birthday, met, every, kinds, archived, custom.KEY, or one field of an entry like org.ORGANISATION.title or email.ADDRESS.label (use `kith edit` for the rest)",
                 ))
             }
         }
@@ -542,22 +683,58 @@ pub fn tag(ctx: &Ctx, mut a: TagArgs, out: &mut Out) -> Result<(), AppError> {
 
 #[derive(Args, Debug)]
 pub struct RmArgs {
-    /// Contact: id prefix, name or email
-    pub contact: String,
-    /// Delete the contact document for good instead of archiving it
-    #[arg(long)]
+    /// Contact (id prefix, name or email), or a note, interaction or reminder (id prefix)
+    pub target: String,
+    /// Delete the document for good instead of archiving (contacts) or removing it (items)
+    #[arg(long, conflicts_with = "undo")]
     pub purge: bool,
+    /// Bring back an archived contact or a removed item
+    #[arg(long)]
+    pub undo: bool,
 }
 
 pub fn rm(ctx: &Ctx, a: RmArgs, out: &mut Out) -> Result<(), AppError> {
     let app = ctx.open()?;
-    let id = app::resolve_contact(&app.vault.read()?, &a.contact)?;
+    let id = match app::resolve_target(&app.vault.read()?, &a.target)? {
+        app::Target::Contact(id) => id,
+        app::Target::Item(id, kind) => {
+            let k = kind.as_str();
+            if a.purge {
+                app.remove(id, true)?;
+                out.note(format!("deleted {k} {} for good", id.short()));
+                return Ok(());
+            }
+            let (_, changed) = app.remove_item(id, a.undo)?;
+            let short = id.short();
+            out.note(match (a.undo, changed) {
+                (false, true) => {
+                    format!("removed {k} {short}; undo with `kith rm --undo {short}`")
+                }
+                (false, false) => format!("{k} {short} was already removed"),
+                (true, true) => format!("restored {k} {short}"),
+                (true, false) => format!("{k} {short} was not removed"),
+            });
+            return Ok(());
+        }
+    };
     let name = app
         .vault
         .read()?
         .contact(id)?
         .map(|s| s.name)
         .unwrap_or_default();
+    if a.undo {
+        let changed = app.update_contact(id, |c, _| {
+            c.archived = false;
+            Ok(())
+        })?;
+        out.note(if changed {
+            format!("restored {name} ({})", id.short())
+        } else {
+            format!("{name} ({}) was not archived", id.short())
+        });
+        return Ok(());
+    }
     app.remove(id, a.purge)?;
     if a.purge {
         out.note(format!(
@@ -566,7 +743,7 @@ pub fn rm(ctx: &Ctx, a: RmArgs, out: &mut Out) -> Result<(), AppError> {
         ));
     } else {
         out.note(format!(
-            "archived {name} ({}); undo with `kith set {} archived false`",
+            "archived {name} ({}); undo with `kith rm --undo {}`",
             id.short(),
             id.short()
         ));

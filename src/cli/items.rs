@@ -316,3 +316,94 @@ pub fn reindex(ctx: &Ctx, out: &mut Out) -> Result<(), AppError> {
         Ok(())
     }
 }
+
+/// `kith edit ITEM-REF`: the item's fields and text in $EDITOR, merged against the version
+/// shown (see `App::edit_item`).
+pub(super) fn edit_item(
+    ctx: &Ctx,
+    app: &App,
+    id: DocId,
+    a: &super::contacts::EditArgs,
+    out: &mut Out,
+) -> Result<(), AppError> {
+    let current = app.item_for_edit(id)?;
+    let short = id.short();
+    let kind = current.value.kind().as_str();
+    if current.deleted {
+        return Err(AppError::hint(
+            format!("{kind} {short} was removed"),
+            format!("bring it back with `kith rm --undo {short}`, then edit it"),
+        ));
+    }
+    let r = app.vault.read()?;
+    let mut names = std::collections::BTreeMap::new();
+    for c in current.value.contacts() {
+        if let Some(s) = r.contact(c)? {
+            names.insert(c.to_hex(), s.name);
+        }
+    }
+    drop(r);
+    let rendered = crate::editbuf::render_item(
+        &id.to_hex(),
+        &app::heads_text(&current.heads),
+        &current.value,
+        &names,
+    );
+    let (start, _) = super::contacts::start_text(a, &rendered, &current.heads)?;
+    let Some(edited) = super::contacts::edit_text(ctx, id, &short, &rendered, &start)? else {
+        out.note("no changes");
+        return Ok(());
+    };
+    let base = match crate::editbuf::find_base(&edited) {
+        Some(b) => app::parse_heads(b)?,
+        None => current.heads.clone(),
+    };
+    let base_value = if base == current.heads {
+        current.value.clone()
+    } else {
+        app.item_at(id, &base)?
+    };
+    let today = ctx.today;
+    let check = |field: &str, v: &str| -> Result<String, String> {
+        match field {
+            "contact" => {
+                let r = app.vault.read().map_err(|e| e.to_string())?;
+                app::resolve_contact(&r, v)
+                    .map(|i| i.to_hex())
+                    .map_err(|e| e.to_string())
+            }
+            "date" | "due" | "snoozed" => app::parse_date(v, today)
+                .map(|d| d.to_string())
+                .map_err(|e| e.to_string()),
+            _ => Ok(v.to_string()),
+        }
+    };
+    let parsed = match crate::editbuf::parse_item(&edited, &base_value, &check) {
+        Ok(Some(it)) => it,
+        Ok(None) => {
+            out.note("empty buffer: edit cancelled, nothing changed");
+            return Ok(());
+        }
+        Err(errors) => {
+            let hint = super::contacts::save_recovery(ctx, id, &short, &edited);
+            return Err(AppError::hint(super::contacts::parse_errors(&errors), hint));
+        }
+    };
+    let summary = crate::editbuf::summarize_item(&base_value, &parsed);
+    let outcome = match app.edit_item(id, &base, &parsed) {
+        Ok(o) => o,
+        Err(e) => {
+            let hint = super::contacts::save_recovery(ctx, id, &short, &edited);
+            return Err(AppError::hint(e.to_string(), hint));
+        }
+    };
+    if !outcome.changed {
+        out.note("no changes");
+        return Ok(());
+    }
+    out.note(format!("updated {kind} {short}"));
+    for line in &summary {
+        out.note(format!("  {line}"));
+    }
+    Ok(())
+}

@@ -151,6 +151,12 @@ pub fn phone_key(p: &str) -> String {
 pub fn derive<D: ReadDoc>(doc: &D) -> (Option<Kind>, DocIndex) {
     let kind = model::doc_kind(doc);
     let mut ix = DocIndex::default();
+    // A removed item (`kith rm`) contributes nothing: no timeline, search or due entry.
+    if matches!(kind, Some(Kind::Note | Kind::Interaction | Kind::Reminder))
+        && model::item_deleted(doc)
+    {
+        return (kind, ix);
+    }
     match kind {
         Some(Kind::Contact) => {
             let c = model::read_contact(doc);

@@ -697,6 +697,23 @@ pub fn write_reminder(doc: &mut AutoCommit, new: &Reminder, now: i64) -> AmResul
     Ok(true)
 }
 
+/// Whether a note, interaction or reminder was removed (`kith rm`): the root key `deleted`.
+/// A removed item keeps its content and history, so the removal can be undone and a concurrent
+/// edit made on another device is kept (it shows again when the item is restored).
+pub fn item_deleted<D: ReadDoc>(doc: &D) -> bool {
+    read_bool(doc, &ROOT, "deleted")
+}
+
+/// Marks an item removed (or restores it). Returns whether anything changed.
+pub fn set_item_deleted(doc: &mut AutoCommit, deleted: bool, now: i64) -> AmResult<bool> {
+    if item_deleted(doc) == deleted {
+        return Ok(false);
+    }
+    write_bool(doc, &ROOT, "deleted", deleted)?;
+    write_i64(doc, &ROOT, "updated", now)?;
+    Ok(true)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Conflicts.
 
