@@ -1051,7 +1051,8 @@ pub struct Editable<T> {
 pub struct EditOutcome {
     /// Whether the user's change wrote anything.
     pub changed: bool,
-    /// The value after the merge (the user's change plus whatever happened meanwhile).
+    /// The document's conflicts after the merge (the user's change plus whatever happened
+    /// meanwhile).
     pub merged_conflicts: Vec<Conflict>,
 }
 
@@ -1118,7 +1119,7 @@ impl App {
         Ok(Editable {
             id,
             value,
-            conflicts: Vec::new(),
+            conflicts: model::item_conflicts(&doc),
             heads: doc.get_heads(),
             deleted: model::item_deleted(&doc),
         })
@@ -1198,7 +1199,7 @@ impl App {
         base: &[automerge::ChangeHash],
         edited: &Item,
     ) -> Result<EditOutcome> {
-        let (changed, _) = self.edit_doc(id, base, |fork, now| {
+        let (changed, doc) = self.edit_doc(id, base, |fork, now| {
             if model::doc_kind(fork) != Some(edited.kind()) {
                 return Err(AppError::user(format!(
                     "{} is not a {}",
@@ -1216,7 +1217,7 @@ impl App {
         })?;
         Ok(EditOutcome {
             changed,
-            merged_conflicts: Vec::new(),
+            merged_conflicts: model::item_conflicts(&doc),
         })
     }
 

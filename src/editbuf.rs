@@ -423,7 +423,13 @@ fn item_kind(it: &Item) -> &'static str {
 
 /// Renders a note, interaction or reminder. `names` maps contact ids (hex) to names, shown as
 /// comments.
-pub fn render_item(id: &str, base: &str, it: &Item, names: &BTreeMap<String, String>) -> String {
+pub fn render_item(
+    id: &str,
+    base: &str,
+    it: &Item,
+    conflicts: &[String],
+    names: &BTreeMap<String, String>,
+) -> String {
     let kind = item_kind(it);
     let mut s = String::new();
     s.push_str(&format!("# Editing {kind} {id}\n"));
@@ -434,6 +440,9 @@ pub fn render_item(id: &str, base: &str, it: &Item, names: &BTreeMap<String, Str
     s.push_str(
         "# id prefix, a name or an email; repeat it for several. Delete every line to cancel.\n",
     );
+    for cf in conflicts {
+        s.push_str(&format!("# CONFLICT: {cf}\n"));
+    }
     let contact = |s: &mut String, id: &str| {
         let name = names
             .get(id)
@@ -948,7 +957,7 @@ mod tests {
             }),
         ];
         for it in items {
-            let buf = render_item("abc", "h", &it, &BTreeMap::new());
+            let buf = render_item("abc", "h", &it, &[], &BTreeMap::new());
             assert_eq!(find_base(&buf), Some("h"));
             let back = parse_item(&buf, &it, &ok).unwrap().unwrap();
             assert_eq!(back, it, "{buf}");
@@ -957,7 +966,7 @@ mod tests {
 
     #[test]
     fn item_errors_are_all_reported() {
-        let buf = render_item("abc", "", &note(), &BTreeMap::new())
+        let buf = render_item("abc", "", &note(), &[], &BTreeMap::new())
             .replace("tags:", "colour:")
             .replace("First line\nsecond line\n", "")
             + "";

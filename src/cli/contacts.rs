@@ -498,6 +498,9 @@ fn edit_contact(
     }
     let merged = app.contact_for_edit(id)?;
     for cf in &outcome.merged_conflicts {
+        if current.conflicts.iter().any(|c| c.field == cf.field) {
+            continue; // already there before this edit (and named in the buffer)
+        }
         let ct = app::describe_conflict(&merged.value, cf);
         out.warn(format!(
             "conflict with a concurrent change: {}",

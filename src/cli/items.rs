@@ -343,10 +343,12 @@ pub(super) fn edit_item(
         }
     }
     drop(r);
+    let conflicts: Vec<String> = current.conflicts.iter().map(item_conflict_line).collect();
     let rendered = crate::editbuf::render_item(
         &id.to_hex(),
         &app::heads_text(&current.heads),
         &current.value,
+        &conflicts,
         &names,
     );
     let (start, _) = super::contacts::start_text(a, &rendered, &current.heads)?;
@@ -405,5 +407,29 @@ pub(super) fn edit_item(
     for line in &summary {
         out.note(format!("  {line}"));
     }
+    for cf in &outcome.merged_conflicts {
+        if !current.conflicts.iter().any(|c| c.field == cf.field) {
+            out.warn(format!(
+                "conflict with a concurrent change: {}",
+                item_conflict_line(cf)
+            ));
+        }
+    }
     Ok(())
+}
+
+/// An item conflict in words: the buffer's field name and the values, the shown one first.
+fn item_conflict_line(cf: &kith_core::model::Conflict) -> String {
+    let field = match cf.field.as_str() {
+        "type" => "kind",
+        "snoozed_until" => "snoozed until",
+        "deleted" => "removed",
+        f => f,
+    };
+    let mut values = vec![format!("'{}'", cf.value)];
+    values.extend(cf.others.iter().map(|o| format!("'{o}'")));
+    format!(
+        "{field}: {} — the first is shown; settle by giving that line a new value in `kith edit`",
+        values.join(" vs ")
+    )
 }

@@ -607,3 +607,41 @@ fn rm_of_a_contact_still_archives_and_undo_restores() {
     t.ok(&["rm", "--undo", short]);
     assert_eq!(t.names(&[]), ["Ada Lovelace"]);
 }
+
+#[test]
+fn a_reminder_text_changed_twice_at_once_is_a_visible_conflict() {
+    let t = TestEnv::new();
+    ada(&t);
+    let rem = t
+        .ok(&["remind", "ada", "Send the paper", "--in", "2d"])
+        .trim()
+        .to_string();
+    let ea = waiting_editor(&t, "a", "s/Send the paper/Send the draft/");
+    let eb = waiting_editor(&t, "b", "s/Send the paper/Post the paper/");
+    let a = open_editor(&t, &["edit", &rem[..8]], &ea, "a");
+    let b = open_editor(&t, &["edit", &rem[..8]], &eb, "b");
+    let oa = release(&t, "a", a);
+    assert_eq!(oa.code, 0, "{oa:#?}");
+    let ob = release(&t, "b", b);
+    assert_eq!(ob.code, 0, "{ob:#?}");
+    assert!(
+        ob.stderr
+            .contains("warning: conflict with a concurrent change: text: '"),
+        "{}",
+        ob.stderr
+    );
+    assert!(
+        ob.stderr.contains("'Send the draft'") && ob.stderr.contains("'Post the paper'"),
+        "{}",
+        ob.stderr
+    );
+    // The next edit buffer names the conflict too.
+    let dump = t.script(
+        "dump.sh",
+        &format!("cp \"$1\" '{}/dump.txt'", t.root().display()),
+    );
+    let o = t.run_with(&["edit", &rem[..8]], &[("EDITOR", &dump)], None);
+    assert_eq!(o.code, 0, "{o:#?}");
+    let buf = std::fs::read_to_string(t.root().join("dump.txt")).unwrap();
+    assert!(buf.contains("# CONFLICT: text: '"), "{buf}");
+}

@@ -792,6 +792,29 @@ pub fn settle_conflict(doc: &mut AutoCommit, field: &str, value: &str) -> AmResu
     Ok(true)
 }
 
+/// The scalar fields of a note, interaction or reminder whose concurrent writes conflict
+/// (`type` is an interaction's kind).
+pub fn item_conflicts<D: ReadDoc>(doc: &D) -> Vec<Conflict> {
+    let mut out = Vec::new();
+    conflicts_in(
+        doc,
+        &ROOT,
+        "",
+        &[
+            "date",
+            "type",
+            "due",
+            "contact",
+            "text",
+            "done",
+            "snoozed_until",
+            "deleted",
+        ],
+        &mut out,
+    );
+    out
+}
+
 /// The scalar fields of a contact whose concurrent writes conflict.
 pub fn contact_conflicts<D: ReadDoc>(doc: &D) -> Vec<Conflict> {
     let mut out = Vec::new();
