@@ -29,7 +29,7 @@ use redb::{
 use serde::{Deserialize, Serialize};
 
 /// Version of the table layout; bumped with a migration for every change.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 const MAGIC: &str = "kith-vault";
 const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
 
@@ -346,7 +346,12 @@ impl Vault {
             if matches!(vault.db, Db::Ro(_)) {
                 vault.db = Db::Rw(Self::builder().open(path).map_err(|e| map_redb(path, e))?);
             }
-            vault.reindex(&mut |_, _| {})?;
+            if format < 3 {
+                vault.migrate_competing_maps(format)?;
+            }
+            if format < 2 {
+                vault.reindex(&mut |_, _| {})?;
+            }
         }
         Ok(vault)
     }
@@ -491,6 +496,49 @@ impl Vault {
         Ok(Reader {
             txn,
             path: self.path.clone(),
+        })
+    }
+
+    /// Migration 2 -> 3: every document whose nested maps exist as several concurrent objects
+    /// (first entries added on two devices by an older kith) gets the entries of the losing
+    /// copies moved into the winning one (`model::merge_competing_maps`), with its index rows,
+    /// in one write transaction. A format 2 vault then records format 3 in the same
+    /// transaction; an older one is left for the reindex that follows. Returns the number of
+    /// documents rewritten.
+    fn migrate_competing_maps(&self, format: u32) -> Result<u64> {
+        self.write(0, |w| {
+            let ids: Vec<Id> = {
+                let t = w.txn.open_table(DOCS).map_err(|e| w.e(e))?;
+                let mut v = Vec::new();
+                for r in t.iter().map_err(|e| w.e(e))? {
+                    v.push(r.map_err(|e| w.e(e))?.0.value());
+                }
+                v
+            };
+            let mut rewritten = 0;
+            for id in ids {
+                // A document that does not load is left as it is (sync reports it).
+                let mut l = match w.load(DocId(id)) {
+                    Ok(Some(l)) => l,
+                    Ok(None) | Err(StoreError::BadDocument(..)) => continue,
+                    Err(e) => return Err(e),
+                };
+                if !kith_core::model::has_competing_maps(&l.doc) {
+                    continue;
+                }
+                let changed = kith_core::model::merge_competing_maps(&mut l.doc)
+                    .map_err(|e| StoreError::BadDocument(DocId(id), e.to_string()))?;
+                if changed {
+                    w.save(l)?;
+                    rewritten += 1;
+                }
+            }
+            if format == 2 {
+                let mut t = w.txn.open_table(META).map_err(|e| w.e(e))?;
+                t.insert("format", 3u32.to_le_bytes().as_slice())
+                    .map_err(|e| w.e(e))?;
+            }
+            Ok::<u64, StoreError>(rewritten)
         })
     }
 

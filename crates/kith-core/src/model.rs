@@ -325,11 +325,43 @@ fn read_record<D: ReadDoc, R: Record>(doc: &D, obj: &ObjId) -> R {
     r
 }
 
-fn read_records<D: ReadDoc, R: Record>(doc: &D, obj: &ObjId, key: &str) -> BTreeMap<String, R> {
+/// Every map object stored under `key`: Automerge's winner first, then the other concurrent
+/// values of the key. Two devices that each created the map (older versions created it when
+/// the first entry was added) leave several after a merge, and every one of them must be read.
+fn maps_at<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Vec<ObjId> {
+    let mut out: Vec<ObjId> = Vec::new();
+    if let Some(w) = map_at(doc, obj, key) {
+        out.push(w);
+    }
+    if let Ok(all) = doc.get_all(obj, key) {
+        for (v, id) in all {
+            if matches!(v, Value::Object(ObjType::Map)) && !out.contains(&id) {
+                out.push(id);
+            }
+        }
+    }
+    out
+}
+
+/// The entry object for `k` in the first of `maps` that has one (the one readers show).
+fn entry_in<D: ReadDoc>(doc: &D, maps: &[ObjId], k: &str) -> Option<ObjId> {
+    maps.iter().find_map(|m| map_at(doc, m, k))
+}
+
+/// The first of `maps` that holds a string at `k`.
+fn str_holder<D: ReadDoc>(doc: &D, maps: &[ObjId], k: &str) -> Option<ObjId> {
+    maps.iter().find(|m| read_str(doc, m, k).is_some()).cloned()
+}
+
+/// The union of the entries of `maps`; an entry id present in several reads from the first.
+fn read_records_in<D: ReadDoc, R: Record>(doc: &D, maps: &[ObjId]) -> BTreeMap<String, R> {
     let mut out = BTreeMap::new();
-    if let Some(m) = map_at(doc, obj, key) {
-        for k in doc.keys(&m) {
-            if let Some(entry) = map_at(doc, &m, &k) {
+    for m in maps {
+        for k in doc.keys(m) {
+            if out.contains_key(&k) {
+                continue;
+            }
+            if let Some(entry) = map_at(doc, m, &k) {
                 out.insert(k, read_record(doc, &entry));
             }
         }
@@ -337,11 +369,26 @@ fn read_records<D: ReadDoc, R: Record>(doc: &D, obj: &ObjId, key: &str) -> BTree
     out
 }
 
-fn read_set<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> BTreeSet<String> {
-    match map_at(doc, obj, key) {
-        Some(m) => doc.keys(&m).collect(),
-        None => BTreeSet::new(),
+fn read_records<D: ReadDoc, R: Record>(doc: &D, obj: &ObjId, key: &str) -> BTreeMap<String, R> {
+    read_records_in(doc, &maps_at(doc, obj, key))
+}
+
+/// A record whose fields may be spread over several concurrent maps (e.g. `n`).
+fn read_record_in<D: ReadDoc, R: Record>(doc: &D, maps: &[ObjId]) -> R {
+    let mut r = R::default();
+    for f in R::FIELDS {
+        if let Some(v) = maps.iter().find_map(|m| read_str(doc, m, f)) {
+            r.set_field(f, v);
+        }
     }
+    r
+}
+
+fn read_set<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> BTreeSet<String> {
+    maps_at(doc, obj, key)
+        .iter()
+        .flat_map(|m| doc.keys(m).collect::<Vec<_>>())
+        .collect()
 }
 
 fn read_id_set<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> BTreeSet<DocId> {
@@ -351,16 +398,23 @@ fn read_id_set<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> BTreeSet<DocId> {
         .collect()
 }
 
-fn read_str_map<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> BTreeMap<String, String> {
+fn read_str_map_in<D: ReadDoc>(doc: &D, maps: &[ObjId]) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    if let Some(m) = map_at(doc, obj, key) {
-        for k in doc.keys(&m) {
-            if let Some(v) = read_str(doc, &m, &k) {
+    for m in maps {
+        for k in doc.keys(m) {
+            if out.contains_key(&k) {
+                continue;
+            }
+            if let Some(v) = read_str(doc, m, &k) {
                 out.insert(k, v);
             }
         }
     }
     out
+}
+
+fn read_str_map<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> BTreeMap<String, String> {
+    read_str_map_in(doc, &maps_at(doc, obj, key))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -414,13 +468,6 @@ fn write_bool(doc: &mut AutoCommit, obj: &ObjId, key: &str, new: bool) -> AmResu
     Ok(())
 }
 
-fn ensure_map(doc: &mut AutoCommit, obj: &ObjId, key: &str) -> AmResult<ObjId> {
-    match map_at(doc, obj, key) {
-        Some(id) => Ok(id),
-        None => doc.put_object(obj, key, ObjType::Map),
-    }
-}
-
 fn write_record<R: Record>(doc: &mut AutoCommit, obj: &ObjId, new: &R) -> AmResult<()> {
     for f in R::FIELDS {
         write_str(doc, obj, f, new.field(f))?;
@@ -428,22 +475,43 @@ fn write_record<R: Record>(doc: &mut AutoCommit, obj: &ObjId, new: &R) -> AmResu
     Ok(())
 }
 
+/// Deletes `k` from every one of `maps` that holds it.
+fn delete_everywhere(doc: &mut AutoCommit, maps: &[ObjId], k: &str) -> AmResult<()> {
+    for m in maps {
+        if doc.get(m, k)?.is_some() {
+            doc.delete(m, k)?;
+        }
+    }
+    Ok(())
+}
+
+/// The winning map under `key` (created when there is none), for new entries.
+fn winner_or_new(doc: &mut AutoCommit, maps: &[ObjId], obj: &ObjId, key: &str) -> AmResult<ObjId> {
+    match maps.first() {
+        Some(m) => Ok(m.clone()),
+        None => doc.put_object(obj, key, ObjType::Map),
+    }
+}
+
+/// Writes a multi-valued field. New entries go into the winning map; an edited entry is
+/// edited where it is read from; a removed entry is removed from every concurrent map.
 fn write_records<R: Record>(
     doc: &mut AutoCommit,
     obj: &ObjId,
     key: &str,
     new: &BTreeMap<String, R>,
 ) -> AmResult<()> {
-    let old: BTreeMap<String, R> = read_records(doc, obj, key);
-    if &old == new && (map_at(doc, obj, key).is_some() || new.is_empty()) {
+    let maps = maps_at(doc, obj, key);
+    let old: BTreeMap<String, R> = read_records_in(doc, &maps);
+    if &old == new && (!maps.is_empty() || new.is_empty()) {
         return Ok(());
     }
-    let m = ensure_map(doc, obj, key)?;
+    let m = winner_or_new(doc, &maps, obj, key)?;
     for (k, rec) in new {
         match old.get(k) {
             Some(o) if o == rec => {}
             Some(_) => {
-                let entry = map_at(doc, &m, k).expect("entry read above");
+                let entry = entry_in(doc, &maps, k).expect("entry read above");
                 write_record(doc, &entry, rec)?;
             }
             None => {
@@ -454,23 +522,27 @@ fn write_records<R: Record>(
     }
     for k in old.keys() {
         if !new.contains_key(k) {
-            doc.delete(&m, k.as_str())?;
+            delete_everywhere(doc, &maps, k)?;
         }
     }
     Ok(())
 }
 
 fn write_set(doc: &mut AutoCommit, obj: &ObjId, key: &str, new: &BTreeSet<String>) -> AmResult<()> {
-    let old = read_set(doc, obj, key);
-    if &old == new && (map_at(doc, obj, key).is_some() || new.is_empty()) {
+    let maps = maps_at(doc, obj, key);
+    let old: BTreeSet<String> = maps
+        .iter()
+        .flat_map(|m| doc.keys(m).collect::<Vec<_>>())
+        .collect();
+    if &old == new && (!maps.is_empty() || new.is_empty()) {
         return Ok(());
     }
-    let m = ensure_map(doc, obj, key)?;
+    let m = winner_or_new(doc, &maps, obj, key)?;
     for k in new.difference(&old) {
         doc.put(&m, k.as_str(), true)?;
     }
     for k in old.difference(new) {
-        doc.delete(&m, k.as_str())?;
+        delete_everywhere(doc, &maps, k)?;
     }
     Ok(())
 }
@@ -485,26 +557,72 @@ fn write_id_set(
     write_set(doc, obj, key, &new)
 }
 
+/// Writes string fields that may be spread over several concurrent maps (`custom`, `n`): a
+/// changed value is written where it is read from (or into the winner), an emptied or removed
+/// one is deleted from every map.
+fn write_fields_in(
+    doc: &mut AutoCommit,
+    maps: &[ObjId],
+    target: &ObjId,
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+) -> AmResult<()> {
+    for (k, v) in new {
+        if old.get(k) == Some(v) || (v.is_empty() && !old.contains_key(k)) {
+            continue;
+        }
+        if v.is_empty() {
+            delete_everywhere(doc, maps, k)?;
+        } else {
+            let at = str_holder(doc, maps, k).unwrap_or_else(|| target.clone());
+            write_str(doc, &at, k, v)?;
+        }
+    }
+    for k in old.keys() {
+        if !new.contains_key(k) {
+            delete_everywhere(doc, maps, k)?;
+        }
+    }
+    Ok(())
+}
+
 fn write_str_map(
     doc: &mut AutoCommit,
     obj: &ObjId,
     key: &str,
     new: &BTreeMap<String, String>,
 ) -> AmResult<()> {
-    let old = read_str_map(doc, obj, key);
-    if &old == new && (map_at(doc, obj, key).is_some() || new.is_empty()) {
+    let maps = maps_at(doc, obj, key);
+    let old = read_str_map_in(doc, &maps);
+    if &old == new && (!maps.is_empty() || new.is_empty()) {
         return Ok(());
     }
-    let m = ensure_map(doc, obj, key)?;
-    for (k, v) in new {
-        write_str(doc, &m, k, v)?;
+    let m = winner_or_new(doc, &maps, obj, key)?;
+    write_fields_in(doc, &maps, &m, &old, new)
+}
+
+/// Writes a record kept directly in a map under `key` (`n`), whose fields may be spread over
+/// several concurrent maps.
+fn write_record_at<R: Record>(
+    doc: &mut AutoCommit,
+    obj: &ObjId,
+    key: &str,
+    new: &R,
+) -> AmResult<()> {
+    let maps = maps_at(doc, obj, key);
+    let old: R = read_record_in(doc, &maps);
+    if &old == new && (!maps.is_empty() || *new == R::default()) {
+        return Ok(());
     }
-    for k in old.keys() {
-        if !new.contains_key(k) {
-            doc.delete(&m, k.as_str())?;
-        }
-    }
-    Ok(())
+    let fields = |r: &R| -> BTreeMap<String, String> {
+        R::FIELDS
+            .iter()
+            .filter(|f| !r.field(f).is_empty())
+            .map(|f| (f.to_string(), r.field(f).to_string()))
+            .collect()
+    };
+    let m = winner_or_new(doc, &maps, obj, key)?;
+    write_fields_in(doc, &maps, &m, &fields(&old), &fields(new))
 }
 
 /// Sets `created` on a new document (to `created`, or `now` when that is 0) and `updated`.
@@ -520,7 +638,60 @@ fn write_stamps(doc: &mut AutoCommit, fresh: bool, created: i64, now: i64) -> Am
     write_i64(doc, &ROOT, "updated", now)
 }
 
+/// The maps nested at the root of a document of `kind` (its multi-valued fields, sets and
+/// structured records). They are created with the document, so that devices adding a first
+/// entry concurrently write into the same object.
+pub fn nested_maps(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Contact => &[
+            "n",
+            "emails",
+            "phones",
+            "urls",
+            "addresses",
+            "orgs",
+            "dates",
+            "kinds",
+            "tags",
+            "links",
+            "custom",
+            "extra",
+        ],
+        Kind::Note => &["contacts", "tags"],
+        Kind::Interaction => &["contacts"],
+        Kind::Reminder | Kind::Devices => &[],
+    }
+}
+
+/// The Text objects at the root of a document of `kind`, created with it for the same reason.
+fn nested_texts(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Contact => &["met"],
+        Kind::Note => &["body"],
+        Kind::Interaction => &["summary"],
+        Kind::Reminder | Kind::Devices => &[],
+    }
+}
+
+/// Creates every nested map and Text of `kind` that the document does not have yet.
+fn create_nested(doc: &mut AutoCommit, kind: Kind) -> AmResult<()> {
+    for key in nested_maps(kind) {
+        if doc.get(&ROOT, *key)?.is_none() {
+            doc.put_object(&ROOT, *key, ObjType::Map)?;
+        }
+    }
+    for key in nested_texts(kind) {
+        if doc.get(&ROOT, *key)?.is_none() {
+            doc.put_object(&ROOT, *key, ObjType::Text)?;
+        }
+    }
+    Ok(())
+}
+
 fn write_header(doc: &mut AutoCommit, kind: Kind) -> AmResult<()> {
+    if doc_kind(doc).is_none() {
+        create_nested(doc, kind)?;
+    }
     if read_str(doc, &ROOT, "kind").as_deref() != Some(kind.as_str()) {
         doc.put(&ROOT, "kind", kind.as_str())?;
     }
@@ -537,9 +708,7 @@ pub fn read_contact<D: ReadDoc>(doc: &D) -> Contact {
     let r = &ROOT;
     Contact {
         name: read_str(doc, r, "name").unwrap_or_default(),
-        n: map_at(doc, r, "n")
-            .map(|m| read_record(doc, &m))
-            .unwrap_or_default(),
+        n: read_record_in(doc, &maps_at(doc, r, "n")),
         nickname: read_str(doc, r, "nickname").unwrap_or_default(),
         emails: read_records(doc, r, "emails"),
         phones: read_records(doc, r, "phones"),
@@ -577,10 +746,7 @@ pub fn write_contact(doc: &mut AutoCommit, new: &Contact, now: i64) -> AmResult<
     let r = &ROOT;
     write_header(doc, Kind::Contact)?;
     write_str(doc, r, "name", &new.name)?;
-    if new.n != StructuredName::default() || map_at(doc, r, "n").is_some() {
-        let n = ensure_map(doc, r, "n")?;
-        write_record(doc, &n, &new.n)?;
-    }
+    write_record_at(doc, r, "n", &new.n)?;
     write_str(doc, r, "nickname", &new.nickname)?;
     write_records(doc, r, "emails", &new.emails)?;
     write_records(doc, r, "phones", &new.phones)?;
@@ -736,58 +902,95 @@ fn scalar_display(v: &Value<'_>) -> String {
     }
 }
 
+/// Reports, for each of `keys`, the values hidden behind the one readers show: the concurrent
+/// values of the key in every one of `objs` (concurrent copies of one map), beyond the value
+/// read from the first object that holds the key.
 fn conflicts_in<D: ReadDoc>(
     doc: &D,
-    obj: &ObjId,
+    objs: &[ObjId],
     prefix: &str,
     keys: &[&str],
     out: &mut Vec<Conflict>,
 ) {
     for key in keys {
-        let all = match doc.get_all(obj, *key) {
-            Ok(all) => all,
-            Err(_) => continue,
-        };
-        if all.len() > 1 {
-            let winner = doc
-                .get(obj, *key)
-                .ok()
-                .flatten()
-                .map(|(v, _)| scalar_display(&v));
-            let values: Vec<String> = all.iter().map(|(v, _)| scalar_display(v)).collect();
-            let value = winner.unwrap_or_default();
-            let mut others: Vec<String> = values.into_iter().filter(|v| *v != value).collect();
-            others.dedup();
-            if !others.is_empty() {
-                out.push(Conflict {
-                    field: format!("{prefix}{key}"),
-                    value,
-                    others,
-                });
+        let mut value: Option<String> = None;
+        let mut all: Vec<String> = Vec::new();
+        for obj in objs {
+            let Ok(vals) = doc.get_all(obj, *key) else {
+                continue;
+            };
+            if vals.is_empty() {
+                continue;
             }
+            if value.is_none() {
+                value = doc
+                    .get(obj, *key)
+                    .ok()
+                    .flatten()
+                    .map(|(v, _)| scalar_display(&v));
+            }
+            all.extend(vals.iter().map(|(v, _)| scalar_display(v)));
+        }
+        let value = value.unwrap_or_default();
+        let mut others: Vec<String> = all.into_iter().filter(|v| *v != value).collect();
+        others.dedup();
+        if !others.is_empty() {
+            out.push(Conflict {
+                field: format!("{prefix}{key}"),
+                value,
+                others,
+            });
         }
     }
 }
 
+/// Every map object reached by following `path` from the root through every concurrent map.
+fn objects_at<D: ReadDoc>(doc: &D, path: &[&str]) -> Vec<ObjId> {
+    let mut objs = vec![ROOT];
+    for p in path {
+        let mut next: Vec<ObjId> = Vec::new();
+        for o in &objs {
+            for m in maps_at(doc, o, p) {
+                if !next.contains(&m) {
+                    next.push(m);
+                }
+            }
+        }
+        objs = next;
+    }
+    objs
+}
+
 /// Settles a conflict on a contact field (a path as reported by [`contact_conflicts`], e.g.
 /// `name` or `emails.K.value`) by writing the value the user chose, even when it equals the
-/// value currently shown. Returns false when the path names no scalar field.
+/// value currently shown, into every concurrent copy of the map that holds the field.
+/// Returns false when the path names no scalar field.
 pub fn settle_conflict(doc: &mut AutoCommit, field: &str, value: &str) -> AmResult<bool> {
     let parts: Vec<&str> = field.split('.').collect();
-    let mut obj = ROOT;
-    for p in &parts[..parts.len() - 1] {
-        match map_at(doc, &obj, p) {
-            Some(o) => obj = o,
-            None => return Ok(false),
-        }
+    let objs = objects_at(doc, &parts[..parts.len() - 1]);
+    if objs.is_empty() {
+        return Ok(false);
     }
     let key = parts[parts.len() - 1];
-    if key == "archived" {
-        doc.put(&obj, key, value == "true")?;
-    } else if value.is_empty() {
-        doc.delete(&obj, key)?;
-    } else {
-        doc.put(&obj, key, value)?;
+    let mut holders: Vec<ObjId> = Vec::new();
+    for o in &objs {
+        if doc.get(o, key)?.is_some() {
+            holders.push(o.clone());
+        }
+    }
+    if holders.is_empty() {
+        holders.push(objs[0].clone());
+    }
+    for obj in &holders {
+        if key == "archived" {
+            doc.put(obj, key, value == "true")?;
+        } else if value.is_empty() {
+            if doc.get(obj, key)?.is_some() {
+                doc.delete(obj, key)?;
+            }
+        } else {
+            doc.put(obj, key, value)?;
+        }
     }
     Ok(true)
 }
@@ -798,7 +1001,7 @@ pub fn item_conflicts<D: ReadDoc>(doc: &D) -> Vec<Conflict> {
     let mut out = Vec::new();
     conflicts_in(
         doc,
-        &ROOT,
+        &[ROOT],
         "",
         &[
             "date",
@@ -815,19 +1018,24 @@ pub fn item_conflicts<D: ReadDoc>(doc: &D) -> Vec<Conflict> {
     out
 }
 
-/// The scalar fields of a contact whose concurrent writes conflict.
+/// The scalar fields of a contact whose concurrent writes conflict, including values hidden in
+/// concurrent copies of a map.
 pub fn contact_conflicts<D: ReadDoc>(doc: &D) -> Vec<Conflict> {
     let mut out = Vec::new();
     conflicts_in(
         doc,
-        &ROOT,
+        &[ROOT],
         "",
         &["name", "nickname", "birthday", "every", "uid", "archived"],
         &mut out,
     );
-    if let Some(n) = map_at(doc, &ROOT, "n") {
-        conflicts_in(doc, &n, "n.", StructuredName::FIELDS, &mut out);
-    }
+    conflicts_in(
+        doc,
+        &maps_at(doc, &ROOT, "n"),
+        "n.",
+        StructuredName::FIELDS,
+        &mut out,
+    );
     for (group, fields) in [
         ("emails", Labeled::FIELDS),
         ("phones", Labeled::FIELDS),
@@ -837,20 +1045,138 @@ pub fn contact_conflicts<D: ReadDoc>(doc: &D) -> Vec<Conflict> {
         ("orgs", Role::FIELDS),
         ("links", Link::FIELDS),
     ] {
-        if let Some(m) = map_at(doc, &ROOT, group) {
-            for k in doc.keys(&m).collect::<Vec<_>>() {
-                if let Some(e) = map_at(doc, &m, &k) {
-                    conflicts_in(doc, &e, &format!("{group}.{k}."), fields, &mut out);
+        let maps = maps_at(doc, &ROOT, group);
+        let keys: BTreeSet<String> = maps
+            .iter()
+            .flat_map(|m| doc.keys(m).collect::<Vec<_>>())
+            .collect();
+        for k in keys {
+            let mut entries: Vec<ObjId> = Vec::new();
+            for m in &maps {
+                for e in maps_at(doc, m, &k) {
+                    if !entries.contains(&e) {
+                        entries.push(e);
+                    }
+                }
+            }
+            conflicts_in(doc, &entries, &format!("{group}.{k}."), fields, &mut out);
+        }
+    }
+    let custom = maps_at(doc, &ROOT, "custom");
+    let keys: BTreeSet<String> = custom
+        .iter()
+        .flat_map(|m| doc.keys(m).collect::<Vec<_>>())
+        .collect();
+    let refs: Vec<&str> = keys.iter().map(|s| s.as_str()).collect();
+    conflicts_in(doc, &custom, "custom.", &refs, &mut out);
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Repair of concurrent maps.
+
+/// Whether any nested map of the document exists as several concurrent objects and a losing
+/// one holds entries.
+pub fn has_competing_maps<D: ReadDoc>(doc: &D) -> bool {
+    let Some(kind) = doc_kind(doc) else {
+        return false;
+    };
+    nested_maps(kind).iter().any(|key| {
+        maps_at(doc, &ROOT, key)
+            .iter()
+            .skip(1)
+            .any(|m| doc.length(m) > 0)
+    })
+}
+
+/// Copies the value at `from[k]` (a scalar, or an object copied deeply) to `to[k]`.
+fn copy_value(doc: &mut AutoCommit, from: &ObjId, k: &str, to: &ObjId) -> AmResult<()> {
+    let v = doc.get(from, k)?.map(|(v, id)| (v.into_owned(), id));
+    match v {
+        None => {}
+        Some((Value::Scalar(s), _)) => doc.put(to, k, s.into_owned())?,
+        Some((Value::Object(t), src)) => {
+            let dst = doc.put_object(to, k, t)?;
+            copy_object(doc, &src, &dst, t)?;
+        }
+    }
+    Ok(())
+}
+
+fn copy_object(doc: &mut AutoCommit, src: &ObjId, dst: &ObjId, t: ObjType) -> AmResult<()> {
+    match t {
+        ObjType::Map | ObjType::Table => {
+            let keys: Vec<String> = doc.keys(src).collect();
+            for k in keys {
+                copy_value(doc, src, &k, dst)?;
+            }
+        }
+        ObjType::Text => {
+            let text = doc.text(src)?;
+            doc.splice_text(dst, 0, 0, &text)?;
+        }
+        ObjType::List => {
+            for i in 0..doc.length(src) {
+                let v = doc.get(src, i)?.map(|(v, id)| (v.into_owned(), id));
+                match v {
+                    None => {}
+                    Some((Value::Scalar(s), _)) => doc.insert(dst, i, s.into_owned())?,
+                    Some((Value::Object(t), from)) => {
+                        let to = doc.insert_object(dst, i, t)?;
+                        copy_object(doc, &from, &to, t)?;
+                    }
                 }
             }
         }
     }
-    if let Some(m) = map_at(doc, &ROOT, "custom") {
-        let keys: Vec<String> = doc.keys(&m).collect();
-        let refs: Vec<&str> = keys.iter().map(|s| s.as_str()).collect();
-        conflicts_in(doc, &m, "custom.", &refs, &mut out);
+    Ok(())
+}
+
+/// A comparable rendering of the value at `obj[k]`, for deciding whether two copies agree.
+fn render_value<D: ReadDoc>(doc: &D, obj: &ObjId, k: &str) -> Option<String> {
+    match doc.get(obj, k).ok()?? {
+        (Value::Scalar(s), _) => Some(format!("{s:?}")),
+        (Value::Object(ObjType::Text), id) => doc.text(&id).ok().map(|t| format!("text {t:?}")),
+        (Value::Object(_), id) => {
+            let mut parts = Vec::new();
+            for key in doc.keys(&id) {
+                parts.push(format!("{key:?}={:?}", render_value(doc, &id, &key)));
+            }
+            Some(format!("{{{}}}", parts.join(",")))
+        }
     }
-    out
+}
+
+/// Moves the entries of the losing copies of every nested map into the winning copy (the one
+/// Automerge shows), so the document reads the same with only the winner (as older versions
+/// read it). An entry the winner lacks is copied into it and then removed from the loser; an
+/// entry both hold with equal content is removed from the loser; an entry both hold with
+/// different content stays in the loser, where readers report it as a conflict. Nothing is
+/// lost. Returns whether the document changed.
+pub fn merge_competing_maps(doc: &mut AutoCommit) -> AmResult<bool> {
+    let Some(kind) = doc_kind(doc) else {
+        return Ok(false);
+    };
+    let mut changed = false;
+    for key in nested_maps(kind) {
+        let maps = maps_at(doc, &ROOT, key);
+        let Some((winner, losers)) = maps.split_first() else {
+            continue;
+        };
+        for loser in losers {
+            let keys: Vec<String> = doc.keys(loser).collect();
+            for k in keys {
+                if doc.get(winner, &k)?.is_none() {
+                    copy_value(doc, loser, &k, winner)?;
+                }
+                if render_value(doc, winner, &k) == render_value(doc, loser, &k) {
+                    doc.delete(loser, &k)?;
+                    changed = true;
+                }
+            }
+        }
+    }
+    Ok(changed)
 }
 
 #[cfg(test)]
@@ -999,5 +1325,284 @@ mod tests {
         write_note(&mut b, &nb, 3).unwrap();
         a.merge(&mut b).unwrap();
         assert_eq!(read_note(&a).body, "Hello world!");
+    }
+
+    fn phone(v: &str) -> Labeled {
+        Labeled {
+            value: v.into(),
+            label: String::new(),
+        }
+    }
+
+    fn role(org: &str) -> Role {
+        Role {
+            org: org.into(),
+            ..Default::default()
+        }
+    }
+
+    /// A contact as an older kith left it: no nested map exists until a first entry is added.
+    fn old_contact() -> AutoCommit {
+        let mut doc = AutoCommit::new();
+        let c = Contact {
+            name: "Ada".into(),
+            ..Default::default()
+        };
+        write_contact(&mut doc, &c, 1).unwrap();
+        for key in nested_maps(Kind::Contact).iter().chain(["met"].iter()) {
+            doc.delete(&ROOT, *key).unwrap();
+        }
+        assert!(maps_at(&doc, &ROOT, "phones").is_empty());
+        doc
+    }
+
+    /// Two forks of `base` each add a first phone, tag, custom field, org, kind, email and part
+    /// of the structured name; returns both after merging both ways.
+    fn concurrent_first_entries(base: &AutoCommit) -> (AutoCommit, AutoCommit) {
+        let mut a = base.clone();
+        let mut b = a.fork();
+        let mut ca = read_contact(&a);
+        ca.phones.insert("pa".into(), phone("+1 555 0100"));
+        ca.emails.insert("ea".into(), phone("a@x.org"));
+        ca.tags.insert("math".into());
+        ca.kinds.insert("mentor".into());
+        ca.custom.insert("github".into(), "ada".into());
+        ca.orgs.insert("oa".into(), role("Analytical Society"));
+        ca.n.given = "Ada".into();
+        write_contact(&mut a, &ca, 2).unwrap();
+        let mut cb = read_contact(&b);
+        cb.phones.insert("pb".into(), phone("+44 20 0000"));
+        cb.emails.insert("eb".into(), phone("b@y.org"));
+        cb.tags.insert("poetry".into());
+        cb.kinds.insert("friend".into());
+        cb.custom.insert("mastodon".into(), "@ada".into());
+        cb.orgs.insert("ob".into(), role("Royal Society"));
+        cb.n.family = "Lovelace".into();
+        write_contact(&mut b, &cb, 3).unwrap();
+        a.merge(&mut b).unwrap();
+        b.merge(&mut a).unwrap();
+        (a, b)
+    }
+
+    fn assert_both_sides_kept(c: &Contact) {
+        assert_eq!(c.phones.keys().collect::<Vec<_>>(), ["pa", "pb"]);
+        assert_eq!(c.emails.keys().collect::<Vec<_>>(), ["ea", "eb"]);
+        assert_eq!(c.tags.iter().collect::<Vec<_>>(), ["math", "poetry"]);
+        assert_eq!(c.kinds.iter().collect::<Vec<_>>(), ["friend", "mentor"]);
+        assert_eq!(c.custom.keys().collect::<Vec<_>>(), ["github", "mastodon"]);
+        assert_eq!(c.orgs.keys().collect::<Vec<_>>(), ["oa", "ob"]);
+        assert_eq!(
+            (c.n.given.as_str(), c.n.family.as_str()),
+            ("Ada", "Lovelace")
+        );
+    }
+
+    #[test]
+    fn new_documents_create_their_maps_so_first_entries_share_them() {
+        let mut doc = AutoCommit::new();
+        let c = Contact {
+            name: "Ada".into(),
+            ..Default::default()
+        };
+        write_contact(&mut doc, &c, 1).unwrap();
+        for key in nested_maps(Kind::Contact) {
+            assert_eq!(maps_at(&doc, &ROOT, key).len(), 1, "{key}");
+        }
+        let (a, b) = concurrent_first_entries(&doc);
+        assert!(!has_competing_maps(&a));
+        for key in nested_maps(Kind::Contact) {
+            assert_eq!(maps_at(&a, &ROOT, key).len(), 1, "{key}");
+        }
+        let c = read_contact(&a);
+        assert_eq!(c, read_contact(&b));
+        assert_both_sides_kept(&c);
+    }
+
+    #[test]
+    fn lazily_created_concurrent_maps_are_all_read() {
+        let (a, b) = concurrent_first_entries(&old_contact());
+        assert!(has_competing_maps(&a));
+        assert_eq!(maps_at(&a, &ROOT, "phones").len(), 2);
+        let c = read_contact(&a);
+        assert_eq!(c, read_contact(&b));
+        assert_both_sides_kept(&c);
+        assert!(
+            contact_conflicts(&a).is_empty(),
+            "{:?}",
+            contact_conflicts(&a)
+        );
+        // The index sees every entry too.
+        let (_, ix) = crate::index::derive(&a);
+        assert!(ix.phones.contains("+15550100") && ix.phones.contains("+44200000"));
+        assert!(ix.emails.contains("a@x.org") && ix.emails.contains("b@y.org"));
+        assert!(ix.terms.contains_key("royal") && ix.terms.contains_key("analytical"));
+        assert!(ix.terms.contains_key("poetry") && ix.terms.contains_key("math"));
+        let s = ix.contact.unwrap();
+        assert_eq!(s.tags, ["math", "poetry"]);
+    }
+
+    #[test]
+    fn edits_and_removals_reach_every_concurrent_map() {
+        let (mut a, _) = concurrent_first_entries(&old_contact());
+        let mut c = read_contact(&a);
+        // Remove one entry of each side, edit another, add a new one.
+        c.phones.remove("pa");
+        c.phones.get_mut("pb").unwrap().label = "home".into();
+        c.phones.insert("pc".into(), phone("+33 1 0000"));
+        c.tags.remove("poetry");
+        c.custom.remove("github");
+        c.custom.insert("mastodon".into(), "@ada@x".into());
+        c.orgs.remove("ob");
+        c.n.family = String::new();
+        c.n.given = "Augusta".into();
+        write_contact(&mut a, &c, 4).unwrap();
+        assert_eq!(read_contact(&a), {
+            let mut want = c.clone();
+            want.updated = 4;
+            want
+        });
+        // Adds went into the winning map.
+        let winner = map_at(&a, &ROOT, "phones").unwrap();
+        assert!(map_at(&a, &winner, "pc").is_some());
+    }
+
+    #[test]
+    fn an_entry_held_by_two_maps_is_removed_from_both() {
+        let (mut a, _) = concurrent_first_entries(&old_contact());
+        let maps = maps_at(&a, &ROOT, "phones");
+        // The same entry in both copies (as a repair on another device leaves it).
+        for m in &maps {
+            if map_at(&a, m, "pa").is_none() {
+                let e = a.put_object(m, "pa", ObjType::Map).unwrap();
+                write_record(&mut a, &e, &phone("+1 555 0100")).unwrap();
+            }
+        }
+        let tags = maps_at(&a, &ROOT, "tags");
+        for m in &tags {
+            a.put(m, "math", true).unwrap();
+        }
+        let mut c = read_contact(&a);
+        assert_both_sides_kept(&c);
+        c.phones.remove("pa");
+        c.tags.remove("math");
+        write_contact(&mut a, &c, 5).unwrap();
+        let back = read_contact(&a);
+        assert_eq!(back.phones.keys().collect::<Vec<_>>(), ["pb"]);
+        assert_eq!(back.tags.iter().collect::<Vec<_>>(), ["poetry"]);
+        for m in maps_at(&a, &ROOT, "phones") {
+            assert!(a.get(&m, "pa").unwrap().is_none());
+        }
+    }
+
+    #[test]
+    fn notes_and_interactions_keep_concurrent_first_links_and_tags() {
+        let c1: DocId = "11111111111111111111111111111111".parse().unwrap();
+        let c2: DocId = "22222222222222222222222222222222".parse().unwrap();
+        // Old-style documents: no contacts or tags map yet.
+        let mut note = AutoCommit::new();
+        write_note(
+            &mut note,
+            &Note {
+                body: "hi".into(),
+                ..Default::default()
+            },
+            1,
+        )
+        .unwrap();
+        note.delete(&ROOT, "contacts").unwrap();
+        note.delete(&ROOT, "tags").unwrap();
+        let mut other = note.fork();
+        let mut n = read_note(&note);
+        n.contacts.insert(c1);
+        n.tags.insert("a".into());
+        write_note(&mut note, &n, 2).unwrap();
+        let mut n = read_note(&other);
+        n.contacts.insert(c2);
+        n.tags.insert("b".into());
+        write_note(&mut other, &n, 3).unwrap();
+        note.merge(&mut other).unwrap();
+        let n = read_note(&note);
+        assert_eq!(n.contacts, BTreeSet::from([c1, c2]));
+        assert_eq!(n.tags.len(), 2);
+        assert!(has_competing_maps(&note));
+        assert!(merge_competing_maps(&mut note).unwrap());
+        assert_eq!(read_note(&note).contacts, BTreeSet::from([c1, c2]));
+        assert!(!has_competing_maps(&note));
+
+        let mut i = AutoCommit::new();
+        let it = Interaction {
+            date: "2026-01-01".into(),
+            kind: "call".into(),
+            ..Default::default()
+        };
+        write_interaction(&mut i, &it, 1).unwrap();
+        let mut j = i.fork();
+        let mut x = read_interaction(&i);
+        x.contacts.insert(c1);
+        write_interaction(&mut i, &x, 2).unwrap();
+        let mut y = read_interaction(&j);
+        y.contacts.insert(c2);
+        y.summary = "from j".into();
+        write_interaction(&mut j, &y, 3).unwrap();
+        x.summary = "from i".into();
+        write_interaction(&mut i, &x, 4).unwrap();
+        i.merge(&mut j).unwrap();
+        let m = read_interaction(&i);
+        assert_eq!(m.contacts, BTreeSet::from([c1, c2]));
+        // The summary Text existed from creation: both first texts are kept, merged.
+        assert!(
+            m.summary.contains("from i") && m.summary.contains("from j"),
+            "{}",
+            m.summary
+        );
+    }
+
+    #[test]
+    fn merging_competing_maps_moves_every_entry_into_the_winner() {
+        let (mut a, mut b) = concurrent_first_entries(&old_contact());
+        // Make one entry differ between copies: it must stay visible as a conflict.
+        let losers: Vec<ObjId> = maps_at(&a, &ROOT, "custom").into_iter().skip(1).collect();
+        let winner = map_at(&a, &ROOT, "custom").unwrap();
+        let winner_key = a.keys(&winner).next().unwrap();
+        a.put(&losers[0], winner_key.as_str(), "hidden").unwrap();
+        let before = read_contact(&a);
+        assert!(contact_conflicts(&a)
+            .iter()
+            .any(|c| c.field == format!("custom.{winner_key}") && c.others == ["hidden"]));
+        assert!(merge_competing_maps(&mut a).unwrap());
+        assert_eq!(
+            read_contact(&a),
+            before,
+            "the repair changes nothing visible"
+        );
+        // Older readers (winner only) now see every entry.
+        for key in ["phones", "emails", "orgs"] {
+            let w = map_at(&a, &ROOT, key).unwrap();
+            assert_eq!(a.keys(&w).count(), 2, "{key}");
+        }
+        let w = map_at(&a, &ROOT, "tags").unwrap();
+        assert_eq!(a.keys(&w).count(), 2);
+        let n = map_at(&a, &ROOT, "n").unwrap();
+        assert_eq!(read_record::<_, StructuredName>(&a, &n), before.n);
+        // ...except the differing one, still shown as a conflict.
+        assert!(contact_conflicts(&a)
+            .iter()
+            .any(|c| c.field == format!("custom.{winner_key}") && c.others == ["hidden"]));
+        assert!(
+            !merge_competing_maps(&mut a).unwrap(),
+            "a second run changes nothing"
+        );
+        // A concurrent edit on the other device still merges in.
+        let mut cb = read_contact(&b);
+        cb.phones.insert("pz".into(), phone("+49 30 0000"));
+        write_contact(&mut b, &cb, 9).unwrap();
+        a.merge(&mut b).unwrap();
+        b.merge(&mut a).unwrap();
+        assert_eq!(read_contact(&a), read_contact(&b));
+        assert_eq!(read_contact(&a).phones.len(), 3);
+        // Settling the conflict writes the chosen value into every copy.
+        assert!(settle_conflict(&mut a, &format!("custom.{winner_key}"), "chosen").unwrap());
+        assert!(contact_conflicts(&a).is_empty());
+        assert_eq!(read_contact(&a).custom[&winner_key], "chosen");
     }
 }

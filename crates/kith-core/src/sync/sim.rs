@@ -3,15 +3,20 @@
 //! Invariant checked: whatever the faults (partitions, cut connections, dropped, duplicated and
 //! reordered frames), running clean sessions until quiet leaves every replica with identical
 //! heads and content for every document, and a clean session that ends `Done` on both sides
-//! leaves both stores with the same root hash.
+//! leaves both stores with the same root hash. Contacts are edited through the model (first
+//! entries of multi-valued fields added concurrently, on documents created by this version or
+//! as an older version left them, entries removed, the format 3 repair, edits landing in the
+//! middle of a session): every replica renders identical `Contact` values and conflicts, and
+//! every entry added and never removed is there.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 use automerge::{ActorId, ReadDoc, ROOT};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 
 use super::*;
+use crate::model::{self, Contact, Kind, Labeled, Role as OrgRole};
 
 /// splitmix64: the simulator's only source of "randomness", seeded by proptest.
 struct Rng(u64);
@@ -151,6 +156,30 @@ fn run_session(
     cfg: &Config,
     rng: &mut Rng,
 ) -> Outcome {
+    run_session_with_edit(stores, a, b, faults, cfg, rng, &mut None)
+}
+
+/// A local edit that lands in the middle of a session: after `after` deliveries, entry `n` is
+/// added to `field` of contact `doc` on the initiator (`on_a`) or the responder. Taken (set to
+/// None) when it happened.
+#[derive(Clone, Debug)]
+struct MidEdit {
+    after: u32,
+    on_a: bool,
+    doc: u8,
+    field: u8,
+    n: u32,
+}
+
+fn run_session_with_edit(
+    stores: &mut [MemStore],
+    a: usize,
+    b: usize,
+    faults: &Faults,
+    cfg: &Config,
+    rng: &mut Rng,
+    mid: &mut Option<MidEdit>,
+) -> Outcome {
     let (sa, sb) = pair_mut(stores, a, b);
     let mut ia = Side::new(Role::Initiator, pid(b), cfg);
     let mut ib = Side::new(Role::Responder, pid(a), cfg);
@@ -161,6 +190,12 @@ fn run_session(
     ia.step(sa, now, Event::Start, &mut to_b);
     let mut delivered = 0u32;
     for _ in 0..MAX_STEPS {
+        if let Some(m) = mid.take_if(|m| delivered >= m.after) {
+            let (store, peer) = if m.on_a { (&mut *sa, a) } else { (&mut *sb, b) };
+            contact_edit(store, peer, m.doc, false, |c| add_entry(c, m.field, m.n))
+                .expect("a local edit during a session");
+            store.edited_during_session = true;
+        }
         let cut = faults.cut_after.is_some_and(|n| delivered >= u32::from(n));
         if cut {
             to_a.clear();
@@ -207,6 +242,8 @@ fn run_session(
             }
         }
     }
+    sa.edited_during_session = false;
+    sb.edited_during_session = false;
     (
         ia.result.expect("initiator finished"),
         ib.result.expect("responder finished"),
@@ -234,8 +271,132 @@ fn sim_doc_id(n: u8) -> DocId {
     DocId(b)
 }
 
+fn sim_contact_id(n: u8) -> DocId {
+    sim_doc_id(100 + n)
+}
+
+fn actor(peer: usize) -> ActorId {
+    ActorId::from(vec![peer as u8 + 1; 16])
+}
+
+/// The multi-valued contact fields the simulator adds entries to.
+const FIELDS: [&str; 6] = ["phones", "emails", "orgs", "tags", "kinds", "custom"];
+
+/// Adds entry number `n` (a fresh entry id or element) to a field of `c`.
+fn add_entry(c: &mut Contact, field: u8, n: u32) {
+    let k = format!("e{n}");
+    let labeled = |value: String| Labeled {
+        value,
+        label: String::new(),
+    };
+    match FIELDS[usize::from(field) % FIELDS.len()] {
+        "phones" => drop(c.phones.insert(k, labeled(format!("+{n}")))),
+        "emails" => drop(c.emails.insert(k, labeled(format!("p{n}@x.org")))),
+        "orgs" => drop(c.orgs.insert(
+            k,
+            OrgRole {
+                org: format!("Org {n}"),
+                ..Default::default()
+            },
+        )),
+        "tags" => drop(c.tags.insert(k)),
+        "kinds" => drop(c.kinds.insert(k)),
+        _ => drop(c.custom.insert(k, format!("v{n}"))),
+    }
+}
+
+/// Every (field, entry) of a contact's multi-valued fields.
+fn entries(c: &Contact) -> BTreeSet<(u8, String)> {
+    let mut out = BTreeSet::new();
+    let keys: [Vec<String>; 6] = [
+        c.phones.keys().cloned().collect(),
+        c.emails.keys().cloned().collect(),
+        c.orgs.keys().cloned().collect(),
+        c.tags.iter().cloned().collect(),
+        c.kinds.iter().cloned().collect(),
+        c.custom.keys().cloned().collect(),
+    ];
+    for (f, ks) in keys.into_iter().enumerate() {
+        for k in ks {
+            out.insert((f as u8, k));
+        }
+    }
+    out
+}
+
+/// Removes one entry (the `which`-th present) from a field of `c`; returns it.
+fn remove_entry(c: &mut Contact, field: u8, which: u8) -> Option<(u8, String)> {
+    let f = field % FIELDS.len() as u8;
+    let present: Vec<String> = entries(c)
+        .into_iter()
+        .filter(|(g, _)| *g == f)
+        .map(|(_, k)| k)
+        .collect();
+    if present.is_empty() {
+        return None;
+    }
+    let k = present[usize::from(which) % present.len()].clone();
+    c.phones.remove(&k);
+    c.emails.remove(&k);
+    c.orgs.remove(&k);
+    c.tags.remove(&k);
+    c.kinds.remove(&k);
+    c.custom.remove(&k);
+    Some((f, k))
+}
+
+/// Edits contact `doc` on one peer through the model, like `kith set` would. A missing contact
+/// is created first: by this version (every nested map created with it) or, when `legacy`, as
+/// an older kith left it (no nested map until its first entry).
+fn contact_edit(
+    store: &mut MemStore,
+    peer: usize,
+    doc: u8,
+    legacy: bool,
+    f: impl FnOnce(&mut Contact),
+) -> Result<(), StoreError> {
+    let id = sim_contact_id(doc);
+    let exists = store.doc(&id).is_some();
+    store.edit(id, actor(peer), |d| {
+        if !exists {
+            let base = Contact {
+                name: format!("Contact {doc}"),
+                ..Default::default()
+            };
+            model::write_contact(d, &base, 1)?;
+            if legacy {
+                for key in model::nested_maps(Kind::Contact) {
+                    automerge::transaction::Transactable::delete(d, ROOT, *key)?;
+                }
+            }
+        }
+        let mut c = model::read_contact(d);
+        f(&mut c);
+        model::write_contact(d, &c, 2).map(|_| ())
+    })
+}
+
 #[derive(Clone, Debug)]
 enum Op {
+    /// Adds a new entry to a contact's field (creating the contact, maybe as an older kith).
+    AddEntry {
+        peer: usize,
+        doc: u8,
+        field: u8,
+        legacy: bool,
+    },
+    /// Removes an entry the peer sees from a contact's field.
+    RemoveEntry {
+        peer: usize,
+        doc: u8,
+        field: u8,
+        which: u8,
+    },
+    /// The format 3 repair (`model::merge_competing_maps`) on one peer.
+    Repair {
+        peer: usize,
+        doc: u8,
+    },
     Edit {
         peer: usize,
         doc: u8,
@@ -246,6 +407,8 @@ enum Op {
         a: usize,
         b: usize,
         faults: Faults,
+        /// A contact edit landing after this many deliveries: (after, on a, doc, field).
+        mid: Option<(u16, bool, u8, u8)>,
     },
     /// Peers whose bit is set can only reach each other, the rest only each other.
     Partition(u8),
@@ -265,8 +428,18 @@ fn op_strategy() -> impl Strategy<Value = Op> {
     prop_oneof![
         5 => (0usize..5, 0u8..6, 0u8..4, any::<i64>())
             .prop_map(|(peer, doc, key, value)| Op::Edit { peer, doc, key, value }),
-        4 => (0usize..5, 0usize..5, faults_strategy())
-            .prop_map(|(a, b, faults)| Op::Sync { a, b, faults }),
+        4 => (
+            0usize..5,
+            0usize..5,
+            faults_strategy(),
+            proptest::option::weighted(0.3, (0u16..12, any::<bool>(), 0u8..3, 0u8..6)),
+        )
+            .prop_map(|(a, b, faults, mid)| Op::Sync { a, b, faults, mid }),
+        4 => (0usize..5, 0u8..3, 0u8..6, proptest::bool::weighted(0.5))
+            .prop_map(|(peer, doc, field, legacy)| Op::AddEntry { peer, doc, field, legacy }),
+        2 => (0usize..5, 0u8..3, 0u8..6, any::<u8>())
+            .prop_map(|(peer, doc, field, which)| Op::RemoveEntry { peer, doc, field, which }),
+        1 => (0usize..5, 0u8..3).prop_map(|(peer, doc)| Op::Repair { peer, doc }),
         1 => any::<u8>().prop_map(Op::Partition),
         1 => Just(Op::Heal),
     ]
@@ -280,8 +453,58 @@ fn run_sim(peers: usize, ops: &[Op], seed: u64, window: usize) -> Result<(), Tes
     let mut rng = Rng(seed);
     let mut stores: Vec<MemStore> = (0..peers).map(|_| MemStore::new()).collect();
     let mut partition: Option<u8> = None;
+    // Contact entries added and removed (doc, field, entry), for the no-loss check.
+    let mut added: BTreeSet<(u8, u8, String)> = BTreeSet::new();
+    let mut removed: BTreeSet<(u8, u8, String)> = BTreeSet::new();
+    let mut repaired = false;
+    let mut next_entry = 0u32;
     for op in ops {
         match op {
+            Op::AddEntry {
+                peer,
+                doc,
+                field,
+                legacy,
+            } => {
+                let p = peer % peers;
+                next_entry += 1;
+                let n = next_entry;
+                contact_edit(&mut stores[p], p, *doc, *legacy, |c| {
+                    add_entry(c, *field, n)
+                })
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                added.insert((*doc, field % FIELDS.len() as u8, format!("e{n}")));
+            }
+            Op::RemoveEntry {
+                peer,
+                doc,
+                field,
+                which,
+            } => {
+                let p = peer % peers;
+                if stores[p].doc(&sim_contact_id(*doc)).is_none() {
+                    continue;
+                }
+                let mut gone = None;
+                contact_edit(&mut stores[p], p, *doc, false, |c| {
+                    gone = remove_entry(c, *field, *which)
+                })
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                if let Some((f, k)) = gone {
+                    removed.insert((*doc, f, k));
+                }
+            }
+            Op::Repair { peer, doc } => {
+                let p = peer % peers;
+                let id = sim_contact_id(*doc);
+                if stores[p].doc(&id).is_none() {
+                    continue;
+                }
+                repaired = true;
+                stores[p]
+                    .edit(id, actor(p), |d| model::merge_competing_maps(d).map(|_| ()))
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            }
             Op::Edit {
                 peer,
                 doc,
@@ -304,7 +527,7 @@ fn run_sim(peers: usize, ops: &[Op], seed: u64, window: usize) -> Result<(), Tes
                     )
                     .map_err(|e| TestCaseError::fail(e.to_string()))?;
             }
-            Op::Sync { a, b, faults } => {
+            Op::Sync { a, b, faults, mid } => {
                 let (a, b) = (a % peers, b % peers);
                 if a == b {
                     continue;
@@ -318,13 +541,33 @@ fn run_sim(peers: usize, ops: &[Op], seed: u64, window: usize) -> Result<(), Tes
                 } else {
                     faults.clone()
                 };
-                let (ra, rb) = run_session(&mut stores, a, b, &faults, &cfg, &mut rng);
+                let mut edit = mid.map(|(after, on_a, doc, field)| {
+                    next_entry += 1;
+                    MidEdit {
+                        after: u32::from(after),
+                        on_a,
+                        doc,
+                        field,
+                        n: next_entry,
+                    }
+                });
+                let planned = edit.clone();
+                let (ra, rb) =
+                    run_session_with_edit(&mut stores, a, b, &faults, &cfg, &mut rng, &mut edit);
+                let mut edited = false;
+                if let (Some(m), None) = (planned, edit) {
+                    added.insert((m.doc, m.field % FIELDS.len() as u8, format!("e{}", m.n)));
+                    edited = true;
+                }
                 if faults.is_clean() {
                     prop_assert!(
                         ra.is_ok() && rb.is_ok(),
                         "clean session failed: {ra:?} {rb:?}"
                     );
-                    prop_assert_eq!(stores[a].root(), stores[b].root());
+                    // An edit that landed during the session may not have been sent in it.
+                    if !edited {
+                        prop_assert_eq!(stores[a].root(), stores[b].root());
+                    }
                 }
             }
             Op::Partition(m) => partition = Some(*m),
@@ -354,6 +597,30 @@ fn run_sim(peers: usize, ops: &[Op], seed: u64, window: usize) -> Result<(), Tes
             prop_assert_eq!(stores[0].heads(id), s.heads(id));
             let (d0, d) = (stores[0].doc(id).unwrap(), s.doc(id).unwrap());
             prop_assert_eq!(content(d0), content(d));
+            if model::doc_kind(d0) == Some(Kind::Contact) {
+                prop_assert_eq!(model::read_contact(d0), model::read_contact(d));
+                prop_assert_eq!(model::contact_conflicts(d0), model::contact_conflicts(d));
+            }
+        }
+    }
+    // No entry is lost: every entry added and never removed is shown. (A removal concurrent
+    // with a repair that copied the entry can bring it back, so exactness is checked only
+    // without repairs.)
+    for doc in 0..3u8 {
+        let shown: BTreeSet<(u8, u8, String)> = match stores[0].doc(&sim_contact_id(doc)) {
+            Some(d) => entries(&model::read_contact(d))
+                .into_iter()
+                .map(|(f, k)| (doc, f, k))
+                .collect(),
+            None => BTreeSet::new(),
+        };
+        for e in added.iter().filter(|e| e.0 == doc && !removed.contains(e)) {
+            prop_assert!(shown.contains(e), "entry {e:?} lost; shown: {shown:?}");
+        }
+        if !repaired {
+            for e in &shown {
+                prop_assert!(!removed.contains(e), "removed entry {e:?} came back");
+            }
         }
     }
     // Quiet now: a reconnect is one round trip.
