@@ -9,5 +9,6 @@ mod edit;
 mod env;
 mod errors;
 mod items;
+mod purge;
 mod refs;
 mod sync;
