@@ -540,12 +540,52 @@ impl App {
 
     pub fn remove(&self, id: DocId, purge: bool) -> Result<bool> {
         if purge {
-            return self.vault.write(self.now, |w| Ok(w.purge(id)?));
+            return Ok(self.purge_everywhere(id)?.deleted);
         }
         self.update_contact(id, |c, _| {
             c.archived = true;
             Ok(())
         })
+    }
+}
+
+/// What `kith rm --purge` did (docs/design/deletion.md).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// The contact existed here and is gone.
+    pub deleted: bool,
+    /// Notes, interactions and reminders linked only to it, deleted with it.
+    pub items_deleted: usize,
+    /// Items shared with other contacts, which keep them and lose the link to it.
+    pub items_unlinked: usize,
+}
+
+impl App {
+    /// Deletes a contact on every device: it goes into the synced tombstone set, with the items
+    /// linked only to it; items shared with other contacts lose the link. One transaction.
+    pub fn purge_everywhere(&self, id: DocId) -> Result<PurgeReport> {
+        self.vault.write(self.now, |w| {
+            let existed = w.contact(id)?.is_some();
+            let linked: Vec<DocId> = w.timeline(id)?.into_iter().map(|(i, _)| i).collect();
+            w.delete_everywhere(&[id])?;
+            let mut report = PurgeReport {
+                deleted: existed,
+                ..Default::default()
+            };
+            for item in linked {
+                if w.is_deleted(item)? {
+                    report.items_deleted += 1;
+                } else {
+                    report.items_unlinked += 1;
+                }
+            }
+            Ok(report)
+        })
+    }
+
+    /// Whether a document was deleted for good (so an import must not bring it back).
+    pub fn is_purged(&self, id: DocId) -> Result<bool> {
+        Ok(self.vault.read()?.is_deleted(id)?)
     }
 }
 

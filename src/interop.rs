@@ -95,6 +95,8 @@ pub struct ImportSummary {
     pub invalid: Vec<Problem>,
     /// Inline photos not kept (over 64 KiB, or `--skip-photos`); the card itself is imported.
     pub photos_skipped: Vec<Problem>,
+    /// Cards whose UID belongs to a contact deleted for good: skipped, never re-created.
+    pub deleted: Vec<Problem>,
     pub changes: Vec<Change>,
 }
 
@@ -108,7 +110,7 @@ pub struct Progress {
 /// Why a write transaction stopped: an error, or a dry run that must not commit.
 enum Abort {
     Err(AppError),
-    Dry(ImportSummary),
+    Dry(Box<ImportSummary>),
 }
 
 impl From<StoreError> for Abort {
@@ -242,7 +244,7 @@ impl App {
             for input in inputs {
                 import_one(w, input, opts, &mut s, &mut p, progress)?;
             }
-            s.skipped = s.invalid.len();
+            s.skipped = s.invalid.len() + s.deleted.len();
             if !s.invalid.is_empty() && !opts.skip_invalid {
                 let n = s.invalid.len();
                 let list: Vec<String> = s.invalid.iter().map(|p| format!("  {p}")).collect();
@@ -256,13 +258,13 @@ impl App {
                 )));
             }
             if opts.dry_run {
-                return Err(Abort::Dry(s));
+                return Err(Abort::Dry(Box::new(s)));
             }
             Ok(s)
         });
         match result {
             Ok(s) => Ok(s),
-            Err(Abort::Dry(s)) => Ok(s),
+            Err(Abort::Dry(s)) => Ok(*s),
             Err(Abort::Err(e)) => Err(e),
         }
     }
@@ -463,6 +465,17 @@ fn apply(
     let mut incoming = mapped.contact;
     if let Some(d) = inc.connected_on {
         incoming.met = format!("{LINKEDIN_SUMMARY} on {d}");
+    }
+    if w.is_purged_uid(&incoming.uid)? {
+        s.deleted.push(Problem {
+            file: file.to_string(),
+            line: inc.line,
+            reason: format!(
+                "{} was deleted for good (kith rm --purge); not imported",
+                incoming.name
+            ),
+        });
+        return Ok(());
     }
     let (id, action) = match find_match(w, &incoming)? {
         Some(id) => {

@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 use automerge::{ActorId, AutoCommit, ChangeHash};
 use kith_core::index::{self, ContactSummary, ContactSummaryRef, DocIndex, ItemSummary};
 use kith_core::sync::{bucket_of, leaf_digest, BucketHashes, Digest};
-use kith_core::{DocId, Kind};
+use kith_core::tombstones::{self, Tombstone, TOMBSTONES_DOC};
+use kith_core::{model, DocId, Kind};
 use redb::{
     Builder, ConcurrencyMode, Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
     ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle, WriteTransaction,
@@ -29,7 +30,7 @@ use redb::{
 use serde::{Deserialize, Serialize};
 
 /// Version of the table layout; bumped with a migration for every change.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 const MAGIC: &str = "kith-vault";
 const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
 
@@ -57,6 +58,10 @@ const DUE: TableDefinition<(i32, Id), &[u8]> = TableDefinition::new("ix_due");
 const CADENCE: TableDefinition<(i32, Id), ()> = TableDefinition::new("ix_cadence");
 const CADENCE_OF: TableDefinition<Id, i32> = TableDefinition::new("ix_cadence_of");
 const BUCKETS: TableDefinition<u8, [u8; 16]> = TableDefinition::new("ix_buckets");
+/// Documents deleted for good: derived from the tombstone document (docs/design/deletion.md).
+const TOMBSTONES: TableDefinition<Id, &[u8]> = TableDefinition::new("ix_tombstones");
+/// vCard UIDs of deleted contacts, so an import does not bring them back.
+const PURGED_UIDS: TableDefinition<(&str, Id), ()> = TableDefinition::new("ix_purged_uids");
 // Local sync bookkeeping (not derived from documents, not synced).
 const SYNC_STATES: TableDefinition<([u8; 32], Id), &[u8]> = TableDefinition::new("sync_states");
 const CHANGES: TableDefinition<u64, Id> = TableDefinition::new("changes");
@@ -78,6 +83,8 @@ pub const DERIVED_TABLES: &[&str] = &[
     "ix_cadence",
     "ix_cadence_of",
     "ix_buckets",
+    "ix_tombstones",
+    "ix_purged_uids",
 ];
 
 /// Every row of some tables, by table name, as debug-rendered (key, value) pairs.
@@ -349,9 +356,10 @@ impl Vault {
             if format < 3 {
                 vault.migrate_competing_maps(format)?;
             }
-            if format < 2 {
-                vault.reindex(&mut |_, _| {})?;
-            }
+            // Formats 1 to 3 lack derived tables of format 4 (ix_due values, tombstones):
+            // rebuilding the derived tables is that part of the migration, and records the
+            // current format in the same transaction.
+            vault.reindex(&mut |_, _| {})?;
         }
         Ok(vault)
     }
@@ -607,6 +615,7 @@ impl Vault {
             w.refresh_contact_state(c)?;
         }
         w.rebuild_buckets()?;
+        w.rebuild_tombstones()?;
         progress(total, total);
         w.txn.commit().map_err(|e| map_redb(&p, e))?;
         Ok(total)
@@ -629,6 +638,7 @@ impl Vault {
         repack!(META, DOCS, CHUNKS, ORDS, CONTACTS, ITEMS, POSTINGS);
         repack!(NAMES, EMAILS, PHONES, UIDS);
         repack!(TIMELINE, LAST_CONTACT, DUE, CADENCE, CADENCE_OF, BUCKETS);
+        repack!(TOMBSTONES, PURGED_UIDS);
         repack!(SYNC_STATES, CHANGES, CHANGE_OF, PEERS);
         txn.commit().map_err(|e| map_redb(&p, e))?;
         let Db::Rw(db) = &mut self.db else {
@@ -731,8 +741,41 @@ impl Vault {
         dump!(CADENCE);
         dump!(CADENCE_OF);
         dump!(BUCKETS);
+        dump!(TOMBSTONES);
+        dump!(PURGED_UIDS);
         Ok(out)
     }
+}
+
+impl Vault {
+    /// Every row of every table as raw (key, value) bytes, by table name: lets a test prove
+    /// that a purged document left no row behind (free pages aside, see deletion.md).
+    pub fn dump_raw(&self) -> Result<TableDump> {
+        let r = self.read()?;
+        let p = &self.path;
+        let mut out = BTreeMap::new();
+        macro_rules! dump {
+            ($($def:expr),*) => {$({
+                let t = r.txn.open_table($def).map_err(|e| map_redb(p, e))?;
+                let mut rows = Vec::new();
+                for row in t.iter().map_err(|e| map_redb(p, e))? {
+                    let (k, v) = row.map_err(|e| map_redb(p, e))?;
+                    rows.push((raw_bytes(&k), raw_bytes(&v)));
+                }
+                out.insert($def.name().to_string(), rows);
+            })*};
+        }
+        dump!(META, DOCS, CHUNKS, ORDS, CONTACTS, ITEMS, POSTINGS);
+        dump!(NAMES, EMAILS, PHONES, UIDS);
+        dump!(TIMELINE, LAST_CONTACT, DUE, CADENCE, CADENCE_OF, BUCKETS);
+        dump!(TOMBSTONES, PURGED_UIDS);
+        dump!(SYNC_STATES, CHANGES, CHANGE_OF, PEERS);
+        Ok(out)
+    }
+}
+
+fn raw_bytes<T: redb::Value>(g: &redb::AccessGuard<'_, T>) -> Vec<u8> {
+    T::as_bytes(&g.value()).as_ref().to_vec()
 }
 
 fn create_all_tables(w: &WriteTransaction, p: &Path) -> Result<()> {
@@ -744,6 +787,7 @@ fn create_all_tables(w: &WriteTransaction, p: &Path) -> Result<()> {
     mk!(META, DOCS, CHUNKS, ORDS, CONTACTS, ITEMS, POSTINGS);
     mk!(NAMES, EMAILS, PHONES, UIDS);
     mk!(TIMELINE, LAST_CONTACT, DUE, CADENCE, CADENCE_OF, BUCKETS);
+    mk!(TOMBSTONES, PURGED_UIDS);
     mk!(SYNC_STATES, CHANGES, CHANGE_OF, PEERS);
     Ok(())
 }
@@ -1255,6 +1299,15 @@ macro_rules! sync_store_impl {
                     .map_err(|e| sync_err(self.e(e)))?;
                 sync_state_of(&t, peer, doc, &self.path)
             }
+
+            fn is_deleted(&self, doc: &DocId) -> SyncResult<bool> {
+                let t = self
+                    .txn
+                    .open_table(TOMBSTONES)
+                    .map_err(|e| sync_err(self.e(e)))?;
+                let v = t.get(doc.0).map_err(|e| sync_err(self.e(e)))?;
+                Ok(v.is_some())
+            }
         }
     };
 }
@@ -1469,6 +1522,7 @@ impl Writer {
         // and synced as is, with kind code 0 and no index entries.
         let (kind, after) = index::derive(&l.doc);
         let kind_code = kind.map(|k| k.code()).unwrap_or(0);
+        let deleted = (l.id == TOMBSTONES_DOC).then(|| tombstones::read_tombstones(&l.doc));
         let mut meta = match l.meta.take() {
             Some(m) => m,
             None => {
@@ -1531,7 +1585,11 @@ impl Writer {
             docs.insert(l.id.0, enc(&meta).as_slice())
                 .map_err(|e| map_redb(&p, e))?;
         }
-        self.apply_index(l.id, l.before.as_ref(), &after, true)
+        self.apply_index(l.id, l.before.as_ref(), &after, true)?;
+        if let Some(set) = deleted {
+            self.apply_tombstones(set)?;
+        }
+        Ok(())
     }
 
     /// Deletes a document and every index entry derived from it.
@@ -1564,6 +1622,7 @@ impl Writer {
             }
         }
         self.remove_index(id, meta.ord, l.before.as_ref().expect("load derives"))?;
+        self.remove_sync_states(id)?;
         Ok(true)
     }
 
@@ -1829,6 +1888,10 @@ impl Writer {
     /// Applies changes received from a peer: `created` means `bytes` is a whole saved document
     /// not yet stored here; otherwise they are changes to load into the stored document.
     pub fn apply_remote(&mut self, id: DocId, created: bool, bytes: &[u8]) -> Result<()> {
+        // A document deleted for good is never stored again, whoever sends it.
+        if self.is_deleted(id)? {
+            return Ok(());
+        }
         let existing = self.load(id)?;
         let l = match existing {
             Some(mut l) => {
@@ -1850,10 +1913,18 @@ impl Writer {
                 }
             }
         };
-        self.save(l)
+        self.save(l)?;
+        // An item received after its contacts were deleted loses those links (or goes too).
+        if self.links_deleted_contact(id)? {
+            self.settle_links(&[id])?;
+        }
+        Ok(())
     }
 
     pub fn save_sync_state(&mut self, peer: [u8; 32], id: DocId, state: &[u8]) -> Result<()> {
+        if self.is_deleted(id)? {
+            return Ok(());
+        }
         let mut t = wt!(self, SYNC_STATES);
         t.insert((peer, id.0), state).map_err(|e| self.e(e))?;
         Ok(())
@@ -1929,6 +2000,228 @@ impl Writer {
         if let Some(d) = due {
             cad.insert((d, c), ()).map_err(|e| map_redb(&p, e))?;
             of.insert(c, d).map_err(|e| map_redb(&p, e))?;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deletion that syncs (docs/design/deletion.md).
+
+impl Reader {
+    /// Whether a document was deleted for good (it is in the tombstone set).
+    pub fn is_deleted(&self, id: DocId) -> Result<bool> {
+        let t = rt!(self, TOMBSTONES);
+        let found = t.get(id.0).map_err(|e| self.e(e))?.is_some();
+        Ok(found)
+    }
+
+    /// Every deleted document id with when and by whom.
+    pub fn tombstones(&self) -> Result<Vec<(DocId, Tombstone)>> {
+        let t = rt!(self, TOMBSTONES);
+        let mut out = Vec::new();
+        for row in t.iter().map_err(|e| self.e(e))? {
+            let (k, v) = row.map_err(|e| self.e(e))?;
+            out.push((DocId(k.value()), dec(v.value(), "tombstone")?));
+        }
+        Ok(out)
+    }
+}
+
+impl Writer {
+    /// Whether a document was deleted for good.
+    pub fn is_deleted(&self, id: DocId) -> Result<bool> {
+        let t = wt!(self, TOMBSTONES);
+        let found = t.get(id.0).map_err(|e| self.e(e))?.is_some();
+        Ok(found)
+    }
+
+    /// Whether a vCard UID belonged to a contact deleted for good (import skips such cards).
+    pub fn is_purged_uid(&self, uid: &str) -> Result<bool> {
+        if uid.is_empty() {
+            return Ok(false);
+        }
+        let t = wt!(self, PURGED_UIDS);
+        let mut range = t
+            .range((uid, [0u8; 16])..=(uid, [0xff; 16]))
+            .map_err(|e| self.e(e))?;
+        let found = range.next().is_some();
+        Ok(found)
+    }
+
+    /// Deletes documents on every device: records them in the tombstone document (which syncs)
+    /// and applies it here in this transaction. Returns how many were newly recorded.
+    pub fn delete_everywhere(&mut self, ids: &[DocId]) -> Result<usize> {
+        let mut l = self.load_or_create(TOMBSTONES_DOC)?;
+        let by = self.actor.to_hex_string();
+        let mut n = 0;
+        for id in ids {
+            if *id == TOMBSTONES_DOC || *id == kith_core::devices::DEVICES_DOC {
+                continue;
+            }
+            let uid = match self.load_doc(*id)? {
+                Some(d) if model::doc_kind(&d.doc) == Some(Kind::Contact) => {
+                    model::read_contact(&d.doc).uid
+                }
+                _ => String::new(),
+            };
+            let added = tombstones::add_tombstone(&mut l.doc, id, self.now, &by, &uid)
+                .map_err(|e| StoreError::Internal(format!("automerge: {e}")))?;
+            n += usize::from(added);
+        }
+        if n > 0 {
+            self.save(l)?;
+        }
+        Ok(n)
+    }
+
+    /// Applies the tombstone set just saved: records new entries in `ix_tombstones`, deletes
+    /// those documents with their history and every index row, then settles the items that
+    /// still link to a deleted contact.
+    fn apply_tombstones(&mut self, set: BTreeMap<DocId, Tombstone>) -> Result<()> {
+        let mut fresh = Vec::new();
+        {
+            let mut t = wt!(self, TOMBSTONES);
+            for (id, ts) in &set {
+                let known = t.get(id.0).map_err(|e| self.e(e))?.is_some();
+                if !known {
+                    t.insert(id.0, enc(ts).as_slice()).map_err(|e| self.e(e))?;
+                    fresh.push(*id);
+                }
+            }
+            let mut u = wt!(self, PURGED_UIDS);
+            for (id, ts) in &set {
+                if !ts.uid.is_empty() {
+                    u.insert((ts.uid.as_str(), id.0), ())
+                        .map_err(|e| self.e(e))?;
+                }
+            }
+        }
+        for id in &fresh {
+            self.purge(*id)?;
+        }
+        let mut linked = Vec::new();
+        for id in &fresh {
+            linked.extend(self.timeline(*id)?.into_iter().map(|(item, _)| item));
+        }
+        linked.sort();
+        linked.dedup();
+        self.settle_links(&linked)
+    }
+
+    /// Whether the item `id` links to a deleted contact (read from its summary).
+    fn links_deleted_contact(&self, id: DocId) -> Result<bool> {
+        let summary: Option<ItemSummary> = {
+            let t = wt!(self, ITEMS);
+            let v = t.get(id.0).map_err(|e| self.e(e))?;
+            v.map(|v| dec(v.value(), "item summary")).transpose()?
+        };
+        let Some(s) = summary else {
+            return Ok(false);
+        };
+        for c in &s.contacts {
+            if self.is_deleted(*c)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Items that link to deleted contacts: an item left with no live contact is deleted too
+    /// (recorded in the tombstone document); an item shared with live contacts loses the links
+    /// to the deleted ones (an ordinary edit, which syncs).
+    fn settle_links(&mut self, items: &[DocId]) -> Result<()> {
+        let am = |e: automerge::AutomergeError| StoreError::Internal(format!("automerge: {e}"));
+        let mut orphans = Vec::new();
+        for id in items {
+            let Some(mut l) = self.load(*id)? else {
+                continue;
+            };
+            let now = self.now;
+            match model::doc_kind(&l.doc) {
+                Some(Kind::Note) => {
+                    let mut n = model::read_note(&l.doc);
+                    let live = self.live_contacts(&n.contacts)?;
+                    if live.is_empty() {
+                        orphans.push(*id);
+                    } else if live != n.contacts {
+                        n.contacts = live;
+                        model::write_note(&mut l.doc, &n, now).map_err(am)?;
+                        self.save(l)?;
+                    }
+                }
+                Some(Kind::Interaction) => {
+                    let mut i = model::read_interaction(&l.doc);
+                    let live = self.live_contacts(&i.contacts)?;
+                    if live.is_empty() {
+                        orphans.push(*id);
+                    } else if live != i.contacts {
+                        i.contacts = live;
+                        model::write_interaction(&mut l.doc, &i, now).map_err(am)?;
+                        self.save(l)?;
+                    }
+                }
+                Some(Kind::Reminder) => {
+                    let r = model::read_reminder(&l.doc);
+                    if let Some(c) = r.contact {
+                        if self.is_deleted(c)? {
+                            orphans.push(*id);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !orphans.is_empty() {
+            self.delete_everywhere(&orphans)?;
+        }
+        Ok(())
+    }
+
+    fn live_contacts(
+        &self,
+        contacts: &std::collections::BTreeSet<DocId>,
+    ) -> Result<std::collections::BTreeSet<DocId>> {
+        let mut out = std::collections::BTreeSet::new();
+        for c in contacts {
+            if !self.is_deleted(*c)? {
+                out.insert(*c);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes every saved sync state of a document (for every peer).
+    fn remove_sync_states(&mut self, id: DocId) -> Result<()> {
+        let mut t = wt!(self, SYNC_STATES);
+        let mut keys = Vec::new();
+        for row in t.iter().map_err(|e| self.e(e))? {
+            let (k, _) = row.map_err(|e| self.e(e))?;
+            let (peer, doc) = k.value();
+            if doc == id.0 {
+                keys.push(peer);
+            }
+        }
+        for peer in keys {
+            t.remove((peer, id.0)).map_err(|e| self.e(e))?;
+        }
+        Ok(())
+    }
+
+    /// Rebuilds `ix_tombstones` from the tombstone document (reindex).
+    fn rebuild_tombstones(&mut self) -> Result<()> {
+        let Some(l) = self.load_doc(TOMBSTONES_DOC)? else {
+            return Ok(());
+        };
+        let set = tombstones::read_tombstones(&l.doc);
+        let mut t = wt!(self, TOMBSTONES);
+        let mut u = wt!(self, PURGED_UIDS);
+        for (id, ts) in &set {
+            t.insert(id.0, enc(ts).as_slice()).map_err(|e| self.e(e))?;
+            if !ts.uid.is_empty() {
+                u.insert((ts.uid.as_str(), id.0), ())
+                    .map_err(|e| self.e(e))?;
+            }
         }
         Ok(())
     }

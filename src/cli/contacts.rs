@@ -738,13 +738,16 @@ pub fn rm(ctx: &Ctx, a: RmArgs, out: &mut Out) -> Result<(), AppError> {
         });
         return Ok(());
     }
-    app.remove(id, a.purge)?;
     if a.purge {
+        let r = app.purge_everywhere(id)?;
         out.note(format!(
-            "deleted {name} ({}); its notes and interactions are kept",
-            id.short()
+            "deleted {name} ({}) on every device, with {} item(s) linked only to them; {} shared item(s) keep their other contacts",
+            id.short(),
+            r.items_deleted,
+            r.items_unlinked
         ));
     } else {
+        app.remove(id, false)?;
         out.note(format!(
             "archived {name} ({}); undo with `kith rm --undo {}`",
             id.short(),

@@ -91,6 +91,9 @@ pub fn import(ctx: &Ctx, a: ImportArgs, out: &mut Out) -> Result<(), AppError> {
     for p in &s.invalid {
         out.warn(format!("skipped {p}"));
     }
+    for p in &s.deleted {
+        out.warn(format!("skipped {p}"));
+    }
     for p in &s.photos_skipped {
         out.note(format!("note: {p}"));
     }

@@ -10,5 +10,6 @@ mod env;
 mod errors;
 mod items;
 mod maps;
+mod purge;
 mod refs;
 mod sync;

@@ -12,7 +12,7 @@ use crate::env::{finish, Output, TestEnv};
 
 /// One device: its own home and a fixed loopback port it listens on.
 pub(crate) struct Dev {
-    env: TestEnv,
+    pub(crate) env: TestEnv,
     bind: String,
     name: &'static str,
 }
@@ -40,7 +40,7 @@ impl Dev {
         c
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         finish(self.cmd(args).output().expect("run kith"))
     }
 

@@ -11,6 +11,7 @@ pub mod model;
 pub mod sync;
 pub mod text;
 pub mod time;
+pub mod tombstones;
 
 pub use id::DocId;
 pub use model::Kind;

@@ -16,6 +16,8 @@ mod reconcile;
 mod session;
 
 #[cfg(test)]
+mod deletion_tests;
+#[cfg(test)]
 mod sim;
 
 pub use frame::{Frame, FrameDecoder, FrameError, FrameType, MAX_FRAME_LEN};
@@ -81,10 +83,17 @@ pub struct StoreError(pub String);
 /// - `load` returns the document as stored, reflecting every `StoreChanges` effect already
 ///   carried out. It is only called for documents that differ.
 /// - `sync_state` returns the bytes of the last `SaveSyncState` for (peer, doc), if any.
+/// - `is_deleted` says whether a document id is in the vault's tombstone set (deleted for good,
+///   docs/design/deletion.md). The engine neither offers nor accepts such a document. The default
+///   (nothing is deleted) suits stores without deletion.
 pub trait SyncStore {
     fn bucket_hashes(&self) -> Result<BucketHashes, StoreError>;
     fn doc_count(&self) -> Result<u64, StoreError>;
     fn bucket_leaves(&self, bucket: u8) -> Result<Vec<(DocId, Digest)>, StoreError>;
     fn load(&self, doc: &DocId) -> Result<Option<automerge::Automerge>, StoreError>;
     fn sync_state(&self, peer: &PeerId, doc: &DocId) -> Result<Option<Vec<u8>>, StoreError>;
+    fn is_deleted(&self, doc: &DocId) -> Result<bool, StoreError> {
+        let _ = doc;
+        Ok(false)
+    }
 }

@@ -20,6 +20,7 @@ use super::reconcile::{
     check_doc_list, differing_buckets, differing_docs, BucketHashes, Digest, DocListError,
 };
 use super::{CloseCode, PeerId, StoreError, SyncStore, PROTOCOL_VERSION};
+use crate::tombstones::{self, TOMBSTONES_DOC};
 use crate::DocId;
 
 /// Most document entries a peer may list in one session (bounds memory on peer input).
@@ -223,6 +224,9 @@ pub struct Session {
     last_activity: u64,
     /// Settled documents still in memory, oldest first; beyond the window they are dropped.
     settled_loaded: VecDeque<DocId>,
+    /// Differing documents that are deleted for good (tombstoned): never started, and Sync frames
+    /// for them are counted but otherwise ignored (docs/design/deletion.md).
+    deleted: BTreeSet<DocId>,
     out: Vec<Effect>,
 }
 
@@ -252,6 +256,7 @@ impl Session {
             last_received_at: None,
             last_activity: 0,
             settled_loaded: VecDeque::new(),
+            deleted: BTreeSet::new(),
             out: Vec::new(),
         }
     }
@@ -461,8 +466,12 @@ impl Session {
             let Some(id) = self.queue.pop_front() else {
                 break;
             };
-            if self.docs.contains_key(&id) {
-                continue; // the peer started it first
+            if self.docs.contains_key(&id) || self.deleted.contains(&id) {
+                continue; // the peer started it first, or it is deleted
+            }
+            if store.is_deleted(&id)? {
+                self.deleted.insert(id);
+                continue;
             }
             self.activate(store, id)?;
             self.generate(id);
@@ -566,6 +575,15 @@ impl Session {
             doc: id,
             reason: e.to_string(),
         })?;
+        // A deleted document is never accepted: its frames are counted (so both sides agree
+        // on the Idle counters) and dropped.
+        if self.deleted.contains(&id) {
+            return Ok(());
+        }
+        if !self.docs.contains_key(&id) && store.is_deleted(&id)? {
+            self.deleted.insert(id);
+            return Ok(());
+        }
         self.activate(store, id)?;
         let Some(d) = self.docs.get_mut(&id) else {
             return Ok(());
@@ -600,6 +618,9 @@ impl Session {
                 bytes,
                 heads: after,
             });
+            if id == TOMBSTONES_DOC {
+                self.learn_tombstones();
+            }
         }
         self.generate(id);
         let Some(d) = self.docs.get_mut(&id) else {
@@ -633,6 +654,30 @@ impl Session {
             }
         }
         Ok(())
+    }
+}
+
+impl Session {
+    /// The peer's changes to the tombstone document just arrived: stop syncing every document
+    /// they delete. The store deletes them when it persists the tombstones (in the same write
+    /// transaction); here the engine stops waiting for them, so the session still ends.
+    fn learn_tombstones(&mut self) {
+        let Some(doc) = self.docs.get(&TOMBSTONES_DOC).and_then(|d| d.doc.as_ref()) else {
+            return;
+        };
+        let gone: Vec<DocId> = tombstones::read_tombstones(doc)
+            .into_keys()
+            .filter(|id| self.differing.contains(id) && !self.deleted.contains(id))
+            .collect();
+        for id in gone {
+            self.deleted.insert(id);
+            self.queue.retain(|q| *q != id);
+            if let Some(d) = self.docs.remove(&id) {
+                if !d.settled {
+                    self.unsettled -= 1;
+                }
+            }
+        }
     }
 }
 
