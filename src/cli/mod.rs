@@ -24,7 +24,13 @@ pub use output::Out;
 ///
 /// Your contacts, notes, interactions and follow-ups, in a file on your own machine.
 #[derive(Parser, Debug)]
-#[command(name = "kith", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "kith",
+    version,
+    propagate_version = true,
+    max_term_width = 100,
+    arg_required_else_help = false
+)]
 pub struct Cli {
     /// The kith home directory (default: $KITH_HOME, else the platform's data directory, e.g.
     /// ~/.local/share/kith)

@@ -329,6 +329,16 @@ mod tests {
     }
 
     #[test]
+    fn terms_of_a_long_text_keep_first_appearance_order() {
+        // 100 000 distinct words: the duplicate check must not scan the output per word.
+        let text: String = (0..100_000).map(|i| format!("w{i} w{} ", i / 2)).collect();
+        let t = terms(&text);
+        assert_eq!(t.len(), 100_000);
+        assert_eq!(&t[..4], ["w0", "w1", "w2", "w3"]);
+        assert_eq!(t.last().map(String::as_str), Some("w99999"));
+    }
+
+    #[test]
     fn levenshtein_examples() {
         assert_eq!(levenshtein("", ""), 0);
         assert_eq!(levenshtein("abc", ""), 3);
