@@ -49,8 +49,8 @@ impl AppError {
     pub fn exit_code(&self) -> i32 {
         match self {
             AppError::User { .. } => 1,
-            AppError::Store(StoreError::Internal(_))
-            | AppError::Store(StoreError::BadDocument(..)) => 4,
+            // A damaged document is damage to the file (exit 1, with a restore hint), not a bug.
+            AppError::Store(StoreError::Internal(_)) => 4,
             AppError::Store(_) => 1,
         }
     }
@@ -609,6 +609,22 @@ pub fn clean_tags(tags: &[String]) -> Result<BTreeSet<String>> {
     Ok(out)
 }
 
+/// Refuses a text longer than `kith_core::text::MAX_TEXT_BYTES` (1 MiB).
+pub fn check_text_size(what: &str, text: &str) -> Result<()> {
+    let max = kith_core::text::MAX_TEXT_BYTES;
+    if text.len() > max {
+        return Err(AppError::hint(
+            format!(
+                "{what} is {:.1} MiB; kith stores at most {} MiB per text; nothing was saved",
+                text.len() as f64 / (1 << 20) as f64,
+                max >> 20
+            ),
+            "keep long documents in files and note where they are",
+        ));
+    }
+    Ok(())
+}
+
 pub fn am_err(e: automerge::AutomergeError) -> AppError {
     AppError::Store(StoreError::Internal(format!("automerge: {e}")))
 }
@@ -716,6 +732,7 @@ impl ItemRow {
 
 impl App {
     pub fn add_note(&self, contacts: &[DocId], body: &str, tags: &[String]) -> Result<DocId> {
+        check_text_size("the note", body)?;
         if body.trim().is_empty() {
             return Err(AppError::hint(
                 "the note is empty; nothing was saved",
@@ -738,6 +755,7 @@ impl App {
     }
 
     pub fn log(&self, contacts: &[DocId], kind: &str, on: Date, summary: &str) -> Result<DocId> {
+        check_text_size("the summary", summary)?;
         let kind = kind.trim().to_lowercase();
         if kind.is_empty() || kind.chars().any(char::is_whitespace) {
             return Err(AppError::hint(
@@ -765,6 +783,7 @@ impl App {
     }
 
     pub fn remind(&self, contact: DocId, due: Date, text: &str) -> Result<DocId> {
+        check_text_size("the reminder text", text)?;
         if text.trim().is_empty() {
             return Err(AppError::user("a reminder needs a text"));
         }

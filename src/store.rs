@@ -87,6 +87,39 @@ pub const DERIVED_TABLES: &[&str] = &[
     "ix_purged_uids",
 ];
 
+/// Every derived table of a read or write transaction, as a `Result<TableDump>`.
+macro_rules! dump_derived_of {
+    ($txn:expr, $p:expr) => {
+        (|| -> Result<TableDump> {
+            let mut out = TableDump::new();
+            for (name, rows) in [
+                (CONTACTS.name(), dump_derived_of!(@t $txn, $p, CONTACTS)),
+                (ITEMS.name(), dump_derived_of!(@t $txn, $p, ITEMS)),
+                (NAMES.name(), dump_derived_of!(@t $txn, $p, NAMES)),
+                (EMAILS.name(), dump_derived_of!(@t $txn, $p, EMAILS)),
+                (PHONES.name(), dump_derived_of!(@t $txn, $p, PHONES)),
+                (UIDS.name(), dump_derived_of!(@t $txn, $p, UIDS)),
+                (POSTINGS.name(), dump_derived_of!(@t $txn, $p, POSTINGS)),
+                (TIMELINE.name(), dump_derived_of!(@t $txn, $p, TIMELINE)),
+                (LAST_CONTACT.name(), dump_derived_of!(@t $txn, $p, LAST_CONTACT)),
+                (DUE.name(), dump_derived_of!(@t $txn, $p, DUE)),
+                (CADENCE.name(), dump_derived_of!(@t $txn, $p, CADENCE)),
+                (CADENCE_OF.name(), dump_derived_of!(@t $txn, $p, CADENCE_OF)),
+                (BUCKETS.name(), dump_derived_of!(@t $txn, $p, BUCKETS)),
+                (TOMBSTONES.name(), dump_derived_of!(@t $txn, $p, TOMBSTONES)),
+                (PURGED_UIDS.name(), dump_derived_of!(@t $txn, $p, PURGED_UIDS)),
+            ] {
+                out.insert(name.to_string(), rows);
+            }
+            Ok(out)
+        })()
+    };
+    (@t $txn:expr, $p:expr, $def:expr) => {{
+        let t = $txn.open_table($def).map_err(|e| map_redb($p, e))?;
+        dump_rows(&t, $p)?
+    }};
+}
+
 /// Every row of some tables, by table name, as debug-rendered (key, value) pairs.
 pub type TableDump = BTreeMap<String, Vec<(Vec<u8>, Vec<u8>)>>;
 
@@ -95,7 +128,7 @@ pub type TableDump = BTreeMap<String, Vec<(Vec<u8>, Vec<u8>)>>;
 pub enum StoreError {
     #[error("{0} is not a kith vault")]
     Foreign(PathBuf),
-    #[error("the vault {0} is corrupt: {1}")]
+    #[error("the vault {0} is damaged: {1}")]
     Corrupt(PathBuf, String),
     #[error("the vault {path} was written by a newer kith (format {found}, this kith reads up to {FORMAT_VERSION})")]
     TooNew { path: PathBuf, found: u32 },
@@ -105,12 +138,18 @@ pub enum StoreError {
     Busy(PathBuf, u64),
     #[error("permission denied on {0}")]
     Permission(PathBuf),
+    #[error("{0} is on a read-only file system")]
+    ReadOnly(PathBuf),
+    #[error("{0} is not a directory")]
+    NotADirectory(PathBuf),
     #[error("no space left on the device holding {0}; nothing was written")]
     DiskFull(PathBuf),
     #[error("cannot read or write {0}: {1}")]
     Io(PathBuf, std::io::Error),
     #[error("document {0} is damaged: {1}")]
     BadDocument(DocId, String),
+    #[error("the vault is damaged: undecodable {0}")]
+    Undecodable(String),
     #[error("internal storage error: {0}")]
     Internal(String),
 }
@@ -123,7 +162,10 @@ impl StoreError {
                 p.display()
             )),
             StoreError::Corrupt(..) => Some(
-                "kith did not modify the file; restore it from a backup (kith restore) or another device".into(),
+                "restore it from a backup into a new home (kith restore FILE --home DIR) or sync a new home from another device; `kith check` lists what is wrong".into(),
+            ),
+            StoreError::BadDocument(..) | StoreError::Undecodable(_) => Some(
+                "restore it from a backup into a new home (kith restore FILE --home DIR) or sync it from another device; `kith check` lists every damaged document".into(),
             ),
             StoreError::TooNew { .. } => Some("upgrade kith to open this vault".into()),
             StoreError::Locked(_) => Some(
@@ -135,6 +177,13 @@ impl StoreError {
                 p.display()
             )),
             StoreError::DiskFull(_) => Some("free some disk space and try again".into()),
+            StoreError::ReadOnly(_) => Some(
+                "reading still works (list, show, search, export, backup); to change the vault, copy the home to a writable place and use --home".into(),
+            ),
+            StoreError::NotADirectory(p) => Some(format!(
+                "the kith home must be a directory; move {} away or choose another with --home",
+                p.display()
+            )),
             _ => None,
         }
     }
@@ -186,21 +235,47 @@ fn map_redb(path: &Path, e: impl Into<redb::Error>) -> StoreError {
             path.to_path_buf(),
             format!("redb file format {v} is not supported"),
         ),
+        // A read past the end of the file: it was truncated.
+        redb::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            StoreError::Corrupt(path.to_path_buf(), "the file is truncated".into())
+        }
         redb::Error::Io(io) => map_io(path, io),
+        // kith opens its own tables with fixed types: a mismatch or a missing table in a file
+        // whose header checked out means the table directory is damaged.
+        e @ (redb::Error::TableTypeMismatch { .. }
+        | redb::Error::TableIsMultimap(_)
+        | redb::Error::TableIsNotMultimap(_)
+        | redb::Error::TypeDefinitionChanged { .. }
+        | redb::Error::TableDoesNotExist(_)) => {
+            StoreError::Corrupt(path.to_path_buf(), e.to_string())
+        }
         other => StoreError::Internal(other.to_string()),
     }
 }
 
 pub fn map_io(path: &Path, io: std::io::Error) -> StoreError {
     match io.kind() {
-        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
-            StoreError::Permission(path.to_path_buf())
-        }
+        std::io::ErrorKind::ReadOnlyFilesystem => StoreError::ReadOnly(path.to_path_buf()),
+        std::io::ErrorKind::NotADirectory => StoreError::NotADirectory(path.to_path_buf()),
+        std::io::ErrorKind::PermissionDenied => StoreError::Permission(path.to_path_buf()),
         std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
             StoreError::DiskFull(path.to_path_buf())
         }
         _ if io.raw_os_error() == Some(28) => StoreError::DiskFull(path.to_path_buf()),
-        _ => StoreError::Io(path.to_path_buf(), io),
+        _ => StoreError::Io(path.to_path_buf(), without_temp_path(io)),
+    }
+}
+
+/// `io` without the "at path ..." that `tempfile` appends: messages name the file the user
+/// knows, never a temporary one.
+fn without_temp_path(io: std::io::Error) -> std::io::Error {
+    if io.raw_os_error().is_some() {
+        return io;
+    }
+    let text = io.to_string();
+    match text.split_once(" at path ") {
+        Some((cause, _)) => std::io::Error::new(io.kind(), cause.to_string()),
+        None => io,
     }
 }
 
@@ -209,8 +284,7 @@ fn enc<T: Serialize>(v: &T) -> Vec<u8> {
 }
 
 fn dec<T: for<'a> Deserialize<'a>>(bytes: &[u8], what: &str) -> Result<T> {
-    postcard::from_bytes(bytes)
-        .map_err(|e| StoreError::Internal(format!("undecodable {what}: {e}")))
+    postcard::from_bytes(bytes).map_err(|e| StoreError::Undecodable(format!("{what}: {e}")))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -317,7 +391,13 @@ impl Vault {
     }
 
     fn open_mode(path: &Path, read_only: bool) -> Result<Vault> {
+        check_home(path)?;
         if !path.exists() {
+            if read_only {
+                // A read command on a home without a vault creates nothing: it reads an empty
+                // vault that lives in memory.
+                return Self::empty_in_memory(path);
+            }
             Self::create_new(path)?;
         }
         let mut head = [0u8; 9];
@@ -369,31 +449,20 @@ impl Vault {
     /// a half-created vault. If another process won the race, its vault is used.
     fn create_new(path: &Path) -> Result<()> {
         let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|e| map_io(dir, e))?;
+        create_private_dir(dir)?;
         let tmp = dir.join(format!(
             ".vault.redb.{}.{:08x}.tmp",
             std::process::id(),
             rand::random::<u32>()
         ));
+        // Errors name the vault, never the temporary file.
         let result = (|| {
             let db = Self::builder()
                 .create(&tmp)
-                .map_err(|e| map_redb(&tmp, e))?;
-            let w = db.begin_write().map_err(|e| map_redb(&tmp, e))?;
-            {
-                let mut t = w.open_table(META).map_err(|e| map_redb(&tmp, e))?;
-                t.insert("magic", MAGIC.as_bytes())
-                    .map_err(|e| map_redb(&tmp, e))?;
-                t.insert("format", FORMAT_VERSION.to_le_bytes().as_slice())
-                    .map_err(|e| map_redb(&tmp, e))?;
-                let actor: [u8; 16] = rand::random();
-                t.insert("actor", actor.as_slice())
-                    .map_err(|e| map_redb(&tmp, e))?;
-                t.insert("next_ord", 0u32.to_le_bytes().as_slice())
-                    .map_err(|e| map_redb(&tmp, e))?;
-            }
-            create_all_tables(&w, &tmp)?;
-            w.commit().map_err(|e| map_redb(&tmp, e))?;
+                .map_err(|e| map_redb(path, e))?;
+            // Owner-only whatever the umask: the vault holds private data.
+            set_private(&tmp, 0o600).map_err(|e| map_io(path, e))?;
+            init_vault(&db, path)?;
             drop(db);
             match std::fs::hard_link(&tmp, path) {
                 Ok(()) => Ok(()),
@@ -403,6 +472,24 @@ impl Vault {
         })();
         let _ = std::fs::remove_file(&tmp);
         result
+    }
+
+    /// An empty vault held in memory, standing for the missing file at `path` (what read
+    /// commands see before the first write).
+    fn empty_in_memory(path: &Path) -> Result<Vault> {
+        // Single-process mode: the in-memory backend has no file locks.
+        let db = Builder::new()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(|e| map_redb(path, e))?;
+        init_vault(&db, path)?;
+        let mut vault = Vault {
+            db: Db::Rw(db),
+            path: path.to_path_buf(),
+            actor: ActorId::random(),
+            lock_timeout: Duration::from_secs(10),
+        };
+        vault.check_header()?;
+        Ok(vault)
     }
 
     pub fn path(&self) -> &Path {
@@ -552,6 +639,16 @@ impl Vault {
 
     /// Rebuilds every derived table from the documents alone. Returns the number of documents.
     pub fn reindex(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<u64> {
+        let (txn, total) = self.rebuild_derived(progress)?;
+        txn.commit().map_err(|e| map_redb(&self.path, e))?;
+        Ok(total)
+    }
+
+    /// Rebuilds every derived table in a write transaction that is returned uncommitted.
+    fn rebuild_derived(
+        &self,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<(WriteTransaction, u64)> {
         let p = self.path.clone();
         let txn = self.begin_write()?;
         for name in DERIVED_TABLES {
@@ -617,8 +714,7 @@ impl Vault {
         w.rebuild_buckets()?;
         w.rebuild_tombstones()?;
         progress(total, total);
-        w.txn.commit().map_err(|e| map_redb(&p, e))?;
-        Ok(total)
+        Ok((w.txn, total))
     }
 
     /// Rewrites every table in key order and then shrinks the file (`kith reindex` runs it).
@@ -712,39 +808,274 @@ impl Vault {
     /// Every derived table as sorted (key, value) byte pairs: what `reindex` must reproduce.
     pub fn dump_derived(&self) -> Result<TableDump> {
         let r = self.read()?;
-        let p = &self.path;
-        let mut out = BTreeMap::new();
-        macro_rules! dump {
-            ($def:expr) => {{
-                let t = r.txn.open_table($def).map_err(|e| map_redb(p, e))?;
-                let mut rows = Vec::new();
-                for row in t.iter().map_err(|e| map_redb(p, e))? {
-                    let (k, v) = row.map_err(|e| map_redb(p, e))?;
-                    rows.push((
-                        format!("{:?}", k.value()).into_bytes(),
-                        format!("{:?}", v.value()).into_bytes(),
-                    ));
-                }
-                out.insert($def.name().to_string(), rows);
-            }};
-        }
-        dump!(CONTACTS);
-        dump!(ITEMS);
-        dump!(NAMES);
-        dump!(EMAILS);
-        dump!(PHONES);
-        dump!(UIDS);
-        dump!(POSTINGS);
-        dump!(TIMELINE);
-        dump!(LAST_CONTACT);
-        dump!(DUE);
-        dump!(CADENCE);
-        dump!(CADENCE_OF);
-        dump!(BUCKETS);
-        dump!(TOMBSTONES);
-        dump!(PURGED_UIDS);
-        Ok(out)
+        dump_derived_of!(r.txn, &self.path)
     }
+
+    /// What the derived tables would be after a `reindex`, computed in a write transaction
+    /// that is then aborted (nothing is written).
+    pub fn dump_rebuilt(&self) -> Result<TableDump> {
+        let (txn, _) = self.rebuild_derived(&mut |_, _| {})?;
+        let dump = dump_derived_of!(txn, &self.path);
+        txn.abort().map_err(|e| map_redb(&self.path, e))?;
+        dump
+    }
+}
+
+/// What `kith check` found (see [`Vault::check`]).
+#[derive(Debug, Default, Serialize)]
+pub struct CheckReport {
+    /// True when nothing is wrong.
+    pub ok: bool,
+    /// Documents whose bytes load, by kind (`contact`, `note`, ...).
+    pub documents: BTreeMap<String, u64>,
+    /// What is wrong, one line each.
+    pub problems: Vec<String>,
+    /// Checks that could not run, and why.
+    pub skipped: Vec<String>,
+}
+
+/// Runs `f`, turning a panic (redb's reaction to some damage) into a "damaged" error.
+fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(StoreError::Corrupt(
+            path.to_path_buf(),
+            "the storage engine found inconsistent data".into(),
+        ))
+    })
+}
+
+fn problem_text(e: &StoreError) -> String {
+    match e {
+        StoreError::Corrupt(_, why) => why.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl Vault {
+    /// Verifies the vault at `path` without changing its contents: redb's own integrity check
+    /// (page checksums), that every document loads, and that the derived tables equal what
+    /// `reindex` would rebuild. A missing vault is fine (nothing to check). Fails only when
+    /// the file cannot be examined at all (not a vault, too new, locked).
+    pub fn check(path: &Path) -> Result<CheckReport> {
+        let mut rep = CheckReport::default();
+        check_home(path)?;
+        if !path.exists() {
+            rep.ok = true;
+            return Ok(rep);
+        }
+        let mut head = [0u8; 9];
+        let mut f = std::fs::File::open(path).map_err(|e| map_io(path, e))?;
+        let n = f.read(&mut head).map_err(|e| map_io(path, e))?;
+        if n < head.len() || head != REDB_MAGIC {
+            return Err(StoreError::Foreign(path.to_path_buf()));
+        }
+        drop(f);
+        let mut writable = true;
+        let opened = guarded(path, || {
+            let mut b = Self::builder();
+            b.set_check_integrity_on_open(true);
+            match b.open(path) {
+                Ok(db) => Ok(Db::Rw(db)),
+                Err(e) => match map_redb(path, e) {
+                    StoreError::Permission(_) | StoreError::ReadOnly(_) => {
+                        writable = false;
+                        Self::builder()
+                            .open_read_only(path)
+                            .map(Db::Ro)
+                            .map_err(|e| map_redb(path, e))
+                    }
+                    other => Err(other),
+                },
+            }
+        });
+        let db = match opened {
+            Ok(db) => db,
+            Err(e @ StoreError::Corrupt(..)) => {
+                rep.problems.push(format!("file: {}", problem_text(&e)));
+                return Ok(rep);
+            }
+            Err(e) => return Err(e),
+        };
+        if !writable {
+            rep.skipped.push(
+                "the vault cannot be written, so redb's page check and the index comparison did not run"
+                    .into(),
+            );
+        }
+        let mut vault = Vault {
+            db,
+            path: path.to_path_buf(),
+            actor: ActorId::random(),
+            lock_timeout: Duration::from_secs(10),
+        };
+        match guarded(path, || vault.check_header()) {
+            Ok(_) => {}
+            Err(e @ StoreError::Corrupt(..)) => {
+                rep.problems.push(format!("file: {}", problem_text(&e)));
+                return Ok(rep);
+            }
+            Err(e) => return Err(e),
+        }
+        // Every document loads.
+        let docs = guarded(path, || {
+            let r = vault.begin_read()?;
+            let docs = r.open_table(DOCS).map_err(|e| map_redb(path, e))?;
+            let chunks = r.open_table(CHUNKS).map_err(|e| map_redb(path, e))?;
+            let mut found = Vec::new();
+            for row in docs.iter().map_err(|e| map_redb(path, e))? {
+                let (k, v) = row.map_err(|e| map_redb(path, e))?;
+                let id = DocId(k.value());
+                let kind = dec::<DocMeta>(v.value(), "document metadata")
+                    .ok()
+                    .and_then(|m| Kind::from_code(m.kind));
+                let loaded = guarded(path, || {
+                    let bytes = load_chunks(&chunks, id.0, path)?
+                        .ok_or_else(|| StoreError::BadDocument(id, "no chunks".into()))?;
+                    parse_doc(id, &bytes).map(|_| ())
+                });
+                found.push((id, kind, loaded));
+            }
+            Ok(found)
+        });
+        let mut docs_ok = true;
+        match docs {
+            Ok(found) => {
+                for (id, kind, loaded) in found {
+                    match (kind, loaded) {
+                        (Some(k), Ok(())) => {
+                            *rep.documents.entry(k.as_str().to_string()).or_insert(0) += 1;
+                        }
+                        (None, _) => {
+                            docs_ok = false;
+                            rep.problems
+                                .push(format!("document {id}: undecodable metadata"));
+                        }
+                        (_, Err(e)) => {
+                            docs_ok = false;
+                            rep.problems.push(format!(
+                                "document {id}: {}",
+                                match &e {
+                                    StoreError::BadDocument(_, why) => why.clone(),
+                                    other => problem_text(other),
+                                }
+                            ));
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                docs_ok = false;
+                rep.problems
+                    .push(format!("documents: {}", problem_text(&e)));
+            }
+        }
+        // The indexes equal a fresh reindex.
+        if !docs_ok {
+            rep.skipped
+                .push("the index comparison needs every document to load".into());
+        } else if writable {
+            let cmp = guarded(path, || Ok((vault.dump_derived()?, vault.dump_rebuilt()?)));
+            match cmp {
+                Ok((now, fresh)) => {
+                    for name in DERIVED_TABLES {
+                        let empty = Vec::new();
+                        let a = now.get(*name).unwrap_or(&empty);
+                        let b = fresh.get(*name).unwrap_or(&empty);
+                        if a != b {
+                            let sa: std::collections::HashSet<_> = a.iter().collect();
+                            let sb: std::collections::HashSet<_> = b.iter().collect();
+                            let differ = sa.symmetric_difference(&sb).count();
+                            rep.problems.push(format!(
+                                "index {name}: {differ} entries differ from a fresh reindex (kith reindex rebuilds it)"
+                            ));
+                        }
+                    }
+                }
+                Err(e) => rep.problems.push(format!("indexes: {}", problem_text(&e))),
+            }
+        }
+        rep.ok = rep.problems.is_empty();
+        Ok(rep)
+    }
+}
+
+/// Writes the `meta` entries and every table of a new vault (errors name `p`).
+fn init_vault(db: &Database, p: &Path) -> Result<()> {
+    let w = db.begin_write().map_err(|e| map_redb(p, e))?;
+    {
+        let mut t = w.open_table(META).map_err(|e| map_redb(p, e))?;
+        t.insert("magic", MAGIC.as_bytes())
+            .map_err(|e| map_redb(p, e))?;
+        t.insert("format", FORMAT_VERSION.to_le_bytes().as_slice())
+            .map_err(|e| map_redb(p, e))?;
+        let actor: [u8; 16] = rand::random();
+        t.insert("actor", actor.as_slice())
+            .map_err(|e| map_redb(p, e))?;
+        t.insert("next_ord", 0u32.to_le_bytes().as_slice())
+            .map_err(|e| map_redb(p, e))?;
+    }
+    create_all_tables(&w, p)?;
+    w.commit().map_err(|e| map_redb(p, e))
+}
+
+/// Refuses a home (the vault's directory) that exists but is not a directory.
+fn check_home(vault: &Path) -> Result<()> {
+    if let Some(dir) = vault.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if dir.exists() && !dir.is_dir() {
+            return Err(StoreError::NotADirectory(dir.to_path_buf()));
+        }
+    }
+    Ok(())
+}
+
+/// Creates `dir` (and missing parents) if needed; the directory itself is owner-only (0700)
+/// whatever the umask. An existing directory is left as it is.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| map_io(parent, e))?;
+    }
+    match std::fs::create_dir(dir) {
+        Ok(()) => set_private(dir, 0o700).map_err(|e| map_io(dir, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(StoreError::NotADirectory(dir.to_path_buf()))
+        }
+        Err(e) => Err(map_io(dir, e)),
+    }
+}
+
+#[cfg(unix)]
+fn set_private(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_private(_path: &Path, _mode: u32) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Every row of one table as debug-rendered (key, value) pairs, in key order.
+fn dump_rows<K, V, T>(t: &T, p: &Path) -> Result<Vec<(Vec<u8>, Vec<u8>)>>
+where
+    K: redb::Key + 'static,
+    V: redb::Value + 'static,
+    T: ReadableTable<K, V>,
+    for<'a> K::SelfType<'a>: std::fmt::Debug,
+    for<'a> V::SelfType<'a>: std::fmt::Debug,
+{
+    let mut rows = Vec::new();
+    for row in t.iter().map_err(|e| map_redb(p, e))? {
+        let (k, v) = row.map_err(|e| map_redb(p, e))?;
+        rows.push((
+            format!("{:?}", k.value()).into_bytes(),
+            format!("{:?}", v.value()).into_bytes(),
+        ));
+    }
+    Ok(rows)
 }
 
 impl Vault {
@@ -847,7 +1178,7 @@ pub struct EncodedContacts {
 /// Decodes one stored contact summary without copying its strings.
 pub fn decode_contact(bytes: &[u8]) -> Result<ContactSummaryRef<'_>> {
     postcard::from_bytes(bytes)
-        .map_err(|e| StoreError::Internal(format!("undecodable contact summary: {e}")))
+        .map_err(|e| StoreError::Undecodable(format!("contact summary: {e}")))
 }
 
 /// A read-only view of the vault at one point in time.

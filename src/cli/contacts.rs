@@ -39,7 +39,7 @@ pub struct AddArgs {
     #[arg(long)]
     pub met: Option<String>,
     /// Keep-in-touch cadence, e.g. 30d, 2w, 6m, 1y
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub every: Option<String>,
 }
 

@@ -151,7 +151,7 @@ fn write_output(path: &std::path::Path, data: &str) -> Result<(), AppError> {
 }
 
 pub fn export(ctx: &Ctx, a: ExportArgs, out: &mut Out) -> Result<(), AppError> {
-    let app = ctx.open()?;
+    let app = ctx.open_read()?; // only reads: works on a vault that cannot be written
     let filter = ExportFilter {
         tags: a.tags,
         org: a.org,
@@ -242,7 +242,7 @@ pub struct BackupArgs {
 }
 
 pub fn backup(ctx: &Ctx, a: BackupArgs, out: &mut Out) -> Result<(), AppError> {
-    let app = ctx.open()?;
+    let app = ctx.open_read()?; // only reads: works on a vault that cannot be written
     let s = app.backup(&a.file)?;
     if ctx.json {
         return out.json(&s).map_err(io_err);

@@ -93,7 +93,7 @@ pub struct LogArgs {
     #[arg(long, short = 'k')]
     pub kind: String,
     /// When it happened: YYYY-MM-DD, today, yesterday (default: today)
-    #[arg(long, value_name = "DATE")]
+    #[arg(long, value_name = "DATE", allow_hyphen_values = true)]
     pub on: Option<String>,
 }
 
@@ -167,10 +167,15 @@ pub struct RemindArgs {
     /// What to do
     pub text: String,
     /// Due date: YYYY-MM-DD, today, tomorrow
-    #[arg(long, value_name = "DATE")]
+    #[arg(long, value_name = "DATE", allow_hyphen_values = true)]
     pub on: Option<String>,
     /// Due in: 3d, 2w, 6m, 1y
-    #[arg(long = "in", id = "r#in", value_name = "DURATION")]
+    #[arg(
+        long = "in",
+        id = "r#in",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
     pub r#in: Option<String>,
 }
 
@@ -196,7 +201,12 @@ pub fn remind(ctx: &Ctx, a: RemindArgs, out: &mut Out) -> Result<(), AppError> {
 #[derive(Args, Debug)]
 pub struct DueArgs {
     /// How far ahead to look for upcoming items
-    #[arg(long, value_name = "DURATION", default_value = "7d")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "7d",
+        allow_hyphen_values = true
+    )]
     pub within: String,
 }
 
@@ -231,7 +241,7 @@ pub struct DoneArgs {
     /// Reminder: id prefix (from `kith due`) or words of its text
     pub reminder: String,
     /// Snooze instead: hide it until this much later (3d, 2w, ...)
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub snooze: Option<String>,
 }
 

@@ -24,10 +24,19 @@ pub use output::Out;
 ///
 /// Your contacts, notes, interactions and follow-ups, in a file on your own machine.
 #[derive(Parser, Debug)]
-#[command(name = "kith", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "kith",
+    version,
+    propagate_version = true,
+    max_term_width = 100,
+    arg_required_else_help = false
+)]
 pub struct Cli {
-    /// The kith home directory (default: the platform's data directory, e.g. ~/.local/share/kith)
-    #[arg(long, global = true, env = "KITH_HOME", value_name = "DIR")]
+    /// The kith home directory (default: $KITH_HOME, else the platform's data directory, e.g.
+    /// ~/.local/share/kith)
+    // KITH_HOME is read in `home_of`, not by clap: clap's usage lines list every argument it
+    // saw, so an environment value made them show `--home <DIR>` as if it were required.
+    #[arg(long, global = true, value_name = "DIR")]
     pub home: Option<PathBuf>,
 
     /// Print machine-readable JSON on stdout (read commands)
@@ -74,6 +83,8 @@ pub enum Command {
     Search(items::SearchArgs),
     /// Rebuild every index from the documents, then repack and compact the vault file
     Reindex,
+    /// Verify the vault: the file's checksums, that every document loads, and the indexes
+    Check,
     /// Your devices: id, invite, join, list, rename, remove
     #[command(subcommand)]
     Device(device::DeviceCommand),
@@ -153,12 +164,26 @@ impl Ctx {
     }
 }
 
+/// The vault file the command line refers to, if a home can be found (for error messages).
+pub fn vault_of(cli: &Cli) -> Option<PathBuf> {
+    let home = home_of(cli.home.clone()).ok()?;
+    Some(crate::app::vault_path(&home))
+}
+
+/// The home: `--home`, else `KITH_HOME` (when not empty), else the platform's data directory.
+fn home_of(flag: Option<PathBuf>) -> Result<PathBuf, AppError> {
+    if let Some(h) = flag {
+        return Ok(h);
+    }
+    match std::env::var_os("KITH_HOME").filter(|v| !v.is_empty()) {
+        Some(h) => Ok(PathBuf::from(h)),
+        None => default_home(),
+    }
+}
+
 /// Runs a parsed command line. Returns the process exit code.
 pub fn run(cli: Cli, out: &mut Out) -> Result<(), AppError> {
-    let home = match cli.home {
-        Some(h) => h,
-        None => default_home()?,
-    };
+    let home = home_of(cli.home)?;
     let (now, today) = now()?;
     let ctx = Ctx {
         home,
@@ -183,6 +208,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<(), AppError> {
         Command::Done(a) => items::done(&ctx, a, out),
         Command::Search(a) => items::search(&ctx, a, out),
         Command::Reindex => items::reindex(&ctx, out),
+        Command::Check => check(&ctx, out),
         Command::Device(c) => device::device(&ctx, c, out),
         Command::Sync(a) => device::sync(&ctx, a, out),
         Command::Daemon(a) => device::daemon(&ctx, a, out),
@@ -193,6 +219,48 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<(), AppError> {
         Command::Backup(a) => interop::backup(&ctx, a, out),
         Command::Restore(a) => interop::restore(&ctx, a, out),
     }
+}
+
+/// `kith check`: prints "ok" and the document counts, or what is wrong (exit 1).
+fn check(ctx: &Ctx, out: &mut Out) -> Result<(), AppError> {
+    let path = crate::app::vault_path(&ctx.home);
+    let rep = crate::store::Vault::check(&path)?;
+    if ctx.json {
+        out.json(&rep).map_err(output::io_err)?;
+    } else {
+        for p in &rep.problems {
+            out.line(format!("problem: {p}")).map_err(output::io_err)?;
+        }
+        for s in &rep.skipped {
+            out.note(format!("note: skipped: {s}"));
+        }
+        if rep.ok {
+            let total: u64 = rep.documents.values().sum();
+            let parts: Vec<String> = rep
+                .documents
+                .iter()
+                .map(|(k, n)| format!("{n} {k}{}", if *n == 1 { "" } else { "s" }))
+                .collect();
+            out.line(if parts.is_empty() {
+                format!("ok: {total} documents")
+            } else {
+                format!("ok: {total} documents ({})", parts.join(", "))
+            })
+            .map_err(output::io_err)?;
+        }
+    }
+    if rep.ok {
+        return Ok(());
+    }
+    Err(AppError::hint(
+        format!(
+            "the vault {} has {} problem{}",
+            path.display(),
+            rep.problems.len(),
+            if rep.problems.len() == 1 { "" } else { "s" }
+        ),
+        "if only indexes differ, run `kith reindex`; otherwise restore a backup into a new home (kith restore FILE --home DIR) or sync a new home from another device",
+    ))
 }
 
 /// Opens `$VISUAL` or `$EDITOR` (default `vi`) on `path` and waits for it.

@@ -12,4 +12,5 @@ mod items;
 mod maps;
 mod purge;
 mod refs;
+mod storage;
 mod sync;

@@ -22,6 +22,12 @@ use similar::{capture_diff_slices, Algorithm, DiffOp};
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
+/// The largest text kith stores in one field (a note's body, an interaction's summary, a
+/// reminder's text): 1 MiB of UTF-8. Automerge keeps one operation per character (about 300
+/// bytes of memory each while a document is loaded), so a 1 MiB text already needs ~330 MB;
+/// longer texts belong in a file.
+pub const MAX_TEXT_BYTES: usize = 1 << 20;
+
 /// Case- and accent-insensitive form of `s` for search: full case folding (`ß` -> `ss`),
 /// compatibility decomposition (NFKD) with combining marks dropped, and a few letters that do
 /// not decompose mapped to their base (`ø` -> `o`, `ł` -> `l`, `æ` -> `ae`, ...).
@@ -72,9 +78,12 @@ fn fold_step(s: &str) -> String {
 /// `terms("ada@example.com")` is `["ada", "example", "com"]`.
 pub fn terms(s: &str) -> Vec<String> {
     let folded = fold(s);
+    // A set for the duplicate check keeps this linear in the text (a long note has hundreds of
+    // thousands of distinct words; a scan of `out` per word was quadratic).
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     let mut out: Vec<String> = Vec::new();
     for word in folded.split(|c: char| !c.is_alphanumeric()) {
-        if !word.is_empty() && !out.iter().any(|w| w == word) {
+        if !word.is_empty() && seen.insert(word) {
             out.push(word.to_string());
         }
     }
@@ -317,6 +326,16 @@ mod tests {
         );
         assert_eq!(terms("+44 20 7946 0958"), ["44", "20", "7946", "0958"]);
         assert_eq!(terms("東京 タワー"), ["東京", "タワー"]);
+    }
+
+    #[test]
+    fn terms_of_a_long_text_keep_first_appearance_order() {
+        // 100 000 distinct words: the duplicate check must not scan the output per word.
+        let text: String = (0..100_000).map(|i| format!("w{i} w{} ", i / 2)).collect();
+        let t = terms(&text);
+        assert_eq!(t.len(), 100_000);
+        assert_eq!(&t[..4], ["w0", "w1", "w2", "w3"]);
+        assert_eq!(t.last().map(String::as_str), Some("w99999"));
     }
 
     #[test]
