@@ -5,17 +5,20 @@
 //! - Import reads every input line by line with a hard cap ([`LINE_CAP`]), so memory is bounded
 //!   by one card, never by the file; the whole import is one write transaction: either every
 //!   valid card lands or (on an invalid card without `--skip-invalid`, or `--dry-run`) nothing.
-//! - Re-importing the same input changes nothing: a card matches its contact by UID, then email,
-//!   then phone, and the merge only adds or changes (see `kith_core::interop::map`).
+//! - Re-importing the same input changes nothing: a card matches its contact by UID, else by
+//!   email or phone only when the names agree (`kith_core::interop::dedup::same_name`: two
+//!   people are never merged), and the merge only adds or changes (`kith_core::interop::map`);
+//!   a contact already matched earlier in the same import is only filled in.
 //! - Exports are deterministic: the same documents give byte-identical output (no export time).
 //! - A backup is one read transaction (a consistent snapshot while other processes write);
 //!   restore writes every document in one transaction and only into an empty vault.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use automerge::AutoCommit;
+use kith_core::interop::dedup;
 use kith_core::interop::map::{self, MapOptions};
 use kith_core::interop::{
     detect, vcard::MAX_LINE_BYTES, write_vcard, CardData, CsvImporter, CsvKind, Format,
@@ -23,10 +26,10 @@ use kith_core::interop::{
 };
 use kith_core::model::{self, Contact, Interaction, Note};
 use kith_core::{DocId, Kind};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::app::{am_err, App, AppError, ListQuery, Result};
-use crate::store::{map_io, StoreError, Writer};
+use crate::store::{map_io, SharedIndex, StoreError, Writer};
 
 /// The longest physical line import buffers; longer lines are cut here and rejected by the
 /// reader ("line longer than ..."), so a 100 MB line costs 1 MiB of memory.
@@ -98,6 +101,13 @@ pub struct ImportSummary {
     /// Cards whose UID belongs to a contact deleted for good: skipped, never re-created.
     pub deleted: Vec<Problem>,
     pub changes: Vec<Change>,
+    /// Contacts an earlier card of this import already matched or created: a later card only
+    /// fills what they lack, so the outcome does not depend on how often the import runs.
+    #[serde(skip)]
+    seen: BTreeSet<DocId>,
+    /// `X-KITH-LINK`s to resolve once every card is in: contact -> (change index, rel, UID).
+    #[serde(skip)]
+    pending_links: BTreeMap<DocId, Vec<(usize, String, String)>>,
 }
 
 /// Progress of a running import: cards handled and bytes read so far.
@@ -244,6 +254,7 @@ impl App {
             for input in inputs {
                 import_one(w, input, opts, &mut s, &mut p, progress)?;
             }
+            resolve_links(w, &mut s)?;
             s.skipped = s.invalid.len() + s.deleted.len();
             if !s.invalid.is_empty() && !opts.skip_invalid {
                 let n = s.invalid.len();
@@ -362,6 +373,22 @@ fn import_one(
                 handle(w, s, Err((e.line, e.kind.to_string())))?;
             }
         }
+        Format::KithJson => {
+            let mut data = Vec::new();
+            (&mut r)
+                .take(MAX_JSON_IMPORT + 1)
+                .read_to_end(&mut data)
+                .map_err(io_err)?;
+            p.bytes += data.len() as u64;
+            if data.len() as u64 > MAX_JSON_IMPORT {
+                return Err(Abort::Err(AppError::hint(
+                    format!("{name}: a kith JSON export larger than 1 GiB is not imported"),
+                    "move vaults this large with kith backup and kith restore",
+                )));
+            }
+            cards = import_json(w, &name, &data, s)?;
+            p.cards += cards as u64;
+        }
     }
     progress(*p);
     if cards == 0 {
@@ -372,45 +399,270 @@ fn import_one(
     Ok(())
 }
 
-/// The contact an incoming one is the same person as: by UID, then email, then phone.
-fn find_match(w: &Writer, c: &Contact) -> Result<Option<DocId>> {
-    let mut candidates: Vec<DocId> = Vec::new();
-    if !c.uid.is_empty() {
-        candidates.extend(w.by_uid(&c.uid)?);
+/// The largest kith JSON export import reads (it parses the whole file at once).
+const MAX_JSON_IMPORT: u64 = 1 << 30;
+
+#[derive(Deserialize)]
+struct IdDoc<T> {
+    id: DocId,
+    #[serde(flatten)]
+    doc: T,
+}
+
+/// The `kith export --format json` document, as import reads it.
+#[derive(Deserialize)]
+struct VaultImport {
+    kith_export: u32,
+    #[serde(default)]
+    contacts: Vec<IdDoc<Contact>>,
+    #[serde(default)]
+    notes: Vec<IdDoc<Note>>,
+    #[serde(default)]
+    interactions: Vec<IdDoc<Interaction>>,
+    #[serde(default)]
+    reminders: Vec<IdDoc<model::Reminder>>,
+}
+
+/// Imports kith's own JSON export: every document keeps its id, so links and the contacts of
+/// notes, interactions and reminders stay as they were. A document the vault lacks is created
+/// with the file's content and timestamps; a contact it has is merged as an import merges a
+/// card (plus the file's links); a note, interaction or reminder it has takes the file's
+/// values (its contacts are unioned). Returns the number of documents read.
+fn import_json(
+    w: &mut Writer,
+    name: &str,
+    data: &[u8],
+    s: &mut ImportSummary,
+) -> Result<usize, Abort> {
+    let v: VaultImport = serde_json::from_slice(data).map_err(|e| {
+        AppError::hint(
+            format!(
+                "{name}:{}: not a valid kith JSON export: {e}",
+                e.line().max(1)
+            ),
+            "import the file kith export --format json wrote, unchanged",
+        )
+    })?;
+    if v.kith_export != 1 {
+        return Err(Abort::Err(AppError::hint(
+            format!(
+                "{name}: kith JSON export version {} is not supported (this kith reads 1)",
+                v.kith_export
+            ),
+            "import it with the kith version that wrote it, or a newer one",
+        )));
     }
-    if candidates.is_empty() {
-        for e in c.emails.values() {
-            candidates.extend(w.by_email(&e.value.to_lowercase())?);
-            if !candidates.is_empty() {
-                break;
-            }
+    let now = w.now();
+    let stamp = |updated: i64| if updated != 0 { updated } else { now };
+    let total = v.contacts.len() + v.notes.len() + v.interactions.len() + v.reminders.len();
+    let record = |s: &mut ImportSummary, id: DocId, action: Action, label: String| {
+        match action {
+            Action::Created => s.created += 1,
+            Action::Updated => s.updated += 1,
+            Action::Unchanged => s.unchanged += 1,
         }
-    }
-    if candidates.is_empty() {
-        for ph in c.phones.values() {
-            let k = kith_core::index::phone_key(&ph.value);
-            if !k.is_empty() {
-                candidates.extend(w.by_phone(&k)?);
-                if !candidates.is_empty() {
-                    break;
+        s.changes.push(Change {
+            action,
+            id,
+            name: label,
+            file: name.to_string(),
+            line: 0,
+        });
+    };
+    let wrong_kind = |id: DocId, want: Kind| {
+        AppError::hint(
+            format!(
+                "{name}: document {id} is a {} in the file but not in this vault; nothing was imported",
+                want.as_str()
+            ),
+            "import into another home (--home DIR)",
+        )
+    };
+    // Loads the vault's document `id`, or None when it has none; another kind is an error.
+    let existing =
+        |w: &Writer, id: DocId, kind: Kind| -> Result<Option<crate::store::Loaded>, Abort> {
+            match w.load(id)? {
+                Some(l) if model::doc_kind(&l.doc) == Some(kind) => Ok(Some(l)),
+                Some(_) => Err(Abort::Err(wrong_kind(id, kind))),
+                None => Ok(None),
+            }
+        };
+    for IdDoc { id, doc: c } in v.contacts {
+        let label = c.name.clone();
+        let action = match existing(w, id, Kind::Contact)? {
+            Some(mut l) => {
+                let mut mine = model::read_contact(&l.doc);
+                map::merge_import(&mut mine, &c);
+                for (k, link) in &c.links {
+                    if !mine
+                        .links
+                        .values()
+                        .any(|x| x.to == link.to && x.rel == link.rel)
+                    {
+                        let mut k = k.clone();
+                        while mine.links.contains_key(&k) {
+                            k.push('0');
+                        }
+                        mine.links.insert(k, link.clone());
+                    }
+                }
+                if mine.merged_into.is_empty() && !c.merged_into.is_empty() {
+                    mine.merged_into = c.merged_into.clone();
+                }
+                if model::write_contact(&mut l.doc, &mine, now).map_err(am_err)? {
+                    w.save(l)?;
+                    Action::Updated
+                } else {
+                    Action::Unchanged
                 }
             }
+            None => {
+                let mut l = w.create_with_id(id);
+                model::write_contact(&mut l.doc, &c, stamp(c.updated)).map_err(am_err)?;
+                w.save(l)?;
+                Action::Created
+            }
+        };
+        record(s, id, action, label);
+    }
+    for IdDoc { id, doc: n } in v.notes {
+        let label = kith_core::index::snippet(&n.body);
+        let action = match existing(w, id, Kind::Note)? {
+            Some(mut l) => {
+                let mut new = n.clone();
+                let old = model::read_note(&l.doc);
+                new.contacts.extend(old.contacts);
+                new.tags.extend(old.tags);
+                if model::write_note(&mut l.doc, &new, now).map_err(am_err)? {
+                    w.save(l)?;
+                    Action::Updated
+                } else {
+                    Action::Unchanged
+                }
+            }
+            None => {
+                let mut l = w.create_with_id(id);
+                model::write_note(&mut l.doc, &n, stamp(n.updated)).map_err(am_err)?;
+                w.save(l)?;
+                Action::Created
+            }
+        };
+        record(s, id, action, label);
+    }
+    for IdDoc { id, doc: i } in v.interactions {
+        let label = kith_core::index::snippet(&i.summary);
+        let action = match existing(w, id, Kind::Interaction)? {
+            Some(mut l) => {
+                let mut new = i.clone();
+                new.contacts
+                    .extend(model::read_interaction(&l.doc).contacts);
+                if model::write_interaction(&mut l.doc, &new, now).map_err(am_err)? {
+                    w.save(l)?;
+                    Action::Updated
+                } else {
+                    Action::Unchanged
+                }
+            }
+            None => {
+                let mut l = w.create_with_id(id);
+                model::write_interaction(&mut l.doc, &i, stamp(i.updated)).map_err(am_err)?;
+                w.save(l)?;
+                Action::Created
+            }
+        };
+        record(s, id, action, label);
+    }
+    for IdDoc { id, doc: r } in v.reminders {
+        let label = kith_core::index::snippet(&r.text);
+        let action = match existing(w, id, Kind::Reminder)? {
+            Some(mut l) => {
+                let mut new = r.clone();
+                if new.contact.is_none() {
+                    new.contact = model::read_reminder(&l.doc).contact;
+                }
+                if model::write_reminder(&mut l.doc, &new, now).map_err(am_err)? {
+                    w.save(l)?;
+                    Action::Updated
+                } else {
+                    Action::Unchanged
+                }
+            }
+            None => {
+                let mut l = w.create_with_id(id);
+                model::write_reminder(&mut l.doc, &r, stamp(r.updated)).map_err(am_err)?;
+                w.save(l)?;
+                Action::Created
+            }
+        };
+        record(s, id, action, label);
+    }
+    Ok(total)
+}
+
+/// Follows merges from `id` to the surviving contact; None when no such contact exists.
+fn survivor(w: &Writer, id: DocId) -> Result<Option<DocId>> {
+    let mut cur = id;
+    for _ in 0..16 {
+        match w.contact(cur)? {
+            Some(s) if !s.merged_into.is_empty() => match s.merged_into.parse() {
+                Ok(next) => cur = next,
+                Err(_) => break,
+            },
+            Some(_) => return Ok(Some(cur)),
+            None => return Ok(None),
         }
     }
-    for id in candidates {
-        // Follow merges to the survivor.
-        let mut cur = id;
-        for _ in 0..16 {
-            match w.contact(cur)? {
-                Some(s) if !s.merged_into.is_empty() => match s.merged_into.parse() {
-                    Ok(next) => cur = next,
-                    Err(_) => break,
-                },
-                _ => break,
+    Ok(w.contact(cur)?.map(|_| cur))
+}
+
+/// How an incoming card found its contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// The contact holds the card's UID.
+    Uid,
+    /// The card's UID is kith's export UID of this contact ([`map::kith_uid`] of its id).
+    DocId,
+    /// A shared email or phone, and the same name (see `dedup::same_name`).
+    Contact,
+}
+
+/// The contact an incoming one is the same person as: by UID; by kith's export UID (the
+/// document id); else by a shared email, then phone, but only when the names are the same
+/// (`dedup::same_name`): a shared household phone or team address never merges two people.
+fn find_match(w: &Writer, c: &Contact) -> Result<Option<(DocId, Via)>> {
+    if !c.uid.is_empty() {
+        for id in w.by_uid(&c.uid)? {
+            if let Some(s) = survivor(w, id)? {
+                return Ok(Some((s, Via::Uid)));
             }
         }
-        if w.contact(cur)?.is_some() {
-            return Ok(Some(cur));
+        if let Some(id) = map::doc_id_of_uid(&c.uid) {
+            if let Some(s) = survivor(w, id)? {
+                return Ok(Some((s, Via::DocId)));
+            }
+        }
+    }
+    let mut candidates: Vec<DocId> = Vec::new();
+    for e in c.emails.values() {
+        candidates.extend(w.by_email(&e.value.trim().to_lowercase())?);
+    }
+    for ph in c.phones.values() {
+        let k = kith_core::index::phone_key(&ph.value);
+        if !k.is_empty() {
+            candidates.extend(w.by_phone(&k)?);
+        }
+    }
+    let mut tried = BTreeSet::new();
+    for id in candidates {
+        let Some(s) = survivor(w, id)? else { continue };
+        if !tried.insert(s) {
+            continue;
+        }
+        let Some(summary) = w.contact(s)? else {
+            continue;
+        };
+        if dedup::same_name(&summary.name, &c.name) {
+            return Ok(Some((s, Via::Contact)));
         }
     }
     Ok(None)
@@ -466,7 +718,11 @@ fn apply(
     if let Some(d) = inc.connected_on {
         incoming.met = format!("{LINKEDIN_SUMMARY} on {d}");
     }
-    if w.is_purged_uid(&incoming.uid)? {
+    let purged_export_uid = match kith_core::interop::map::doc_id_of_uid(&incoming.uid) {
+        Some(id) => w.is_deleted(id)?,
+        None => false,
+    };
+    if purged_export_uid || w.is_purged_uid(&incoming.uid)? {
         s.deleted.push(Problem {
             file: file.to_string(),
             line: inc.line,
@@ -478,12 +734,20 @@ fn apply(
         return Ok(());
     }
     let (id, action) = match find_match(w, &incoming)? {
-        Some(id) => {
+        Some((id, via)) => {
             let mut l = w
                 .load(id)?
                 .ok_or_else(|| AppError::user(format!("contact {id} vanished during import")))?;
             let mut c = model::read_contact(&l.doc);
-            map::merge_import(&mut c, &incoming);
+            if via == Via::DocId {
+                // kith's export UID of this very contact: nothing to record.
+                incoming.uid.clear();
+            }
+            if s.seen.contains(&id) {
+                map::merge_import_fill(&mut c, &incoming);
+            } else {
+                map::merge_import(&mut c, &incoming);
+            }
             let changed = model::write_contact(&mut l.doc, &c, now).map_err(am_err)?;
             w.save(l)?;
             (
@@ -503,6 +767,12 @@ fn apply(
             (id, Action::Created)
         }
     };
+    s.seen.insert(id);
+    if !mapped.links.is_empty() {
+        let at = s.changes.len();
+        let list = s.pending_links.entry(id).or_default();
+        list.extend(mapped.links.into_iter().map(|(rel, uid)| (at, rel, uid)));
+    }
     let mut touched = false;
     if let Some(body) = mapped.note {
         let bodies = if action == Action::Created {
@@ -569,6 +839,61 @@ fn apply(
     Ok(())
 }
 
+/// Turns the `X-KITH-LINK`s of this import into links, now that every card is in: the target
+/// is the contact holding that UID (or whose export UID it is). A link whose target is not in
+/// the vault is kept in `extra`, so it is not lost and a later export writes it back.
+fn resolve_links(w: &mut Writer, s: &mut ImportSummary) -> Result<(), Abort> {
+    let now = w.now();
+    let pending = std::mem::take(&mut s.pending_links);
+    for (id, links) in pending {
+        let Some(mut l) = w.load(id)? else { continue };
+        let mut c = model::read_contact(&l.doc);
+        let mut at = None;
+        for (n, (ci, rel, uid)) in links.into_iter().enumerate() {
+            at = Some(ci);
+            let mut target = None;
+            for t in w.by_uid(&uid)? {
+                if let Some(t) = survivor(w, t)? {
+                    target = Some(t);
+                    break;
+                }
+            }
+            if target.is_none() {
+                if let Some(t) = map::doc_id_of_uid(&uid) {
+                    target = survivor(w, t)?;
+                }
+            }
+            match target {
+                Some(t) => {
+                    let to = t.to_hex();
+                    if !c.links.values().any(|k| k.to == to && k.rel == rel) {
+                        let mut k = map::import_key(now, 0xc000 + n, &to);
+                        while c.links.contains_key(&k) {
+                            k.push('0');
+                        }
+                        c.links.insert(k, model::Link { to, rel });
+                    }
+                }
+                None => {
+                    let (k, e) = map::unresolved_link(&rel, &uid);
+                    c.extra.entry(k).or_insert(e);
+                }
+            }
+        }
+        if model::write_contact(&mut l.doc, &c, now).map_err(am_err)? {
+            w.save(l)?;
+            if let Some(ch) = at.and_then(|ci| s.changes.get_mut(ci)) {
+                if ch.action == Action::Unchanged {
+                    ch.action = Action::Updated;
+                    s.unchanged -= 1;
+                    s.updated += 1;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Export.
 
@@ -611,13 +936,36 @@ impl App {
     }
 
     /// Every selected contact as vCard 4.0 (or 3.0), in `kith list` order (name, then id).
+    /// Each card carries the contact's UID (kith's export UID, [`map::kith_uid`], when it has
+    /// none) and kith's own fields as `X-KITH-*` properties; links name their target's UID.
     pub fn export_vcard(&self, f: &ExportFilter, version: WriteVersion) -> Result<(usize, String)> {
         let ids = self.export_ids(f)?;
         let r = self.vault.read()?;
+        let mut uids: HashMap<String, String> = HashMap::new();
         let mut out = String::new();
         for id in &ids {
             let Some(doc) = r.load(*id)? else { continue };
             let c = model::read_contact(&doc);
+            for l in c.links.values() {
+                if uids.contains_key(&l.to) {
+                    continue;
+                }
+                let uid = match l.to.parse::<DocId>() {
+                    Ok(t) => match r.load(t)? {
+                        Some(td) => {
+                            let tu = model::read_contact(&td).uid;
+                            if tu.is_empty() {
+                                map::kith_uid(&t)
+                            } else {
+                                tu
+                            }
+                        }
+                        None => map::kith_uid(&t),
+                    },
+                    Err(_) => l.to.clone(),
+                };
+                uids.insert(l.to.clone(), uid);
+            }
             let mut notes: Vec<(i64, DocId, String)> = Vec::new();
             for (nid, kind) in r.timeline(*id)? {
                 if kind == Kind::Note {
@@ -629,7 +977,12 @@ impl App {
             }
             notes.sort();
             let bodies: Vec<String> = notes.into_iter().map(|n| n.2).collect();
-            out.push_str(&write_vcard(&map::contact_to_card(&c, &bodies), version));
+            let link_uid = |hex: &str| uids.get(hex).cloned().unwrap_or_else(|| hex.to_string());
+            let mut card = map::contact_to_card_with(&c, &bodies, &link_uid);
+            if card.uid.is_none() {
+                card.uid = Some(map::kith_uid(id));
+            }
+            out.push_str(&write_vcard(&card, version));
         }
         Ok((ids.len(), out))
     }
@@ -904,6 +1257,199 @@ impl App {
                 links,
             })
         })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Duplicates.
+
+/// A shared name, email or phone held by more contacts than this is not used to propose pairs
+/// (a switchboard number, a team address): it would propose every pair among them.
+pub const MAX_SHARED: usize = 50;
+
+/// A contact of a duplicate group, as `kith duplicates` shows it.
+#[derive(Debug, Serialize)]
+pub struct DupContact {
+    pub id: DocId,
+    pub name: String,
+    pub emails: Vec<String>,
+    pub phones: Vec<String>,
+    pub org: String,
+}
+
+/// Two contacts of a group and why they may be one person.
+#[derive(Debug, Serialize)]
+pub struct DupPair {
+    pub a: DocId,
+    pub b: DocId,
+    #[serde(flatten)]
+    pub evidence: dedup::Evidence,
+}
+
+/// Contacts that are likely one person: the first is the suggested survivor (the one with the
+/// most entries), `merge` the commands that fold the others into it.
+#[derive(Debug, Serialize)]
+pub struct DupGroup {
+    pub score: u32,
+    pub contacts: Vec<DupContact>,
+    pub pairs: Vec<DupPair>,
+    pub merge: Vec<String>,
+}
+
+/// The result of `kith duplicates` (also its `--json` schema).
+#[derive(Debug, Serialize)]
+pub struct Duplicates {
+    pub groups: Vec<DupGroup>,
+}
+
+fn find_root(parent: &mut HashMap<DocId, DocId>, x: DocId) -> DocId {
+    let mut r = x;
+    while let Some(&p) = parent.get(&r) {
+        if p == r {
+            break;
+        }
+        r = p;
+    }
+    // Path compression.
+    let mut c = x;
+    while c != r {
+        let next = parent[&c];
+        parent.insert(c, r);
+        c = next;
+    }
+    r
+}
+
+impl App {
+    /// Likely duplicates, best first. Candidate pairs come only from contacts that share an
+    /// index key (folded name, email, phone: one pass over each table) or the same name words
+    /// (one pass over the contact summaries), never from all pairs; each candidate pair is
+    /// judged by `dedup::evidence` and the proposed pairs are joined into groups.
+    pub fn duplicates(&self) -> Result<Duplicates> {
+        let r = self.vault.read()?;
+        let live: HashMap<DocId, String> = r
+            .contacts()?
+            .into_iter()
+            .filter(|(_, c)| c.merged_into.is_empty())
+            .map(|(id, c)| (id, c.name))
+            .collect();
+        let mut sets: Vec<Vec<DocId>> = Vec::new();
+        for ix in [SharedIndex::Names, SharedIndex::Emails, SharedIndex::Phones] {
+            for (_, ids) in r.shared_keys(ix)? {
+                sets.push(ids);
+            }
+        }
+        let mut by_words: HashMap<String, Vec<DocId>> = HashMap::new();
+        for (id, name) in &live {
+            let k = dedup::match_key(name);
+            if !k.is_empty() {
+                by_words.entry(k).or_default().push(*id);
+            }
+        }
+        sets.extend(by_words.into_values().filter(|v| v.len() > 1));
+        let mut candidates: BTreeSet<(DocId, DocId)> = BTreeSet::new();
+        for ids in sets {
+            let mut ids: Vec<DocId> = ids.into_iter().filter(|i| live.contains_key(i)).collect();
+            ids.sort();
+            ids.dedup();
+            if ids.len() > MAX_SHARED {
+                continue;
+            }
+            for (i, a) in ids.iter().enumerate() {
+                for b in &ids[i + 1..] {
+                    candidates.insert((*a, *b));
+                }
+            }
+        }
+        let mut cache: HashMap<DocId, Contact> = HashMap::new();
+        let mut pairs = Vec::new();
+        for (a, b) in candidates {
+            for id in [a, b] {
+                if let std::collections::hash_map::Entry::Vacant(v) = cache.entry(id) {
+                    v.insert(
+                        r.load(id)?
+                            .map(|d| model::read_contact(&d))
+                            .unwrap_or_default(),
+                    );
+                }
+            }
+            if let Some(e) = dedup::evidence(&cache[&a], &cache[&b]) {
+                pairs.push(DupPair { a, b, evidence: e });
+            }
+        }
+        let mut parent: HashMap<DocId, DocId> = HashMap::new();
+        for p in &pairs {
+            parent.entry(p.a).or_insert(p.a);
+            parent.entry(p.b).or_insert(p.b);
+            let (ra, rb) = (find_root(&mut parent, p.a), find_root(&mut parent, p.b));
+            if ra != rb {
+                parent.insert(ra.max(rb), ra.min(rb));
+            }
+        }
+        let mut groups: BTreeMap<DocId, (Vec<DocId>, Vec<DupPair>)> = BTreeMap::new();
+        let members: Vec<DocId> = parent.keys().copied().collect();
+        for id in members {
+            let root = find_root(&mut parent, id);
+            groups.entry(root).or_default().0.push(id);
+        }
+        for p in pairs {
+            let root = find_root(&mut parent, p.a);
+            groups.entry(root).or_default().1.push(p);
+        }
+        let size = |c: &Contact| c.emails.len() + c.phones.len() + c.urls.len() + c.orgs.len();
+        let mut out: Vec<DupGroup> = groups
+            .into_values()
+            .map(|(mut ids, mut pairs)| {
+                ids.sort_by(|x, y| {
+                    let (cx, cy) = (&cache[x], &cache[y]);
+                    size(cy)
+                        .cmp(&size(cx))
+                        .then(cx.created.cmp(&cy.created))
+                        .then(x.cmp(y))
+                });
+                pairs.sort_by(|p, q| {
+                    q.evidence
+                        .score
+                        .cmp(&p.evidence.score)
+                        .then((p.a, p.b).cmp(&(q.a, q.b)))
+                });
+                let score = pairs.first().map(|p| p.evidence.score).unwrap_or(0);
+                let survivor = ids[0].to_hex();
+                let merge = ids[1..]
+                    .iter()
+                    .map(|o| format!("kith merge {survivor} {}", o.to_hex()))
+                    .collect();
+                let contacts = ids
+                    .iter()
+                    .map(|id| {
+                        let c = &cache[id];
+                        DupContact {
+                            id: *id,
+                            name: c.name.clone(),
+                            emails: c.emails.values().map(|e| e.value.clone()).collect(),
+                            phones: c.phones.values().map(|e| e.value.clone()).collect(),
+                            org: c.primary_role().map(|r| r.org.clone()).unwrap_or_default(),
+                        }
+                    })
+                    .collect();
+                DupGroup {
+                    score,
+                    contacts,
+                    pairs,
+                    merge,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.score
+                .cmp(&a.score)
+                .then_with(|| {
+                    kith_core::text::fold(&a.contacts[0].name)
+                        .cmp(&kith_core::text::fold(&b.contacts[0].name))
+                })
+                .then(a.contacts[0].id.cmp(&b.contacts[0].id))
+        });
+        Ok(Duplicates { groups: out })
     }
 }
 

@@ -1181,6 +1181,14 @@ pub fn decode_contact(bytes: &[u8]) -> Result<ContactSummaryRef<'_>> {
         .map_err(|e| StoreError::Undecodable(format!("contact summary: {e}")))
 }
 
+/// An identity index [`Reader::shared_keys`] scans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedIndex {
+    Names,
+    Emails,
+    Phones,
+}
+
 /// A read-only view of the vault at one point in time.
 pub struct Reader {
     txn: ReadTransaction,
@@ -1320,6 +1328,36 @@ impl Reader {
 
     pub fn by_uid(&self, uid: &str) -> Result<Vec<DocId>> {
         self.ids_for_key(UIDS, uid)
+    }
+
+    /// The keys of an identity index (folded names, emails, phones) that more than one document
+    /// holds, with those documents: one pass over the table in key order (`kith duplicates`).
+    pub fn shared_keys(&self, index: SharedIndex) -> Result<Vec<(String, Vec<DocId>)>> {
+        let def = match index {
+            SharedIndex::Names => NAMES,
+            SharedIndex::Emails => EMAILS,
+            SharedIndex::Phones => PHONES,
+        };
+        let t = rt!(self, def);
+        let mut out: Vec<(String, Vec<DocId>)> = Vec::new();
+        let mut cur: Option<(String, Vec<DocId>)> = None;
+        for row in t.iter().map_err(|e| self.e(e))? {
+            let (k, _) = row.map_err(|e| self.e(e))?;
+            let (key, id) = k.value();
+            match &mut cur {
+                Some((ck, ids)) if ck == key => ids.push(DocId(id)),
+                _ => {
+                    if let Some(done) = cur.take().filter(|(_, ids)| ids.len() > 1) {
+                        out.push(done);
+                    }
+                    cur = Some((key.to_string(), vec![DocId(id)]));
+                }
+            }
+        }
+        if let Some(done) = cur.filter(|(_, ids)| ids.len() > 1) {
+            out.push(done);
+        }
+        Ok(out)
     }
 
     /// Items linked to a contact, newest first: (item id, kind).

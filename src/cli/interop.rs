@@ -17,8 +17,10 @@ use crate::interop::{Action, ExportFilter, ImportOptions, Progress, Source};
 use crate::store::map_io;
 
 /// Import contacts. The format (vCard 2.1/3.0/4.0, Google Contacts CSV, LinkedIn
-/// Connections.csv) is detected from the content. A card matching an existing contact (by UID,
-/// then email, then phone) is merged into it; importing the same file twice changes nothing.
+/// Connections.csv, kith's own JSON export) is detected from the content. A card matching an
+/// existing contact (by UID, else by email or phone when the names agree too) is merged into
+/// it; a shared phone or email alone never merges two people; importing the same file twice
+/// changes nothing.
 /// All or nothing: any invalid card fails the whole import unless --skip-invalid.
 #[derive(Args, Debug)]
 pub struct ImportArgs {
@@ -231,6 +233,84 @@ pub fn merge(ctx: &Ctx, a: MergeArgs, out: &mut Out) -> Result<(), AppError> {
         m.links
     ));
     out.line(m.survivor.to_hex()).map_err(io_err)
+}
+
+/// List contacts that are likely the same person, best first, with the evidence (name
+/// similarity, shared emails, phones, organisations) and the `kith merge` commands that would
+/// join them. Only proposes: nothing is merged. Different names are never proposed, whatever
+/// they share.
+#[derive(Args, Debug)]
+pub struct DuplicatesArgs {}
+
+fn evidence_text(e: &kith_core::interop::dedup::Evidence) -> String {
+    use kith_core::interop::dedup::NameMatch;
+    let mut parts = vec![match e.name {
+        NameMatch::Same => "same name".to_string(),
+        NameMatch::Compatible => "compatible names".to_string(),
+        NameMatch::Unknown => "one has no name".to_string(),
+        NameMatch::Different => "different names".to_string(),
+    }];
+    parts.extend(e.emails.iter().map(|x| format!("email {x}")));
+    parts.extend(e.phones.iter().map(|x| format!("phone {x}")));
+    parts.extend(e.orgs.iter().map(|x| format!("org {x}")));
+    parts.join(", ")
+}
+
+pub fn duplicates(ctx: &Ctx, _a: DuplicatesArgs, out: &mut Out) -> Result<(), AppError> {
+    let app = ctx.open_read()?;
+    let d = app.duplicates()?;
+    if ctx.json {
+        return out.json(&d).map_err(io_err);
+    }
+    if d.groups.is_empty() {
+        out.note("no likely duplicates");
+        return Ok(());
+    }
+    for (i, g) in d.groups.iter().enumerate() {
+        if i > 0 {
+            out.line("").map_err(io_err)?;
+        }
+        out.line(format!(
+            "group {} (score {}, {} contacts)",
+            i + 1,
+            g.score,
+            g.contacts.len()
+        ))
+        .map_err(io_err)?;
+        for c in &g.contacts {
+            let mut what: Vec<&str> = Vec::new();
+            what.extend(c.emails.iter().map(String::as_str));
+            what.extend(c.phones.iter().map(String::as_str));
+            if !c.org.is_empty() {
+                what.push(&c.org);
+            }
+            out.line(format!(
+                "  {}  {}  {}",
+                c.id.short(),
+                c.name,
+                what.join(", ")
+            ))
+            .map_err(io_err)?;
+        }
+        for p in &g.pairs {
+            out.line(format!(
+                "  why: {} ~ {}: {}",
+                p.a.short(),
+                p.b.short(),
+                evidence_text(&p.evidence)
+            ))
+            .map_err(io_err)?;
+        }
+        for m in &g.merge {
+            out.line(format!("  merge: {m}")).map_err(io_err)?;
+        }
+    }
+    out.note(format!(
+        "{} group{} of likely duplicates; review, then run the merge lines you agree with",
+        d.groups.len(),
+        if d.groups.len() == 1 { "" } else { "s" }
+    ));
+    Ok(())
 }
 
 /// Write a snapshot of every document to FILE. It reads one consistent state, so it is safe

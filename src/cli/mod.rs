@@ -100,6 +100,8 @@ pub enum Command {
     Export(interop::ExportArgs),
     /// Merge the second contact into the first (both ids keep resolving)
     Merge(interop::MergeArgs),
+    /// List likely duplicate contacts with the evidence and the merge commands
+    Duplicates(interop::DuplicatesArgs),
     /// Write a consistent snapshot of the vault to FILE (safe while kith runs elsewhere)
     Backup(interop::BackupArgs),
     /// Restore a backup into an empty home
@@ -216,6 +218,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<(), AppError> {
         Command::Import(a) => interop::import(&ctx, a, out),
         Command::Export(a) => interop::export(&ctx, a, out),
         Command::Merge(a) => interop::merge(&ctx, a, out),
+        Command::Duplicates(a) => interop::duplicates(&ctx, a, out),
         Command::Backup(a) => interop::backup(&ctx, a, out),
         Command::Restore(a) => interop::restore(&ctx, a, out),
     }

@@ -224,3 +224,23 @@ fn a_purge_leaves_no_row_and_survives_reindex() {
     assert!(r.is_deleted(g).unwrap() && r.is_deleted(n).unwrap());
     assert_eq!(r.tombstones().unwrap().len(), 2);
 }
+
+/// A contact made with `kith add` has no UID of its own; its vCard export carries one derived
+/// from its id, and re-importing that export after a purge must not bring it back.
+#[test]
+fn reimporting_a_kith_export_of_a_purged_contact_creates_nothing() {
+    let t = TestEnv::new();
+    let grace = t.add("Grace Hopper", &["--email", "grace@example.com"]);
+    t.add("Ada Lovelace", &[]);
+    let vcf = t.root().join("old.vcf");
+    t.ok(&["export", "--format", "vcard", "-o", vcf.to_str().unwrap()]);
+    t.ok(&["rm", &grace, "--purge"]);
+    let o = t.ok_out(&["import", vcf.to_str().unwrap()]);
+    assert!(
+        o.stderr.contains("deleted for good"),
+        "import says it skipped the purged contact: {}",
+        o.stderr
+    );
+    assert_eq!(t.run(&["show", &grace]).code, 1);
+    assert_eq!(t.names(&[]), vec!["Ada Lovelace".to_string()]);
+}

@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 
+use super::vcard::{escape_text, split_escaped, unescape};
 use super::{Address as CardAddress, CardData, Labelled, Org, PartialDate, Photo, Property};
+use crate::id::DocId;
 use crate::index::phone_key;
 use crate::model::{Address, Contact, ExtraProp, Labeled, Role, StructuredName};
 
@@ -45,6 +47,43 @@ pub struct Mapped {
     pub note: Option<String>,
     /// Size in bytes of an inline photo that was not kept (too large, or `skip_photos`).
     pub photo_skipped: Option<usize>,
+    /// `X-KITH-LINK`s: (relation, UID of the other contact), resolved by the importer once
+    /// every card is in.
+    pub links: Vec<(String, String)>,
+}
+
+/// The UID kith exports for a contact that has none: its document id as a `urn:uuid:`.
+pub fn kith_uid(id: &DocId) -> String {
+    let s = id.to_hex();
+    format!(
+        "urn:uuid:{}-{}-{}-{}-{}",
+        &s[..8],
+        &s[8..12],
+        &s[12..16],
+        &s[16..20],
+        &s[20..]
+    )
+}
+
+/// The document id a UID of the [`kith_uid`] shape names (any `urn:uuid:` parses; whether a
+/// contact has that id is for the caller to check).
+pub fn doc_id_of_uid(uid: &str) -> Option<DocId> {
+    let rest = uid.trim().strip_prefix("urn:uuid:")?;
+    let hex: String = rest.chars().filter(|c| *c != '-').collect();
+    hex.to_ascii_lowercase().parse().ok()
+}
+
+fn kith_prop(name: &str, parts: &[&str]) -> Property {
+    Property {
+        group: None,
+        name: name.into(),
+        params: Vec::new(),
+        value: parts
+            .iter()
+            .map(|p| escape_text(p))
+            .collect::<Vec<_>>()
+            .join(";"),
+    }
 }
 
 /// Why a card cannot become a contact.
@@ -368,7 +407,12 @@ pub fn card_to_contact(card: &CardData, now: i64, opts: &MapOptions) -> Result<M
         )
         .map(|g| g.to_ascii_lowercase())
         .collect();
+    let mut links = Vec::new();
+    let mut j = 0x8000;
     for p in &card.unknown {
+        if p.group.is_none() && apply_kith_prop(&mut c, p, &mut links, now, &mut j) {
+            continue;
+        }
         let captured = p.name == "X-ABLABEL"
             && p.group
                 .as_ref()
@@ -408,7 +452,101 @@ pub fn card_to_contact(card: &CardData, now: i64, opts: &MapOptions) -> Result<M
         contact: c,
         note,
         photo_skipped,
+        links,
     })
+}
+
+/// Applies one `X-KITH-*` property (kith's own fields, see docs/export-format.md) to `c`.
+/// Returns false for anything else, which then stays in `extra`.
+fn apply_kith_prop(
+    c: &mut Contact,
+    p: &Property,
+    links: &mut Vec<(String, String)>,
+    now: i64,
+    j: &mut usize,
+) -> bool {
+    let parts = || split_escaped(&p.value, ';');
+    let mut key = |v: &str| {
+        *j += 1;
+        import_key(now, *j, v)
+    };
+    match p.name.as_str() {
+        "X-KITH-MET" => c.met = unescape(&p.value),
+        "X-KITH-KIND" => {
+            let k = unescape(&p.value);
+            if !k.is_empty() {
+                c.kinds.insert(k);
+            }
+        }
+        "X-KITH-EVERY" => c.every = unescape(&p.value),
+        "X-KITH-LINK" => {
+            let v = parts();
+            let (Some(rel), Some(uid)) = (v.first(), v.get(1)) else {
+                return false;
+            };
+            links.push((rel.clone(), uid.clone()));
+        }
+        "X-KITH-CUSTOM" => {
+            let v = parts();
+            let (Some(k), Some(val)) = (v.first(), v.get(1)) else {
+                return false;
+            };
+            c.custom.insert(k.clone(), val.clone());
+        }
+        "X-KITH-DATE" => {
+            let v = parts();
+            let (Some(label), Some(value)) = (v.first(), v.get(1)) else {
+                return false;
+            };
+            if !c
+                .dates
+                .values()
+                .any(|d| &d.value == value && &d.label == label)
+            {
+                let k = key(value);
+                c.dates.insert(
+                    k,
+                    Labeled {
+                        value: value.clone(),
+                        label: label.clone(),
+                    },
+                );
+            }
+        }
+        "X-KITH-ROLE" => {
+            let v = parts();
+            if v.len() != 5 {
+                return false;
+            }
+            let found = c
+                .orgs
+                .iter()
+                .find(|(_, r)| {
+                    r.org == v[0]
+                        && r.unit == v[1]
+                        && r.title == v[2]
+                        && r.since.is_empty()
+                        && r.until.is_empty()
+                })
+                .map(|(k, _)| k.clone());
+            let k = match found {
+                Some(k) => k,
+                None => key(&v[0]),
+            };
+            c.orgs.insert(
+                k,
+                Role {
+                    org: v[0].clone(),
+                    unit: v[1].clone(),
+                    title: v[2].clone(),
+                    since: v[3].clone(),
+                    until: v[4].clone(),
+                },
+            );
+        }
+        _ => return false,
+    }
+    true
 }
 
 fn address(a: &CardAddress) -> Address {
@@ -442,8 +580,23 @@ fn card_labelled(l: &Labeled) -> Labelled {
 }
 
 /// Maps a contact back to a card. `notes` are the bodies of its notes (oldest first); they
-/// are joined by a blank line into one NOTE.
+/// are joined by a blank line into one NOTE. Links name their target by [`kith_uid`].
 pub fn contact_to_card(c: &Contact, notes: &[String]) -> CardData {
+    let uid_of = |hex: &str| match hex.parse::<DocId>() {
+        Ok(id) => kith_uid(&id),
+        Err(_) => hex.to_string(),
+    };
+    contact_to_card_with(c, notes, &uid_of)
+}
+
+/// [`contact_to_card`], with kith's own fields as `X-KITH-*` properties (written before the
+/// kept `extra` ones): how we met, kinds, cadence, links (`link_uid` gives the UID of a link
+/// target's hex id), custom fields, dates other than the anniversary, role dates.
+pub fn contact_to_card_with(
+    c: &Contact,
+    notes: &[String],
+    link_uid: &dyn Fn(&str) -> String,
+) -> CardData {
     let mut card = CardData {
         uid: (!c.uid.is_empty()).then(|| c.uid.clone()),
         formatted_name: Some(c.name.clone()),
@@ -512,11 +665,15 @@ pub fn contact_to_card(c: &Contact, notes: &[String]) -> CardData {
         card.titles.pop();
     }
     card.birthday = PartialDate::parse(&c.birthday);
-    card.anniversary = c
+    let anniversary = c
         .dates
-        .values()
-        .filter(|d| d.label == "anniversary")
-        .find_map(|d| PartialDate::parse(&d.value));
+        .iter()
+        .filter(|(_, d)| d.label == "anniversary")
+        .find_map(|(k, d)| {
+            let p = PartialDate::parse(&d.value)?;
+            (p.to_string() == d.value).then(|| (k.clone(), p))
+        });
+    card.anniversary = anniversary.as_ref().map(|(_, p)| *p);
     card.categories = c.tags.iter().cloned().collect();
     let notes: Vec<&str> = notes
         .iter()
@@ -526,6 +683,38 @@ pub fn contact_to_card(c: &Contact, notes: &[String]) -> CardData {
     if !notes.is_empty() {
         card.note = Some(notes.join("\n\n"));
     }
+    // kith's own fields.
+    let mut kith = Vec::new();
+    if !c.met.is_empty() {
+        kith.push(kith_prop("X-KITH-MET", &[&c.met]));
+    }
+    for k in &c.kinds {
+        kith.push(kith_prop("X-KITH-KIND", &[k]));
+    }
+    if !c.every.is_empty() {
+        kith.push(kith_prop("X-KITH-EVERY", &[&c.every]));
+    }
+    for l in c.links.values() {
+        kith.push(kith_prop("X-KITH-LINK", &[&l.rel, &link_uid(&l.to)]));
+    }
+    for (k, v) in &c.custom {
+        kith.push(kith_prop("X-KITH-CUSTOM", &[k, v]));
+    }
+    for (k, d) in &c.dates {
+        if anniversary.as_ref().is_some_and(|(ak, _)| ak == k) {
+            continue;
+        }
+        kith.push(kith_prop("X-KITH-DATE", &[&d.label, &d.value]));
+    }
+    for r in c.orgs.values() {
+        if !r.since.is_empty() || !r.until.is_empty() {
+            kith.push(kith_prop(
+                "X-KITH-ROLE",
+                &[&r.org, &r.unit, &r.title, &r.since, &r.until],
+            ));
+        }
+    }
+    card.unknown.extend(kith);
     let mut extras: Vec<&ExtraProp> = c.extra.values().collect();
     extras.sort_by(|a, b| {
         (&a.group, &a.name, &a.params, &a.value).cmp(&(&b.group, &b.name, &b.params, &b.value))
@@ -700,6 +889,9 @@ pub fn merge_import(mine: &mut Contact, card: &Contact) {
     if !card.birthday.is_empty() {
         mine.birthday = card.birthday.clone();
     }
+    if !card.every.is_empty() {
+        mine.every = card.every.clone();
+    }
     if mine.uid.is_empty() {
         mine.uid = card.uid.clone();
     }
@@ -707,6 +899,32 @@ pub fn merge_import(mine: &mut Contact, card: &Contact) {
         mine.met = card.met.clone();
     }
     union_common(mine, card, true);
+}
+
+/// Import merge of a later card of the same import into a contact an earlier card already
+/// matched: it only fills what the contact lacks (empty scalars, missing entries and labels),
+/// so several cards of one person give the same contact however often they are imported.
+pub fn merge_import_fill(mine: &mut Contact, card: &Contact) {
+    let fill = |a: &mut String, b: &String| {
+        if a.trim().is_empty() && !b.is_empty() {
+            *a = b.clone();
+        }
+    };
+    fill(&mut mine.nickname, &card.nickname);
+    fill(&mut mine.birthday, &card.birthday);
+    fill(&mut mine.every, &card.every);
+    fill(&mut mine.uid, &card.uid);
+    fill(&mut mine.met, &card.met);
+    if mine.n == StructuredName::default() {
+        mine.n = card.n.clone();
+    }
+    union_common(mine, card, false);
+}
+
+/// The `extra` entry that keeps an `X-KITH-LINK` whose target is not in the vault.
+pub fn unresolved_link(rel: &str, uid: &str) -> (String, ExtraProp) {
+    let p = kith_prop("X-KITH-LINK", &[rel, uid]);
+    extra_of(&p)
 }
 
 /// `kith merge`: `other` folds into `survivor`. Scalars keep the survivor's unless empty,

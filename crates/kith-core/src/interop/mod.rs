@@ -7,6 +7,7 @@
 //! kith does not model lands in [`CardData::unknown`] verbatim and is written back on export.
 
 pub mod csv;
+pub mod dedup;
 pub mod map;
 pub mod vcard;
 
@@ -26,6 +27,8 @@ pub enum Format {
     GoogleCsv,
     /// LinkedIn's `Connections.csv`, possibly preceded by its "Notes:" preamble.
     LinkedInCsv,
+    /// kith's own JSON export (`kith export --format json`): a file that starts with `{`.
+    KithJson,
 }
 
 /// Why [`detect`] could not recognise a file.
@@ -70,6 +73,10 @@ pub fn detect(first_bytes: &[u8]) -> Result<Format, DetectError> {
     };
     if first.trim_ascii().eq_ignore_ascii_case(b"BEGIN:VCARD") {
         return Ok(Format::VCard);
+    }
+    // A JSON object: kith's own export (the importer checks `kith_export` and the shape).
+    if first.trim_ascii_start().starts_with(b"{") {
+        return Ok(Format::KithJson);
     }
     // CSV exports are UTF-8; tolerate only a character cut off by the end of the prefix.
     if let Err(e) = std::str::from_utf8(bytes) {

@@ -551,7 +551,7 @@ fn escape_uri(s: &str) -> String {
 }
 
 /// Splits on `sep` where it is not escaped, then unescapes each part.
-fn split_escaped(s: &str, sep: char) -> Vec<String> {
+pub(crate) fn split_escaped(s: &str, sep: char) -> Vec<String> {
     let mut parts = Vec::new();
     let mut cur = String::new();
     let mut chars = s.chars();
@@ -727,6 +727,13 @@ impl CardData {
                     if n != StructuredName::default() {
                         card.name = Some(n);
                     }
+                    true
+                }
+                // kith's 3.0 export derived this N from FN: the contact had none.
+                "N" if bare
+                    && p.params.len() == 1
+                    && p.params[0].0.eq_ignore_ascii_case(DERIVED_N_PARAM) =>
+                {
                     true
                 }
                 "NICKNAME" if bare && p.params.is_empty() => {
@@ -923,6 +930,22 @@ fn date_line(name: &str, d: &PartialDate, version: WriteVersion) -> String {
     }
 }
 
+/// The parameter that marks an `N` kith derived from `FN` (3.0 requires N): import drops it,
+/// so a contact without a structured name gets none back.
+pub const DERIVED_N_PARAM: &str = "X-KITH-DERIVED";
+
+/// Family and given name from a full name: "Family, Given" or "Given ... Family".
+pub fn split_full_name(full: &str) -> (String, String) {
+    let full = full.trim();
+    if let Some((family, given)) = full.split_once(',') {
+        return (family.trim().to_string(), given.trim().to_string());
+    }
+    match full.rsplit_once(char::is_whitespace) {
+        Some((given, family)) => (family.trim().to_string(), given.trim().to_string()),
+        None => (full.to_string(), String::new()),
+    }
+}
+
 /// Writes one card as vCard 4.0 (or 3.0): folded at 75 octets, CRLF line ends, escaped, with
 /// the unmodelled properties written back verbatim after the modelled ones.
 pub fn write_vcard(card: &CardData, version: WriteVersion) -> String {
@@ -949,7 +972,15 @@ pub fn write_vcard(card: &CardData, version: WriteVersion) -> String {
             escape_text(&n.prefixes),
             escape_text(&n.suffixes)
         )),
-        None if version == WriteVersion::V3_0 => line("N:;;;;".into()),
+        // 3.0 requires N: derive it from FN, marked so a re-import does not store it.
+        None if version == WriteVersion::V3_0 => {
+            let (family, given) = split_full_name(&fn_value);
+            line(format!(
+                "N;{DERIVED_N_PARAM}=1:{};{};;;",
+                escape_text(&family),
+                escape_text(&given)
+            ))
+        }
         None => {}
     }
     if !card.nicknames.is_empty() {
