@@ -388,6 +388,38 @@ struct DeviceRow {
     unsent_changes: Option<u64>,
     #[serde(skip_serializing_if = "String::is_empty")]
     last_error: String,
+    /// Documents a sync with this device had to skip (see docs/design/sync-protocol.md).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    quarantined: Vec<QuarantineRow>,
+    #[serde(skip)]
+    seen_ms: i64,
+    #[serde(skip)]
+    sync_ms: i64,
+}
+
+#[derive(Serialize)]
+struct QuarantineRow {
+    doc: String,
+    reason: String,
+    since: String,
+    last: String,
+    count: u32,
+}
+
+/// "3 minutes ago" (relative to now), or "never".
+fn ago(ms: i64, never: &str) -> String {
+    if ms <= 0 {
+        return never.to_string();
+    }
+    let secs = (net::now_ms() - ms) / 1000;
+    let (n, unit) = match secs {
+        s if s < 0 => return kith_core::time::format_unix_ms_utc(ms),
+        s if s < 60 => return "just now".to_string(),
+        s if s < 3600 => (s / 60, "minute"),
+        s if s < 86_400 => (s / 3600, "hour"),
+        s => (s / 86_400, "day"),
+    };
+    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
 }
 
 fn ms_text(ms: i64) -> Option<String> {
@@ -397,15 +429,31 @@ fn ms_text(ms: i64) -> Option<String> {
 fn device_rows(ctx: &Ctx) -> Result<Vec<DeviceRow>, AppError> {
     let app = ctx.open_read()?;
     let r = app.vault.read()?;
-    let me = net::device_key(&ctx.home)?.public();
-    let mine = net::id_hex(&me);
+    // A read command: a device without a key yet gets none from listing.
+    let mine = match net::existing_device_key(&ctx.home)? {
+        Some(k) => net::id_hex(&k.public()),
+        None => String::new(),
+    };
     let states = r.peer_states()?;
+    let mut quarantine: HashMap<String, Vec<QuarantineRow>> = HashMap::new();
+    for (peer, doc, q) in r.quarantined()? {
+        quarantine
+            .entry(data_encoding::HEXLOWER.encode(&peer))
+            .or_default()
+            .push(QuarantineRow {
+                doc: doc.to_string(),
+                reason: q.reason,
+                since: kith_core::time::format_unix_ms_utc(q.since),
+                last: kith_core::time::format_unix_ms_utc(q.last),
+                count: q.count,
+            });
+    }
     let mut rows = Vec::new();
     let devs = match r.load(DEVICES_DOC)? {
         Some(doc) => devices::read_devices(&doc),
         None => Default::default(),
     };
-    if !devs.contains_key(&mine) {
+    if !mine.is_empty() && !devs.contains_key(&mine) {
         rows.push(DeviceRow {
             id: mine.clone(),
             name: net::default_device_name(),
@@ -417,6 +465,9 @@ fn device_rows(ctx: &Ctx) -> Result<Vec<DeviceRow>, AppError> {
             addrs: vec![],
             unsent_changes: None,
             last_error: String::new(),
+            quarantined: Vec::new(),
+            seen_ms: 0,
+            sync_ms: 0,
         });
     }
     for (hex, d) in devs {
@@ -430,6 +481,9 @@ fn device_rows(ctx: &Ctx) -> Result<Vec<DeviceRow>, AppError> {
             Some(r.changes_after(st.synced_upto)?)
         };
         rows.push(DeviceRow {
+            quarantined: quarantine.remove(&hex).unwrap_or_default(),
+            seen_ms: st.last_seen,
+            sync_ms: st.last_sync,
             id: hex,
             name: d.name,
             this_device: this,
@@ -453,8 +507,8 @@ fn list(ctx: &Ctx, out: &mut Out) -> Result<(), AppError> {
         return out.json(&rows).map_err(io_err);
     }
     let mut table = vec![vec![
-        "ID".into(),
         "NAME".into(),
+        "ID".into(),
         "LAST SEEN".into(),
         "LAST ADDRESS".into(),
         "".into(),
@@ -468,15 +522,9 @@ fn list(ctx: &Ctx, out: &mut Out) -> Result<(), AppError> {
             ""
         };
         table.push(vec![
-            d.id[..16].to_string(),
             d.name.clone(),
-            d.last_seen.clone().unwrap_or_else(|| {
-                if d.this_device {
-                    "-".into()
-                } else {
-                    "never".into()
-                }
-            }),
+            d.id[..16].to_string(),
+            ago(d.seen_ms, if d.this_device { "-" } else { "never" }),
             d.last_address.clone().unwrap_or_else(|| "-".into()),
             flag.to_string(),
         ]);
@@ -872,13 +920,7 @@ pub fn status(ctx: &Ctx, out: &mut Out) -> Result<(), AppError> {
         table.push(vec![
             d.name.clone(),
             d.id[..16].to_string(),
-            d.last_sync.clone().unwrap_or_else(|| {
-                if d.this_device {
-                    "-".into()
-                } else {
-                    "never".into()
-                }
-            }),
+            ago(d.sync_ms, if d.this_device { "-" } else { "never" }),
             d.unsent_changes
                 .map(|n| n.to_string())
                 .unwrap_or_else(|| "-".into()),
@@ -886,6 +928,19 @@ pub fn status(ctx: &Ctx, out: &mut Out) -> Result<(), AppError> {
         ]);
     }
     out.table(&table).map_err(io_err)?;
+    for d in &rows {
+        for q in &d.quarantined {
+            out.warn(format!(
+                "document {} is quarantined in syncs with {} ({} time{}, since {}): {}; each sync tries it again",
+                q.doc,
+                d.name,
+                q.count,
+                if q.count == 1 { "" } else { "s" },
+                q.since,
+                q.reason
+            ));
+        }
+    }
     if rows.len() <= 1 {
         out.note("no other devices yet: pair one with `kith device invite` here and `kith device join TICKET` there");
     }

@@ -9,5 +9,6 @@ mod edit;
 mod env;
 mod errors;
 mod items;
+mod net;
 mod refs;
 mod sync;

@@ -11,13 +11,13 @@ use serde_json::{json, Value};
 use crate::env::{finish, Output, TestEnv};
 
 /// One device: its own home and a fixed loopback port it listens on.
-struct Dev {
-    env: TestEnv,
-    bind: String,
-    name: &'static str,
+pub(crate) struct Dev {
+    pub(crate) env: TestEnv,
+    pub(crate) bind: String,
+    pub(crate) name: &'static str,
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -26,7 +26,7 @@ fn free_port() -> u16 {
 }
 
 impl Dev {
-    fn new(name: &'static str) -> Dev {
+    pub(crate) fn new(name: &'static str) -> Dev {
         Dev {
             env: TestEnv::new(),
             bind: format!("127.0.0.1:{}", free_port()),
@@ -34,29 +34,29 @@ impl Dev {
         }
     }
 
-    fn cmd(&self, args: &[&str]) -> Command {
+    pub(crate) fn cmd(&self, args: &[&str]) -> Command {
         let mut c = self.env.cmd(args);
         c.env("KITH_BIND", &self.bind);
         c
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         finish(self.cmd(args).output().expect("run kith"))
     }
 
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let o = self.run(args);
         assert_eq!(o.code, 0, "{} {args:?} failed: {}", self.name, o.stderr);
         o.stdout
     }
 
-    fn json(&self, args: &[&str]) -> Value {
+    pub(crate) fn json(&self, args: &[&str]) -> Value {
         let mut a = vec!["--json"];
         a.extend_from_slice(args);
         serde_json::from_str(&self.ok(&a)).expect("valid JSON")
     }
 
-    fn add(&self, name: &str, extra: &[&str]) -> String {
+    pub(crate) fn add(&self, name: &str, extra: &[&str]) -> String {
         let mut a = vec!["add", name];
         a.extend_from_slice(extra);
         self.ok(&a).trim().to_string()
@@ -64,7 +64,7 @@ impl Dev {
 
     /// Everything a user can see, as one JSON value: the whole-vault JSON export (the format
     /// devices are compared by), what is due, and every contact's `show` (with conflicts).
-    fn state(&self) -> Value {
+    pub(crate) fn state(&self) -> Value {
         let export: Value = serde_json::from_str(&self.ok(&["export", "--format", "json"]))
             .expect("export is JSON");
         let list = self.json(&["list", "--archived"]);
@@ -78,26 +78,26 @@ impl Dev {
     }
 
     /// The export, byte for byte.
-    fn export(&self) -> String {
+    pub(crate) fn export(&self) -> String {
         self.ok(&["export", "--format", "json"])
     }
 
-    fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.json(&["list", "--archived"]).as_array().unwrap().len()
     }
 
-    fn id(&self) -> String {
+    pub(crate) fn id(&self) -> String {
         self.ok(&["device", "id"]).trim().to_string()
     }
 
-    fn spawn(&self, args: &[&str]) -> Child {
+    pub(crate) fn spawn(&self, args: &[&str]) -> Child {
         let mut c = self.cmd(args);
         c.stdout(Stdio::piped()).stderr(Stdio::piped());
         c.spawn().expect("spawn kith")
     }
 }
 
-fn wait_with_timeout(mut child: Child, secs: u64) -> Output {
+pub(crate) fn wait_with_timeout(mut child: Child, secs: u64) -> Output {
     let start = Instant::now();
     loop {
         if child.try_wait().unwrap().is_some() {
@@ -115,7 +115,7 @@ fn wait_with_timeout(mut child: Child, secs: u64) -> Output {
     }
 }
 
-fn first_line(child: &mut Child) -> String {
+pub(crate) fn first_line(child: &mut Child) -> String {
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
     BufReader::new(stdout)
@@ -125,7 +125,7 @@ fn first_line(child: &mut Child) -> String {
 }
 
 /// Pairs `joiner` with `inviter` (which must not be running a daemon).
-fn pair(inviter: &Dev, joiner: &Dev) {
+pub(crate) fn pair(inviter: &Dev, joiner: &Dev) {
     let mut invite = inviter.spawn(&["device", "invite", "--name", inviter.name]);
     let ticket = first_line(&mut invite);
     assert!(ticket.starts_with("kith1"), "ticket: {ticket}");
@@ -147,17 +147,17 @@ fn pair(inviter: &Dev, joiner: &Dev) {
 }
 
 /// A running `kith daemon`, stopped with SIGTERM on drop.
-struct Daemon(Option<Child>);
+pub(crate) struct Daemon(pub(crate) Option<Child>);
 
 impl Daemon {
-    fn start(dev: &Dev) -> Daemon {
+    pub(crate) fn start(dev: &Dev) -> Daemon {
         let mut child = dev.spawn(&["daemon"]);
         let line = first_line(&mut child);
         assert!(line.contains("ready"), "daemon said: {line}");
         Daemon(Some(child))
     }
 
-    fn stop(mut self) -> Output {
+    pub(crate) fn stop(mut self) -> Output {
         let child = self.0.take().unwrap();
         let status = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
