@@ -155,7 +155,16 @@ fn invite(
     rt.block_on(async {
         let ep = net::bind(&cfg, key, vec![pair::ALPN.to_vec(), SYNC_ALPN.to_vec()]).await?;
         let addrs = net::listen_addrs(&ep);
-        net::register_self(&vault, &me, &name, &addrs, ctx.now)?;
+        // The invite window is short-lived: the addresses this device advertises to its other
+        // devices stay those already recorded (a running daemon's); the ticket carries the
+        // window's own addresses for the joiner's first contact.
+        let recorded = tokio::task::block_in_place(|| {
+            vault.read().ok().and_then(|r| r.load(DEVICES_DOC).ok().flatten())
+        })
+        .and_then(|doc| devices::read_devices(&doc).remove(&net::id_hex(&me)))
+        .is_some_and(|d| !d.addrs.is_empty());
+        let advertised = if recorded { Default::default() } else { addrs.clone() };
+        net::register_self(&vault, &me, &name, &advertised, ctx.now)?;
         let secret: [u8; 16] = rand::random();
         let ticket = pair::Ticket {
             version: 1,
@@ -169,9 +178,35 @@ fn invite(
         out.note("waiting for the other device: run `kith device join TICKET` there (the ticket works once, for 10 minutes)");
         let deadline = tokio::time::Instant::now() + Duration::from_millis(pair::TICKET_LIFETIME_MS as u64);
         let mut joined: Option<(EndpointId, String)> = None;
+        // Each connection runs in its own task with a time limit, so a host that connects and
+        // says nothing (or is slow) cannot block the ticket: the inviter keeps accepting.
+        let used = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Attempt>();
         loop {
             let incoming = tokio::select! {
                 i = ep.accept() => i,
+                Some(msg) = rx.recv() => {
+                    match msg {
+                        Attempt::Paired(Ok(Some(j))) => {
+                            out.note(format!("paired with {} ({}); syncing…", j.1, &net::id_hex(&j.0)[..8]));
+                            joined = Some(j);
+                        }
+                        Attempt::Paired(Ok(None)) => {}
+                        Attempt::Paired(Err(e)) => out.warn(e),
+                        Attempt::Synced(peer, started, result) => {
+                            if let Some((jid, jname)) = &joined {
+                                if *jid == peer {
+                                    match result {
+                                        Ok(s) => out.note(sync_summary_line(jname, &s, started.elapsed())),
+                                        Err(e) => out.warn(format!("first sync with {jname} failed: {e}; run `kith sync` later")),
+                                    }
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    continue;
+                }
                 _ = tokio::time::sleep_until(deadline) => {
                     ep.close().await;
                     return Err(AppError::hint("no device joined before the ticket expired", "run `kith device invite` again"));
@@ -182,46 +217,59 @@ fn invite(
                 }
             };
             let Some(incoming) = incoming else { break };
-            let Ok(conn) = incoming.await else { continue };
-            if conn.alpn() == pair::ALPN {
-                match handle_join(&vault, &conn, &secret, ticket.expires, joined.is_some(), &name).await {
-                    Ok(Some(j)) => {
-                        out.note(format!("paired with {} ({}); syncing…", j.1, &net::id_hex(&j.0)[..8]));
-                        joined = Some(j);
+            let (tx, vault, used, name) = (tx.clone(), vault.clone(), used.clone(), name.clone());
+            let expires = ticket.expires;
+            tokio::spawn(async move {
+                let Ok(Ok(conn)) = tokio::time::timeout(PAIR_ATTEMPT_TIMEOUT, incoming).await else {
+                    return;
+                };
+                if conn.alpn() == pair::ALPN {
+                    let r = tokio::time::timeout(
+                        PAIR_ATTEMPT_TIMEOUT,
+                        handle_join(&vault, &conn, &secret, expires, &used, &name),
+                    )
+                    .await
+                    .unwrap_or_else(|_| {
+                        conn.close(1u32.into(), b"pairing timed out");
+                        Err(format!(
+                            "dropped a pairing attempt from {} that sent nothing for {} s",
+                            &net::id_hex(&conn.remote_id())[..8],
+                            PAIR_ATTEMPT_TIMEOUT.as_secs()
+                        ))
+                    });
+                    let _ = tx.send(Attempt::Paired(r));
+                } else if conn.alpn() == SYNC_ALPN {
+                    if !net::admit(&vault, &conn) {
+                        return;
                     }
-                    Ok(None) => {}
-                    Err(e) => out.warn(e),
+                    let started = Instant::now();
+                    let result = session::respond(vault.clone(), &conn).await;
+                    let _ = tx.send(Attempt::Synced(conn.remote_id(), started, result));
                 }
-            } else if conn.alpn() == SYNC_ALPN {
-                if !net::admit(&vault, &conn) {
-                    continue;
-                }
-                let peer = conn.remote_id();
-                let started = Instant::now();
-                let result = session::respond(vault.clone(), &conn).await;
-                if let Some((jid, jname)) = &joined {
-                    if *jid == peer {
-                        match result {
-                            Ok(s) => out.note(sync_summary_line(jname, &s, started.elapsed())),
-                            Err(e) => out.warn(format!("first sync with {jname} failed: {e}; run `kith sync` later")),
-                        }
-                        break;
-                    }
-                }
-            }
+            });
         }
         ep.close().await;
         Ok(())
     })
 }
 
-/// Inviter side of one pairing attempt. Ok(Some) when the device was admitted.
+/// How long one pairing attempt (handshake, request, reply) may take on the inviting side.
+const PAIR_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What a connection task of the invite window reports to it.
+enum Attempt {
+    Paired(Result<Option<(EndpointId, String)>, String>),
+    Synced(EndpointId, Instant, Result<Summary, session::SessionError>),
+}
+
+/// Inviter side of one pairing attempt. Ok(Some) when the device was admitted. `used` is
+/// claimed (atomically) by the first attempt with the right secret.
 async fn handle_join(
     vault: &Vault,
     conn: &Connection,
     secret: &[u8; 16],
     expires: i64,
-    used: bool,
+    used: &std::sync::atomic::AtomicBool,
     my_name: &str,
 ) -> Result<Option<(EndpointId, String)>, String> {
     let (mut send, mut recv) = conn.accept_bi().await.map_err(|e| e.to_string())?;
@@ -239,10 +287,10 @@ async fn handle_join(
     };
     let verdict = if !pair::secret_eq(&req.secret, secret) {
         Some(refuse("wrong ticket secret"))
-    } else if used {
-        Some(refuse("this ticket was already used"))
     } else if net::now_ms() > expires {
         Some(refuse("this ticket expired"))
+    } else if used.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        Some(refuse("this ticket was already used"))
     } else {
         None
     };
@@ -335,6 +383,12 @@ fn join(
             .await
             .map_err(|_| AppError::hint("could not reach the inviting device within 20 s", "is `kith device invite` still running there, and are both devices on a network that can reach each other?"))?
             .map_err(|e| AppError::hint(format!("could not reach the inviting device: {e}"), "is `kith device invite` still running there?"))?;
+        // Test hook: a joiner that connects and then says nothing (a host blocking the ticket).
+        if std::env::var_os("KITH_FAULT_PAIR_SILENT").is_some() {
+            let _held = conn.open_bi().await;
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            return Err(AppError::user("silent joiner gave up"));
+        }
         let req = pair::JoinRequest { secret: ticket.secret, name: name.clone(), addrs: addrs.iter().cloned().collect() };
         let inviter_name = pair::request_join(&conn, &req).await?;
         conn.close(0u32.into(), b"paired");
@@ -344,10 +398,15 @@ fn join(
         vault.write(now, |w| {
             let mut l = w.load_or_create(DEVICES_DOC)?;
             devices::add_device(&mut l.doc, &inviter, &inviter_name, &net::id_hex(&me), now).map_err(am_err)?;
-            if !ticket_addrs.is_empty() {
-                devices::set_addrs(&mut l.doc, &inviter, &ticket_addrs).map_err(am_err)?;
-            }
+            // The inviter declares its own addresses in the membership document (the first sync
+            // brings them: a running daemon's, not the invite window's). The ticket's address is
+            // kept only as the last address it was reached at, a fallback.
             w.save(l)?;
+            if let Some(first) = ticket_addrs.iter().next() {
+                let mut st = w.peer_state(target.id.as_bytes().to_owned())?;
+                st.last_addr = first.clone();
+                w.set_peer_state(target.id.as_bytes().to_owned(), &st)?;
+            }
             Ok::<_, AppError>(())
         })?;
         out.note(format!("paired with {inviter_name} ({}); syncing…", &inviter[..8]));

@@ -5,7 +5,7 @@
 use serde_json::Value;
 use std::process::Stdio;
 
-use crate::sync::{first_line, pair, Daemon, Dev};
+use crate::sync::{first_line, pair, wait_with_timeout, Daemon, Dev};
 
 /// A daemon started with extra environment (fault hooks).
 fn daemon_with(dev: &Dev, envs: &[(&str, &str)]) -> Daemon {
@@ -83,4 +83,65 @@ fn a_document_the_peer_cannot_apply_is_quarantined_and_the_rest_syncs() {
     drop(daemon);
     assert!(quarantined(&a, "desktop").is_empty());
     assert_eq!(a.state(), b.state());
+}
+
+#[test]
+fn a_host_that_connects_and_says_nothing_does_not_block_pairing() {
+    let a = Dev::new("laptop");
+    let b = Dev::new("desktop");
+    let squatter = Dev::new("squatter");
+    a.add("Ada Lovelace", &[]);
+    let mut invite = a.spawn(&["device", "invite", "--name", "laptop"]);
+    let ticket = first_line(&mut invite);
+    // Connects with the right ticket and then sends nothing.
+    let mut silent = squatter.cmd(&["device", "join", &ticket]);
+    silent
+        .env("KITH_FAULT_PAIR_SILENT", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut silent = silent.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // The real device pairs meanwhile, and gets the data.
+    let out = b.run(&["device", "join", &ticket, "--name", "desktop"]);
+    let _ = silent.kill();
+    let _ = silent.wait();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("paired with laptop"), "{}", out.stderr);
+    assert_eq!(b.count(), 1);
+    let inv = wait_with_timeout(invite, 30);
+    assert_eq!(inv.code, 0, "{}", inv.stderr);
+}
+
+#[test]
+fn an_empty_device_key_is_a_clear_error_and_read_commands_create_none() {
+    let a = Dev::new("laptop");
+    a.add("Ada Lovelace", &[]);
+    let key = a.env.home().join("device.key");
+    // Read commands never create the key.
+    a.ok(&["device", "list"]);
+    a.ok(&["status"]);
+    assert!(!key.exists(), "device list / status created a key");
+    // What a full disk left behind before keys were written atomically.
+    std::fs::write(&key, b"").unwrap();
+    for args in [
+        &["device", "id"][..],
+        &["sync"][..],
+        &["device", "list"][..],
+    ] {
+        let out = a.run(args);
+        assert_eq!(out.code, 1, "{args:?}: {out:?}");
+        crate::env::assert_one_error(&out.stderr, "device key");
+        assert!(out.stderr.contains("is empty"), "{}", out.stderr);
+        assert!(out.stderr.contains("hint: restore"), "{}", out.stderr);
+    }
+    // Deleting it (as the hint says) makes a new device; the write leaves no temp file behind.
+    std::fs::remove_file(&key).unwrap();
+    let id = a.ok(&["device", "id"]);
+    assert_eq!(id.trim().len(), 64);
+    assert_eq!(std::fs::read_to_string(&key).unwrap().trim().len(), 64);
+    let names: Vec<String> = std::fs::read_dir(a.env.home())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
 }
