@@ -146,11 +146,26 @@ fn invite(
     netargs: NetArgs,
     out: &mut Out,
 ) -> Result<(), AppError> {
-    let name = device_name(name)?;
+    let explicit = name.is_some();
     let cfg = netargs.config(ctx)?;
     let vault = open_shared(ctx)?;
     let key = net::device_key(&ctx.home)?;
     let me = key.public();
+    // The name the joiner is told: --name (recorded as this device's name), else the recorded one.
+    let name = match name {
+        Some(n) => device_name(Some(n))?,
+        None => net::default_device_name_for(&vault, &me),
+    };
+    if explicit {
+        let mine = net::id_hex(&me);
+        vault.write(ctx.now, |w| {
+            let mut l = w.load_or_create(DEVICES_DOC)?;
+            devices::add_device(&mut l.doc, &mine, &name, &mine, ctx.now).map_err(am_err)?;
+            devices::rename_device(&mut l.doc, &mine, &name).map_err(am_err)?;
+            w.save(l)?;
+            Ok::<_, AppError>(())
+        })?;
+    }
     let rt = runtime()?;
     rt.block_on(async {
         let ep = net::bind(&cfg, key, vec![pair::ALPN.to_vec(), SYNC_ALPN.to_vec()]).await?;
@@ -398,15 +413,13 @@ fn join(
         vault.write(now, |w| {
             let mut l = w.load_or_create(DEVICES_DOC)?;
             devices::add_device(&mut l.doc, &inviter, &inviter_name, &net::id_hex(&me), now).map_err(am_err)?;
-            // The inviter declares its own addresses in the membership document (the first sync
-            // brings them: a running daemon's, not the invite window's). The ticket's address is
-            // kept only as the last address it was reached at, a fallback.
-            w.save(l)?;
-            if let Some(first) = ticket_addrs.iter().next() {
-                let mut st = w.peer_state(target.id.as_bytes().to_owned())?;
-                st.last_addr = first.clone();
-                w.set_peer_state(target.id.as_bytes().to_owned(), &st)?;
+            // Known limit: this entry is created concurrently with the inviter's own, and the
+            // readers see one of the two; so it carries the ticket's addresses too (with a
+            // daemon running there, those are the invite window's, not the daemon's).
+            if !ticket_addrs.is_empty() {
+                devices::set_addrs(&mut l.doc, &inviter, &ticket_addrs).map_err(am_err)?;
             }
+            w.save(l)?;
             Ok::<_, AppError>(())
         })?;
         out.note(format!("paired with {inviter_name} ({}); syncing…", &inviter[..8]));
@@ -593,14 +606,29 @@ fn list(ctx: &Ctx, out: &mut Out) -> Result<(), AppError> {
 
 /// Resolves a device id prefix among recorded devices.
 fn resolve_device(ctx: &Ctx, prefix: &str) -> Result<String, AppError> {
+    // The name `device list` shows, when exactly one device has it.
+    let rows = device_rows(ctx)?;
+    let by_name: Vec<&DeviceRow> = rows
+        .iter()
+        .filter(|d| d.name.eq_ignore_ascii_case(prefix.trim()))
+        .collect();
+    match by_name.len() {
+        1 => return Ok(by_name[0].id.clone()),
+        0 => {}
+        n => {
+            return Err(AppError::hint(
+                format!("{n} devices are named '{prefix}'"),
+                "give the device's id (a prefix of 4+ hex digits) from `kith device list`",
+            ))
+        }
+    }
     let p = prefix.trim().to_lowercase();
     if p.len() < 4 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(AppError::hint(
-            format!("'{prefix}' is not a device id"),
-            "use at least 4 hex digits of an id from `kith device list`",
+            format!("no device is named '{prefix}', and it is not a device id"),
+            "use a name or at least 4 hex digits of an id from `kith device list`",
         ));
     }
-    let rows = device_rows(ctx)?;
     let hits: Vec<&DeviceRow> = rows.iter().filter(|d| d.id.starts_with(&p)).collect();
     match hits.len() {
         1 => Ok(hits[0].id.clone()),
@@ -793,6 +821,18 @@ pub fn sync(ctx: &Ctx, a: SyncArgs, out: &mut Out) -> Result<(), AppError> {
         Ok::<_, AppError>(reports)
     })?;
     let any_ok = reports.iter().any(|r| r.ok);
+    let removed = reports
+        .iter()
+        .find(|r| !r.ok && r.error.contains("this device was removed"));
+    if let (false, Some(r)) = (any_ok, removed) {
+        if ctx.json {
+            out.json(&reports).map_err(io_err)?;
+        }
+        return Err(AppError::user(format!(
+            "{} refused to sync: this device was removed from your vault (it keeps the data it had)",
+            r.name
+        )));
+    }
     if ctx.json {
         out.json(&reports).map_err(io_err)?;
     } else {
@@ -823,9 +863,41 @@ pub struct DaemonArgs {
     pub net: NetArgs,
 }
 
+/// The time for a daemon log line (the real clock: a log is read later).
+fn stamp() -> String {
+    kith_core::time::format_unix_ms_utc(jiff::Timestamp::now().as_millisecond())
+}
+
+/// Holds `<home>/daemon.lock` (an advisory lock the OS releases when the process ends) for the
+/// daemon's life: a second daemon on the same home is refused, whatever port it would use.
+fn lock_daemon(ctx: &Ctx) -> Result<std::fs::File, AppError> {
+    let path = ctx.home.join("daemon.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| AppError::user(format!("cannot open {}: {e}", path.display())))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(AppError::hint(
+            format!(
+                "a kith daemon is already running for {}",
+                ctx.home.display()
+            ),
+            "stop it first, or use it: one daemon per home",
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(AppError::user(format!(
+            "cannot lock {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 pub fn daemon(ctx: &Ctx, a: DaemonArgs, out: &mut Out) -> Result<(), AppError> {
     let cfg = a.net.config(ctx)?;
     let vault = open_shared(ctx)?;
+    let _lock = lock_daemon(ctx)?;
     let key = net::device_key(&ctx.home)?;
     let me = key.public();
     let rt = runtime()?;
@@ -840,7 +912,8 @@ pub fn daemon(ctx: &Ctx, a: DaemonArgs, out: &mut Out) -> Result<(), AppError> {
             ctx.now,
         )?;
         out.line(format!(
-            "kith daemon ready: device {} listening on {}",
+            "{} kith daemon ready: device {} listening on {}",
+            stamp(),
             net::id_hex(&me),
             if addrs.is_empty() {
                 "relay/discovery".to_string()
@@ -863,7 +936,8 @@ pub fn daemon(ctx: &Ctx, a: DaemonArgs, out: &mut Out) -> Result<(), AppError> {
                     }
                     if let Err(e) = session::respond(v, &conn).await {
                         eprintln!(
-                            "sync from {} failed: {e}",
+                            "{} sync from {} failed: {e}",
+                            stamp(),
                             &net::id_hex(&conn.remote_id())[..8]
                         );
                     }
@@ -908,7 +982,8 @@ pub fn daemon(ctx: &Ctx, a: DaemonArgs, out: &mut Out) -> Result<(), AppError> {
                             .unwrap_or(Duration::from_secs(1));
                         backoff.insert(id, (Instant::now() + next, next));
                         eprintln!(
-                            "sync with {name} failed: {}; retrying in {} s",
+                            "{} sync with {name} failed: {}; retrying in {} s",
+                            stamp(),
                             r.error,
                             next.as_secs()
                         );
@@ -951,7 +1026,7 @@ pub fn daemon(ctx: &Ctx, a: DaemonArgs, out: &mut Out) -> Result<(), AppError> {
         }
         accepter.abort();
         ep.close().await;
-        out.note("kith daemon stopped");
+        out.note(format!("{} kith daemon stopped", stamp()));
         Ok(())
     })
 }
