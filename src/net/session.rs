@@ -141,7 +141,7 @@ pub async fn run(
     let mut buf = vec![0u8; 256 * 1024];
     let mut pending: Vec<Event> = Vec::new();
     // Fault injection for tests: abort the process (as `kill -9` would) right after the N-th
-    // committed batch of received changes.
+    // committed batch that stored received documents.
     let abort_after: Option<u32> = std::env::var("KITH_FAULT_ABORT_AFTER_BATCHES")
         .ok()
         .and_then(|v| v.parse().ok());
@@ -196,7 +196,12 @@ pub async fn run(
                     Ok(out)
                 }
             })?;
-            if needs_txn {
+            // Only batches that stored documents count: the kill must come after data arrived.
+            if needs_txn
+                && effects
+                    .iter()
+                    .any(|e| matches!(e, Effect::StoreChanges { .. }))
+            {
                 batches += 1;
                 if abort_after == Some(batches) {
                     std::process::abort();

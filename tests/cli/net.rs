@@ -145,3 +145,29 @@ fn an_empty_device_key_is_a_clear_error_and_read_commands_create_none() {
         .collect();
     assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
 }
+
+#[test]
+fn a_peer_that_trickles_bytes_times_out_on_the_last_complete_frame() {
+    let a = Dev::new("laptop");
+    let b = Dev::new("desktop");
+    pair(&a, &b);
+    a.add("Ada Lovelace", &[]);
+    // A answers one byte every 300 ms: a 46-byte Hello takes ~14 s, so no frame completes
+    // within B's 2 s idle timeout, although bytes keep coming.
+    let daemon = daemon_with(&a, &[("KITH_FAULT_TRICKLE_MS", "300")]);
+    let mut sync = b.cmd(&["sync", "--timeout", "5"]);
+    sync.env("KITH_SYNC_IDLE_TIMEOUT_MS", "2000")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = std::time::Instant::now();
+    let out = wait_with_timeout(sync.spawn().unwrap(), 12);
+    drop(daemon);
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no complete frame from the peer"),
+        "{}",
+        out.stderr
+    );
+    assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
+    assert_eq!(b.count(), 0);
+}
