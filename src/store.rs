@@ -67,6 +67,8 @@ const SYNC_STATES: TableDefinition<([u8; 32], Id), &[u8]> = TableDefinition::new
 const CHANGES: TableDefinition<u64, Id> = TableDefinition::new("changes");
 const CHANGE_OF: TableDefinition<Id, u64> = TableDefinition::new("change_of");
 const PEERS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("peers");
+/// Documents skipped by a sync session, per (peer, doc); see `Quarantined`.
+const QUARANTINE: TableDefinition<([u8; 32], Id), &[u8]> = TableDefinition::new("quarantine");
 
 /// Names of the derived tables, in the order `reindex` rebuilds them.
 pub const DERIVED_TABLES: &[&str] = &[
@@ -359,6 +361,19 @@ pub struct PeerState {
     pub synced_upto: u64,
     /// The last failure, if the last attempt failed.
     pub last_error: String,
+}
+
+/// A document a sync session with one peer had to skip (value of the `quarantine` table).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Quarantined {
+    /// Why (the engine's message).
+    pub reason: String,
+    /// When it was first skipped (ms since the epoch).
+    pub since: i64,
+    /// When it was last skipped.
+    pub last: i64,
+    /// How many sessions skipped it.
+    pub count: u32,
 }
 
 fn leaf_of(id: &DocId, heads: &[[u8; 32]]) -> Digest {
@@ -1552,6 +1567,23 @@ impl Reader {
         Ok(out)
     }
 
+    /// Every quarantined (peer, document), by peer then document id. A vault written before
+    /// the table existed has none.
+    pub fn quarantined(&self) -> Result<Vec<([u8; 32], DocId, Quarantined)>> {
+        let t = match self.txn.open_table(QUARANTINE) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.e(e)),
+        };
+        let mut out = Vec::new();
+        for row in t.iter().map_err(|e| self.e(e))? {
+            let (k, v) = row.map_err(|e| self.e(e))?;
+            let (peer, doc) = k.value();
+            out.push((peer, DocId(doc), dec(v.value(), "quarantine entry")?));
+        }
+        Ok(out)
+    }
+
     /// The root hash over all documents' heads (changes whenever any document changes).
     pub fn root_hash(&self) -> Result<[u8; 32]> {
         Ok(self.buckets()?.root())
@@ -2311,6 +2343,47 @@ impl Writer {
     pub fn set_peer_state(&mut self, peer: [u8; 32], st: &PeerState) -> Result<()> {
         let mut t = wt!(self, PEERS);
         t.insert(peer, enc(st).as_slice()).map_err(|e| self.e(e))?;
+        Ok(())
+    }
+
+    /// Records that a session with `peer` skipped document `id`, and why.
+    pub fn quarantine(&mut self, peer: [u8; 32], id: DocId, reason: &str) -> Result<()> {
+        let now = self.now;
+        let mut t = wt!(self, QUARANTINE);
+        let mut q: Quarantined = match t.get((peer, id.0)).map_err(|e| map_redb(&self.path, e))? {
+            Some(v) => dec(v.value(), "quarantine entry")?,
+            None => Quarantined {
+                since: now,
+                ..Quarantined::default()
+            },
+        };
+        q.reason = reason.to_string();
+        q.last = now;
+        q.count = q.count.saturating_add(1);
+        t.insert((peer, id.0), enc(&q).as_slice())
+            .map_err(|e| map_redb(&self.path, e))?;
+        Ok(())
+    }
+
+    /// After a completed session with `peer`: every document it did not skip again is in
+    /// sync (or no longer differs), so its quarantine entry goes.
+    pub fn clear_quarantine(
+        &mut self,
+        peer: [u8; 32],
+        keep: &std::collections::BTreeSet<DocId>,
+    ) -> Result<()> {
+        let p = self.path.clone();
+        let mut t = wt!(self, QUARANTINE);
+        let gone: Vec<Id> = t
+            .range((peer, [0u8; 16])..=(peer, [0xffu8; 16]))
+            .map_err(|e| map_redb(&p, e))?
+            .filter_map(|r| r.ok())
+            .map(|(k, _)| k.value().1)
+            .filter(|d| !keep.contains(&DocId(*d)))
+            .collect();
+        for d in gone {
+            t.remove((peer, d)).map_err(|e| map_redb(&p, e))?;
+        }
         Ok(())
     }
 

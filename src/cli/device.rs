@@ -146,16 +146,40 @@ fn invite(
     netargs: NetArgs,
     out: &mut Out,
 ) -> Result<(), AppError> {
-    let name = device_name(name)?;
+    let explicit = name.is_some();
     let cfg = netargs.config(ctx)?;
     let vault = open_shared(ctx)?;
     let key = net::device_key(&ctx.home)?;
     let me = key.public();
+    // The name the joiner is told: --name (recorded as this device's name), else the recorded one.
+    let name = match name {
+        Some(n) => device_name(Some(n))?,
+        None => net::default_device_name_for(&vault, &me),
+    };
+    if explicit {
+        let mine = net::id_hex(&me);
+        vault.write(ctx.now, |w| {
+            let mut l = w.load_or_create(DEVICES_DOC)?;
+            devices::add_device(&mut l.doc, &mine, &name, &mine, ctx.now).map_err(am_err)?;
+            devices::rename_device(&mut l.doc, &mine, &name).map_err(am_err)?;
+            w.save(l)?;
+            Ok::<_, AppError>(())
+        })?;
+    }
     let rt = runtime()?;
     rt.block_on(async {
         let ep = net::bind(&cfg, key, vec![pair::ALPN.to_vec(), SYNC_ALPN.to_vec()]).await?;
         let addrs = net::listen_addrs(&ep);
-        net::register_self(&vault, &me, &name, &addrs, ctx.now)?;
+        // The invite window is short-lived: the addresses this device advertises to its other
+        // devices stay those already recorded (a running daemon's); the ticket carries the
+        // window's own addresses for the joiner's first contact.
+        let recorded = tokio::task::block_in_place(|| {
+            vault.read().ok().and_then(|r| r.load(DEVICES_DOC).ok().flatten())
+        })
+        .and_then(|doc| devices::read_devices(&doc).remove(&net::id_hex(&me)))
+        .is_some_and(|d| !d.addrs.is_empty());
+        let advertised = if recorded { Default::default() } else { addrs.clone() };
+        net::register_self(&vault, &me, &name, &advertised, ctx.now)?;
         let secret: [u8; 16] = rand::random();
         let ticket = pair::Ticket {
             version: 1,
@@ -169,9 +193,35 @@ fn invite(
         out.note("waiting for the other device: run `kith device join TICKET` there (the ticket works once, for 10 minutes)");
         let deadline = tokio::time::Instant::now() + Duration::from_millis(pair::TICKET_LIFETIME_MS as u64);
         let mut joined: Option<(EndpointId, String)> = None;
+        // Each connection runs in its own task with a time limit, so a host that connects and
+        // says nothing (or is slow) cannot block the ticket: the inviter keeps accepting.
+        let used = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Attempt>();
         loop {
             let incoming = tokio::select! {
                 i = ep.accept() => i,
+                Some(msg) = rx.recv() => {
+                    match msg {
+                        Attempt::Paired(Ok(Some(j))) => {
+                            out.note(format!("paired with {} ({}); syncing…", j.1, &net::id_hex(&j.0)[..8]));
+                            joined = Some(j);
+                        }
+                        Attempt::Paired(Ok(None)) => {}
+                        Attempt::Paired(Err(e)) => out.warn(e),
+                        Attempt::Synced(peer, started, result) => {
+                            if let Some((jid, jname)) = &joined {
+                                if *jid == peer {
+                                    match result {
+                                        Ok(s) => out.note(sync_summary_line(jname, &s, started.elapsed())),
+                                        Err(e) => out.warn(format!("first sync with {jname} failed: {e}; run `kith sync` later")),
+                                    }
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    continue;
+                }
                 _ = tokio::time::sleep_until(deadline) => {
                     ep.close().await;
                     return Err(AppError::hint("no device joined before the ticket expired", "run `kith device invite` again"));
@@ -182,46 +232,59 @@ fn invite(
                 }
             };
             let Some(incoming) = incoming else { break };
-            let Ok(conn) = incoming.await else { continue };
-            if conn.alpn() == pair::ALPN {
-                match handle_join(&vault, &conn, &secret, ticket.expires, joined.is_some(), &name).await {
-                    Ok(Some(j)) => {
-                        out.note(format!("paired with {} ({}); syncing…", j.1, &net::id_hex(&j.0)[..8]));
-                        joined = Some(j);
+            let (tx, vault, used, name) = (tx.clone(), vault.clone(), used.clone(), name.clone());
+            let expires = ticket.expires;
+            tokio::spawn(async move {
+                let Ok(Ok(conn)) = tokio::time::timeout(PAIR_ATTEMPT_TIMEOUT, incoming).await else {
+                    return;
+                };
+                if conn.alpn() == pair::ALPN {
+                    let r = tokio::time::timeout(
+                        PAIR_ATTEMPT_TIMEOUT,
+                        handle_join(&vault, &conn, &secret, expires, &used, &name),
+                    )
+                    .await
+                    .unwrap_or_else(|_| {
+                        conn.close(1u32.into(), b"pairing timed out");
+                        Err(format!(
+                            "dropped a pairing attempt from {} that sent nothing for {} s",
+                            &net::id_hex(&conn.remote_id())[..8],
+                            PAIR_ATTEMPT_TIMEOUT.as_secs()
+                        ))
+                    });
+                    let _ = tx.send(Attempt::Paired(r));
+                } else if conn.alpn() == SYNC_ALPN {
+                    if !net::admit(&vault, &conn) {
+                        return;
                     }
-                    Ok(None) => {}
-                    Err(e) => out.warn(e),
+                    let started = Instant::now();
+                    let result = session::respond(vault.clone(), &conn).await;
+                    let _ = tx.send(Attempt::Synced(conn.remote_id(), started, result));
                 }
-            } else if conn.alpn() == SYNC_ALPN {
-                if !net::admit(&vault, &conn) {
-                    continue;
-                }
-                let peer = conn.remote_id();
-                let started = Instant::now();
-                let result = session::respond(vault.clone(), &conn).await;
-                if let Some((jid, jname)) = &joined {
-                    if *jid == peer {
-                        match result {
-                            Ok(s) => out.note(sync_summary_line(jname, &s, started.elapsed())),
-                            Err(e) => out.warn(format!("first sync with {jname} failed: {e}; run `kith sync` later")),
-                        }
-                        break;
-                    }
-                }
-            }
+            });
         }
         ep.close().await;
         Ok(())
     })
 }
 
-/// Inviter side of one pairing attempt. Ok(Some) when the device was admitted.
+/// How long one pairing attempt (handshake, request, reply) may take on the inviting side.
+const PAIR_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What a connection task of the invite window reports to it.
+enum Attempt {
+    Paired(Result<Option<(EndpointId, String)>, String>),
+    Synced(EndpointId, Instant, Result<Summary, session::SessionError>),
+}
+
+/// Inviter side of one pairing attempt. Ok(Some) when the device was admitted. `used` is
+/// claimed (atomically) by the first attempt with the right secret.
 async fn handle_join(
     vault: &Vault,
     conn: &Connection,
     secret: &[u8; 16],
     expires: i64,
-    used: bool,
+    used: &std::sync::atomic::AtomicBool,
     my_name: &str,
 ) -> Result<Option<(EndpointId, String)>, String> {
     let (mut send, mut recv) = conn.accept_bi().await.map_err(|e| e.to_string())?;
@@ -239,10 +302,10 @@ async fn handle_join(
     };
     let verdict = if !pair::secret_eq(&req.secret, secret) {
         Some(refuse("wrong ticket secret"))
-    } else if used {
-        Some(refuse("this ticket was already used"))
     } else if net::now_ms() > expires {
         Some(refuse("this ticket expired"))
+    } else if used.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        Some(refuse("this ticket was already used"))
     } else {
         None
     };
@@ -335,6 +398,12 @@ fn join(
             .await
             .map_err(|_| AppError::hint("could not reach the inviting device within 20 s", "is `kith device invite` still running there, and are both devices on a network that can reach each other?"))?
             .map_err(|e| AppError::hint(format!("could not reach the inviting device: {e}"), "is `kith device invite` still running there?"))?;
+        // Test hook: a joiner that connects and then says nothing (a host blocking the ticket).
+        if std::env::var_os("KITH_FAULT_PAIR_SILENT").is_some() {
+            let _held = conn.open_bi().await;
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            return Err(AppError::user("silent joiner gave up"));
+        }
         let req = pair::JoinRequest { secret: ticket.secret, name: name.clone(), addrs: addrs.iter().cloned().collect() };
         let inviter_name = pair::request_join(&conn, &req).await?;
         conn.close(0u32.into(), b"paired");
@@ -344,6 +413,9 @@ fn join(
         vault.write(now, |w| {
             let mut l = w.load_or_create(DEVICES_DOC)?;
             devices::add_device(&mut l.doc, &inviter, &inviter_name, &net::id_hex(&me), now).map_err(am_err)?;
+            // Known limit: this entry is created concurrently with the inviter's own, and the
+            // readers see one of the two; so it carries the ticket's addresses too (with a
+            // daemon running there, those are the invite window's, not the daemon's).
             if !ticket_addrs.is_empty() {
                 devices::set_addrs(&mut l.doc, &inviter, &ticket_addrs).map_err(am_err)?;
             }
@@ -388,6 +460,38 @@ struct DeviceRow {
     unsent_changes: Option<u64>,
     #[serde(skip_serializing_if = "String::is_empty")]
     last_error: String,
+    /// Documents a sync with this device had to skip (see docs/design/sync-protocol.md).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    quarantined: Vec<QuarantineRow>,
+    #[serde(skip)]
+    seen_ms: i64,
+    #[serde(skip)]
+    sync_ms: i64,
+}
+
+#[derive(Serialize)]
+struct QuarantineRow {
+    doc: String,
+    reason: String,
+    since: String,
+    last: String,
+    count: u32,
+}
+
+/// "3 minutes ago" (relative to now), or "never".
+fn ago(ms: i64, never: &str) -> String {
+    if ms <= 0 {
+        return never.to_string();
+    }
+    let secs = (net::now_ms() - ms) / 1000;
+    let (n, unit) = match secs {
+        s if s < 0 => return kith_core::time::format_unix_ms_utc(ms),
+        s if s < 60 => return "just now".to_string(),
+        s if s < 3600 => (s / 60, "minute"),
+        s if s < 86_400 => (s / 3600, "hour"),
+        s => (s / 86_400, "day"),
+    };
+    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
 }
 
 fn ms_text(ms: i64) -> Option<String> {
@@ -397,15 +501,31 @@ fn ms_text(ms: i64) -> Option<String> {
 fn device_rows(ctx: &Ctx) -> Result<Vec<DeviceRow>, AppError> {
     let app = ctx.open_read()?;
     let r = app.vault.read()?;
-    let me = net::device_key(&ctx.home)?.public();
-    let mine = net::id_hex(&me);
+    // A read command: a device without a key yet gets none from listing.
+    let mine = match net::existing_device_key(&ctx.home)? {
+        Some(k) => net::id_hex(&k.public()),
+        None => String::new(),
+    };
     let states = r.peer_states()?;
+    let mut quarantine: HashMap<String, Vec<QuarantineRow>> = HashMap::new();
+    for (peer, doc, q) in r.quarantined()? {
+        quarantine
+            .entry(data_encoding::HEXLOWER.encode(&peer))
+            .or_default()
+            .push(QuarantineRow {
+                doc: doc.to_string(),
+                reason: q.reason,
+                since: kith_core::time::format_unix_ms_utc(q.since),
+                last: kith_core::time::format_unix_ms_utc(q.last),
+                count: q.count,
+            });
+    }
     let mut rows = Vec::new();
     let devs = match r.load(DEVICES_DOC)? {
         Some(doc) => devices::read_devices(&doc),
         None => Default::default(),
     };
-    if !devs.contains_key(&mine) {
+    if !mine.is_empty() && !devs.contains_key(&mine) {
         rows.push(DeviceRow {
             id: mine.clone(),
             name: net::default_device_name(),
@@ -417,6 +537,9 @@ fn device_rows(ctx: &Ctx) -> Result<Vec<DeviceRow>, AppError> {
             addrs: vec![],
             unsent_changes: None,
             last_error: String::new(),
+            quarantined: Vec::new(),
+            seen_ms: 0,
+            sync_ms: 0,
         });
     }
     for (hex, d) in devs {
@@ -430,6 +553,9 @@ fn device_rows(ctx: &Ctx) -> Result<Vec<DeviceRow>, AppError> {
             Some(r.changes_after(st.synced_upto)?)
         };
         rows.push(DeviceRow {
+            quarantined: quarantine.remove(&hex).unwrap_or_default(),
+            seen_ms: st.last_seen,
+            sync_ms: st.last_sync,
             id: hex,
             name: d.name,
             this_device: this,
@@ -453,8 +579,8 @@ fn list(ctx: &Ctx, out: &mut Out) -> Result<(), AppError> {
         return out.json(&rows).map_err(io_err);
     }
     let mut table = vec![vec![
-        "ID".into(),
         "NAME".into(),
+        "ID".into(),
         "LAST SEEN".into(),
         "LAST ADDRESS".into(),
         "".into(),
@@ -468,15 +594,9 @@ fn list(ctx: &Ctx, out: &mut Out) -> Result<(), AppError> {
             ""
         };
         table.push(vec![
-            d.id[..16].to_string(),
             d.name.clone(),
-            d.last_seen.clone().unwrap_or_else(|| {
-                if d.this_device {
-                    "-".into()
-                } else {
-                    "never".into()
-                }
-            }),
+            d.id[..16].to_string(),
+            ago(d.seen_ms, if d.this_device { "-" } else { "never" }),
             d.last_address.clone().unwrap_or_else(|| "-".into()),
             flag.to_string(),
         ]);
@@ -486,14 +606,29 @@ fn list(ctx: &Ctx, out: &mut Out) -> Result<(), AppError> {
 
 /// Resolves a device id prefix among recorded devices.
 fn resolve_device(ctx: &Ctx, prefix: &str) -> Result<String, AppError> {
+    // The name `device list` shows, when exactly one device has it.
+    let rows = device_rows(ctx)?;
+    let by_name: Vec<&DeviceRow> = rows
+        .iter()
+        .filter(|d| d.name.eq_ignore_ascii_case(prefix.trim()))
+        .collect();
+    match by_name.len() {
+        1 => return Ok(by_name[0].id.clone()),
+        0 => {}
+        n => {
+            return Err(AppError::hint(
+                format!("{n} devices are named '{prefix}'"),
+                "give the device's id (a prefix of 4+ hex digits) from `kith device list`",
+            ))
+        }
+    }
     let p = prefix.trim().to_lowercase();
     if p.len() < 4 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(AppError::hint(
-            format!("'{prefix}' is not a device id"),
-            "use at least 4 hex digits of an id from `kith device list`",
+            format!("no device is named '{prefix}', and it is not a device id"),
+            "use a name or at least 4 hex digits of an id from `kith device list`",
         ));
     }
-    let rows = device_rows(ctx)?;
     let hits: Vec<&DeviceRow> = rows.iter().filter(|d| d.id.starts_with(&p)).collect();
     match hits.len() {
         1 => Ok(hits[0].id.clone()),
@@ -686,6 +821,18 @@ pub fn sync(ctx: &Ctx, a: SyncArgs, out: &mut Out) -> Result<(), AppError> {
         Ok::<_, AppError>(reports)
     })?;
     let any_ok = reports.iter().any(|r| r.ok);
+    let removed = reports
+        .iter()
+        .find(|r| !r.ok && r.error.contains("this device was removed"));
+    if let (false, Some(r)) = (any_ok, removed) {
+        if ctx.json {
+            out.json(&reports).map_err(io_err)?;
+        }
+        return Err(AppError::user(format!(
+            "{} refused to sync: this device was removed from your vault (it keeps the data it had)",
+            r.name
+        )));
+    }
     if ctx.json {
         out.json(&reports).map_err(io_err)?;
     } else {
@@ -716,9 +863,41 @@ pub struct DaemonArgs {
     pub net: NetArgs,
 }
 
+/// The time for a daemon log line (the real clock: a log is read later).
+fn stamp() -> String {
+    kith_core::time::format_unix_ms_utc(jiff::Timestamp::now().as_millisecond())
+}
+
+/// Holds `<home>/daemon.lock` (an advisory lock the OS releases when the process ends) for the
+/// daemon's life: a second daemon on the same home is refused, whatever port it would use.
+fn lock_daemon(ctx: &Ctx) -> Result<std::fs::File, AppError> {
+    let path = ctx.home.join("daemon.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| AppError::user(format!("cannot open {}: {e}", path.display())))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(AppError::hint(
+            format!(
+                "a kith daemon is already running for {}",
+                ctx.home.display()
+            ),
+            "stop it first, or use it: one daemon per home",
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(AppError::user(format!(
+            "cannot lock {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 pub fn daemon(ctx: &Ctx, a: DaemonArgs, out: &mut Out) -> Result<(), AppError> {
     let cfg = a.net.config(ctx)?;
     let vault = open_shared(ctx)?;
+    let _lock = lock_daemon(ctx)?;
     let key = net::device_key(&ctx.home)?;
     let me = key.public();
     let rt = runtime()?;
@@ -733,7 +912,8 @@ pub fn daemon(ctx: &Ctx, a: DaemonArgs, out: &mut Out) -> Result<(), AppError> {
             ctx.now,
         )?;
         out.line(format!(
-            "kith daemon ready: device {} listening on {}",
+            "{} kith daemon ready: device {} listening on {}",
+            stamp(),
             net::id_hex(&me),
             if addrs.is_empty() {
                 "relay/discovery".to_string()
@@ -756,7 +936,8 @@ pub fn daemon(ctx: &Ctx, a: DaemonArgs, out: &mut Out) -> Result<(), AppError> {
                     }
                     if let Err(e) = session::respond(v, &conn).await {
                         eprintln!(
-                            "sync from {} failed: {e}",
+                            "{} sync from {} failed: {e}",
+                            stamp(),
                             &net::id_hex(&conn.remote_id())[..8]
                         );
                     }
@@ -801,7 +982,8 @@ pub fn daemon(ctx: &Ctx, a: DaemonArgs, out: &mut Out) -> Result<(), AppError> {
                             .unwrap_or(Duration::from_secs(1));
                         backoff.insert(id, (Instant::now() + next, next));
                         eprintln!(
-                            "sync with {name} failed: {}; retrying in {} s",
+                            "{} sync with {name} failed: {}; retrying in {} s",
+                            stamp(),
                             r.error,
                             next.as_secs()
                         );
@@ -844,7 +1026,7 @@ pub fn daemon(ctx: &Ctx, a: DaemonArgs, out: &mut Out) -> Result<(), AppError> {
         }
         accepter.abort();
         ep.close().await;
-        out.note("kith daemon stopped");
+        out.note(format!("{} kith daemon stopped", stamp()));
         Ok(())
     })
 }
@@ -872,13 +1054,7 @@ pub fn status(ctx: &Ctx, out: &mut Out) -> Result<(), AppError> {
         table.push(vec![
             d.name.clone(),
             d.id[..16].to_string(),
-            d.last_sync.clone().unwrap_or_else(|| {
-                if d.this_device {
-                    "-".into()
-                } else {
-                    "never".into()
-                }
-            }),
+            ago(d.sync_ms, if d.this_device { "-" } else { "never" }),
             d.unsent_changes
                 .map(|n| n.to_string())
                 .unwrap_or_else(|| "-".into()),
@@ -886,6 +1062,19 @@ pub fn status(ctx: &Ctx, out: &mut Out) -> Result<(), AppError> {
         ]);
     }
     out.table(&table).map_err(io_err)?;
+    for d in &rows {
+        for q in &d.quarantined {
+            out.warn(format!(
+                "document {} is quarantined in syncs with {} ({} time{}, since {}): {}; each sync tries it again",
+                q.doc,
+                d.name,
+                q.count,
+                if q.count == 1 { "" } else { "s" },
+                q.since,
+                q.reason
+            ));
+        }
+    }
     if rows.len() <= 1 {
         out.note("no other devices yet: pair one with `kith device invite` here and `kith device join TICKET` there");
     }

@@ -151,32 +151,12 @@ pub fn key_path(home: &Path) -> PathBuf {
     home.join("device.key")
 }
 
-/// Loads this device's iroh secret key, creating it (owner-only permissions) on first use.
-pub fn device_key(home: &Path) -> Result<SecretKey, AppError> {
+/// Loads this device's key if it has one (read commands never create it).
+pub fn existing_device_key(home: &Path) -> Result<Option<SecretKey>, AppError> {
     let path = key_path(home);
     match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let bytes = data_encoding::HEXLOWER_PERMISSIVE
-                .decode(text.trim().as_bytes())
-                .ok()
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                .ok_or_else(|| {
-                    AppError::hint(
-                        format!("{} is not a kith device key", path.display()),
-                        "restore it from a backup; a new key makes this a new device that must be paired again",
-                    )
-                })?;
-            Ok(SecretKey::from_bytes(&bytes))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(home)
-                .map_err(|e| AppError::user(format!("cannot create {}: {e}", home.display())))?;
-            let key = SecretKey::generate();
-            let hex = data_encoding::HEXLOWER.encode(&key.to_bytes());
-            write_private(&path, hex.as_bytes())
-                .map_err(|e| AppError::user(format!("cannot write {}: {e}", path.display())))?;
-            Ok(key)
-        }
+        Ok(text) => parse_key(&path, &text).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(AppError::user(format!(
             "cannot read {}: {e}",
             path.display()
@@ -184,18 +164,82 @@ pub fn device_key(home: &Path) -> Result<SecretKey, AppError> {
     }
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+fn parse_key(path: &Path, text: &str) -> Result<SecretKey, AppError> {
+    let hint = format!(
+        "restore {} from a backup; or delete it to make this a new device, which must then be paired again (`kith device join`)",
+        path.display()
+    );
+    if text.trim().is_empty() {
+        return Err(AppError::hint(
+            format!(
+                "the device key {} is empty (a write was cut short, e.g. by a full disk)",
+                path.display()
+            ),
+            hint,
+        ));
+    }
+    let bytes = data_encoding::HEXLOWER_PERMISSIVE
+        .decode(text.trim().as_bytes())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| {
+            AppError::hint(
+                format!("{} is damaged: it is not a kith device key", path.display()),
+                hint.clone(),
+            )
+        })?;
+    Ok(SecretKey::from_bytes(&bytes))
+}
+
+/// Loads this device's iroh secret key, creating it (owner-only permissions, written
+/// atomically) on first use.
+pub fn device_key(home: &Path) -> Result<SecretKey, AppError> {
+    if let Some(k) = existing_device_key(home)? {
+        return Ok(k);
+    }
+    let path = key_path(home);
+    std::fs::create_dir_all(home)
+        .map_err(|e| AppError::user(format!("cannot create {}: {e}", home.display())))?;
+    let key = SecretKey::generate();
+    let hex = data_encoding::HEXLOWER.encode(&key.to_bytes());
+    write_private(&path, hex.as_bytes())
+        .map_err(|e| AppError::user(format!("cannot write {}: {e}", path.display())))?;
+    Ok(key)
+}
+
+/// Writes a file atomically with owner-only permissions: a temporary file in the same
+/// directory, written and fsynced, then renamed over `path` (and the directory fsynced). A
+/// crash or a full disk leaves the old file or none, never a partial one. Fails if `path`
+/// exists (a concurrent first run keeps the key that won).
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
+    opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
+    let result = (|| {
+        let mut f = opts.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        // hard_link fails if the target exists: never replace a key another process wrote.
+        std::fs::hard_link(&tmp, path)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    result
 }
 
 /// The device id (64 hex digits) of a key.

@@ -69,9 +69,9 @@ impl Ticket {
         };
         let bytes = B32
             .decode(body.to_uppercase().as_bytes())
-            .map_err(|e| AppError::hint(format!("the pairing ticket is malformed: {e}"), hint))?;
+            .map_err(|_| AppError::hint("damaged or incomplete ticket", hint))?;
         let t: Ticket = postcard::from_bytes(&bytes)
-            .map_err(|_| AppError::hint("the pairing ticket is malformed or truncated", hint))?;
+            .map_err(|_| AppError::hint("damaged or incomplete ticket", hint))?;
         if t.version != 1 {
             return Err(AppError::hint(
                 format!(

@@ -4,8 +4,14 @@
 //! in one write transaction per batch (with their index updates, so `list` and `search` see
 //! synced data at once).
 //!
-//! Invariant: the engine is handed time from a monotonic clock, never the pinned `KITH_NOW`, so
-//! idle timeouts always fire; a dropped connection leaves only complete transactions behind.
+//! A document the engine quarantines is recorded in the vault's `quarantine` table (peer, doc,
+//! reason, time) in the batch's transaction; a session that completes clears the entries of
+//! that peer it did not quarantine again.
+//!
+//! Invariant: the engine is handed time from a monotonic clock, never the pinned `KITH_NOW`, and
+//! a `Tick` every second whether or not bytes arrive, so the idle timeout (counted from the last
+//! *complete* frame) and the session deadline always fire, even against a peer that trickles
+//! bytes; a dropped connection leaves only complete transactions behind.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,7 +66,7 @@ fn persist(vault: &Vault, peer: [u8; 32], effects: &[Effect]) -> Result<(), Stor
     let needs_write = effects.iter().any(|e| {
         matches!(
             e,
-            Effect::StoreChanges { .. } | Effect::SaveSyncState { .. }
+            Effect::StoreChanges { .. } | Effect::SaveSyncState { .. } | Effect::Quarantine { .. }
         )
     });
     if !needs_write {
@@ -76,6 +82,7 @@ fn persist(vault: &Vault, peer: [u8; 32], effects: &[Effect]) -> Result<(), Stor
                     ..
                 } => w.apply_remote(*doc, *created, bytes)?,
                 Effect::SaveSyncState { doc, state } => w.save_sync_state(peer, *doc, state)?,
+                Effect::Quarantine { doc, reason } => w.quarantine(peer, *doc, reason)?,
                 _ => {}
             }
         }
@@ -100,6 +107,7 @@ fn apply(
                 ..
             } => w.apply_remote(*doc, *created, bytes)?,
             Effect::SaveSyncState { doc, state } => w.save_sync_state(peer, *doc, state)?,
+            Effect::Quarantine { doc, reason } => w.quarantine(peer, *doc, reason)?,
             Effect::Done(_) | Effect::Fail(_) => terminal = true,
             Effect::Send(_) => {}
         }
@@ -116,14 +124,24 @@ pub async fn run(
     mut send: SendStream,
     mut recv: RecvStream,
     on_progress: &mut (dyn FnMut(&Summary) + Send),
+    own: &mut OwnChanges,
 ) -> Result<Summary, SessionError> {
     let clock = Clock(Instant::now());
-    let mut session = Session::new(role, peer, Config::default());
+    let mut cfg = Config::default();
+    // Test knob: a shorter idle timeout (ms), so slow-peer tests finish quickly.
+    if let Some(ms) = env_u64("KITH_SYNC_IDLE_TIMEOUT_MS") {
+        cfg.idle_timeout_ms = ms;
+    }
+    let mut session = Session::new(role, peer, cfg);
+    let mut quarantined = std::collections::BTreeSet::new();
+    let faults = Faults::from_env();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut decoder = FrameDecoder::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut pending: Vec<Event> = Vec::new();
     // Fault injection for tests: abort the process (as `kill -9` would) right after the N-th
-    // committed batch of received changes.
+    // committed batch that stored received documents.
     let abort_after: Option<u32> = std::env::var("KITH_FAULT_ABORT_AFTER_BATCHES")
         .ok()
         .and_then(|v| v.parse().ok());
@@ -148,6 +166,7 @@ pub async fn run(
                 if needs_txn {
                     v.write(crate::net::now_ms(), |w| {
                         let mut out = Vec::new();
+                        let seq0 = w.change_seq()?;
                         for ev in events {
                             let effects = session.handle(&*w, now, ev);
                             let terminal = apply(w, peer.0, &effects)?;
@@ -156,6 +175,7 @@ pub async fn run(
                                 break;
                             }
                         }
+                        own.add(seq0, w.change_seq()?);
                         Ok::<_, StoreError>(out)
                     })
                 } else {
@@ -176,7 +196,12 @@ pub async fn run(
                     Ok(out)
                 }
             })?;
-            if needs_txn {
+            // Only batches that stored documents count: the kill must come after data arrived.
+            if needs_txn
+                && effects
+                    .iter()
+                    .any(|e| matches!(e, Effect::StoreChanges { .. }))
+            {
                 batches += 1;
                 if abort_after == Some(batches) {
                     std::process::abort();
@@ -187,19 +212,31 @@ pub async fn run(
             let mut terminal = None;
             for e in effects {
                 match e {
-                    Effect::Send(frame) => wire.extend_from_slice(&frame.encode()),
+                    Effect::Send(frame) => wire.extend_from_slice(&faults.encode(frame)),
                     Effect::Done(summary) => terminal = Some(Ok(summary)),
                     Effect::Fail(err) => terminal = Some(Err(err)),
+                    Effect::Quarantine { doc, .. } => {
+                        quarantined.insert(doc);
+                    }
                     Effect::StoreChanges { .. } | Effect::SaveSyncState { .. } => {}
                 }
             }
             if !wire.is_empty() {
-                send.write_all(&wire)
+                faults
+                    .write(&mut send, &wire)
                     .await
                     .map_err(|e| SessionError::Io(e.to_string()))?;
             }
             match terminal {
                 Some(Ok(summary)) => {
+                    // Every document not skipped this time is in sync now (or no longer
+                    // differs): its old quarantine entry goes.
+                    let v = vault.clone();
+                    tokio::task::block_in_place(|| {
+                        v.write(crate::net::now_ms(), |w| {
+                            w.clear_quarantine(peer.0, &quarantined)
+                        })
+                    })?;
                     on_progress(&summary);
                     finish(&mut send, &mut recv).await;
                     return Ok(summary);
@@ -211,10 +248,15 @@ pub async fn run(
                 None => on_progress(session.summary()),
             }
         }
-        // Read more bytes, or tick the idle timer once a second.
-        match tokio::time::timeout(Duration::from_secs(1), recv.read(&mut buf)).await {
-            Err(_) => pending.push(Event::Tick),
-            Ok(Ok(Some(n))) => {
+        // Read more bytes, or tick the timers once a second. The tick fires on its own schedule,
+        // not only when a read is quiet: a peer trickling bytes cannot hold off the timeouts.
+        let read = tokio::select! {
+            _ = tick.tick() => None,
+            r = recv.read(&mut buf) => Some(r),
+        };
+        match read {
+            None => pending.push(Event::Tick),
+            Some(Ok(Some(n))) => {
                 decoder.push(&buf[..n]);
                 loop {
                     match decoder.next_frame() {
@@ -227,12 +269,67 @@ pub async fn run(
                     }
                 }
             }
-            Ok(Ok(None)) => {
+            Some(Ok(None)) => {
                 return Err(SessionError::Io(
                     "the peer ended the session before it was complete".into(),
                 ));
             }
-            Ok(Err(e)) => return Err(SessionError::Io(e.to_string())),
+            Some(Err(e)) => return Err(SessionError::Io(e.to_string())),
+        }
+    }
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+/// Fault injection for tests, from the environment of the sending process:
+/// - `KITH_FAULT_CORRUPT_DOC=<doc id>`: every Sync message for that document goes out as
+///   garbage (a poisoned document, as a peer with a damaged copy would send);
+/// - `KITH_FAULT_TRICKLE_MS=<ms>`: frames go out one byte at a time, this long apart (a peer on
+///   a link that barely moves).
+struct Faults {
+    corrupt: Option<kith_core::DocId>,
+    trickle: Option<Duration>,
+}
+
+impl Faults {
+    fn from_env() -> Faults {
+        Faults {
+            corrupt: std::env::var("KITH_FAULT_CORRUPT_DOC")
+                .ok()
+                .and_then(|v| v.parse().ok()),
+            trickle: env_u64("KITH_FAULT_TRICKLE_MS").map(Duration::from_millis),
+        }
+    }
+
+    fn encode(&self, frame: kith_core::sync::Frame) -> Vec<u8> {
+        match frame {
+            kith_core::sync::Frame::Sync { doc, message } if Some(doc) == self.corrupt => {
+                let garbage = vec![0x42, 0xff, 0xff, 0xff];
+                let _ = message;
+                kith_core::sync::Frame::Sync {
+                    doc,
+                    message: garbage,
+                }
+                .encode()
+            }
+            f => f.encode(),
+        }
+    }
+
+    async fn write(&self, send: &mut SendStream, wire: &[u8]) -> Result<(), String> {
+        match self.trickle {
+            None => send.write_all(wire).await.map_err(|e| e.to_string()),
+            Some(gap) => {
+                for b in wire {
+                    send.write_all(std::slice::from_ref(b))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    tokio::time::sleep(gap).await;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -255,6 +352,8 @@ pub async fn initiate(
     on_progress: &mut (dyn FnMut(&Summary) + Send),
 ) -> Result<Summary, SessionError> {
     let peer = PeerId(*conn.remote_id().as_bytes());
+    let start = change_seq(&vault);
+    let mut own = OwnChanges::default();
     let out = match conn.open_bi().await {
         Ok((send, recv)) => {
             run(
@@ -264,6 +363,7 @@ pub async fn initiate(
                 send,
                 recv,
                 on_progress,
+                &mut own,
             )
             .await
         }
@@ -280,7 +380,7 @@ pub async fn initiate(
         }
         other => other,
     };
-    record(&vault, peer, &out);
+    record(&vault, peer, own.synced_upto(start), &out);
     conn.close(0u32.into(), b"done");
     out
 }
@@ -288,6 +388,8 @@ pub async fn initiate(
 /// Accepting side, after the trust check.
 pub async fn respond(vault: Arc<Vault>, conn: &Connection) -> Result<Summary, SessionError> {
     let peer = PeerId(*conn.remote_id().as_bytes());
+    let start = change_seq(&vault);
+    let mut own = OwnChanges::default();
     let (send, recv) = conn
         .accept_bi()
         .await
@@ -299,17 +401,54 @@ pub async fn respond(vault: Arc<Vault>, conn: &Connection) -> Result<Summary, Se
         send,
         recv,
         &mut |_| {},
+        &mut own,
     )
     .await;
-    record(&vault, peer, &out);
+    record(&vault, peer, own.synced_upto(start), &out);
     out
 }
 
+/// The change numbers this session's own transactions took (documents received from the peer):
+/// ranges `(before, after]` of the vault's change counter.
+#[derive(Default)]
+pub struct OwnChanges(Vec<(u64, u64)>);
+
+impl OwnChanges {
+    fn add(&mut self, before: u64, after: u64) {
+        if after > before {
+            self.0.push((before, after));
+        }
+    }
+
+    /// The highest change number up to which, starting from `start`, every change is either
+    /// from before the session or one of the session's own: a change another command made
+    /// meanwhile (an edit during the sync) stops it, so that edit counts as unsent.
+    fn synced_upto(&self, start: u64) -> u64 {
+        let mut upto = start;
+        let mut ranges = self.0.clone();
+        ranges.sort_unstable();
+        for (from, to) in ranges {
+            if from == upto {
+                upto = to;
+            } else if from > upto {
+                break;
+            }
+        }
+        upto
+    }
+}
+
+/// The vault's change counter now (0 when it cannot be read: nothing then counts as synced).
+fn change_seq(vault: &Vault) -> u64 {
+    tokio::task::block_in_place(|| vault.read().and_then(|r| r.change_seq())).unwrap_or(0)
+}
+
 /// Remembers when the peer was last seen and synced (for `kith status` and `device list`).
-/// After a completed session both sides hold every change either had, so every change
-/// recorded so far counts as synced (an edit made on this device during the session is
-/// counted too, and goes out with the next session).
-fn record(vault: &Vault, peer: PeerId, out: &Result<Summary, SessionError>) {
+/// After a completed session both sides hold every change either had when it started, so
+/// the changes up to `upto` (the counter at the start, extended over the documents the session
+/// itself received) count as synced; an edit made on this device during the session stays
+/// unsent until the next session.
+fn record(vault: &Vault, peer: PeerId, upto: u64, out: &Result<Summary, SessionError>) {
     let now = crate::net::now_ms();
     let _ = tokio::task::block_in_place(|| {
         vault.write(now, |w| {
@@ -319,7 +458,7 @@ fn record(vault: &Vault, peer: PeerId, out: &Result<Summary, SessionError>) {
                 Ok(_) => {
                     st.last_sync = now;
                     // Everything changed before the session started is now on both sides.
-                    st.synced_upto = st.synced_upto.max(w.change_seq()?);
+                    st.synced_upto = st.synced_upto.max(upto);
                     st.last_error.clear();
                 }
                 Err(e) => st.last_error = e.to_string(),

@@ -11,6 +11,7 @@ mod errors;
 mod import;
 mod items;
 mod maps;
+mod net;
 mod purge;
 mod refs;
 mod storage;

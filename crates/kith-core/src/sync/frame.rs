@@ -24,6 +24,7 @@ pub enum FrameType {
     Sync = 0x04,
     Idle = 0x05,
     Close = 0x06,
+    Skip = 0x07,
 }
 
 impl FrameType {
@@ -35,6 +36,7 @@ impl FrameType {
             0x04 => FrameType::Sync,
             0x05 => FrameType::Idle,
             0x06 => FrameType::Close,
+            0x07 => FrameType::Skip,
             _ => return None,
         })
     }
@@ -63,6 +65,10 @@ pub enum Frame {
     Idle { sent: u64, received: u64 },
     /// The sender gives up: a [`super::CloseCode`] value and a UTF-8 reason for the log.
     Close { code: u16, reason: String },
+    /// The sender quarantined one document (it cannot apply or load it): both sides stop
+    /// syncing it for the rest of the session, and the rest of the session goes on. A UTF-8
+    /// reason follows the id.
+    Skip { doc: DocId, reason: String },
 }
 
 /// Why bytes from the peer are not a valid frame.
@@ -92,6 +98,7 @@ impl Frame {
             Frame::Sync { .. } => FrameType::Sync,
             Frame::Idle { .. } => FrameType::Idle,
             Frame::Close { .. } => FrameType::Close,
+            Frame::Skip { .. } => FrameType::Skip,
         }
     }
 
@@ -104,6 +111,7 @@ impl Frame {
             Frame::Sync { message, .. } => 16 + message.len(),
             Frame::Idle { .. } => 16,
             Frame::Close { reason, .. } => 2 + reason.len(),
+            Frame::Skip { reason, .. } => 16 + reason.len(),
         }
     }
 
@@ -151,6 +159,10 @@ impl Frame {
             }
             Frame::Close { code, reason } => {
                 out.extend_from_slice(&code.to_be_bytes());
+                out.extend_from_slice(reason.as_bytes());
+            }
+            Frame::Skip { doc, reason } => {
+                out.extend_from_slice(doc.as_bytes());
                 out.extend_from_slice(reason.as_bytes());
             }
         }
@@ -241,6 +253,20 @@ impl Frame {
                     .to_string();
                 Ok(Frame::Close {
                     code: u16::from_be_bytes([body[0], body[1]]),
+                    reason,
+                })
+            }
+            FrameType::Skip => {
+                if body.len() < 16 {
+                    return Err(bad("body shorter than a document id"));
+                }
+                let mut id = [0u8; 16];
+                id.copy_from_slice(&body[..16]);
+                let reason = std::str::from_utf8(&body[16..])
+                    .map_err(|_| bad("reason is not UTF-8"))?
+                    .to_string();
+                Ok(Frame::Skip {
+                    doc: DocId(id),
                     reason,
                 })
             }
@@ -367,6 +393,10 @@ mod tests {
             Frame::Close {
                 code: 3,
                 reason: "untrusted device".into(),
+            },
+            Frame::Skip {
+                doc: DocId([6; 16]),
+                reason: "cannot apply".into(),
             },
         ]
     }

@@ -102,7 +102,7 @@ impl MemStore {
             Effect::SaveSyncState { doc, state } => {
                 self.states.insert((*peer, *doc), state.clone());
             }
-            Effect::Send(_) | Effect::Done(_) | Effect::Fail(_) => {}
+            Effect::Send(_) | Effect::Done(_) | Effect::Fail(_) | Effect::Quarantine { .. } => {}
         }
         Ok(())
     }

@@ -4,6 +4,11 @@
 //! document, pipelined) -> Done; any error -> Failed. Identical roots end the session after
 //! the Hello exchange: one round trip.
 //!
+//! A document that cannot be synced (the peer's message for it does not decode or apply, it does
+//! not converge, or this side cannot load it) is quarantined, not fatal: the engine emits
+//! [`Effect::Quarantine`], tells the peer with a `Skip` frame, and both sides go on with the other
+//! documents. The document still differs, so the next session tries it again.
+//!
 //! Invariant: the engine never does I/O and never panics on peer input. It reads documents only
 //! through [`SyncStore`] and only those that differ; at most `max_active_docs` unsettled
 //! documents are held in memory, and a document whose heads match the peer's is dropped from
@@ -37,6 +42,14 @@ pub struct Config {
     pub idle_timeout_ms: u64,
     /// Most documents this side starts syncing before earlier ones settle.
     pub max_active_docs: usize,
+    /// Overall deadline of a session: this much time for any session, plus
+    /// [`Config::deadline_per_doc_ms`] per differing document, plus the time the wire bytes take
+    /// at [`Config::deadline_min_rate`] bytes per second. Past it, `Tick` fails the session with
+    /// [`SyncError::Deadline`]: a peer that keeps the session alive without doing the work
+    /// cannot hold it forever.
+    pub deadline_base_ms: u64,
+    pub deadline_per_doc_ms: u64,
+    pub deadline_min_rate: u64,
 }
 
 impl Default for Config {
@@ -44,6 +57,9 @@ impl Default for Config {
         Config {
             idle_timeout_ms: 30_000,
             max_active_docs: 256,
+            deadline_base_ms: 120_000,
+            deadline_per_doc_ms: 100,
+            deadline_min_rate: 32 * 1024,
         }
     }
 }
@@ -85,6 +101,9 @@ pub enum Effect {
     },
     /// Persist the Automerge sync state for (this session's peer, doc).
     SaveSyncState { doc: DocId, state: Vec<u8> },
+    /// Record that `doc` was skipped in this session with this peer (and why); the rest of the
+    /// session goes on. Nothing of the document was stored after the failure.
+    Quarantine { doc: DocId, reason: String },
     /// The session ended normally: finish the stream and close with [`CloseCode::OK`].
     Done(Summary),
     /// The session failed; close the connection with `err.code()`.
@@ -110,6 +129,8 @@ pub struct Summary {
     /// Receive bursts (frames with the same `now_ms`) that followed at least one send since the
     /// previous counted burst: the round trips as seen from this side.
     pub round_trips: u64,
+    /// Documents skipped in this session (quarantined here or by the peer).
+    pub docs_quarantined: u64,
 }
 
 /// Why a session failed. `code()` is the close code to use.
@@ -135,8 +156,10 @@ pub enum SyncError {
     NotConverging(DocId),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("no frame from the peer for {idle_ms} ms; check the connection and retry")]
+    #[error("no complete frame from the peer for {idle_ms} ms; check the connection and retry")]
     Timeout { idle_ms: u64 },
+    #[error("the session took longer than its deadline of {deadline_ms} ms; the peer is too slow")]
+    Deadline { deadline_ms: u64 },
     #[error("peer closed the session with code {code}: {reason}")]
     PeerClosed { code: u16, reason: String },
 }
@@ -154,7 +177,7 @@ impl SyncError {
             SyncError::Version { .. } => CloseCode::VERSION,
             SyncError::Document { .. } => CloseCode::DOCUMENT,
             SyncError::Store(_) => CloseCode::STORE,
-            SyncError::Timeout { .. } => CloseCode::TIMEOUT,
+            SyncError::Timeout { .. } | SyncError::Deadline { .. } => CloseCode::TIMEOUT,
             SyncError::PeerClosed { code, .. } => CloseCode(*code),
         }
     }
@@ -227,6 +250,9 @@ pub struct Session {
     /// Differing documents that are deleted for good (tombstoned): never started, and Sync frames
     /// for them are counted but otherwise ignored (docs/design/deletion.md).
     deleted: BTreeSet<DocId>,
+    /// Quarantined documents: frames for them are counted and otherwise ignored.
+    skipped: BTreeSet<DocId>,
+    started_at: Option<u64>,
     out: Vec<Effect>,
 }
 
@@ -257,6 +283,8 @@ impl Session {
             last_activity: 0,
             settled_loaded: VecDeque::new(),
             deleted: BTreeSet::new(),
+            skipped: BTreeSet::new(),
+            started_at: None,
             out: Vec::new(),
         }
     }
@@ -284,6 +312,7 @@ impl Session {
         if self.is_finished() {
             return Vec::new();
         }
+        self.started_at.get_or_insert(now_ms);
         let result = match event {
             Event::Start => {
                 self.last_activity = now_ms;
@@ -304,8 +333,14 @@ impl Session {
             Event::DecodeError(e) => Err(SyncError::Frame(e)),
             Event::Tick => {
                 let idle = now_ms.saturating_sub(self.last_activity);
+                let deadline = self.deadline_ms();
+                let elapsed = now_ms.saturating_sub(self.started_at.unwrap_or(now_ms));
                 if idle >= self.cfg.idle_timeout_ms {
                     Err(SyncError::Timeout { idle_ms: idle })
+                } else if elapsed >= deadline {
+                    Err(SyncError::Deadline {
+                        deadline_ms: deadline,
+                    })
                 } else {
                     Ok(())
                 }
@@ -315,6 +350,42 @@ impl Session {
             self.fail(e);
         }
         std::mem::take(&mut self.out)
+    }
+
+    /// The session's overall deadline, which grows with the work found and done so far.
+    pub fn deadline_ms(&self) -> u64 {
+        let bytes = self.summary.bytes_sent + self.summary.bytes_received;
+        self.cfg
+            .deadline_base_ms
+            .saturating_add(
+                self.summary
+                    .docs_differing
+                    .saturating_mul(self.cfg.deadline_per_doc_ms),
+            )
+            .saturating_add(bytes.saturating_mul(1000) / self.cfg.deadline_min_rate.max(1))
+    }
+
+    /// Gives up on one document for this session: drops it from memory, records why, and
+    /// (when the failure is on this side) tells the peer to stop sending it.
+    fn quarantine(&mut self, id: DocId, reason: String, tell_peer: bool) {
+        if !self.skipped.insert(id) {
+            return;
+        }
+        if let Some(d) = self.docs.get_mut(&id) {
+            if !d.settled {
+                d.settled = true;
+                self.unsettled -= 1;
+            }
+            d.doc = None;
+        }
+        self.summary.docs_quarantined += 1;
+        if tell_peer {
+            self.send(Frame::Skip {
+                doc: id,
+                reason: reason.clone(),
+            });
+        }
+        self.out.push(Effect::Quarantine { doc: id, reason });
     }
 
     fn fail(&mut self, err: SyncError) {
@@ -440,6 +511,14 @@ impl Session {
                 self.on_sync(store, doc, message)?;
                 self.progress(store)
             }
+            (Phase::Syncing, Frame::Skip { doc, reason }) => {
+                if !self.differing.contains(&doc) {
+                    return Err(SyncError::UnknownDoc(doc));
+                }
+                let reason: String = reason.chars().take(500).collect();
+                self.quarantine(doc, format!("the peer could not sync it: {reason}"), false);
+                self.progress(store)
+            }
             (Phase::Syncing, Frame::Idle { sent, received }) => {
                 self.peer_idle = Some((sent, received));
                 self.progress(store)
@@ -466,14 +545,20 @@ impl Session {
             let Some(id) = self.queue.pop_front() else {
                 break;
             };
-            if self.docs.contains_key(&id) || self.deleted.contains(&id) {
-                continue; // the peer started it first, or it is deleted
+            if self.docs.contains_key(&id)
+                || self.deleted.contains(&id)
+                || self.skipped.contains(&id)
+            {
+                continue; // the peer started it first, or it is deleted or quarantined
             }
             if store.is_deleted(&id)? {
                 self.deleted.insert(id);
                 continue;
             }
-            self.activate(store, id)?;
+            if let Err(e) = self.activate(store, id) {
+                self.quarantine(id, format!("cannot load it here: {e}"), true);
+                continue;
+            }
             self.generate(id);
         }
         if self.queue.is_empty() && self.unsettled == 0 {
@@ -571,10 +656,9 @@ impl Session {
             return Err(SyncError::UnknownDoc(id));
         }
         self.sync_received += 1;
-        let msg = sync::Message::decode(&message).map_err(|e| SyncError::BadSyncMessage {
-            doc: id,
-            reason: e.to_string(),
-        })?;
+        if self.skipped.contains(&id) {
+            return Ok(()); // in flight before the peer learnt of the quarantine
+        }
         // A deleted document is never accepted: its frames are counted (so both sides agree
         // on the Idle counters) and dropped.
         if self.deleted.contains(&id) {
@@ -584,23 +668,43 @@ impl Session {
             self.deleted.insert(id);
             return Ok(());
         }
-        self.activate(store, id)?;
+        let msg = match sync::Message::decode(&message) {
+            Ok(m) => m,
+            Err(e) => {
+                let err = SyncError::BadSyncMessage {
+                    doc: id,
+                    reason: e.to_string(),
+                };
+                self.quarantine(id, err.to_string(), true);
+                return Ok(());
+            }
+        };
+        if let Err(e) = self.activate(store, id) {
+            self.quarantine(id, format!("cannot load it here: {e}"), true);
+            return Ok(());
+        }
         let Some(d) = self.docs.get_mut(&id) else {
             return Ok(());
         };
         d.received += 1;
         if d.received > MAX_MESSAGES_PER_DOC {
-            return Err(SyncError::NotConverging(id));
+            self.quarantine(id, SyncError::NotConverging(id).to_string(), true);
+            return Ok(());
         }
         let Some(doc) = d.doc.as_mut() else {
             return Ok(());
         };
         let before = doc.get_heads();
-        doc.receive_sync_message(&mut d.state, msg)
-            .map_err(|e| SyncError::Document {
+        if let Err(e) = doc.receive_sync_message(&mut d.state, msg) {
+            // The in-memory copy may hold part of the message: drop it (the store has only
+            // what was stored before), and skip the document for this session.
+            let err = SyncError::Document {
                 doc: id,
                 reason: e.to_string(),
-            })?;
+            };
+            self.quarantine(id, err.to_string(), true);
+            return Ok(());
+        }
         let after = doc.get_heads();
         if after != before {
             let bytes = if d.unstored {

@@ -115,7 +115,9 @@ impl Side {
                 }
                 Effect::Done(s) => self.result = Some(Ok(s)),
                 Effect::Fail(e) => self.result = Some(Err(e)),
-                Effect::StoreChanges { .. } | Effect::SaveSyncState { .. } => {}
+                Effect::StoreChanges { .. }
+                | Effect::SaveSyncState { .. }
+                | Effect::Quarantine { .. } => {}
             }
         }
     }
@@ -449,6 +451,7 @@ fn run_sim(peers: usize, ops: &[Op], seed: u64, window: usize) -> Result<(), Tes
     let cfg = Config {
         idle_timeout_ms: 1_000,
         max_active_docs: window,
+        ..Config::default()
     };
     let mut rng = Rng(seed);
     let mut stores: Vec<MemStore> = (0..peers).map(|_| MemStore::new()).collect();
@@ -752,6 +755,7 @@ fn interrupted_sync_resumes_with_saved_states() {
     let cfg = Config {
         idle_timeout_ms: 100,
         max_active_docs: 16,
+        ..Config::default()
     };
     let cut = Faults {
         cut_after: Some(40),
@@ -899,7 +903,7 @@ fn bad_peer_input_table() {
 }
 
 #[test]
-fn undecodable_sync_message_is_an_error_not_a_panic() {
+fn undecodable_sync_message_quarantines_the_document_and_the_session_goes_on() {
     let store = vault(1, 6);
     let id = *store.ids().next().unwrap();
     let mut s = Session::new(Role::Responder, PeerId([9; 32]), Config::default());
@@ -922,8 +926,49 @@ fn undecodable_sync_message_is_an_error_not_a_panic() {
             message: vec![0x42, 0xff, 0xff],
         }),
     );
-    let e = expect_fail(&out, CloseCode::PROTOCOL);
-    assert!(matches!(e, SyncError::BadSyncMessage { .. }), "{e}");
+    // Quarantined, not fatal: the peer is told to skip the document, the session goes on.
+    assert!(!out.iter().any(|e| matches!(e, Effect::Fail(_))), "{out:?}");
+    assert!(
+        out.iter()
+            .any(|e| matches!(e, Effect::Send(Frame::Skip { doc, .. }) if *doc == id)),
+        "{out:?}"
+    );
+    assert!(
+        out.iter().any(
+            |e| matches!(e, Effect::Quarantine { doc, reason } if *doc == id && reason.contains("undecodable"))
+        ),
+        "{out:?}"
+    );
+    assert!(!s.is_finished());
+    // Later frames for it are ignored; the session ends normally once both sides are idle.
+    let late = s.handle(
+        &store,
+        1,
+        Event::Received(Frame::Sync {
+            doc: id,
+            message: vec![0x42],
+        }),
+    );
+    assert!(!late
+        .iter()
+        .any(|e| matches!(e, Effect::Quarantine { .. } | Effect::Fail(_))));
+    let idle = out.iter().chain(&late).rev().find_map(|e| match e {
+        Effect::Send(Frame::Idle { sent, received }) => Some((*sent, *received)),
+        _ => None,
+    });
+    let (sent, received) = idle.expect("the session went idle");
+    let end = s.handle(
+        &store,
+        2,
+        Event::Received(Frame::Idle {
+            sent: received,
+            received: sent,
+        }),
+    );
+    assert!(
+        matches!(end.last(), Some(Effect::Done(d)) if d.docs_quarantined == 1),
+        "{end:?}"
+    );
 }
 
 #[test]
@@ -934,4 +979,24 @@ fn idle_timeout_fails_on_tick() {
     assert!(s.handle(&store, 30_999, Event::Tick).is_empty());
     let out = s.handle(&store, 31_000, Event::Tick);
     expect_fail(&out, CloseCode::TIMEOUT);
+}
+
+#[test]
+fn a_session_that_outlives_its_deadline_fails_on_tick() {
+    let store = MemStore::new();
+    let cfg = Config {
+        idle_timeout_ms: 10_000,
+        deadline_base_ms: 5_000,
+        ..Config::default()
+    };
+    let mut s = Session::new(Role::Initiator, PeerId([9; 32]), cfg);
+    s.handle(&store, 0, Event::Start);
+    // Frames keep arriving (no idle timeout), but the work never finishes.
+    for t in (1..5).map(|i| i * 1_000) {
+        let out = s.handle(&store, t, Event::Tick);
+        assert!(out.is_empty(), "{out:?}");
+    }
+    let out = s.handle(&store, 5_100 + s.deadline_ms() - 5_000, Event::Tick);
+    let e = expect_fail(&out, CloseCode::TIMEOUT);
+    assert!(matches!(e, SyncError::Deadline { .. }), "{e}");
 }
