@@ -196,11 +196,14 @@ pub async fn run(
                     Ok(out)
                 }
             })?;
-            // Only batches that stored documents count: the kill must come after data arrived.
+            // Only batches that stored the user's documents count (not the membership or
+            // tombstone documents): the kill must come after data arrived.
             if needs_txn
-                && effects
-                    .iter()
-                    .any(|e| matches!(e, Effect::StoreChanges { .. }))
+                && effects.iter().any(|e| {
+                    matches!(e, Effect::StoreChanges { doc, .. }
+                        if *doc != kith_core::devices::DEVICES_DOC
+                            && *doc != kith_core::tombstones::TOMBSTONES_DOC)
+                })
             {
                 batches += 1;
                 if abort_after == Some(batches) {
