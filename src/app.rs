@@ -230,6 +230,18 @@ pub fn resolve_reminder(r: &Reader, reference: &str, today: Date) -> Result<DocI
 // ---------------------------------------------------------------------------------------------
 // Validation helpers.
 
+/// A new reminder is for today or later: `--on yesterday` is almost certainly a mistake.
+/// (`App::remind` itself accepts any date: an import or a test may set an overdue reminder.)
+pub fn check_reminder_date(due: Date, today: Date) -> Result<()> {
+    if due < today {
+        return Err(AppError::hint(
+            format!("the reminder's date {due} is in the past (today is {today}); nothing was saved"),
+            "give today or a later date (--on today, --in 3d); to record something that happened, use `kith log`",
+        ));
+    }
+    Ok(())
+}
+
 pub fn parse_span(s: &str) -> Result<Span> {
     s.parse::<Span>().map_err(|e| AppError::user(e.to_string()))
 }
@@ -728,6 +740,7 @@ impl App {
         if text.trim().is_empty() {
             return Err(AppError::user("a reminder needs a text"));
         }
+
         let r = Reminder {
             due: due.to_string(),
             contact: Some(contact),
@@ -750,6 +763,19 @@ impl App {
                 .load(id)?
                 .ok_or_else(|| AppError::user(format!("reminder {id} no longer exists")))?;
             let mut r = model::read_reminder(&l.doc);
+            if r.done {
+                return Err(AppError::hint(
+                    format!(
+                        "reminder {} is already done: {}; nothing changed",
+                        id.short(),
+                        r.text
+                    ),
+                    format!(
+                        "to reopen it, `kith edit {}` and set 'done: no'",
+                        id.short()
+                    ),
+                ));
+            }
             match snooze {
                 Some(d) => r.snoozed_until = d.to_string(),
                 None => r.done = true,

@@ -10,4 +10,5 @@ mod env;
 mod errors;
 mod items;
 mod refs;
+mod rough;
 mod sync;
