@@ -464,6 +464,12 @@ impl App {
             .iter()
             .map(|t| text::fold(t.trim_start_matches('+')))
             .collect();
+        let fold_all = |v: &[String]| -> Vec<String> {
+            v.iter()
+                .map(|t| text::fold(t.trim().trim_start_matches('+')))
+                .collect()
+        };
+        let (only_tags, kinds) = (fold_all(&q.only_tags), fold_all(&q.kinds));
         let org = q.org.as_ref().map(|o| text::fold(o));
         // Both are in id order: merge instead of a map lookup per contact.
         let mut last = last.into_iter().peekable();
@@ -486,6 +492,13 @@ impl App {
                     continue;
                 }
             }
+            let all_in = |want: &[String], have: &[&str]| {
+                want.iter()
+                    .all(|w| have.iter().any(|h| text::fold(h) == *w))
+            };
+            if !all_in(&only_tags, &s.tags) || !all_in(&kinds, &s.kinds) {
+                continue;
+            }
             if let Some(o) = &org {
                 if !text::fold(s.org).contains(o.as_str()) {
                     continue;
@@ -504,11 +517,29 @@ impl App {
                 archived: s.archived,
                 sort: s.sort,
                 last_day: lc,
+                birthday: s.birthday,
             });
         }
+        let by_name = |a: &ContactRow, b: &ContactRow| {
+            text::natural_cmp(a.sort, b.sort)
+                .then(a.sort.cmp(b.sort))
+                .then(a.id.cmp(&b.id))
+        };
+        let today = self.today;
+        let next_birthday = |r: &ContactRow| -> i32 {
+            r.birthday
+                .parse::<kith_core::time::PartialDate>()
+                .map(|p| p.next_occurrence(today).to_days())
+                .unwrap_or(i32::MAX)
+        };
         match q.sort {
             // (sort key, id) is unique: an unstable sort gives the same order.
-            SortBy::Name => rows.sort_unstable_by(|a, b| a.sort.cmp(b.sort).then(a.id.cmp(&b.id))),
+            SortBy::Name => rows.sort_unstable_by(by_name),
+            SortBy::Birthday => {
+                rows.sort_unstable_by(|a, b| {
+                    next_birthday(a).cmp(&next_birthday(b)).then(by_name(a, b))
+                });
+            }
             SortBy::LastContact => rows.sort_by(|a, b| {
                 // Never contacted first, then oldest contact first: who needs attention.
                 a.last_day
@@ -516,6 +547,12 @@ impl App {
                     .cmp(&b.last_day.unwrap_or(i32::MIN))
                     .then(a.sort.cmp(b.sort))
             }),
+        }
+        if q.reverse {
+            rows.reverse();
+        }
+        if let Some(n) = q.limit {
+            rows.truncate(n);
         }
         Ok(rows)
     }
@@ -587,16 +624,29 @@ pub fn am_err(e: automerge::AutomergeError) -> AppError {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum SortBy {
+    /// By name, numbers in names by value (`Abara 116` before `Abara 1050`)
     #[default]
     Name,
+    /// Never contacted first, then the oldest last contact
     LastContact,
+    /// The next upcoming birthday first (today's first); contacts without one last
+    Birthday,
 }
 
 #[derive(Debug, Default)]
 pub struct ListQuery {
+    /// Each must be a tag or a relationship kind (export's `--tag`).
     pub tags: Vec<String>,
+    /// Each must be a tag (`kith list --tag`).
+    pub only_tags: Vec<String>,
+    /// Each must be a relationship kind (`kith list --kind`).
+    pub kinds: Vec<String>,
     pub org: Option<String>,
     pub sort: SortBy,
+    /// Reverse the order.
+    pub reverse: bool,
+    /// At most this many rows (after sorting).
+    pub limit: Option<usize>,
     pub archived: bool,
 }
 
@@ -626,6 +676,9 @@ pub struct ContactRow<'a> {
     pub sort: &'a str,
     #[serde(skip)]
     pub last_day: Option<i32>,
+    /// `YYYY-MM-DD` or `--MM-DD`, as stored.
+    #[serde(skip_serializing_if = "str_is_empty")]
+    pub birthday: &'a str,
 }
 
 #[derive(Debug, Serialize)]
@@ -911,26 +964,39 @@ impl App {
             ));
         }
         let r = self.vault.read()?;
-        let mut acc: Option<std::collections::HashMap<u32, u32>> = None;
-        for w in &words {
-            let hits = r.postings_prefix(w)?;
-            let mut next = std::collections::HashMap::new();
-            for (ord, (weight, exact)) in hits {
-                let s = u32::from(weight) * 10 + if exact { 5 } else { 0 };
-                match &acc {
-                    None => {
-                        next.insert(ord, s);
-                    }
-                    Some(prev) => {
-                        if let Some(p) = prev.get(&ord) {
-                            next.insert(ord, p + s);
+        let all_words = |words: &[String]| -> Result<std::collections::HashMap<u32, u32>> {
+            let mut acc: Option<std::collections::HashMap<u32, u32>> = None;
+            for w in words {
+                let hits = r.postings_prefix(w)?;
+                let mut next = std::collections::HashMap::new();
+                for (ord, (weight, exact)) in hits {
+                    let s = u32::from(weight) * 10 + if exact { 5 } else { 0 };
+                    match &acc {
+                        None => {
+                            next.insert(ord, s);
+                        }
+                        Some(prev) => {
+                            if let Some(p) = prev.get(&ord) {
+                                next.insert(ord, p + s);
+                            }
                         }
                     }
                 }
+                acc = Some(next);
             }
-            acc = Some(next);
+            Ok(acc.unwrap_or_default())
+        };
+        let mut scored = all_words(&words)?;
+        // A query that is a phone number in any formatting (`+1 (555) 010-9999`, `555.010`)
+        // also matches phones by their digits.
+        if let Some(digits) = kith_core::index::phone_query(query) {
+            if words != [digits.clone()] {
+                for (ord, s) in all_words(&[digits])? {
+                    let e = scored.entry(ord).or_insert(0);
+                    *e = (*e).max(s);
+                }
+            }
         }
-        let scored = acc.unwrap_or_default();
         let total = scored.len();
         // Rank first by score; break ties by recency, which needs summaries: fetch the best
         // candidates only.

@@ -239,15 +239,27 @@ fn fmt_role(r: &Role) -> String {
 
 #[derive(Args, Debug)]
 pub struct ListArgs {
-    /// Only contacts with this tag or relationship kind (repeat: all must match)
+    /// Only contacts with this tag (repeat: all must match)
     #[arg(long = "tag", short = 't', value_name = "TAG")]
     pub tags: Vec<String>,
+    /// Only contacts of this relationship kind, e.g. mentor (repeat: all must match)
+    #[arg(long = "kind", short = 'k', value_name = "KIND")]
+    pub kinds: Vec<String>,
     /// Only contacts whose organisation contains this text
     #[arg(long)]
     pub org: Option<String>,
-    /// Sort order: by name, or by last contact (never contacted first)
+    /// Sort order
     #[arg(long, value_enum, default_value_t = SortBy::Name)]
     pub sort: SortBy,
+    /// Reverse the sort order
+    #[arg(long, short = 'r')]
+    pub reverse: bool,
+    /// Show at most N contacts (after sorting)
+    #[arg(long, short = 'n', value_name = "N")]
+    pub limit: Option<usize>,
+    /// Leave out the column headers
+    #[arg(long)]
+    pub no_header: bool,
     /// Include archived contacts
     #[arg(long)]
     pub archived: bool,
@@ -257,10 +269,14 @@ pub fn list(ctx: &Ctx, a: ListArgs, out: &mut Out) -> Result<(), AppError> {
     let app = ctx.open_read()?;
     let mut buf = EncodedContacts::default();
     let q = ListQuery {
-        tags: a.tags,
+        only_tags: a.tags,
+        kinds: a.kinds,
         org: a.org,
         sort: a.sort,
+        reverse: a.reverse,
+        limit: a.limit,
         archived: a.archived,
+        ..Default::default()
     };
     let rows = app.list(&q, &mut buf)?;
     if ctx.json {
@@ -270,7 +286,8 @@ pub fn list(ctx: &Ctx, a: ListArgs, out: &mut Out) -> Result<(), AppError> {
         out.note("no contacts; add one with `kith add NAME`");
         return Ok(());
     }
-    out.table_of(&rows, |r, [id, name, role, email, last]| {
+    let header = (!a.no_header).then_some(["ID", "NAME", "ROLE", "EMAIL", "LAST CONTACT"]);
+    out.table_of_headed(header, &rows, |r, [id, name, role, email, last]| {
         id.push_str(&r.id.short());
         name.push_str(r.name);
         if r.archived {

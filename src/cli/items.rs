@@ -350,12 +350,19 @@ pub fn search(ctx: &Ctx, a: SearchArgs, out: &mut Out) -> Result<(), AppError> {
     let app = ctx.open_read()?;
     let (total, hits) = app.search(&a.query.join(" "), a.limit)?;
     if ctx.json {
-        return out
-            .json(&serde_json::json!({ "total": total, "hits": hits }))
-            .map_err(io_err);
-    }
-    if hits.is_empty() {
+        out.json(&serde_json::json!({ "total": total, "hits": hits }))
+            .map_err(io_err)?;
+    } else if total == 0 {
         out.note("no matches");
+    }
+    if total == 0 {
+        // Nothing matched: exit 1 without an error line, as grep and ripgrep do, so scripts
+        // can test `kith search ... && ...`.
+        drop(app);
+        out.flush().map_err(io_err)?;
+        std::process::exit(1);
+    }
+    if ctx.json {
         return Ok(());
     }
     let table: Vec<Vec<String>> = hits

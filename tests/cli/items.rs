@@ -82,8 +82,7 @@ fn note_takes_text_from_an_argument_stdin_or_the_editor() {
         "{full}"
     );
     // The comment line from the editor template is dropped.
-    let hits = t.json(&["search", "comment"]);
-    assert_eq!(hits["total"], 0, "{hits}");
+    crate::rough::search_finds_nothing(&t, &["comment"]);
 }
 
 #[test]
@@ -378,12 +377,10 @@ fn search_ignores_case_and_accents_and_matches_prefixes() {
         out.starts_with(&zoe[..8]) && out.contains("Zoë Ångström"),
         "{out}"
     );
-    assert_eq!(
-        t.json(&["search", "oe"])["total"],
-        0,
-        "only word prefixes match"
-    );
-    let o = t.ok_out(&["search", "nothinghere"]);
+    // Only word prefixes match.
+    crate::rough::search_finds_nothing(&t, &["oe"]);
+    let o = t.run(&["search", "nothinghere"]);
+    assert_eq!(o.code, 1, "nothing matched: exit 1, as grep");
     assert_eq!(o.stdout, "");
     assert_eq!(o.stderr, "no matches\n");
     assert_one_error(&t.fails(&["search", "  "], 1), "no words");
@@ -420,7 +417,7 @@ fn search_finds_notes_and_interactions_and_ranks_names_first() {
     assert_eq!(v["hits"][0]["kind"], "interaction");
     assert_eq!(v["hits"][0]["date"], "2026-11-02");
     // Every word must match.
-    assert_eq!(t.json(&["search", "turing", "widgets"])["total"], 0);
+    crate::rough::search_finds_nothing(&t, &["turing", "widgets"]);
     assert_eq!(t.json(&["search", "turing", "compil"])["total"], 1);
     // --limit cuts the hits, not the total.
     let v = t.json(&["search", "turing", "-n", "1"]);
@@ -494,7 +491,9 @@ fn every_read_command_prints_valid_json() {
         vec!["search", "nothing"],
     ] {
         let o = t.run(&[args.as_slice(), &["--json"]].concat());
-        assert_eq!(o.code, 0, "{args:?}: {o:#?}");
+        // A search that matches nothing exits 1 (as grep does), still with its JSON.
+        let want = if args == ["search", "nothing"] { 1 } else { 0 };
+        assert_eq!(o.code, want, "{args:?}: {o:#?}");
         serde_json::from_str::<Value>(&o.stdout)
             .unwrap_or_else(|e| panic!("{args:?}: invalid JSON ({e}): {}", o.stdout));
         // --json before the subcommand works too.

@@ -6,6 +6,17 @@ use serde_json::Value;
 
 use crate::env::{assert_one_error, TestEnv, TODAY};
 
+/// `kith --json search ARGS` that matches nothing: exit 1 (as grep), JSON with total 0.
+#[track_caller]
+pub fn search_finds_nothing(t: &TestEnv, args: &[&str]) {
+    let mut a = vec!["--json", "search"];
+    a.extend_from_slice(args);
+    let o = t.run(&a);
+    assert_eq!(o.code, 1, "kith {a:?}: {o:#?}");
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).expect("JSON on stdout");
+    assert_eq!(v["total"], 0, "kith {a:?}: {v}");
+}
+
 fn rows(v: Value) -> Vec<Value> {
     v.as_array().expect("a JSON array").clone()
 }
@@ -120,4 +131,120 @@ fn log_takes_contacts_by_about_or_before_dashes() {
     assert_eq!(rows(t.json(&["timeline", "kay"])).len(), 2);
     let err = t.fails(&["log", "-k", "call", "ada"], 1);
     assert_one_error(&err, "needs at least one contact and a summary");
+}
+
+#[test]
+fn search_exits_1_when_nothing_matches() {
+    let t = TestEnv::new();
+    t.add("Ada Lovelace", &[]);
+    let o = t.run(&["search", "zebra"]);
+    assert_eq!(o.code, 1, "{o:#?}");
+    assert_eq!(o.stdout, "");
+    assert_eq!(o.stderr, "no matches\n");
+    let o = t.run(&["--json", "search", "zebra"]);
+    assert_eq!(o.code, 1, "{o:#?}");
+    let v: Value = serde_json::from_str(&o.stdout).expect("JSON on stdout");
+    assert_eq!(v["total"], 0);
+    assert!(t.ok(&["search", "ada"]).contains("Ada Lovelace"));
+}
+
+#[test]
+fn search_matches_phone_numbers_in_any_formatting() {
+    let t = TestEnv::new();
+    let ada = t.add("Ada Lovelace", &["--phone", "+1 (555) 010-9999"]);
+    t.add("Charles Babbage", &["--phone", "020 7946 0000"]);
+    for q in [
+        "5550109999",
+        "+15550109999",
+        "555-010-9999",
+        "(555) 010",
+        "0109999",
+        "555.010.9999",
+    ] {
+        let v = t.json(&["search", q]);
+        assert_eq!(v["total"], 1, "{q}: {v}");
+        assert_eq!(v["hits"][0]["id"], ada.as_str(), "{q}");
+    }
+    // Digits that are in neither number: no match.
+    assert_eq!(t.run(&["search", "555-1234"]).code, 1);
+    assert_eq!(t.json(&["search", "7946"])["total"], 1);
+}
+
+#[test]
+fn list_tag_matches_tags_only_and_kind_matches_kinds() {
+    let t = TestEnv::new();
+    t.add("Ada Lovelace", &["--tag", "mentor"]);
+    t.add("Charles Babbage", &["--kind", "mentor"]);
+    assert_eq!(t.names(&["--tag", "mentor"]), ["Ada Lovelace"]);
+    assert_eq!(t.names(&["--kind", "mentor"]), ["Charles Babbage"]);
+    assert_eq!(
+        t.names(&["--kind", "Mentor", "--tag", "mentor"]),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn names_sort_naturally() {
+    let t = TestEnv::new();
+    for n in ["Abara 1050", "Abara 116", "Abara 2", "abara 20"] {
+        t.add(n, &[]);
+    }
+    assert_eq!(
+        t.names(&[]),
+        ["Abara 2", "abara 20", "Abara 116", "Abara 1050"]
+    );
+    assert_eq!(
+        t.names(&["--reverse", "--limit", "2"]),
+        ["Abara 1050", "Abara 116"]
+    );
+}
+
+#[test]
+fn list_has_headers_unless_no_header_and_never_in_json() {
+    let t = TestEnv::new();
+    let id = t.add("Ada Lovelace", &["--email", "ada@example.com"]);
+    let out = t.ok(&["list"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(lines[0].starts_with("ID"), "{out}");
+    for h in ["NAME", "ROLE", "EMAIL", "LAST CONTACT"] {
+        assert!(lines[0].contains(h), "{out}");
+    }
+    // Columns line up under the header.
+    assert_eq!(lines[0].find("NAME"), lines[1].find("Ada"), "{out}");
+    let bare = t.ok(&["list", "--no-header"]);
+    assert_eq!(bare.lines().count(), 1, "{bare}");
+    assert!(bare.starts_with(&id[..8]), "{bare}");
+    let v = t.json(&["list"]);
+    assert_eq!(v.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn list_sorts_by_next_birthday_and_last_contact() {
+    let t = TestEnv::new();
+    // Today is 2026-11-22.
+    let a = t.add("Ann", &[]);
+    t.ok(&["set", &a, "birthday", "--01-05"]);
+    let b = t.add("Bea", &[]);
+    t.ok(&["set", &b, "birthday", "1990-11-25"]);
+    let c = t.add("Cid", &[]);
+    t.ok(&["set", &c, "birthday", "--11-22"]);
+    let d = t.add("Dee", &[]);
+    t.ok(&["set", &d, "birthday", "--11-01"]);
+    t.add("Eve", &[]);
+    assert_eq!(
+        t.names(&["--sort", "birthday"]),
+        ["Cid", "Bea", "Ann", "Dee", "Eve"]
+    );
+    assert_eq!(t.names(&["--sort", "birthday", "--limit", "1"]), ["Cid"]);
+    assert_eq!(
+        t.names(&["--sort", "birthday", "--reverse"]),
+        ["Eve", "Dee", "Ann", "Bea", "Cid"]
+    );
+    t.ok(&["log", "ann", "-k", "call", "--on", "2026-11-01", "hi"]);
+    t.ok(&["log", "bea", "-k", "call", "--on", "2026-10-01", "hi"]);
+    assert_eq!(
+        t.names(&["--sort", "last-contact", "--limit", "4"]),
+        ["Cid", "Dee", "Eve", "Bea"]
+    );
 }
