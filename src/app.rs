@@ -308,12 +308,22 @@ pub struct NewContact {
     pub kinds: Vec<String>,
     pub met: Option<String>,
     pub every: Option<String>,
+    pub nickname: Option<String>,
+    pub urls: Vec<String>,
+    /// `YYYY-MM-DD` or a year-less `--MM-DD` / `MM-DD`.
+    pub birthday: Option<String>,
+    /// A note about the new contact, written in the same transaction.
+    pub note: Option<String>,
 }
 
 pub struct Added {
     pub id: DocId,
     /// Existing contacts that already have one of the new contact's emails.
     pub duplicates: Vec<(String, DocId, String)>,
+    /// Existing contacts with the same name (case and accents ignored).
+    pub same_name: Vec<(DocId, String)>,
+    /// The note written with `NewContact::note`.
+    pub note: Option<DocId>,
 }
 
 impl App {
@@ -369,6 +379,57 @@ impl App {
         c.kinds = clean_tags(&n.kinds)?;
         c.met = n.met.clone().unwrap_or_default();
         c.every = every;
+        c.nickname = n.nickname.as_deref().unwrap_or("").trim().to_string();
+        for (i, u) in n.urls.iter().enumerate() {
+            let u = u.trim();
+            if u.is_empty() || u.chars().any(char::is_whitespace) {
+                return Err(AppError::hint(
+                    format!("'{u}' is not a URL"),
+                    "give one address without spaces, e.g. --url https://example.com/ada",
+                ));
+            }
+            c.urls.insert(
+                format!("{}{i}", entry_key(now)),
+                Labeled {
+                    value: u.to_string(),
+                    label: String::new(),
+                },
+            );
+        }
+        if let Some(b) = &n.birthday {
+            c.birthday = parse_partial_date(b).map_err(|e| {
+                AppError::hint(
+                    format!("--birthday: {e}"),
+                    "give YYYY-MM-DD, or --MM-DD when the year is unknown",
+                )
+            })?;
+        }
+        let note = match &n.note {
+            Some(t) if t.trim().is_empty() => {
+                return Err(AppError::user("--note is empty; nothing was saved"))
+            }
+            Some(t) => Some(t.clone()),
+            None => None,
+        };
+        let same_name = {
+            let r = self.vault.read()?;
+            let mut v: Vec<(DocId, String)> = Vec::new();
+            let folded = text::fold(c.name.trim());
+            let single_spaced = folded.split_whitespace().collect::<Vec<_>>().join(" ");
+            for key in [folded, single_spaced] {
+                for other in r.by_name(&key)? {
+                    if v.iter().any(|(i, _)| *i == other) {
+                        continue;
+                    }
+                    if let Some(s) = r.contact(other)? {
+                        if s.merged_into.is_empty() {
+                            v.push((other, s.name));
+                        }
+                    }
+                }
+            }
+            v
+        };
         self.vault.write(now, |w| {
             let mut duplicates = Vec::new();
             for e in &emails {
@@ -381,7 +442,27 @@ impl App {
             model::write_contact(&mut l.doc, &c, now).map_err(am_err)?;
             let id = l.id;
             w.save(l)?;
-            Ok(Added { id, duplicates })
+            let note = match &note {
+                Some(body) => {
+                    let mut l = w.create();
+                    let n = Note {
+                        body: body.clone(),
+                        contacts: [id].into_iter().collect(),
+                        ..Default::default()
+                    };
+                    model::write_note(&mut l.doc, &n, now).map_err(am_err)?;
+                    let nid = l.id;
+                    w.save(l)?;
+                    Some(nid)
+                }
+                None => None,
+            };
+            Ok(Added {
+                id,
+                duplicates,
+                same_name: same_name.clone(),
+                note,
+            })
         })
     }
 

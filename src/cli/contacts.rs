@@ -41,6 +41,18 @@ pub struct AddArgs {
     /// Keep-in-touch cadence, e.g. 30d, 2w, 6m, 1y
     #[arg(long, value_name = "DURATION")]
     pub every: Option<String>,
+    /// Birthday: YYYY-MM-DD, or --MM-DD (also MM-DD) when the year is unknown
+    #[arg(long, value_name = "DATE", allow_hyphen_values = true)]
+    pub birthday: Option<String>,
+    /// A web address, e.g. a profile page (repeat for several)
+    #[arg(long = "url", value_name = "URL")]
+    pub urls: Vec<String>,
+    /// Nickname
+    #[arg(long)]
+    pub nickname: Option<String>,
+    /// A first note about the contact (saved with it; see `kith timeline`)
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
 }
 
 pub fn add(ctx: &Ctx, a: AddArgs, out: &mut Out) -> Result<(), AppError> {
@@ -55,6 +67,10 @@ pub fn add(ctx: &Ctx, a: AddArgs, out: &mut Out) -> Result<(), AppError> {
         kinds: a.kinds,
         met: a.met,
         every: a.every,
+        nickname: a.nickname,
+        urls: a.urls,
+        birthday: a.birthday,
+        note: a.note,
     })?;
     for (email, other, name) in &added.duplicates {
         out.warn(format!(
@@ -62,9 +78,20 @@ pub fn add(ctx: &Ctx, a: AddArgs, out: &mut Out) -> Result<(), AppError> {
             other.short()
         ));
     }
+    for (other, name) in &added.same_name {
+        out.warn(format!(
+            "a contact named {name} already exists ({}); added another (`kith merge {} {}` joins them)",
+            other.short(),
+            other.short(),
+            added.id.short()
+        ));
+    }
     if ctx.json {
-        out.json(&serde_json::json!({ "id": added.id }))
-            .map_err(io_err)?;
+        let v = match added.note {
+            Some(n) => serde_json::json!({ "id": added.id, "note": n }),
+            None => serde_json::json!({ "id": added.id }),
+        };
+        out.json(&v).map_err(io_err)?;
     } else {
         out.line(added.id.to_hex()).map_err(io_err)?;
     }

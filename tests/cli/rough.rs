@@ -248,3 +248,74 @@ fn list_sorts_by_next_birthday_and_last_contact() {
         ["Cid", "Dee", "Eve", "Bea"]
     );
 }
+
+#[test]
+fn add_takes_birthday_url_phone_nickname_and_a_note() {
+    let t = TestEnv::new();
+    let id = t.add(
+        "Ada Lovelace",
+        &[
+            "--birthday",
+            "--12-10",
+            "--url",
+            "https://example.com/ada",
+            "--phone",
+            "+44 20 7946 0000",
+            "--nickname",
+            "Enchantress",
+            "--note",
+            "Met at the salon",
+        ],
+    );
+    let v = t.json(&["show", &id]);
+    assert_eq!(v["birthday"], "--12-10");
+    assert_eq!(v["nickname"], "Enchantress");
+    let urls: Vec<&Value> = v["urls"].as_object().unwrap().values().collect();
+    assert_eq!(urls[0]["value"], "https://example.com/ada");
+    let phones: Vec<&Value> = v["phones"].as_object().unwrap().values().collect();
+    assert_eq!(phones[0]["value"], "+44 20 7946 0000");
+    let tl = rows(t.json(&["timeline", &id]));
+    assert_eq!(tl.len(), 1);
+    assert_eq!(
+        (tl[0]["kind"].as_str(), tl[0]["text"].as_str()),
+        (Some("note"), Some("Met at the salon"))
+    );
+    let full = t.add("Grace Hopper", &["--birthday", "1906-12-09"]);
+    assert_eq!(t.json(&["show", &full])["birthday"], "1906-12-09");
+    let v = t.json(&["add", "Kay", "--note", "hello"]);
+    assert!(v["note"].is_string(), "{v}");
+}
+
+#[test]
+fn add_refuses_bad_fields_and_writes_nothing() {
+    let t = TestEnv::new();
+    let err = t.fails(
+        &["add", "Ada", "--birthday", "1815-13-10", "--note", "x"],
+        1,
+    );
+    assert_one_error(&err, "--birthday");
+    let err = t.fails(&["add", "Ada", "--url", "not a url"], 1);
+    assert_one_error(&err, "is not a URL");
+    let err = t.fails(&["add", "Ada", "--note", "  "], 1);
+    assert_one_error(&err, "--note is empty");
+    assert!(t.names(&[]).is_empty());
+    assert_eq!(t.run(&["search", "x"]).code, 1);
+}
+
+#[test]
+fn add_warns_about_a_contact_with_the_same_name_and_still_adds() {
+    let t = TestEnv::new();
+    let first = t.add("Ada Lovelace", &[]);
+    let o = t.ok_out(&["add", "ada  LOVELACE"]);
+    let lines: Vec<&str> = o.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", o.stderr);
+    assert!(
+        lines[0].starts_with("warning: a contact named Ada Lovelace already exists")
+            && lines[0].contains(&first[..8]),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(t.names(&[]).len(), 2);
+    // A different name: no warning.
+    assert_eq!(t.ok_out(&["add", "Ada Byron"]).stderr, "");
+}
