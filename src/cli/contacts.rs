@@ -165,7 +165,9 @@ pub fn show(ctx: &Ctx, a: ShowArgs, out: &mut Out) -> Result<(), AppError> {
         row("url", labeled(u));
     }
     for r in c.orgs.values() {
-        row("org", fmt_role(r));
+        // A role with a title is a title (at an organisation); an organisation alone is an org.
+        let label = if r.title.is_empty() { "org" } else { "title" };
+        row(label, fmt_role(r));
     }
     for addr in c.addresses.values() {
         let parts: Vec<&str> = [
@@ -182,10 +184,18 @@ pub fn show(ctx: &Ctx, a: ShowArgs, out: &mut Out) -> Result<(), AppError> {
         row("address", parts.join(", "));
     }
     if !c.birthday.is_empty() {
-        row("birthday", c.birthday.clone() + &conflict("birthday"));
+        row(
+            "birthday",
+            birthday_text(&c.birthday, ctx.today) + &conflict("birthday"),
+        );
     }
     for d in c.dates.values() {
-        row("date", labeled(d));
+        let when = human_date(&d.value);
+        if d.label.is_empty() {
+            row("date", when);
+        } else {
+            row("date", format!("{when} ({})", d.label));
+        }
     }
     if !c.kinds.is_empty() {
         row(
@@ -251,9 +261,62 @@ pub fn show(ctx: &Ctx, a: ShowArgs, out: &mut Out) -> Result<(), AppError> {
     Ok(())
 }
 
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+/// `--03-14` as "14 March", `1990-03-14` as "14 March 1990"; anything else as stored.
+fn human_date(stored: &str) -> String {
+    match stored.parse::<kith_core::time::PartialDate>() {
+        Ok(p) => {
+            let month = MONTHS[usize::from(p.month.clamp(1, 12)) - 1];
+            match p.year {
+                Some(y) => format!("{} {month} {y}", p.day),
+                None => format!("{} {month}", p.day),
+            }
+        }
+        Err(_) => stored.to_string(),
+    }
+}
+
+/// A birthday for people: "14 March", or "14 March 1990 (age 36)" when the year is known (the
+/// age on `today`, the pinned now).
+fn birthday_text(stored: &str, today: Date) -> String {
+    let text = human_date(stored);
+    match stored.parse::<kith_core::time::PartialDate>() {
+        Ok(kith_core::time::PartialDate {
+            year: Some(y),
+            month,
+            day,
+        }) => {
+            let mut age = today.year - y;
+            if (today.month, today.day) < (month, day) {
+                age -= 1;
+            }
+            if age >= 0 {
+                format!("{text} (age {age})")
+            } else {
+                text
+            }
+        }
+        _ => text,
+    }
+}
+
 fn fmt_role(r: &Role) -> String {
     let mut s = match (r.title.is_empty(), r.org.is_empty()) {
-        (false, false) => format!("{}, {}", r.title, r.org),
+        (false, false) => format!("{} at {}", r.title, r.org),
         (true, false) => r.org.clone(),
         (false, true) => r.title.clone(),
         (true, true) => String::new(),

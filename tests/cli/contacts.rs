@@ -70,7 +70,7 @@ fn show_text_lists_every_field_given_to_add() {
         &format!("id:            {id}"),
         "email:         ada@example.com",
         "phone:         +44 20 7946 0000",
-        "org:           Analyst, Analytical Engines",
+        "title:         Analyst at Analytical Engines",
         "kinds:         friend",
         "tags:          history, math",
         "every:         30d",

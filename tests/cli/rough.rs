@@ -319,3 +319,44 @@ fn add_warns_about_a_contact_with_the_same_name_and_still_adds() {
     // A different name: no warning.
     assert_eq!(t.ok_out(&["add", "Ada Byron"]).stderr, "");
 }
+
+#[test]
+fn show_labels_a_title_and_writes_birthdays_for_people() {
+    let t = TestEnv::new();
+    // Today is 2026-11-22.
+    let ada = t.add(
+        "Ada Lovelace",
+        &[
+            "--org",
+            "Analytical Engines",
+            "--title",
+            "Analyst",
+            "--birthday",
+            "--03-14",
+        ],
+    );
+    let out = t.ok(&["show", &ada]);
+    assert!(
+        out.contains("title:         Analyst at Analytical Engines"),
+        "{out}"
+    );
+    assert!(!out.contains("org:"), "{out}");
+    assert!(out.contains("birthday:      14 March\n"), "{out}");
+    assert!(!out.contains("--03-14"), "{out}");
+    let g = t.add(
+        "Grace Hopper",
+        &["--org", "US Navy", "--birthday", "1990-11-23"],
+    );
+    let out = t.ok(&["show", &g]);
+    assert!(out.contains("org:           US Navy"), "{out}");
+    // One day before her 36th birthday: still 35.
+    assert!(
+        out.contains("birthday:      23 November 1990 (age 35)"),
+        "{out}"
+    );
+    let k = t.add("Kay", &["--birthday", "1990-11-22"]);
+    // Her birthday is today: 36.
+    assert!(t.ok(&["show", &k]).contains("22 November 1990 (age 36)"));
+    // JSON keeps the stored form.
+    assert_eq!(t.json(&["show", &ada])["birthday"], "--03-14");
+}
