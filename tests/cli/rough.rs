@@ -360,3 +360,36 @@ fn show_labels_a_title_and_writes_birthdays_for_people() {
     // JSON keeps the stored form.
     assert_eq!(t.json(&["show", &ada])["birthday"], "--03-14");
 }
+
+#[test]
+fn daemon_help_shows_how_to_run_it_as_a_user_service() {
+    let t = TestEnv::new();
+    let help = t.ok(&["daemon", "--help"]);
+    for want in [
+        "docs/service/kith.service",
+        "systemctl --user enable --now kith.service",
+        "docs/service/com.kith.daemon.plist",
+        "launchctl bootstrap",
+    ] {
+        assert!(help.contains(want), "missing {want:?} in:\n{help}");
+    }
+    // The files the help names exist and run `kith daemon`.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let unit = std::fs::read_to_string(root.join("docs/service/kith.service")).unwrap();
+    let exec = unit
+        .lines()
+        .find(|l| l.starts_with("ExecStart="))
+        .expect("an ExecStart line");
+    assert!(exec.ends_with("/kith daemon"), "{exec}");
+    assert!(
+        unit.contains("[Install]\nWantedBy=default.target"),
+        "{unit}"
+    );
+    let plist = std::fs::read_to_string(root.join("docs/service/com.kith.daemon.plist")).unwrap();
+    assert!(
+        plist.contains("<string>com.kith.daemon</string>")
+            && plist.contains("<string>daemon</string>"),
+        "{plist}"
+    );
+    assert!(plist.trim_end().ends_with("</plist>"));
+}
