@@ -295,6 +295,58 @@ pub fn entry_key(now: i64) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Planned interactions.
+//
+// An interaction dated after today is a planned one (`kith log --planned`). The derived
+// `ix_last_contact` holds the newest interaction whatever its date (the index has no clock), so
+// readers correct it: while that day is after today, the last contact is the newest interaction
+// on or before today. A planned meeting thus resets the keep-in-touch clock on its date, with
+// no write needed then.
+
+/// The last-contact day as of `today`, given the indexed one (the newest interaction).
+pub fn last_contact_as_of(
+    r: &Reader,
+    contact: DocId,
+    indexed: Option<i32>,
+    today: i32,
+) -> Result<Option<i32>> {
+    match indexed {
+        Some(d) if d > today => {
+            for (id, kind) in r.timeline(contact)? {
+                if kind != Kind::Interaction {
+                    continue;
+                }
+                if let Some(s) = r.item(id)? {
+                    if s.day <= today {
+                        return Ok(Some(s.day));
+                    }
+                }
+            }
+            Ok(None)
+        }
+        d => Ok(d),
+    }
+}
+
+/// `kith log` dates: a future date only for a planned interaction, and a planned one only in
+/// the future.
+pub fn check_interaction_date(on: Date, today: Date, planned: bool) -> Result<()> {
+    if on > today && !planned {
+        return Err(AppError::hint(
+            format!("the interaction's date {on} is in the future (today is {today}); nothing was saved"),
+            "for a meeting you plan, add --planned (it counts as contact from its date on); to be reminded, use `kith remind`",
+        ));
+    }
+    if planned && on <= today {
+        return Err(AppError::hint(
+            format!("--planned needs a date after today, not {on}; nothing was saved"),
+            "leave out --planned to log what already happened",
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
 // Contacts.
 
 #[derive(Debug, Default)]
@@ -494,7 +546,7 @@ impl App {
             .ok_or_else(|| AppError::user(format!("contact {id} no longer exists")))?;
         let contact = model::read_contact(&doc);
         let conflicts = model::contact_conflicts(&doc);
-        let last = r.last_contact(id)?;
+        let last = last_contact_as_of(&r, id, r.last_contact(id)?, self.today.to_days())?;
         let summary = r.contact(id)?.unwrap_or_default();
         let next_due = kith_core::index::cadence_due(&summary, last);
         let mut links = Vec::new();
@@ -538,6 +590,7 @@ impl App {
     ) -> Result<Vec<ContactRow<'b>>> {
         let r = self.vault.read()?;
         let last = r.last_contacts()?;
+        let today_days = self.today.to_days();
         *buf = r.contacts_encoded()?;
         let enc: &'b EncodedContacts = buf;
         let tags: Vec<String> = q
@@ -558,7 +611,10 @@ impl App {
         for &(id, start, end) in &enc.entries {
             let s = decode_contact(&enc.bytes[start..end])?;
             while last.next_if(|(l, _)| *l < id).is_some() {}
-            let lc = last.next_if(|(l, _)| *l == id).map(|(_, d)| d);
+            let mut lc = last.next_if(|(l, _)| *l == id).map(|(_, d)| d);
+            if lc.is_some_and(|d| d > today_days) {
+                lc = last_contact_as_of(&r, id, lc, today_days)?;
+            }
             if !s.merged_into.is_empty() || (s.archived && !q.archived) {
                 continue;
             }
@@ -804,6 +860,9 @@ pub struct ItemRow {
     pub contacts: Vec<DocId>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub done: bool,
+    /// An interaction dated after today (`kith log --planned`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub planned: bool,
 }
 
 impl ItemRow {
@@ -816,6 +875,7 @@ impl ItemRow {
             text: s.snippet,
             contacts: s.contacts,
             done: s.done,
+            planned: false,
         }
     }
 }
@@ -924,9 +984,14 @@ impl App {
         let r = self.vault.read()?;
         let look = r.lookup()?;
         let mut out = Vec::new();
+        let today = self.today.to_days();
         for (id, _) in r.timeline(contact)? {
             if let Some(s) = look.item(id)? {
-                out.push(ItemRow::new(id, s));
+                let planned = s.kind == Kind::Interaction && s.day > today;
+                out.push(ItemRow {
+                    planned,
+                    ..ItemRow::new(id, s)
+                });
             }
         }
         Ok(out)
@@ -969,9 +1034,30 @@ impl App {
                 sort: day,
             });
         }
-        for (day, id) in r.cadence_due(until)? {
+        // Contacts whose newest interaction is planned (after today): their indexed cadence
+        // day counts from it; recompute from the last contact as of today.
+        let planned_ahead: BTreeMap<DocId, i32> = r
+            .last_contacts()?
+            .into_iter()
+            .filter(|(_, d)| *d > today)
+            .collect();
+        let mut cadence = r.cadence_due(until)?;
+        cadence.retain(|(_, id)| !planned_ahead.contains_key(id));
+        for (&id, &indexed) in &planned_ahead {
             let Some(s) = look.contact(id)? else { continue };
-            let last = look.last_contact(id)?;
+            let last = last_contact_as_of(&r, id, Some(indexed), today)?;
+            if let Some(day) = kith_core::index::cadence_due(&s, last) {
+                if day <= until {
+                    cadence.push((day, id));
+                }
+            }
+        }
+        for (day, id) in cadence {
+            let Some(s) = look.contact(id)? else { continue };
+            let last = match planned_ahead.get(&id) {
+                Some(&d) => last_contact_as_of(&r, id, Some(d), today)?,
+                None => look.last_contact(id)?,
+            };
             let text = match last {
                 Some(d) => format!(
                     "keep in touch every {}; last contact {}",

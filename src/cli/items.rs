@@ -181,6 +181,10 @@ pub struct LogArgs {
     /// When it happened: YYYY-MM-DD, today, yesterday (default: today)
     #[arg(long, value_name = "DATE")]
     pub on: Option<String>,
+    /// A meeting you plan: --on is after today; it shows as planned in the timeline and counts
+    /// as contact (for keep-in-touch) from its date on
+    #[arg(long)]
+    pub planned: bool,
 }
 
 pub fn log(ctx: &Ctx, a: LogArgs, out: &mut Out) -> Result<(), AppError> {
@@ -188,6 +192,7 @@ pub fn log(ctx: &Ctx, a: LogArgs, out: &mut Out) -> Result<(), AppError> {
         Some(s) => app::parse_date(s, ctx.today)?,
         None => ctx.today,
     };
+    app::check_interaction_date(on, ctx.today, a.planned)?;
     let split = split_args("log", &a.about, &a.args, &a.rest, true)?;
     let Some(text) = split.text else {
         return Err(AppError::hint(
@@ -234,6 +239,7 @@ pub fn timeline(ctx: &Ctx, a: TimelineArgs, out: &mut Out) -> Result<(), AppErro
         .iter()
         .map(|r| {
             let kind = match r.kind {
+                kith_core::Kind::Interaction if r.planned => format!("{} (planned)", r.label),
                 kith_core::Kind::Interaction => r.label.clone(),
                 kith_core::Kind::Reminder if r.done => "reminder ✓".into(),
                 k => k.as_str().to_string(),

@@ -393,3 +393,81 @@ fn daemon_help_shows_how_to_run_it_as_a_user_service() {
     );
     assert!(plist.trim_end().ends_with("</plist>"));
 }
+
+#[test]
+fn a_future_interaction_needs_planned() {
+    let t = TestEnv::new();
+    t.add("Ada Lovelace", &[]);
+    let err = t.fails(
+        &["log", "ada", "-k", "meeting", "--on", "2026-12-01", "Lunch"],
+        1,
+    );
+    assert_one_error(&err, "in the future");
+    assert!(err.contains("--planned"), "{err}");
+    assert!(rows(t.json(&["timeline", "ada"])).is_empty());
+    let err = t.fails(&["log", "ada", "-k", "call", "--planned", "Call"], 1);
+    assert_one_error(&err, "--planned needs a date after today");
+    t.ok(&[
+        "log",
+        "ada",
+        "-k",
+        "meeting",
+        "--on",
+        "tomorrow",
+        "--planned",
+        "Lunch",
+    ]);
+    let tl = rows(t.json(&["timeline", "ada"]));
+    assert_eq!(tl[0]["planned"], true, "{tl:?}");
+    assert_eq!(tl[0]["date"], "2026-11-23");
+    let human = t.ok(&["timeline", "ada"]);
+    assert!(human.contains("meeting (planned)"), "{human}");
+    // A past interaction is not marked.
+    t.ok(&["log", "ada", "-k", "call", "--on", "yesterday", "Call"]);
+    let tl = rows(t.json(&["timeline", "ada"]));
+    assert!(tl[1].get("planned").is_none(), "{tl:?}");
+}
+
+#[test]
+fn a_planned_meeting_resets_the_keep_in_touch_clock_on_its_date() {
+    let t = TestEnv::new();
+    // Added on 2026-11-01, every 2 weeks, last call 2026-11-01: due 2026-11-15 (overdue).
+    let then = [("KITH_NOW", "2026-11-01T10:00:00Z")];
+    let o = t.run_with(&["add", "Ada Lovelace", "--every", "2w"], &then, None);
+    assert_eq!(o.code, 0, "{o:#?}");
+    let o = t.run_with(&["log", "ada", "-k", "call", "Call"], &then, None);
+    assert_eq!(o.code, 0, "{o:#?}");
+    t.ok(&[
+        "log",
+        "ada",
+        "-k",
+        "meeting",
+        "--on",
+        "2026-11-25",
+        "--planned",
+        "Lunch",
+    ]);
+    // Today (2026-11-22) the meeting has not happened: still overdue, last contact the call.
+    let due = rows(t.json(&["due"]));
+    assert_eq!(due.len(), 1, "{due:?}");
+    assert_eq!(
+        (due[0]["kind"].as_str(), due[0]["date"].as_str()),
+        (Some("keep-in-touch"), Some("2026-11-15"))
+    );
+    let show = t.json(&["show", "ada"]);
+    assert_eq!(show["last_contact"], "2026-11-01");
+    assert_eq!(show["next_due"], "2026-11-15");
+    assert_eq!(t.json(&["list"])[0]["last_contact"], "2026-11-01");
+    assert_eq!(t.names(&["--sort", "last-contact"]), ["Ada Lovelace"]);
+    // On its date it counts, with no write in between.
+    let later = [("KITH_NOW", "2026-11-26T10:00:00Z")];
+    let o = t.run_with(&["--json", "show", "ada"], &later, None);
+    let show: Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(show["last_contact"], "2026-11-25");
+    assert_eq!(show["next_due"], "2026-12-09");
+    let o = t.run_with(&["--json", "due"], &later, None);
+    assert_eq!(o.stdout.trim(), "[]", "{o:#?}");
+    let o = t.run_with(&["--json", "timeline", "ada"], &later, None);
+    let tl: Value = serde_json::from_str(&o.stdout).unwrap();
+    assert!(tl[0].get("planned").is_none(), "{tl}");
+}
