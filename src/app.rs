@@ -214,6 +214,20 @@ pub fn resolve_reminder(r: &Reader, reference: &str, today: Date) -> Result<DocI
             }
         }
     }
+    if found.is_empty() {
+        if let Some((id, text)) = done_reminder_matching(r, &q)? {
+            return Err(AppError::hint(
+                format!(
+                    "reminder {} is already done: {text}; nothing changed",
+                    id.short()
+                ),
+                format!(
+                    "to reopen it, `kith edit {}` and set 'done: no'",
+                    id.short()
+                ),
+            ));
+        }
+    }
     match found.len() {
         1 => Ok(found[0]),
         0 => Err(AppError::hint(
@@ -225,6 +239,36 @@ pub fn resolve_reminder(r: &Reader, reference: &str, today: Date) -> Result<DocI
             "use the reminder's id prefix from `kith due`",
         )),
     }
+}
+
+/// The one done reminder whose text contains `q` (found through the full-text index), so
+/// `kith done TEXT` on a finished reminder can say so.
+fn done_reminder_matching(r: &Reader, q: &str) -> Result<Option<(DocId, String)>> {
+    let words = text::terms(q);
+    let folded = text::fold(q);
+    let mut acc: Option<BTreeSet<u32>> = None;
+    for w in &words {
+        let ords: BTreeSet<u32> = r.postings_prefix(w)?.into_keys().collect();
+        acc = Some(match acc {
+            None => ords,
+            Some(prev) => prev.intersection(&ords).copied().collect(),
+        });
+    }
+    let mut found = Vec::new();
+    for ord in acc.unwrap_or_default() {
+        let Some(id) = r.id_of_ord(ord)? else {
+            continue;
+        };
+        if let Some(item) = r.item(id)? {
+            if item.kind == Kind::Reminder
+                && item.done
+                && text::fold(&item.snippet).contains(&folded)
+            {
+                found.push((id, item.snippet));
+            }
+        }
+    }
+    Ok(if found.len() == 1 { found.pop() } else { None })
 }
 
 // ---------------------------------------------------------------------------------------------

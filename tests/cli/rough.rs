@@ -53,6 +53,16 @@ fn done_twice_says_it_was_already_done() {
     assert!(err.contains("done: no"), "{err}");
     let err = t.fails(&["done", short, "--snooze", "1w"], 1);
     assert_one_error(&err, "already done");
+    // By its text too.
+    let err = t.fails(&["done", "send the paper"], 1);
+    assert_one_error(
+        &err,
+        &format!("reminder {short} is already done: Send the paper"),
+    );
+    assert_one_error(
+        &t.fails(&["done", "zebra"], 1),
+        "no reminder matches 'zebra'",
+    );
     // Still done, date unchanged.
     let tl = rows(t.json(&["timeline", "ada"]));
     assert_eq!(tl[0]["done"], true);
