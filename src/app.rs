@@ -717,9 +717,11 @@ impl App {
             // (sort key, id) is unique: an unstable sort gives the same order.
             SortBy::Name => rows.sort_unstable_by(by_name),
             SortBy::Birthday => {
-                rows.sort_unstable_by(|a, b| {
-                    next_birthday(a).cmp(&next_birthday(b)).then(by_name(a, b))
-                });
+                // Each birthday is parsed once, not per comparison.
+                let mut keyed: Vec<(i32, ContactRow<'b>)> =
+                    rows.into_iter().map(|r| (next_birthday(&r), r)).collect();
+                keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(by_name(&a.1, &b.1)));
+                rows = keyed.into_iter().map(|(_, r)| r).collect();
             }
             SortBy::LastContact => rows.sort_by(|a, b| {
                 // Never contacted first, then oldest contact first: who needs attention.
