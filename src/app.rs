@@ -214,6 +214,20 @@ pub fn resolve_reminder(r: &Reader, reference: &str, today: Date) -> Result<DocI
             }
         }
     }
+    if found.is_empty() {
+        if let Some((id, text)) = done_reminder_matching(r, &q)? {
+            return Err(AppError::hint(
+                format!(
+                    "reminder {} is already done: {text}; nothing changed",
+                    id.short()
+                ),
+                format!(
+                    "to reopen it, `kith edit {}` and set 'done: no'",
+                    id.short()
+                ),
+            ));
+        }
+    }
     match found.len() {
         1 => Ok(found[0]),
         0 => Err(AppError::hint(
@@ -227,8 +241,50 @@ pub fn resolve_reminder(r: &Reader, reference: &str, today: Date) -> Result<DocI
     }
 }
 
+/// The one done reminder whose text contains `q` (found through the full-text index), so
+/// `kith done TEXT` on a finished reminder can say so.
+fn done_reminder_matching(r: &Reader, q: &str) -> Result<Option<(DocId, String)>> {
+    let words = text::terms(q);
+    let folded = text::fold(q);
+    let mut acc: Option<BTreeSet<u32>> = None;
+    for w in &words {
+        let ords: BTreeSet<u32> = r.postings_prefix(w)?.into_keys().collect();
+        acc = Some(match acc {
+            None => ords,
+            Some(prev) => prev.intersection(&ords).copied().collect(),
+        });
+    }
+    let mut found = Vec::new();
+    for ord in acc.unwrap_or_default() {
+        let Some(id) = r.id_of_ord(ord)? else {
+            continue;
+        };
+        if let Some(item) = r.item(id)? {
+            if item.kind == Kind::Reminder
+                && item.done
+                && text::fold(&item.snippet).contains(&folded)
+            {
+                found.push((id, item.snippet));
+            }
+        }
+    }
+    Ok(if found.len() == 1 { found.pop() } else { None })
+}
+
 // ---------------------------------------------------------------------------------------------
 // Validation helpers.
+
+/// A new reminder is for today or later: `--on yesterday` is almost certainly a mistake.
+/// (`App::remind` itself accepts any date: an import or a test may set an overdue reminder.)
+pub fn check_reminder_date(due: Date, today: Date) -> Result<()> {
+    if due < today {
+        return Err(AppError::hint(
+            format!("the reminder's date {due} is in the past (today is {today}); nothing was saved"),
+            "give today or a later date (--on today, --in 3d); to record something that happened, use `kith log`",
+        ));
+    }
+    Ok(())
+}
 
 pub fn parse_span(s: &str) -> Result<Span> {
     s.parse::<Span>().map_err(|e| AppError::user(e.to_string()))
@@ -283,6 +339,58 @@ pub fn entry_key(now: i64) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Planned interactions.
+//
+// An interaction dated after today is a planned one (`kith log --planned`). The derived
+// `ix_last_contact` holds the newest interaction whatever its date (the index has no clock), so
+// readers correct it: while that day is after today, the last contact is the newest interaction
+// on or before today. A planned meeting thus resets the keep-in-touch clock on its date, with
+// no write needed then.
+
+/// The last-contact day as of `today`, given the indexed one (the newest interaction).
+pub fn last_contact_as_of(
+    r: &Reader,
+    contact: DocId,
+    indexed: Option<i32>,
+    today: i32,
+) -> Result<Option<i32>> {
+    match indexed {
+        Some(d) if d > today => {
+            for (id, kind) in r.timeline(contact)? {
+                if kind != Kind::Interaction {
+                    continue;
+                }
+                if let Some(s) = r.item(id)? {
+                    if s.day <= today {
+                        return Ok(Some(s.day));
+                    }
+                }
+            }
+            Ok(None)
+        }
+        d => Ok(d),
+    }
+}
+
+/// `kith log` dates: a future date only for a planned interaction, and a planned one only in
+/// the future.
+pub fn check_interaction_date(on: Date, today: Date, planned: bool) -> Result<()> {
+    if on > today && !planned {
+        return Err(AppError::hint(
+            format!("the interaction's date {on} is in the future (today is {today}); nothing was saved"),
+            "for a meeting you plan, add --planned (it counts as contact from its date on); to be reminded, use `kith remind`",
+        ));
+    }
+    if planned && on <= today {
+        return Err(AppError::hint(
+            format!("--planned needs a date after today, not {on}; nothing was saved"),
+            "leave out --planned to log what already happened",
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
 // Contacts.
 
 #[derive(Debug, Default)]
@@ -296,12 +404,22 @@ pub struct NewContact {
     pub kinds: Vec<String>,
     pub met: Option<String>,
     pub every: Option<String>,
+    pub nickname: Option<String>,
+    pub urls: Vec<String>,
+    /// `YYYY-MM-DD` or a year-less `--MM-DD` / `MM-DD`.
+    pub birthday: Option<String>,
+    /// A note about the new contact, written in the same transaction.
+    pub note: Option<String>,
 }
 
 pub struct Added {
     pub id: DocId,
     /// Existing contacts that already have one of the new contact's emails.
     pub duplicates: Vec<(String, DocId, String)>,
+    /// Existing contacts with the same name (case and accents ignored).
+    pub same_name: Vec<(DocId, String)>,
+    /// The note written with `NewContact::note`.
+    pub note: Option<DocId>,
 }
 
 impl App {
@@ -357,6 +475,57 @@ impl App {
         c.kinds = clean_tags(&n.kinds)?;
         c.met = n.met.clone().unwrap_or_default();
         c.every = every;
+        c.nickname = n.nickname.as_deref().unwrap_or("").trim().to_string();
+        for (i, u) in n.urls.iter().enumerate() {
+            let u = u.trim();
+            if u.is_empty() || u.chars().any(char::is_whitespace) {
+                return Err(AppError::hint(
+                    format!("'{u}' is not a URL"),
+                    "give one address without spaces, e.g. --url https://example.com/ada",
+                ));
+            }
+            c.urls.insert(
+                format!("{}{i}", entry_key(now)),
+                Labeled {
+                    value: u.to_string(),
+                    label: String::new(),
+                },
+            );
+        }
+        if let Some(b) = &n.birthday {
+            c.birthday = parse_partial_date(b).map_err(|e| {
+                AppError::hint(
+                    format!("--birthday: {e}"),
+                    "give YYYY-MM-DD, or --MM-DD when the year is unknown",
+                )
+            })?;
+        }
+        let note = match &n.note {
+            Some(t) if t.trim().is_empty() => {
+                return Err(AppError::user("--note is empty; nothing was saved"))
+            }
+            Some(t) => Some(t.clone()),
+            None => None,
+        };
+        let same_name = {
+            let r = self.vault.read()?;
+            let mut v: Vec<(DocId, String)> = Vec::new();
+            let folded = text::fold(c.name.trim());
+            let single_spaced = folded.split_whitespace().collect::<Vec<_>>().join(" ");
+            for key in [folded, single_spaced] {
+                for other in r.by_name(&key)? {
+                    if v.iter().any(|(i, _)| *i == other) {
+                        continue;
+                    }
+                    if let Some(s) = r.contact(other)? {
+                        if s.merged_into.is_empty() {
+                            v.push((other, s.name));
+                        }
+                    }
+                }
+            }
+            v
+        };
         self.vault.write(now, |w| {
             let mut duplicates = Vec::new();
             for e in &emails {
@@ -369,7 +538,27 @@ impl App {
             model::write_contact(&mut l.doc, &c, now).map_err(am_err)?;
             let id = l.id;
             w.save(l)?;
-            Ok(Added { id, duplicates })
+            let note = match &note {
+                Some(body) => {
+                    let mut l = w.create();
+                    let n = Note {
+                        body: body.clone(),
+                        contacts: [id].into_iter().collect(),
+                        ..Default::default()
+                    };
+                    model::write_note(&mut l.doc, &n, now).map_err(am_err)?;
+                    let nid = l.id;
+                    w.save(l)?;
+                    Some(nid)
+                }
+                None => None,
+            };
+            Ok(Added {
+                id,
+                duplicates,
+                same_name: same_name.clone(),
+                note,
+            })
         })
     }
 
@@ -401,7 +590,7 @@ impl App {
             .ok_or_else(|| AppError::user(format!("contact {id} no longer exists")))?;
         let contact = model::read_contact(&doc);
         let conflicts = model::contact_conflicts(&doc);
-        let last = r.last_contact(id)?;
+        let last = last_contact_as_of(&r, id, r.last_contact(id)?, self.today.to_days())?;
         let summary = r.contact(id)?.unwrap_or_default();
         let next_due = kith_core::index::cadence_due(&summary, last);
         let mut links = Vec::new();
@@ -445,6 +634,7 @@ impl App {
     ) -> Result<Vec<ContactRow<'b>>> {
         let r = self.vault.read()?;
         let last = r.last_contacts()?;
+        let today_days = self.today.to_days();
         *buf = r.contacts_encoded()?;
         let enc: &'b EncodedContacts = buf;
         let tags: Vec<String> = q
@@ -452,6 +642,12 @@ impl App {
             .iter()
             .map(|t| text::fold(t.trim_start_matches('+')))
             .collect();
+        let fold_all = |v: &[String]| -> Vec<String> {
+            v.iter()
+                .map(|t| text::fold(t.trim().trim_start_matches('+')))
+                .collect()
+        };
+        let (only_tags, kinds) = (fold_all(&q.only_tags), fold_all(&q.kinds));
         let org = q.org.as_ref().map(|o| text::fold(o));
         // Both are in id order: merge instead of a map lookup per contact.
         let mut last = last.into_iter().peekable();
@@ -459,7 +655,10 @@ impl App {
         for &(id, start, end) in &enc.entries {
             let s = decode_contact(&enc.bytes[start..end])?;
             while last.next_if(|(l, _)| *l < id).is_some() {}
-            let lc = last.next_if(|(l, _)| *l == id).map(|(_, d)| d);
+            let mut lc = last.next_if(|(l, _)| *l == id).map(|(_, d)| d);
+            if lc.is_some_and(|d| d > today_days) {
+                lc = last_contact_as_of(&r, id, lc, today_days)?;
+            }
             if !s.merged_into.is_empty() || (s.archived && !q.archived) {
                 continue;
             }
@@ -473,6 +672,13 @@ impl App {
                 if !tags.iter().all(|t| have.contains(t)) {
                     continue;
                 }
+            }
+            let all_in = |want: &[String], have: &[&str]| {
+                want.iter()
+                    .all(|w| have.iter().any(|h| text::fold(h) == *w))
+            };
+            if !all_in(&only_tags, &s.tags) || !all_in(&kinds, &s.kinds) {
+                continue;
             }
             if let Some(o) = &org {
                 if !text::fold(s.org).contains(o.as_str()) {
@@ -492,11 +698,31 @@ impl App {
                 archived: s.archived,
                 sort: s.sort,
                 last_day: lc,
+                birthday: s.birthday,
             });
         }
+        let by_name = |a: &ContactRow, b: &ContactRow| {
+            text::natural_cmp(a.sort, b.sort)
+                .then(a.sort.cmp(b.sort))
+                .then(a.id.cmp(&b.id))
+        };
+        let today = self.today;
+        let next_birthday = |r: &ContactRow| -> i32 {
+            r.birthday
+                .parse::<kith_core::time::PartialDate>()
+                .map(|p| p.next_occurrence(today).to_days())
+                .unwrap_or(i32::MAX)
+        };
         match q.sort {
             // (sort key, id) is unique: an unstable sort gives the same order.
-            SortBy::Name => rows.sort_unstable_by(|a, b| a.sort.cmp(b.sort).then(a.id.cmp(&b.id))),
+            SortBy::Name => rows.sort_unstable_by(by_name),
+            SortBy::Birthday => {
+                // Each birthday is parsed once, not per comparison.
+                let mut keyed: Vec<(i32, ContactRow<'b>)> =
+                    rows.into_iter().map(|r| (next_birthday(&r), r)).collect();
+                keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(by_name(&a.1, &b.1)));
+                rows = keyed.into_iter().map(|(_, r)| r).collect();
+            }
             SortBy::LastContact => rows.sort_by(|a, b| {
                 // Never contacted first, then oldest contact first: who needs attention.
                 a.last_day
@@ -504,6 +730,12 @@ impl App {
                     .cmp(&b.last_day.unwrap_or(i32::MIN))
                     .then(a.sort.cmp(b.sort))
             }),
+        }
+        if q.reverse {
+            rows.reverse();
+        }
+        if let Some(n) = q.limit {
+            rows.truncate(n);
         }
         Ok(rows)
     }
@@ -631,16 +863,29 @@ pub fn am_err(e: automerge::AutomergeError) -> AppError {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum SortBy {
+    /// By name, numbers in names by value (`Abara 116` before `Abara 1050`)
     #[default]
     Name,
+    /// Never contacted first, then the oldest last contact
     LastContact,
+    /// The next upcoming birthday first (today's first); contacts without one last
+    Birthday,
 }
 
 #[derive(Debug, Default)]
 pub struct ListQuery {
+    /// Each must be a tag or a relationship kind (export's `--tag`).
     pub tags: Vec<String>,
+    /// Each must be a tag (`kith list --tag`).
+    pub only_tags: Vec<String>,
+    /// Each must be a relationship kind (`kith list --kind`).
+    pub kinds: Vec<String>,
     pub org: Option<String>,
     pub sort: SortBy,
+    /// Reverse the order.
+    pub reverse: bool,
+    /// At most this many rows (after sorting).
+    pub limit: Option<usize>,
     pub archived: bool,
 }
 
@@ -670,6 +915,9 @@ pub struct ContactRow<'a> {
     pub sort: &'a str,
     #[serde(skip)]
     pub last_day: Option<i32>,
+    /// `YYYY-MM-DD` or `--MM-DD`, as stored.
+    #[serde(skip_serializing_if = "str_is_empty")]
+    pub birthday: &'a str,
 }
 
 #[derive(Debug, Serialize)]
@@ -714,6 +962,9 @@ pub struct ItemRow {
     pub contacts: Vec<DocId>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub done: bool,
+    /// An interaction dated after today (`kith log --planned`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub planned: bool,
 }
 
 impl ItemRow {
@@ -726,6 +977,7 @@ impl ItemRow {
             text: s.snippet,
             contacts: s.contacts,
             done: s.done,
+            planned: false,
         }
     }
 }
@@ -787,6 +1039,7 @@ impl App {
         if text.trim().is_empty() {
             return Err(AppError::user("a reminder needs a text"));
         }
+
         let r = Reminder {
             due: due.to_string(),
             contact: Some(contact),
@@ -809,6 +1062,19 @@ impl App {
                 .load(id)?
                 .ok_or_else(|| AppError::user(format!("reminder {id} no longer exists")))?;
             let mut r = model::read_reminder(&l.doc);
+            if r.done {
+                return Err(AppError::hint(
+                    format!(
+                        "reminder {} is already done: {}; nothing changed",
+                        id.short(),
+                        r.text
+                    ),
+                    format!(
+                        "to reopen it, `kith edit {}` and set 'done: no'",
+                        id.short()
+                    ),
+                ));
+            }
             match snooze {
                 Some(d) => r.snoozed_until = d.to_string(),
                 None => r.done = true,
@@ -823,9 +1089,14 @@ impl App {
         let r = self.vault.read()?;
         let look = r.lookup()?;
         let mut out = Vec::new();
+        let today = self.today.to_days();
         for (id, _) in r.timeline(contact)? {
             if let Some(s) = look.item(id)? {
-                out.push(ItemRow::new(id, s));
+                let planned = s.kind == Kind::Interaction && s.day > today;
+                out.push(ItemRow {
+                    planned,
+                    ..ItemRow::new(id, s)
+                });
             }
         }
         Ok(out)
@@ -868,9 +1139,30 @@ impl App {
                 sort: day,
             });
         }
-        for (day, id) in r.cadence_due(until)? {
+        // Contacts whose newest interaction is planned (after today): their indexed cadence
+        // day counts from it; recompute from the last contact as of today.
+        let planned_ahead: BTreeMap<DocId, i32> = r
+            .last_contacts()?
+            .into_iter()
+            .filter(|(_, d)| *d > today)
+            .collect();
+        let mut cadence = r.cadence_due(until)?;
+        cadence.retain(|(_, id)| !planned_ahead.contains_key(id));
+        for (&id, &indexed) in &planned_ahead {
             let Some(s) = look.contact(id)? else { continue };
-            let last = look.last_contact(id)?;
+            let last = last_contact_as_of(&r, id, Some(indexed), today)?;
+            if let Some(day) = kith_core::index::cadence_due(&s, last) {
+                if day <= until {
+                    cadence.push((day, id));
+                }
+            }
+        }
+        for (day, id) in cadence {
+            let Some(s) = look.contact(id)? else { continue };
+            let last = match planned_ahead.get(&id) {
+                Some(&d) => last_contact_as_of(&r, id, Some(d), today)?,
+                None => look.last_contact(id)?,
+            };
             let text = match last {
                 Some(d) => format!(
                     "keep in touch every {}; last contact {}",
@@ -944,26 +1236,39 @@ impl App {
             ));
         }
         let r = self.vault.read()?;
-        let mut acc: Option<std::collections::HashMap<u32, u32>> = None;
-        for w in &words {
-            let hits = r.postings_prefix(w)?;
-            let mut next = std::collections::HashMap::new();
-            for (ord, (weight, exact)) in hits {
-                let s = u32::from(weight) * 10 + if exact { 5 } else { 0 };
-                match &acc {
-                    None => {
-                        next.insert(ord, s);
-                    }
-                    Some(prev) => {
-                        if let Some(p) = prev.get(&ord) {
-                            next.insert(ord, p + s);
+        let all_words = |words: &[String]| -> Result<std::collections::HashMap<u32, u32>> {
+            let mut acc: Option<std::collections::HashMap<u32, u32>> = None;
+            for w in words {
+                let hits = r.postings_prefix(w)?;
+                let mut next = std::collections::HashMap::new();
+                for (ord, (weight, exact)) in hits {
+                    let s = u32::from(weight) * 10 + if exact { 5 } else { 0 };
+                    match &acc {
+                        None => {
+                            next.insert(ord, s);
+                        }
+                        Some(prev) => {
+                            if let Some(p) = prev.get(&ord) {
+                                next.insert(ord, p + s);
+                            }
                         }
                     }
                 }
+                acc = Some(next);
             }
-            acc = Some(next);
+            Ok(acc.unwrap_or_default())
+        };
+        let mut scored = all_words(&words)?;
+        // A query that is a phone number in any formatting (`+1 (555) 010-9999`, `555.010`)
+        // also matches phones by their digits.
+        if let Some(digits) = kith_core::index::phone_query(query) {
+            if words != [digits.clone()] {
+                for (ord, s) in all_words(&[digits])? {
+                    let e = scored.entry(ord).or_insert(0);
+                    *e = (*e).max(s);
+                }
+            }
         }
-        let scored = acc.unwrap_or_default();
         let total = scored.len();
         // Rank first by score; break ties by recency, which needs summaries: fetch the best
         // candidates only.

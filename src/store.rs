@@ -30,7 +30,7 @@ use redb::{
 use serde::{Deserialize, Serialize};
 
 /// Version of the table layout; bumped with a migration for every change.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 const MAGIC: &str = "kith-vault";
 const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
 
@@ -2692,6 +2692,7 @@ mod tests {
             archived: true,
             merged_into: "x".into(),
             created_day: -3,
+            birthday: "--03-14".into(),
         };
         let bytes = enc(&s);
         let r = decode_contact(&bytes).unwrap();
@@ -2705,6 +2706,7 @@ mod tests {
         assert_eq!(r.kinds, ["friend"]);
         assert_eq!((r.every, r.archived, r.merged_into), ("30d", true, "x"));
         assert_eq!(r.created_day, -3);
+        assert_eq!(r.birthday, "--03-14");
     }
 
     #[test]

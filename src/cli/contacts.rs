@@ -41,6 +41,18 @@ pub struct AddArgs {
     /// Keep-in-touch cadence, e.g. 30d, 2w, 6m, 1y
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub every: Option<String>,
+    /// Birthday: YYYY-MM-DD, or --MM-DD (also MM-DD) when the year is unknown
+    #[arg(long, value_name = "DATE", allow_hyphen_values = true)]
+    pub birthday: Option<String>,
+    /// A web address, e.g. a profile page (repeat for several)
+    #[arg(long = "url", value_name = "URL")]
+    pub urls: Vec<String>,
+    /// Nickname
+    #[arg(long)]
+    pub nickname: Option<String>,
+    /// A first note about the contact (saved with it; see `kith timeline`)
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
 }
 
 pub fn add(ctx: &Ctx, a: AddArgs, out: &mut Out) -> Result<(), AppError> {
@@ -55,6 +67,10 @@ pub fn add(ctx: &Ctx, a: AddArgs, out: &mut Out) -> Result<(), AppError> {
         kinds: a.kinds,
         met: a.met,
         every: a.every,
+        nickname: a.nickname,
+        urls: a.urls,
+        birthday: a.birthday,
+        note: a.note,
     })?;
     for (email, other, name) in &added.duplicates {
         out.warn(format!(
@@ -62,9 +78,20 @@ pub fn add(ctx: &Ctx, a: AddArgs, out: &mut Out) -> Result<(), AppError> {
             other.short()
         ));
     }
+    for (other, name) in &added.same_name {
+        out.warn(format!(
+            "a contact named {name} already exists ({}); added another (`kith merge {} {}` joins them)",
+            other.short(),
+            other.short(),
+            added.id.short()
+        ));
+    }
     if ctx.json {
-        out.json(&serde_json::json!({ "id": added.id }))
-            .map_err(io_err)?;
+        let v = match added.note {
+            Some(n) => serde_json::json!({ "id": added.id, "note": n }),
+            None => serde_json::json!({ "id": added.id }),
+        };
+        out.json(&v).map_err(io_err)?;
     } else {
         out.line(added.id.to_hex()).map_err(io_err)?;
     }
@@ -138,7 +165,9 @@ pub fn show(ctx: &Ctx, a: ShowArgs, out: &mut Out) -> Result<(), AppError> {
         row("url", labeled(u));
     }
     for r in c.orgs.values() {
-        row("org", fmt_role(r));
+        // A role with a title is a title (at an organisation); an organisation alone is an org.
+        let label = if r.title.is_empty() { "org" } else { "title" };
+        row(label, fmt_role(r));
     }
     for addr in c.addresses.values() {
         let parts: Vec<&str> = [
@@ -155,10 +184,18 @@ pub fn show(ctx: &Ctx, a: ShowArgs, out: &mut Out) -> Result<(), AppError> {
         row("address", parts.join(", "));
     }
     if !c.birthday.is_empty() {
-        row("birthday", c.birthday.clone() + &conflict("birthday"));
+        row(
+            "birthday",
+            birthday_text(&c.birthday, ctx.today) + &conflict("birthday"),
+        );
     }
     for d in c.dates.values() {
-        row("date", labeled(d));
+        let when = human_date(&d.value);
+        if d.label.is_empty() {
+            row("date", when);
+        } else {
+            row("date", format!("{when} ({})", d.label));
+        }
     }
     if !c.kinds.is_empty() {
         row(
@@ -224,9 +261,62 @@ pub fn show(ctx: &Ctx, a: ShowArgs, out: &mut Out) -> Result<(), AppError> {
     Ok(())
 }
 
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+/// `--03-14` as "14 March", `1990-03-14` as "14 March 1990"; anything else as stored.
+fn human_date(stored: &str) -> String {
+    match stored.parse::<kith_core::time::PartialDate>() {
+        Ok(p) => {
+            let month = MONTHS[usize::from(p.month.clamp(1, 12)) - 1];
+            match p.year {
+                Some(y) => format!("{} {month} {y}", p.day),
+                None => format!("{} {month}", p.day),
+            }
+        }
+        Err(_) => stored.to_string(),
+    }
+}
+
+/// A birthday for people: "14 March", or "14 March 1990 (age 36)" when the year is known (the
+/// age on `today`, the pinned now).
+fn birthday_text(stored: &str, today: Date) -> String {
+    let text = human_date(stored);
+    match stored.parse::<kith_core::time::PartialDate>() {
+        Ok(kith_core::time::PartialDate {
+            year: Some(y),
+            month,
+            day,
+        }) => {
+            let mut age = today.year - y;
+            if (today.month, today.day) < (month, day) {
+                age -= 1;
+            }
+            if age >= 0 {
+                format!("{text} (age {age})")
+            } else {
+                text
+            }
+        }
+        _ => text,
+    }
+}
+
 fn fmt_role(r: &Role) -> String {
     let mut s = match (r.title.is_empty(), r.org.is_empty()) {
-        (false, false) => format!("{}, {}", r.title, r.org),
+        (false, false) => format!("{} at {}", r.title, r.org),
         (true, false) => r.org.clone(),
         (false, true) => r.title.clone(),
         (true, true) => String::new(),
@@ -239,15 +329,27 @@ fn fmt_role(r: &Role) -> String {
 
 #[derive(Args, Debug)]
 pub struct ListArgs {
-    /// Only contacts with this tag or relationship kind (repeat: all must match)
+    /// Only contacts with this tag (repeat: all must match)
     #[arg(long = "tag", short = 't', value_name = "TAG")]
     pub tags: Vec<String>,
+    /// Only contacts of this relationship kind, e.g. mentor (repeat: all must match)
+    #[arg(long = "kind", short = 'k', value_name = "KIND")]
+    pub kinds: Vec<String>,
     /// Only contacts whose organisation contains this text
     #[arg(long)]
     pub org: Option<String>,
-    /// Sort order: by name, or by last contact (never contacted first)
+    /// Sort order
     #[arg(long, value_enum, default_value_t = SortBy::Name)]
     pub sort: SortBy,
+    /// Reverse the sort order
+    #[arg(long, short = 'r')]
+    pub reverse: bool,
+    /// Show at most N contacts (after sorting)
+    #[arg(long, short = 'n', value_name = "N")]
+    pub limit: Option<usize>,
+    /// Leave out the column headers
+    #[arg(long)]
+    pub no_header: bool,
     /// Include archived contacts
     #[arg(long)]
     pub archived: bool,
@@ -257,10 +359,14 @@ pub fn list(ctx: &Ctx, a: ListArgs, out: &mut Out) -> Result<(), AppError> {
     let app = ctx.open_read()?;
     let mut buf = EncodedContacts::default();
     let q = ListQuery {
-        tags: a.tags,
+        only_tags: a.tags,
+        kinds: a.kinds,
         org: a.org,
         sort: a.sort,
+        reverse: a.reverse,
+        limit: a.limit,
         archived: a.archived,
+        ..Default::default()
     };
     let rows = app.list(&q, &mut buf)?;
     if ctx.json {
@@ -270,7 +376,8 @@ pub fn list(ctx: &Ctx, a: ListArgs, out: &mut Out) -> Result<(), AppError> {
         out.note("no contacts; add one with `kith add NAME`");
         return Ok(());
     }
-    out.table_of(&rows, |r, [id, name, role, email, last]| {
+    let header = (!a.no_header).then_some(["ID", "NAME", "ROLE", "EMAIL", "LAST CONTACT"]);
+    out.table_of_headed(header, &rows, |r, [id, name, role, email, last]| {
         id.push_str(&r.id.short());
         name.push_str(r.name);
         if r.archived {

@@ -857,7 +857,22 @@ pub fn sync(ctx: &Ctx, a: SyncArgs, out: &mut Out) -> Result<(), AppError> {
     }
 }
 
+/// `kith daemon --help`: how to keep it running as a user service.
+const DAEMON_SERVICE_HELP: &str = "\
+Run it as a user service so it starts at login and restarts after a failure:
+
+  Linux (systemd):  copy docs/service/kith.service to ~/.config/systemd/user/, then
+                    systemctl --user daemon-reload
+                    systemctl --user enable --now kith.service
+                    (logs: journalctl --user -u kith -f)
+  macOS (launchd):  copy docs/service/com.kith.daemon.plist to ~/Library/LaunchAgents/, then
+                    launchctl bootstrap gui/$(id -u) ~/Library/LaunchAgents/com.kith.daemon.plist
+
+Both files are in kith's source tree; set the path of the kith binary in them first. The
+daemon stops cleanly on Ctrl-C or SIGTERM.";
+
 #[derive(Args, Debug)]
+#[command(after_long_help = DAEMON_SERVICE_HELP)]
 pub struct DaemonArgs {
     #[command(flatten)]
     pub net: NetArgs,

@@ -24,38 +24,117 @@ fn resolve_all(app: &App, refs: &[String]) -> Result<Vec<DocId>, AppError> {
 
 #[derive(Args, Debug)]
 pub struct NoteArgs {
-    /// Contacts the note is about, then the text. The last argument is the text when it
-    /// contains a space or names no contact; `-` reads the text from standard input; with no
-    /// text, $EDITOR opens.
-    #[arg(required = true, num_args = 1..)]
+    /// `REF [TEXT]`: one contact, then the text (with no text, $EDITOR opens; `-` reads
+    /// standard input). For several contacts, give each with --about (every argument is then
+    /// text) or put `--` before the text: `kith note ada babbage -- Met both`.
+    #[arg(value_name = "ARGS")]
     pub args: Vec<String>,
+    /// The text, after `--`
+    #[arg(last = true, value_name = "TEXT", hide = true)]
+    pub rest: Vec<String>,
+    /// A contact the note is about (repeat); every positional argument is then text
+    #[arg(long, short = 'a', value_name = "REF")]
+    pub about: Vec<String>,
     /// A tag for the note (repeat)
     #[arg(long = "tag", short = 't')]
     pub tags: Vec<String>,
 }
 
+/// Which arguments of `note`/`log` name contacts and which are the text, without guessing:
+/// `--about REF` (repeatable) makes every positional argument text; `REFS... -- TEXT` splits at
+/// the `--`; otherwise the first argument is the one contact and the rest is the text (for
+/// `log`, whose text is required, the last argument is the text and the others contacts, as
+/// before). Returns the references and the text (None: none given).
+struct Split {
+    pub refs: Vec<String>,
+    pub text: Option<String>,
+}
+
+fn split_args(
+    cmd: &str,
+    about: &[String],
+    args: &[String],
+    rest: &[String],
+    many_refs: bool,
+) -> Result<Split, AppError> {
+    let usage = format!(
+        "kith {cmd} REF TEXT, or kith {cmd} --about REF --about REF TEXT, or kith {cmd} REF REF -- TEXT"
+    );
+    let joined = |v: &[String]| (!v.is_empty()).then(|| v.join(" "));
+    if !about.is_empty() {
+        let all: Vec<String> = args.iter().chain(rest).cloned().collect();
+        return Ok(Split {
+            refs: about.to_vec(),
+            text: joined(&all),
+        });
+    }
+    if !rest.is_empty() {
+        if args.is_empty() {
+            return Err(AppError::hint(
+                format!("kith {cmd} needs a contact before `--`"),
+                usage,
+            ));
+        }
+        return Ok(Split {
+            refs: args.to_vec(),
+            text: joined(rest),
+        });
+    }
+    match args {
+        [] => Err(AppError::hint(format!("kith {cmd} needs a contact"), usage)),
+        [one] => Ok(Split {
+            refs: vec![one.clone()],
+            text: None,
+        }),
+        [refs @ .., last] if last == "-" || many_refs => Ok(Split {
+            refs: refs.to_vec(),
+            text: Some(last.clone()),
+        }),
+        [one, text] => Ok(Split {
+            refs: vec![one.clone()],
+            text: Some(text.clone()),
+        }),
+        _ => Err(AppError::hint(
+            format!(
+                "kith {cmd} got {} arguments: it cannot tell which are contacts and which is the text",
+                args.len()
+            ),
+            format!("quote the text, or for several contacts use --about for each or `--` before the text: {usage}"),
+        )),
+    }
+}
+
+/// Warns when the text of `kith note REF TEXT` is one word that names a contact: the user may
+/// have meant a note about both.
+fn warn_text_is_contact(app: &App, text: &str, out: &mut Out) -> Result<(), AppError> {
+    if !text.contains(char::is_whitespace)
+        && text != "-"
+        && app::resolve_contact(&app.vault.read()?, text).is_ok()
+    {
+        out.warn(format!(
+            "'{text}' is taken as the text; for a note about both contacts, use `--about REF` for each (or `--` before the text)"
+        ));
+    }
+    Ok(())
+}
+
 pub fn note(ctx: &Ctx, a: NoteArgs, out: &mut Out) -> Result<(), AppError> {
+    let split = split_args("note", &a.about, &a.args, &a.rest, false)?;
     let app = ctx.open()?;
-    let mut refs = a.args.clone();
-    let mut text: Option<String> = None;
-    if refs.len() >= 2 {
-        let last = refs.last().expect("two or more").clone();
-        if last == "-" {
-            refs.pop();
+    if a.about.is_empty() && a.rest.is_empty() && a.args.len() == 2 {
+        warn_text_is_contact(&app, &a.args[1], out)?;
+    }
+    let refs = split.refs;
+    let text = match split.text {
+        Some(t) if t == "-" => {
             let mut s = String::new();
             std::io::stdin().read_to_string(&mut s).map_err(|e| {
                 AppError::user(format!("cannot read the note from standard input: {e}"))
             })?;
-            text = Some(s);
-        } else {
-            let is_ref = !last.contains(char::is_whitespace)
-                && app::resolve_contact(&app.vault.read()?, &last).is_ok();
-            if !is_ref {
-                refs.pop();
-                text = Some(last);
-            }
+            Some(s)
         }
-    }
+        t => t,
+    };
     let ids = resolve_all(&app, &refs)?;
     let body = match text {
         Some(t) => t,
@@ -86,15 +165,26 @@ pub fn note(ctx: &Ctx, a: NoteArgs, out: &mut Out) -> Result<(), AppError> {
 
 #[derive(Args, Debug)]
 pub struct LogArgs {
-    /// Contacts involved, then the summary text (the last argument)
-    #[arg(required = true, num_args = 1..)]
+    /// Contacts involved, then the summary text (the last argument). With --about, every
+    /// argument is text; `REF... -- TEXT` also works.
+    #[arg(value_name = "ARGS")]
     pub args: Vec<String>,
+    /// The text, after `--`
+    #[arg(last = true, value_name = "TEXT", hide = true)]
+    pub rest: Vec<String>,
+    /// A contact involved (repeat); every positional argument is then text
+    #[arg(long, short = 'a', value_name = "REF")]
+    pub about: Vec<String>,
     /// meeting, call, email, message, coffee, event or other (any word)
     #[arg(long, short = 'k')]
     pub kind: String,
     /// When it happened: YYYY-MM-DD, today, yesterday (default: today)
     #[arg(long, value_name = "DATE", allow_hyphen_values = true)]
     pub on: Option<String>,
+    /// A meeting you plan: --on is after today; it shows as planned in the timeline and counts
+    /// as contact (for keep-in-touch) from its date on
+    #[arg(long)]
+    pub planned: bool,
 }
 
 pub fn log(ctx: &Ctx, a: LogArgs, out: &mut Out) -> Result<(), AppError> {
@@ -102,16 +192,16 @@ pub fn log(ctx: &Ctx, a: LogArgs, out: &mut Out) -> Result<(), AppError> {
         Some(s) => app::parse_date(s, ctx.today)?,
         None => ctx.today,
     };
-    let app = ctx.open()?;
-    let mut refs = a.args.clone();
-    if refs.len() < 2 {
+    app::check_interaction_date(on, ctx.today, a.planned)?;
+    let split = split_args("log", &a.about, &a.args, &a.rest, true)?;
+    let Some(text) = split.text else {
         return Err(AppError::hint(
             "kith log needs at least one contact and a summary",
             "kith log REF... --kind KIND [--on DATE] TEXT",
         ));
-    }
-    let text = refs.pop().expect("checked above");
-    let ids = resolve_all(&app, &refs)?;
+    };
+    let app = ctx.open()?;
+    let ids = resolve_all(&app, &split.refs)?;
     let id = app.log(&ids, &a.kind, on, &text)?;
     if ctx.json {
         out.json(&serde_json::json!({ "id": id })).map_err(io_err)
@@ -149,6 +239,7 @@ pub fn timeline(ctx: &Ctx, a: TimelineArgs, out: &mut Out) -> Result<(), AppErro
         .iter()
         .map(|r| {
             let kind = match r.kind {
+                kith_core::Kind::Interaction if r.planned => format!("{} (planned)", r.label),
                 kith_core::Kind::Interaction => r.label.clone(),
                 kith_core::Kind::Reminder if r.done => "reminder ✓".into(),
                 k => k.as_str().to_string(),
@@ -185,6 +276,7 @@ pub fn remind(ctx: &Ctx, a: RemindArgs, out: &mut Out) -> Result<(), AppError> {
         (None, Some(s)) => app::parse_span(s)?.add_to(ctx.today),
         (None, None) => unreachable!("clap requires --on or --in"),
     };
+    app::check_reminder_date(due, ctx.today)?;
     let app = ctx.open()?;
     let id = app::resolve_contact(&app.vault.read()?, &a.contact)?;
     let rid = app.remind(id, due, &a.text)?;
@@ -274,12 +366,19 @@ pub fn search(ctx: &Ctx, a: SearchArgs, out: &mut Out) -> Result<(), AppError> {
     let app = ctx.open_read()?;
     let (total, hits) = app.search(&a.query.join(" "), a.limit)?;
     if ctx.json {
-        return out
-            .json(&serde_json::json!({ "total": total, "hits": hits }))
-            .map_err(io_err);
-    }
-    if hits.is_empty() {
+        out.json(&serde_json::json!({ "total": total, "hits": hits }))
+            .map_err(io_err)?;
+    } else if total == 0 {
         out.note("no matches");
+    }
+    if total == 0 {
+        // Nothing matched: exit 1 without an error line, as grep and ripgrep do, so scripts
+        // can test `kith search ... && ...`.
+        drop(app);
+        out.flush().map_err(io_err)?;
+        std::process::exit(1);
+    }
+    if ctx.json {
         return Ok(());
     }
     let table: Vec<Vec<String>> = hits

@@ -72,10 +72,25 @@ impl Out {
     pub fn table_of<T, const COLS: usize>(
         &mut self,
         rows: &[T],
+        cells: impl FnMut(&T, &mut [String; COLS]),
+    ) -> io::Result<()> {
+        self.table_of_headed(None, rows, cells)
+    }
+
+    /// [`Out::table_of`] with a header line (the column names) above the rows, when given.
+    pub fn table_of_headed<T, const COLS: usize>(
+        &mut self,
+        header: Option<[&str; COLS]>,
+        rows: &[T],
         mut cells: impl FnMut(&T, &mut [String; COLS]),
     ) -> io::Result<()> {
         let mut buf: [String; COLS] = std::array::from_fn(|_| String::new());
         let mut widths = vec![0usize; COLS];
+        if let Some(h) = &header {
+            for (w, c) in widths.iter_mut().zip(h) {
+                *w = (*w).max(width(c));
+            }
+        }
         for r in rows {
             buf.iter_mut().for_each(String::clear);
             cells(r, &mut buf);
@@ -84,6 +99,9 @@ impl Out {
             }
         }
         let mut line = String::new();
+        if let Some(h) = header {
+            self.table_line(&mut line, &h.map(String::from), &widths)?;
+        }
         for r in rows {
             buf.iter_mut().for_each(String::clear);
             cells(r, &mut buf);

@@ -162,7 +162,7 @@ fn a_closed_stdout_is_not_an_error() {
     }
     // And as a shell pipeline.
     let script = format!(
-        "\"{}\" list 2>\"$0.err\" | head -1",
+        "\"{}\" list --no-header 2>\"$0.err\" | head -1",
         env!("CARGO_BIN_EXE_kith")
     );
     let errfile = t.root().join("pipe");

@@ -14,5 +14,6 @@ mod maps;
 mod net;
 mod purge;
 mod refs;
+mod rough;
 mod storage;
 mod sync;

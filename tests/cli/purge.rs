@@ -102,7 +102,7 @@ fn purge_syncs_to_every_device_and_nothing_brings_it_back() {
         .trim()
         .to_string();
     let shared = a
-        .ok(&["note", &grace, &ada, "compiler meeting with both"])
+        .ok(&["note", &grace, &ada, "--", "compiler meeting with both"])
         .trim()
         .to_string();
     let call = a

@@ -492,7 +492,9 @@ fn a_daemon_pushes_a_cli_edit_to_another_device() {
     let start = Instant::now();
     let mut back = false;
     while start.elapsed() < Duration::from_secs(20) {
-        if a.ok(&["search", "compiler"])
+        // `search` exits 1 until something matches.
+        if a.run(&["search", "compiler"])
+            .stdout
             .contains("Invented the compiler")
         {
             back = true;

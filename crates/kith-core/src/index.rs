@@ -21,6 +21,7 @@ use crate::time::{Date, Span};
 pub mod weight {
     pub const NAME: u8 = 8;
     pub const EMAIL: u8 = 6;
+    pub const PHONE: u8 = 6;
     pub const ORG: u8 = 5;
     pub const TAG: u8 = 4;
     pub const TEXT_SHORT: u8 = 2;
@@ -45,6 +46,8 @@ pub struct ContactSummary {
     pub merged_into: String,
     /// Day (days since 1970-01-01, UTC) the contact was created.
     pub created_day: i32,
+    /// Birthday as stored: `YYYY-MM-DD`, `--MM-DD` or empty (for `list --sort birthday`).
+    pub birthday: String,
 }
 
 /// A [`ContactSummary`] decoded without copying its strings: the same fields in the same order,
@@ -65,13 +68,15 @@ pub struct ContactSummaryRef<'a> {
     pub archived: bool,
     pub merged_into: &'a str,
     pub created_day: i32,
+    pub birthday: &'a str,
 }
 
 /// What listings show of a note, interaction or reminder, kept in the `items` table.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemSummary {
     pub kind: Kind,
-    /// The day it happened (interaction), is due (reminder) or was written (note).
+    /// The day it happened (interaction), is due (reminder: the later of its due date and its
+    /// snooze end) or was written (note).
     pub day: i32,
     /// Milliseconds since the epoch when created: orders items of one day.
     pub created: i64,
@@ -147,6 +152,37 @@ pub fn phone_key(p: &str) -> String {
     out
 }
 
+/// Shortest digit run a phone search matches.
+pub const PHONE_MIN_DIGITS: usize = 4;
+
+/// The search terms of a phone number: every suffix of its digits with at least
+/// [`PHONE_MIN_DIGITS`] digits. Search matches terms by prefix, so any run of four or more
+/// consecutive digits finds the number, whatever the formatting on either side
+/// (`+1 (555) 010-9999` is found by `5550109999`, `555-010` or `0109999`).
+pub fn phone_terms(p: &str) -> Vec<String> {
+    let digits: Vec<char> = p.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() < PHONE_MIN_DIGITS {
+        return Vec::new();
+    }
+    (0..=digits.len() - PHONE_MIN_DIGITS)
+        .map(|i| digits[i..].iter().collect())
+        .collect()
+}
+
+/// The digits to search for when a query is a phone number (digits, spaces and `+-().`
+/// only, with at least [`PHONE_MIN_DIGITS`] digits); None for any other query.
+pub fn phone_query(q: &str) -> Option<String> {
+    let q = q.trim();
+    if !q
+        .chars()
+        .all(|c| c.is_ascii_digit() || " +-().".contains(c))
+    {
+        return None;
+    }
+    let digits: String = q.chars().filter(char::is_ascii_digit).collect();
+    (digits.len() >= PHONE_MIN_DIGITS).then_some(digits)
+}
+
 /// Derives a document's index entries. Documents of no known kind contribute nothing.
 pub fn derive<D: ReadDoc>(doc: &D) -> (Option<Kind>, DocIndex) {
     let kind = model::doc_kind(doc);
@@ -191,6 +227,10 @@ pub fn derive<D: ReadDoc>(doc: &D) -> (Option<Kind>, DocIndex) {
                 if !k.is_empty() {
                     ix.phones.insert(k);
                 }
+                for term in phone_terms(&p.value) {
+                    let e = t.entry(term).or_insert(0);
+                    *e = (*e).max(weight::PHONE);
+                }
             }
             let folded = text::fold(c.name.trim());
             if !folded.is_empty() {
@@ -212,6 +252,7 @@ pub fn derive<D: ReadDoc>(doc: &D) -> (Option<Kind>, DocIndex) {
                 archived: c.archived,
                 merged_into: c.merged_into.clone(),
                 created_day: day_of_ms(c.created),
+                birthday: c.birthday.clone(),
             });
         }
         Some(Kind::Note) => {
@@ -247,10 +288,11 @@ pub fn derive<D: ReadDoc>(doc: &D) -> (Option<Kind>, DocIndex) {
         Some(Kind::Reminder) => {
             let r = model::read_reminder(doc);
             add_terms(&mut ix.terms, &r.text, weight::BODY);
-            let day = parse_day(&r.due).unwrap_or_else(|| day_of_ms(r.created));
+            // One date per reminder: a snooze moves it, in the timeline as in `due`.
+            let due = parse_day(&r.due).unwrap_or_else(|| day_of_ms(r.created));
+            let day = due.max(parse_day(&r.snoozed_until).unwrap_or(i32::MIN));
             if !r.done {
-                let snooze = parse_day(&r.snoozed_until).unwrap_or(i32::MIN);
-                ix.due_day = Some(day.max(snooze));
+                ix.due_day = Some(day);
             }
             ix.item = Some(ItemSummary {
                 kind: Kind::Reminder,
@@ -316,6 +358,10 @@ mod tests {
         assert_eq!(ix.terms.get("climbing"), Some(&weight::TAG));
         assert!(ix.emails.contains("zoe@example.com"));
         assert!(ix.phones.contains("+15550109999"));
+        assert_eq!(ix.terms.get("15550109999"), Some(&weight::PHONE));
+        assert_eq!(ix.terms.get("0109999"), Some(&weight::PHONE));
+        assert_eq!(ix.terms.get("9999"), Some(&weight::PHONE));
+        assert!(!ix.terms.contains_key("999"));
         assert!(ix.names.contains("zoe angstrom"));
         let s = ix.contact.unwrap();
         assert_eq!(s.created_day, 3);
@@ -336,9 +382,24 @@ mod tests {
         r.snoozed_until = "1970-01-09".into();
         model::write_reminder(&mut doc, &r, 1).unwrap();
         assert_eq!(derive(&doc).1.due_day, Some(8));
+        // The timeline shows the same date as `due`.
+        assert_eq!(derive(&doc).1.item.unwrap().day, 8);
         r.done = true;
         model::write_reminder(&mut doc, &r, 2).unwrap();
         assert_eq!(derive(&doc).1.due_day, None);
+    }
+
+    #[test]
+    fn phone_queries_are_digit_runs() {
+        assert_eq!(
+            phone_query("+1 (555) 010-9999").as_deref(),
+            Some("15550109999")
+        );
+        assert_eq!(phone_query("555.010").as_deref(), Some("555010"));
+        assert_eq!(phone_query("555"), None);
+        assert_eq!(phone_query("ada 5550"), None);
+        assert!(phone_terms("12").is_empty());
+        assert_eq!(phone_terms("12-345"), ["12345", "2345"]);
     }
 
     #[test]

@@ -284,9 +284,61 @@ pub fn apply_text(doc: &mut AutoCommit, obj: &ObjId, new: &str) -> Result<(), Au
     Ok(())
 }
 
+/// Natural order of two (folded) names: runs of digits compare by their value, so
+/// `abara 116` sorts before `abara 1050`; other characters compare as usual.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (mut x, mut y) = (a.chars().peekable(), b.chars().peekable());
+    loop {
+        match (x.peek().copied(), y.peek().copied()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(c), Some(d)) if c.is_ascii_digit() && d.is_ascii_digit() => {
+                let take = |it: &mut std::iter::Peekable<std::str::Chars>| {
+                    let mut run = String::new();
+                    while let Some(c) = it.next_if(char::is_ascii_digit) {
+                        run.push(c);
+                    }
+                    run
+                };
+                let (p, q) = (take(&mut x), take(&mut y));
+                let (p0, q0) = (p.trim_start_matches('0'), q.trim_start_matches('0'));
+                let ord = p0
+                    .len()
+                    .cmp(&q0.len())
+                    .then_with(|| p0.cmp(q0))
+                    .then_with(|| p.len().cmp(&q.len()));
+                if ord != Ordering::Equal {
+                    return ord;
+                }
+            }
+            (Some(c), Some(d)) => {
+                if c != d {
+                    return c.cmp(&d);
+                }
+                x.next();
+                y.next();
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn natural_order_compares_numbers_by_value() {
+        use std::cmp::Ordering::*;
+        assert_eq!(natural_cmp("abara 116", "abara 1050"), Less);
+        assert_eq!(natural_cmp("abara 2", "abara 10"), Less);
+        assert_eq!(natural_cmp("a10b", "a10a"), Greater);
+        assert_eq!(natural_cmp("a007", "a7"), Greater);
+        assert_eq!(natural_cmp("ada", "ada 1"), Less);
+        assert_eq!(natural_cmp("x", "x"), Equal);
+        assert_eq!(natural_cmp("99999999999999999999999", "1"), Greater);
+    }
     use automerge::{ObjType, ROOT};
     use proptest::prelude::*;
 
