@@ -865,6 +865,8 @@ impl App {
                 contact,
                 name,
                 text: entry.snippet,
+                label: None,
+                years: None,
                 sort: day,
             });
         }
@@ -887,9 +889,16 @@ impl App {
                 contact: Some(id),
                 name: s.name,
                 text,
+                label: None,
+                years: None,
                 sort: day,
             });
         }
+        rows.extend(
+            self.upcoming_dates(&r, within)?
+                .iter()
+                .map(crate::keep::UpcomingDate::due_row),
+        );
         rows.sort_by(|a, b| {
             a.sort
                 .cmp(&b.sort)
@@ -911,6 +920,12 @@ pub struct DueRow {
     pub contact: Option<DocId>,
     pub name: String,
     pub text: String,
+    /// Dates that matter: `birthday` or the date's label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Dates that matter: the age reached or years since, when the year is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub years: Option<i32>,
     #[serde(skip)]
     pub sort: i32,
 }

@@ -1,0 +1,182 @@
+//! Relationship keeping (issue 11): dates that matter in `due`.
+
+use serde_json::Value;
+
+use crate::env::{assert_one_error, TestEnv};
+
+fn due(t: &TestEnv, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["due"];
+    args.extend_from_slice(extra);
+    t.json(&args).as_array().unwrap().clone()
+}
+
+fn dates(rows: &[Value]) -> Vec<(String, String, i64, String)> {
+    rows.iter()
+        .filter(|r| r["kind"] == "birthday" || r["kind"] == "date")
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                r["date"].as_str().unwrap().to_string(),
+                r["days"].as_i64().unwrap(),
+                r["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn due_at(t: &TestEnv, now: &str) -> Vec<Value> {
+    let o = t.run_with(&["--json", "due"], &[("KITH_NOW", now)], None);
+    assert_eq!(o.code, 0, "{o:#?}");
+    serde_json::from_str::<Value>(&o.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn birthdays_and_dates_appear_in_due_within_each_lead_time() {
+    let t = TestEnv::new();
+    t.add("Ada Lovelace", &[]);
+    t.add("Grace Hopper", &[]);
+    t.add("Alan Turing", &[]);
+    t.ok(&["set", "ada", "birthday", "1990-11-25"]); // in 3 days, turns 36
+    t.ok(&["set", "grace", "birthday", "--11-29"]); // in 7 days, no year
+    t.ok(&["set", "alan", "birthday", "--11-30"]); // in 8 days: past the default lead
+    t.ok(&["set", "ada", "date.anniversary", "2020-12-01"]); // in 9 days
+
+    let rows = due(&t, &[]);
+    assert_eq!(
+        dates(&rows),
+        vec![
+            (
+                "Ada Lovelace".into(),
+                "2026-11-25".into(),
+                3,
+                "birthday: turns 36".into()
+            ),
+            (
+                "Grace Hopper".into(),
+                "2026-11-29".into(),
+                7,
+                "birthday (year unknown)".into()
+            ),
+        ]
+    );
+    let ada = rows.iter().find(|r| r["name"] == "Ada Lovelace").unwrap();
+    assert_eq!(ada["kind"], "birthday");
+    assert_eq!(ada["label"], "birthday");
+    assert_eq!(ada["years"], 36);
+    assert_eq!(ada["contact"], ada["id"]);
+    assert!(rows.iter().find(|r| r["name"] == "Grace Hopper").unwrap()["years"].is_null());
+
+    // A longer lead time brings a contact's dates in earlier.
+    t.ok(&["set", "ada", "lead", "2w"]);
+    t.ok(&["set", "alan", "lead", "10d"]);
+    let got = dates(&due(&t, &[]));
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert!(got.contains(&(
+        "Ada Lovelace".into(),
+        "2026-12-01".into(),
+        9,
+        "anniversary: 6 years".into()
+    )));
+    assert!(got.contains(&(
+        "Alan Turing".into(),
+        "2026-11-30".into(),
+        8,
+        "birthday (year unknown)".into()
+    )));
+    let shown = t.ok(&["show", "ada"]);
+    assert!(shown.contains("lead:") && shown.contains("2w"), "{shown}");
+
+    // --within widens the window for everyone; the table says what each date is.
+    t.ok(&["set", "alan", "lead", ""]);
+    let got = dates(&due(&t, &["--within", "30d"]));
+    assert_eq!(got.len(), 4, "{got:?}");
+    let table = t.ok(&["due"]);
+    assert!(table.contains("birthday: turns 36"), "{table}");
+    assert!(table.contains("anniversary: 6 years"), "{table}");
+    assert!(!table.contains("Alan Turing"), "{table}");
+
+    // Removing a date, archiving a contact: gone from due.
+    t.ok(&["set", "ada", "date.anniversary", ""]);
+    t.ok(&["set", "grace", "archived", "true"]);
+    let got = dates(&due(&t, &[]));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].3, "birthday: turns 36");
+}
+
+#[test]
+fn dates_wrap_around_the_new_year_and_february_29() {
+    let t = TestEnv::new();
+    t.add("Ada Lovelace", &[]);
+    t.add("Leap Person", &[]);
+    t.ok(&["set", "ada", "birthday", "--01-02"]);
+    t.ok(&["set", "leap", "birthday", "2000-02-29"]);
+    let rows = due_at(&t, "2026-12-28T10:00:00Z");
+    assert_eq!(
+        dates(&rows),
+        vec![(
+            "Ada Lovelace".into(),
+            "2027-01-02".into(),
+            5,
+            "birthday (year unknown)".into()
+        )]
+    );
+    // 2027 is not a leap year: a February 29 birthday falls on February 28.
+    let rows = due_at(&t, "2027-02-25T10:00:00Z");
+    assert_eq!(
+        dates(&rows),
+        vec![(
+            "Leap Person".into(),
+            "2027-02-28".into(),
+            3,
+            "birthday: turns 27".into()
+        )]
+    );
+    let rows = due_at(&t, "2028-02-25T10:00:00Z");
+    assert_eq!(dates(&rows)[0].1, "2028-02-29");
+}
+
+#[test]
+fn bad_dates_and_lead_times_are_refused_and_change_nothing() {
+    let t = TestEnv::new();
+    t.add("Ada Lovelace", &[]);
+    let err = t.fails(&["set", "ada", "lead", "400d"], 1);
+    assert_one_error(&err, "too long");
+    let err = t.fails(&["set", "ada", "lead", "soon"], 1);
+    assert_one_error(&err, "soon");
+    let err = t.fails(&["set", "ada", "date.anniversary", "2020-13-01"], 1);
+    assert_one_error(&err, "2020-13-01");
+    let err = t.fails(&["set", "ada", "date.", "2020-01-01"], 1);
+    assert_one_error(&err, "label");
+    let shown = t.json(&["show", "ada"]);
+    let c = &shown;
+    assert!(c["lead"].is_null(), "{shown}");
+    assert_eq!(c["dates"], serde_json::json!({}), "{shown}");
+}
+
+#[test]
+fn lead_time_and_dates_survive_a_vcard_round_trip() {
+    let t = TestEnv::new();
+    t.add("Ada Lovelace", &[]);
+    t.ok(&["set", "ada", "lead", "3w"]);
+    t.ok(&["set", "ada", "date.anniversary", "2020-12-01"]);
+    let card = t.ok(&["export", "--format", "vcard"]);
+    assert!(card.contains("X-KITH-LEAD:3w"), "{card}");
+    let file = t.root().join("ada.vcf");
+    std::fs::write(&file, &card).unwrap();
+    let u = TestEnv::new();
+    u.ok(&["import", file.to_str().unwrap()]);
+    let rows = due(&u, &[]);
+    assert_eq!(
+        dates(&rows),
+        vec![(
+            "Ada Lovelace".into(),
+            "2026-12-01".into(),
+            9,
+            "anniversary: 6 years".into()
+        )]
+    );
+}
