@@ -8,6 +8,7 @@ mod contacts;
 mod device;
 mod interop;
 mod items;
+mod keep;
 mod output;
 
 use std::path::PathBuf;
@@ -79,6 +80,9 @@ pub enum Command {
     Due(items::DueArgs),
     /// Mark a reminder done (or snooze it)
     Done(items::DoneArgs),
+    /// What needs you today: overdue keep-in-touch, fading ties, dates, reminders, people to
+    /// reconnect with, each saying why
+    Digest(keep::DigestArgs),
     /// Search names, organisations, titles, emails, tags, notes and interactions
     Search(items::SearchArgs),
     /// Rebuild every index from the documents, then repack and compact the vault file
@@ -208,6 +212,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<(), AppError> {
         Command::Remind(a) => items::remind(&ctx, a, out),
         Command::Due(a) => items::due(&ctx, a, out),
         Command::Done(a) => items::done(&ctx, a, out),
+        Command::Digest(a) => keep::digest(&ctx, a, out),
         Command::Search(a) => items::search(&ctx, a, out),
         Command::Reindex => items::reindex(&ctx, out),
         Command::Check => check(&ctx, out),

@@ -180,3 +180,119 @@ fn lead_time_and_dates_survive_a_vcard_round_trip() {
         )]
     );
 }
+
+fn log_on(t: &TestEnv, who: &str, days: &[&str]) {
+    for d in days {
+        t.ok(&["log", who, "--kind", "call", "--on", d, "caught up"]);
+    }
+}
+
+fn names_of(section: &Value) -> Vec<String> {
+    section
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn digest_explains_fading_ties_dates_reminders_and_reconnections() {
+    let t = TestEnv::new();
+    let empty = t.ok_out(&["digest"]);
+    assert!(
+        empty.stderr.contains("nothing needs you today"),
+        "{empty:?}"
+    );
+
+    t.add("Grace Hopper", &[]);
+    t.add("Ada Lovelace", &[]);
+    t.add("Bob Builder", &[]);
+    t.add("Carol Danvers", &[]);
+    t.add("Dan Brown", &[]);
+    t.add("Eve Online", &[]);
+    // Grace: about monthly for half a year, then nothing since March: fading.
+    log_on(
+        &t,
+        "grace",
+        &[
+            "2025-10-01",
+            "2025-11-01",
+            "2025-12-01",
+            "2026-01-01",
+            "2026-02-01",
+            "2026-03-01",
+            "2026-03-29",
+        ],
+    );
+    // Ada: weekly, last a week ago: fine.
+    log_on(
+        &t,
+        "ada",
+        &["2026-10-25", "2026-11-01", "2026-11-08", "2026-11-15"],
+    );
+    // Eve: every two months, last 100 days ago: under twice her rhythm, not fading.
+    log_on(
+        &t,
+        "eve",
+        &["2026-02-14", "2026-04-15", "2026-06-14", "2026-08-14"],
+    );
+    // Bob: twice, long ago: too little history for a rhythm, a reconnection suggestion.
+    log_on(&t, "bob", &["2025-01-10", "2025-02-10"]);
+    // Carol: keep in touch monthly, last contact in September: overdue.
+    t.ok(&["set", "carol", "every", "30d"]);
+    log_on(&t, "carol", &["2026-09-01"]);
+    t.ok(&["set", "dan brown", "birthday", "1980-11-24"]);
+    t.ok(&["remind", "ada", "Send the notes", "--on", "2026-11-20"]);
+    t.ok(&["remind", "ada", "Book the venue", "--on", "2026-12-10"]);
+
+    let d = t.json(&["digest"]);
+    assert_eq!(d["today"], "2026-11-22");
+    assert_eq!(names_of(&d["overdue"]), vec!["Carol Danvers"]);
+    assert_eq!(names_of(&d["fading"]), vec!["Grace Hopper"]);
+    let grace = &d["fading"][0];
+    assert_eq!(grace["date"], "2026-03-29");
+    assert_eq!(grace["days"], -238);
+    assert_eq!(
+        grace["why"],
+        "last spoke 8 months ago; you used to talk every 4 weeks (7 interactions, median gap 30 days)"
+    );
+    assert_eq!(names_of(&d["dates"]), vec!["Dan Brown"]);
+    assert_eq!(d["dates"][0]["why"], "birthday: turns 46 in 2 days");
+    assert_eq!(names_of(&d["reminders"]), vec!["Ada Lovelace"]);
+    assert_eq!(
+        d["reminders"][0]["why"],
+        "Send the notes: overdue by 2 days"
+    );
+    assert_eq!(names_of(&d["reconnect"]), vec!["Bob Builder"]);
+    assert_eq!(
+        d["reconnect"][0]["why"],
+        "last contact 21 months ago (2 interactions logged)"
+    );
+
+    // --within reaches the later reminder; the text form has one section per kind.
+    let d = t.json(&["digest", "--within", "30d"]);
+    assert_eq!(d["reminders"].as_array().unwrap().len(), 2);
+    let text = t.ok(&["digest"]);
+    for needle in [
+        "Overdue keep-in-touch:",
+        "Fading ties:",
+        "  Grace Hopper: last spoke 8 months ago; you used to talk every 4 weeks",
+        "Dates coming up:",
+        "Reminders:",
+        "Reconnect with:",
+    ] {
+        assert!(text.contains(needle), "{needle}\n{text}");
+    }
+    assert!(!text.contains("Eve Online"), "{text}");
+
+    // One more call with Grace and she is no longer fading.
+    log_on(&t, "grace", &["2026-11-21"]);
+    assert_eq!(
+        names_of(&t.json(&["digest"])["fading"]),
+        Vec::<String>::new()
+    );
+
+    let err = t.fails(&["digest", "--within", "soon"], 1);
+    assert_one_error(&err, "soon");
+}
