@@ -495,3 +495,106 @@ mod tests {
         assert_eq!(span_words(800), "2 years");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Give and take.
+
+/// Interaction kind of something the user did for a contact (`kith gave`).
+pub const GAVE: &str = "gave";
+/// Interaction kind of something a contact did for the user (`kith got`).
+pub const GOT: &str = "got";
+
+/// One favour, introduction, referral or piece of advice, either way (also its JSON schema).
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerEntry {
+    /// The interaction that records it.
+    pub id: DocId,
+    pub date: String,
+    /// `gave` or `got`.
+    pub direction: String,
+    pub text: String,
+}
+
+/// What the user and one contact did for each other (also its JSON schema).
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerRow {
+    pub contact: DocId,
+    pub name: String,
+    pub gave: u32,
+    pub got: u32,
+    /// `gave - got`: positive when the user gave more.
+    pub balance: i64,
+    /// Newest first; only for `kith ledger REF`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub entries: Vec<LedgerEntry>,
+}
+
+impl App {
+    /// The give-and-take of one contact, from the `gave`/`got` interactions on its timeline.
+    pub fn ledger_of(&self, r: &Reader, contact: DocId, entries: bool) -> Result<LedgerRow> {
+        let look = r.lookup()?;
+        let name = look.contact(contact)?.map(|s| s.name).unwrap_or_default();
+        let mut row = LedgerRow {
+            contact,
+            name,
+            gave: 0,
+            got: 0,
+            balance: 0,
+            entries: Vec::new(),
+        };
+        for (id, kind) in r.timeline(contact)? {
+            if kind != kith_core::Kind::Interaction {
+                continue;
+            }
+            let Some(i) = look.item(id)? else { continue };
+            match i.label.as_str() {
+                GAVE => row.gave += 1,
+                GOT => row.got += 1,
+                _ => continue,
+            }
+            if entries {
+                row.entries.push(LedgerEntry {
+                    id,
+                    date: Date::from_days(i.day).to_string(),
+                    direction: i.label.clone(),
+                    text: i.snippet.clone(),
+                });
+            }
+        }
+        row.balance = i64::from(row.gave) - i64::from(row.got);
+        row.entries
+            .sort_by(|a, b| b.date.cmp(&a.date).then(a.id.cmp(&b.id)));
+        Ok(row)
+    }
+
+    /// Everyone with a `gave` or `got` entry, by name. Finds the entries through the full-text
+    /// postings of the interaction kind words, so it reads no document.
+    pub fn ledger(&self) -> Result<Vec<LedgerRow>> {
+        let r = self.vault.read()?;
+        let look = r.lookup()?;
+        let mut contacts: BTreeSet<DocId> = BTreeSet::new();
+        for word in [GAVE, GOT] {
+            for (ord, (_, exact)) in r.postings_prefix(word)? {
+                if !exact {
+                    continue;
+                }
+                let Some(id) = r.id_of_ord(ord)? else {
+                    continue;
+                };
+                let Some(i) = look.item(id)? else { continue };
+                if i.kind == kith_core::Kind::Interaction && i.label == word {
+                    contacts.extend(i.contacts.iter().copied());
+                }
+            }
+        }
+        let mut rows = Vec::new();
+        for c in contacts {
+            let row = self.ledger_of(&r, c, false)?;
+            if row.gave + row.got > 0 {
+                rows.push(row);
+            }
+        }
+        rows.sort_by(|a, b| a.name.cmp(&b.name).then(a.contact.cmp(&b.contact)));
+        Ok(rows)
+    }
+}

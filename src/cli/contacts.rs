@@ -188,6 +188,16 @@ pub fn show(ctx: &Ctx, a: ShowArgs, out: &mut Out) -> Result<(), AppError> {
     if let Some(d) = &v.next_due {
         row("next due", day_text(ctx.today, d));
     }
+    let give = app.ledger_of(&app.vault.read()?, id, false)?;
+    if give.gave + give.got > 0 {
+        row(
+            "give and take",
+            format!(
+                "gave {}, got {} (balance {:+})",
+                give.gave, give.got, give.balance
+            ),
+        );
+    }
     for l in &v.links {
         let who = l
             .name

@@ -83,6 +83,12 @@ pub enum Command {
     /// What needs you today: overdue keep-in-touch, fading ties, dates, reminders, people to
     /// reconnect with, each saying why
     Digest(keep::DigestArgs),
+    /// Record something you did for a contact (a favour, an introduction, a referral, advice)
+    Gave(keep::GiveArgs),
+    /// Record something a contact did for you
+    Got(keep::GiveArgs),
+    /// What you and each contact did for each other, with a balance per person
+    Ledger(keep::LedgerArgs),
     /// Search names, organisations, titles, emails, tags, notes and interactions
     Search(items::SearchArgs),
     /// Rebuild every index from the documents, then repack and compact the vault file
@@ -213,6 +219,9 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<(), AppError> {
         Command::Due(a) => items::due(&ctx, a, out),
         Command::Done(a) => items::done(&ctx, a, out),
         Command::Digest(a) => keep::digest(&ctx, a, out),
+        Command::Gave(a) => keep::give(&ctx, a, crate::keep::GAVE, out),
+        Command::Got(a) => keep::give(&ctx, a, crate::keep::GOT, out),
+        Command::Ledger(a) => keep::ledger(&ctx, a, out),
         Command::Search(a) => items::search(&ctx, a, out),
         Command::Reindex => items::reindex(&ctx, out),
         Command::Check => check(&ctx, out),

@@ -296,3 +296,72 @@ fn digest_explains_fading_ties_dates_reminders_and_reconnections() {
     let err = t.fails(&["digest", "--within", "soon"], 1);
     assert_one_error(&err, "soon");
 }
+
+#[test]
+fn gave_and_got_make_a_ledger_with_a_balance_per_person() {
+    let t = TestEnv::new();
+    t.add("Ada Lovelace", &[]);
+    t.add("Grace Hopper", &[]);
+    t.add("Alan Turing", &[]);
+    let empty = t.ok_out(&["ledger"]);
+    assert!(empty.stderr.contains("nothing given"), "{empty:?}");
+    t.ok(&[
+        "gave",
+        "ada",
+        "Introduced her to Grace",
+        "--on",
+        "2026-11-01",
+    ]);
+    t.ok(&["gave", "ada", "Reviewed her paper"]);
+    t.ok(&["got", "ada", "Referral to the Analytical Society"]);
+    t.ok(&["got", "grace", "Advice on compilers"]);
+    // An ordinary interaction whose summary says "gave" is not a ledger entry.
+    t.ok(&["log", "alan", "--kind", "call", "gave him a call"]);
+
+    let rows = t.json(&["ledger"]);
+    let got: Vec<(String, i64, i64, i64)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                r["gave"].as_i64().unwrap(),
+                r["got"].as_i64().unwrap(),
+                r["balance"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("Ada Lovelace".into(), 2, 1, 1),
+            ("Grace Hopper".into(), 0, 1, -1)
+        ]
+    );
+    let ada = t.json(&["ledger", "ada"]);
+    assert_eq!(ada["balance"], 1);
+    let entries = ada["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[2]["date"], "2026-11-01");
+    assert_eq!(entries[2]["direction"], "gave");
+    assert_eq!(entries[2]["text"], "Introduced her to Grace");
+    let text = t.ok(&["ledger", "ada"]);
+    assert!(
+        text.starts_with("Ada Lovelace: gave 2, got 1, balance +1"),
+        "{text}"
+    );
+    let shown = t.ok(&["show", "ada"]);
+    assert!(shown.contains("gave 2, got 1 (balance +1)"), "{shown}");
+    assert!(!t.ok(&["show", "alan"]).contains("give and take"));
+    // The entries are on the timeline too.
+    let tl = t.ok(&["timeline", "grace"]);
+    assert!(tl.contains("Advice on compilers"), "{tl}");
+
+    assert_one_error(&t.fails(&["gave", "ada", "  "], 1), "needs a text");
+    assert_one_error(&t.fails(&["got", "nobody", "x"], 1), "nobody");
+    assert_one_error(
+        &t.fails(&["gave", "ada", "x", "--on", "2026-02-30"], 1),
+        "2026-02-30",
+    );
+}
