@@ -630,6 +630,14 @@ fn main() -> Res<()> {
         &["due"],
         |o| format!("{} lines", lines(o)),
     )?);
+    rows.push(b.measure(
+        &home,
+        "kith digest",
+        "overdue cadences, fading ties (rhythm of every contact silent 30+ days), dates, reminders",
+        Some(50.0),
+        &["digest"],
+        |o| format!("{} lines", lines(o)),
+    )?);
     let common = data.common_word.clone();
     rows.push(b.measure(
         &home,

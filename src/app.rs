@@ -1136,6 +1136,8 @@ impl App {
                 contact,
                 name,
                 text: entry.snippet,
+                label: None,
+                years: None,
                 sort: day,
             });
         }
@@ -1179,9 +1181,16 @@ impl App {
                 contact: Some(id),
                 name: s.name,
                 text,
+                label: None,
+                years: None,
                 sort: day,
             });
         }
+        rows.extend(
+            self.upcoming_dates(&r, within)?
+                .iter()
+                .map(crate::keep::UpcomingDate::due_row),
+        );
         rows.sort_by(|a, b| {
             a.sort
                 .cmp(&b.sort)
@@ -1203,6 +1212,12 @@ pub struct DueRow {
     pub contact: Option<DocId>,
     pub name: String,
     pub text: String,
+    /// Dates that matter: `birthday` or the date's label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Dates that matter: the age reached or years since, when the year is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub years: Option<i32>,
     #[serde(skip)]
     pub sort: i32,
 }

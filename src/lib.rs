@@ -8,5 +8,6 @@ pub mod app;
 pub mod cli;
 pub mod editbuf;
 pub mod interop;
+pub mod keep;
 pub mod net;
 pub mod store;

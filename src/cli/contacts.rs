@@ -212,6 +212,9 @@ pub fn show(ctx: &Ctx, a: ShowArgs, out: &mut Out) -> Result<(), AppError> {
     if !c.every.is_empty() {
         row("every", c.every.clone() + &conflict("every"));
     }
+    if !c.lead.is_empty() {
+        row("lead", c.lead.clone() + &conflict("lead"));
+    }
     row(
         "last contact",
         v.last_contact
@@ -221,6 +224,16 @@ pub fn show(ctx: &Ctx, a: ShowArgs, out: &mut Out) -> Result<(), AppError> {
     );
     if let Some(d) = &v.next_due {
         row("next due", day_text(ctx.today, d));
+    }
+    let give = app.ledger_of(&app.vault.read()?, id, false)?;
+    if give.gave + give.got > 0 {
+        row(
+            "give and take",
+            format!(
+                "gave {}, got {} (balance {:+})",
+                give.gave, give.got, give.balance
+            ),
+        );
     }
     for l in &v.links {
         let who = l
@@ -622,7 +635,8 @@ pub struct SetArgs {
     /// Contact: id prefix, name or email
     pub contact: String,
     /// Field: name, nickname, given, family, email, phone, url, org, title, birthday, met,
-    /// every, kinds, archived, custom.KEY, or one field of an entry: GROUP.ENTRY.FIELD, e.g.
+    /// every, lead (how early `due` shows dates), date.LABEL (e.g. date.anniversary), kinds,
+    /// archived, custom.KEY, or one field of an entry: GROUP.ENTRY.FIELD, e.g.
     /// org.Commodore.title or email.ada@example.com.label (ENTRY: the organisation, address,
     /// ... or one of its conflicting values)
     pub field: String,
@@ -699,6 +713,13 @@ pub fn set(ctx: &Ctx, a: SetArgs, out: &mut Out) -> Result<(), AppError> {
                     }
                 }
             }
+            "lead" => {
+                c.lead = if value.is_empty() { String::new() } else { crate::keep::parse_lead(&value)? };
+                settle(doc, "lead", &c.lead)?;
+            }
+            f if f.starts_with("date.") && !f[5..].contains('.') => {
+                crate::keep::set_date(c, &a.field[5..], &value, app::entry_key(now))?;
+            }
             f if f.starts_with("custom.") && f.len() > 7 => {
                 let key = a.field[7..].to_string();
                 if value.is_empty() {
@@ -733,7 +754,7 @@ pub fn set(ctx: &Ctx, a: SetArgs, out: &mut Out) -> Result<(), AppError> {
             other => {
                 return Err(AppError::hint(
                     format!("'{other}' is not a field kith can set"),
-                    "fields: name, nickname, given, family, email, phone, url, org, title, birthday, met, every, kinds, archived, custom.KEY, or one field of an entry like org.ORGANISATION.title or email.ADDRESS.label (use `kith edit` for the rest)",
+                    "fields: name, nickname, given, family, email, phone, url, org, title, birthday, met, every, lead, date.LABEL, kinds, archived, custom.KEY, or one field of an entry like org.ORGANISATION.title or email.ADDRESS.label (use `kith edit` for the rest)",
                 ))
             }
         }

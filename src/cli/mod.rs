@@ -8,6 +8,7 @@ mod contacts;
 mod device;
 mod interop;
 mod items;
+mod keep;
 mod output;
 
 use std::path::PathBuf;
@@ -79,6 +80,15 @@ pub enum Command {
     Due(items::DueArgs),
     /// Mark a reminder done (or snooze it)
     Done(items::DoneArgs),
+    /// What needs you today: overdue keep-in-touch, fading ties, dates, reminders, people to
+    /// reconnect with, each saying why
+    Digest(keep::DigestArgs),
+    /// Record something you did for a contact (a favour, an introduction, a referral, advice)
+    Gave(keep::GiveArgs),
+    /// Record something a contact did for you
+    Got(keep::GiveArgs),
+    /// What you and each contact did for each other, with a balance per person
+    Ledger(keep::LedgerArgs),
     /// Search names, organisations, titles, emails, tags, notes and interactions
     Search(items::SearchArgs),
     /// Rebuild every index from the documents, then repack and compact the vault file
@@ -208,6 +218,10 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<(), AppError> {
         Command::Remind(a) => items::remind(&ctx, a, out),
         Command::Due(a) => items::due(&ctx, a, out),
         Command::Done(a) => items::done(&ctx, a, out),
+        Command::Digest(a) => keep::digest(&ctx, a, out),
+        Command::Gave(a) => keep::give(&ctx, a, crate::keep::GAVE, out),
+        Command::Got(a) => keep::give(&ctx, a, crate::keep::GOT, out),
+        Command::Ledger(a) => keep::ledger(&ctx, a, out),
         Command::Search(a) => items::search(&ctx, a, out),
         Command::Reindex => items::reindex(&ctx, out),
         Command::Check => check(&ctx, out),

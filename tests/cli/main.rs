@@ -10,6 +10,7 @@ mod env;
 mod errors;
 mod import;
 mod items;
+mod keep;
 mod maps;
 mod net;
 mod purge;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::id::DocId;
 use crate::model::{self, Kind};
 use crate::text;
-use crate::time::{Date, Span};
+use crate::time::{Date, PartialDate, Span};
 
 /// Field weights in the full-text index: a match in a name ranks above one in a note.
 pub mod weight {
@@ -239,6 +239,16 @@ pub fn derive<D: ReadDoc>(doc: &D) -> (Option<Kind>, DocIndex) {
             if !c.uid.is_empty() {
                 ix.uids.insert(c.uid.clone());
             }
+            if !c.archived && c.merged_into.is_empty() {
+                let lead = lead_days(&c.lead);
+                for value in std::iter::once(&c.birthday).chain(c.dates.values().map(|d| &d.value))
+                {
+                    if let Some(term) = date_term_of(value) {
+                        let e = ix.terms.entry(term).or_insert(0);
+                        *e = (*e).max(lead);
+                    }
+                }
+            }
             let role = c.primary_role().cloned().unwrap_or_default();
             ix.contact = Some(ContactSummary {
                 name: c.name.clone(),
@@ -307,6 +317,40 @@ pub fn derive<D: ReadDoc>(doc: &D) -> (Option<Kind>, DocIndex) {
         Some(Kind::Devices) | None => {}
     }
     (kind, ix)
+}
+
+/// Lead time of dates that matter when a contact sets none: `kith due` shows a birthday a week
+/// ahead.
+pub const DEFAULT_LEAD_DAYS: u8 = 7;
+/// The longest lead time: it is kept as the weight byte of a date term.
+pub const MAX_LEAD_DAYS: i64 = 255;
+
+/// Prefix of the date terms in the full-text index. A date that matters (birthday or any
+/// contact date) adds the term `DATE_TERM_PREFIX + "MMDD"` with the contact's lead time in days
+/// as its weight, so `kith due` finds the contacts with a date on a given month and day, and
+/// whose lead time reaches it, without reading any document. Search never produces such a term
+/// (its terms are folded words), so these never show up as search hits.
+pub const DATE_TERM_PREFIX: &str = "\u{1}date:";
+
+/// The date term of a birthday or contact date (`YYYY-MM-DD` or `--MM-DD`), None when it is
+/// not a date.
+pub fn date_term_of(value: &str) -> Option<String> {
+    let p: PartialDate = value.trim().parse().ok()?;
+    Some(date_term(p.month, p.day))
+}
+
+/// The date term of a month and day.
+pub fn date_term(month: u8, day: u8) -> String {
+    format!("{DATE_TERM_PREFIX}{month:02}{day:02}")
+}
+
+/// A contact's lead time in days: its `lead` span (approximate days, at most
+/// [`MAX_LEAD_DAYS`]), or [`DEFAULT_LEAD_DAYS`] when unset or unreadable.
+pub fn lead_days(lead: &str) -> u8 {
+    match lead.parse::<Span>() {
+        Ok(s) => s.approx_days().clamp(0, MAX_LEAD_DAYS) as u8,
+        Err(_) => DEFAULT_LEAD_DAYS,
+    }
 }
 
 /// The day a contact is next due for a keep-in-touch, from its cadence and the day of the last
@@ -400,6 +444,44 @@ mod tests {
         assert_eq!(phone_query("ada 5550"), None);
         assert!(phone_terms("12").is_empty());
         assert_eq!(phone_terms("12-345"), ["12345", "2345"]);
+    }
+
+    #[test]
+    fn dates_that_matter_add_date_terms_weighted_by_lead() {
+        let mut doc = AutoCommit::new();
+        let mut c = model::Contact {
+            name: "Grace".into(),
+            birthday: "1906-12-09".into(),
+            ..Default::default()
+        };
+        c.dates.insert(
+            "a".into(),
+            model::Labeled {
+                value: "--05-01".into(),
+                label: "anniversary".into(),
+            },
+        );
+        model::write_contact(&mut doc, &c, 0).unwrap();
+        let ix = derive(&doc).1;
+        assert_eq!(ix.terms.get(&date_term(12, 9)), Some(&DEFAULT_LEAD_DAYS));
+        assert_eq!(ix.terms.get(&date_term(5, 1)), Some(&DEFAULT_LEAD_DAYS));
+        c.lead = "2w".into();
+        model::write_contact(&mut doc, &c, 1).unwrap();
+        assert_eq!(derive(&doc).1.terms.get(&date_term(12, 9)), Some(&14));
+        c.archived = true;
+        model::write_contact(&mut doc, &c, 2).unwrap();
+        assert!(!derive(&doc)
+            .1
+            .terms
+            .keys()
+            .any(|t| t.starts_with(DATE_TERM_PREFIX)));
+        assert_eq!(lead_days("1y"), 255);
+        assert_eq!(lead_days("1d"), 1);
+        assert_eq!(lead_days("junk"), DEFAULT_LEAD_DAYS);
+        // Search terms never start with the prefix.
+        assert!(text::terms("date 0501 \u{1}date:0501")
+            .iter()
+            .all(|t| !t.starts_with(DATE_TERM_PREFIX)));
     }
 
     #[test]

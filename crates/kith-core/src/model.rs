@@ -193,6 +193,10 @@ pub struct Contact {
     /// Keep-in-touch cadence, canonical span like `30d`, `2w`, `6m`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub every: String,
+    /// How long before a birthday or other date `kith due` shows it, canonical span like
+    /// `14d`; empty means the default (7 days).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub lead: String,
     #[serde(default)]
     pub links: BTreeMap<String, Link>,
     #[serde(default)]
@@ -721,6 +725,7 @@ pub fn read_contact<D: ReadDoc>(doc: &D) -> Contact {
         kinds: read_set(doc, r, "kinds"),
         tags: read_set(doc, r, "tags"),
         every: read_str(doc, r, "every").unwrap_or_default(),
+        lead: read_str(doc, r, "lead").unwrap_or_default(),
         links: read_records(doc, r, "links"),
         custom: read_str_map(doc, r, "custom"),
         uid: read_str(doc, r, "uid").unwrap_or_default(),
@@ -759,6 +764,7 @@ pub fn write_contact(doc: &mut AutoCommit, new: &Contact, now: i64) -> AmResult<
     write_set(doc, r, "kinds", &new.kinds)?;
     write_set(doc, r, "tags", &new.tags)?;
     write_str(doc, r, "every", &new.every)?;
+    write_str(doc, r, "lead", &new.lead)?;
     write_records(doc, r, "links", &new.links)?;
     write_str_map(doc, r, "custom", &new.custom)?;
     write_str(doc, r, "uid", &new.uid)?;
@@ -1026,7 +1032,9 @@ pub fn contact_conflicts<D: ReadDoc>(doc: &D) -> Vec<Conflict> {
         doc,
         &[ROOT],
         "",
-        &["name", "nickname", "birthday", "every", "uid", "archived"],
+        &[
+            "name", "nickname", "birthday", "every", "lead", "uid", "archived",
+        ],
         &mut out,
     );
     conflicts_in(

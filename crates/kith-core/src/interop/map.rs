@@ -479,6 +479,7 @@ fn apply_kith_prop(
             }
         }
         "X-KITH-EVERY" => c.every = unescape(&p.value),
+        "X-KITH-LEAD" => c.lead = unescape(&p.value),
         "X-KITH-LINK" => {
             let v = parts();
             let (Some(rel), Some(uid)) = (v.first(), v.get(1)) else {
@@ -694,6 +695,9 @@ pub fn contact_to_card_with(
     if !c.every.is_empty() {
         kith.push(kith_prop("X-KITH-EVERY", &[&c.every]));
     }
+    if !c.lead.is_empty() {
+        kith.push(kith_prop("X-KITH-LEAD", &[&c.lead]));
+    }
     for l in c.links.values() {
         kith.push(kith_prop("X-KITH-LINK", &[&l.rel, &link_uid(&l.to)]));
     }
@@ -892,6 +896,9 @@ pub fn merge_import(mine: &mut Contact, card: &Contact) {
     if !card.every.is_empty() {
         mine.every = card.every.clone();
     }
+    if !card.lead.is_empty() {
+        mine.lead = card.lead.clone();
+    }
     if mine.uid.is_empty() {
         mine.uid = card.uid.clone();
     }
@@ -913,6 +920,7 @@ pub fn merge_import_fill(mine: &mut Contact, card: &Contact) {
     fill(&mut mine.nickname, &card.nickname);
     fill(&mut mine.birthday, &card.birthday);
     fill(&mut mine.every, &card.every);
+    fill(&mut mine.lead, &card.lead);
     fill(&mut mine.uid, &card.uid);
     fill(&mut mine.met, &card.met);
     if mine.n == StructuredName::default() {
@@ -938,6 +946,7 @@ pub fn merge_contacts(survivor: &mut Contact, other: &Contact, survivor_id: &str
     fill(&mut survivor.nickname, &other.nickname);
     fill(&mut survivor.birthday, &other.birthday);
     fill(&mut survivor.every, &other.every);
+    fill(&mut survivor.lead, &other.lead);
     fill(&mut survivor.uid, &other.uid);
     if survivor.n == StructuredName::default() {
         survivor.n = other.n.clone();

@@ -1,0 +1,137 @@
+//! Relationship-keeping commands (issue 11): `digest`, `gave`, `got`, `ledger`.
+
+use clap::Args;
+
+use super::output::io_err;
+use super::{Ctx, Out};
+use crate::app::{self, AppError};
+use crate::keep::DigestLine;
+
+#[derive(Args, Debug)]
+pub struct DigestArgs {
+    /// How far ahead to look for dates and reminders
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "7d",
+        allow_hyphen_values = true
+    )]
+    pub within: String,
+}
+
+pub fn digest(ctx: &Ctx, a: DigestArgs, out: &mut Out) -> Result<(), AppError> {
+    let within = app::parse_span(&a.within)?;
+    let app = ctx.open_read()?;
+    let d = app.digest(within)?;
+    if ctx.json {
+        return out.json(&d).map_err(io_err);
+    }
+    if d.is_empty() {
+        out.note(format!("nothing needs you today ({})", d.today));
+        return Ok(());
+    }
+    let sections: [(&str, &Vec<DigestLine>); 5] = [
+        ("Overdue keep-in-touch", &d.overdue),
+        ("Fading ties", &d.fading),
+        ("Dates coming up", &d.dates),
+        ("Reminders", &d.reminders),
+        ("Reconnect with", &d.reconnect),
+    ];
+    let mut first = true;
+    for (title, lines) in sections {
+        if lines.is_empty() {
+            continue;
+        }
+        if !first {
+            out.line("").map_err(io_err)?;
+        }
+        first = false;
+        out.line(format!("{title}:")).map_err(io_err)?;
+        for l in lines {
+            let who = if l.name.is_empty() {
+                l.id.short()
+            } else {
+                l.name.clone()
+            };
+            out.line(format!("  {who}: {}", l.why)).map_err(io_err)?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct GiveArgs {
+    /// Contact: id prefix, name or email
+    pub contact: String,
+    /// What it was: a favour, an introduction, a referral, advice, ...
+    pub text: String,
+    /// When: YYYY-MM-DD, today, yesterday (default: today)
+    #[arg(long, value_name = "DATE", allow_hyphen_values = true)]
+    pub on: Option<String>,
+}
+
+/// `kith gave` / `kith got`: an interaction of kind `gave` or `got`.
+pub fn give(ctx: &Ctx, a: GiveArgs, direction: &str, out: &mut Out) -> Result<(), AppError> {
+    let on = match &a.on {
+        Some(s) => app::parse_date(s, ctx.today)?,
+        None => ctx.today,
+    };
+    if a.text.trim().is_empty() {
+        return Err(AppError::hint(
+            format!("kith {direction} needs a text"),
+            format!("kith {direction} REF \"an introduction to Grace\""),
+        ));
+    }
+    let app = ctx.open()?;
+    let who = app::resolve_contact(&app.vault.read()?, &a.contact)?;
+    let id = app.log(&[who], direction, on, a.text.trim())?;
+    if ctx.json {
+        out.json(&serde_json::json!({ "id": id })).map_err(io_err)
+    } else {
+        out.line(id.to_hex()).map_err(io_err)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct LedgerArgs {
+    /// Contact: id prefix, name or email (default: everyone with an entry)
+    pub contact: Option<String>,
+}
+
+pub fn ledger(ctx: &Ctx, a: LedgerArgs, out: &mut Out) -> Result<(), AppError> {
+    let app = ctx.open_read()?;
+    let Some(reference) = &a.contact else {
+        let rows = app.ledger()?;
+        if ctx.json {
+            return out.json(&rows).map_err(io_err);
+        }
+        if rows.is_empty() {
+            out.note("nothing given or received yet (kith gave REF TEXT, kith got REF TEXT)");
+            return Ok(());
+        }
+        return out
+            .table_of(&rows, |r, [name, gave, got, balance]| {
+                name.push_str(&r.name);
+                gave.push_str(&format!("gave {}", r.gave));
+                got.push_str(&format!("got {}", r.got));
+                balance.push_str(&format!("balance {:+}", r.balance));
+            })
+            .map_err(io_err);
+    };
+    let r = app.vault.read()?;
+    let id = app::resolve_contact(&r, reference)?;
+    let row = app.ledger_of(&r, id, true)?;
+    if ctx.json {
+        return out.json(&row).map_err(io_err);
+    }
+    out.line(format!(
+        "{}: gave {}, got {}, balance {:+}",
+        row.name, row.gave, row.got, row.balance
+    ))
+    .map_err(io_err)?;
+    for e in &row.entries {
+        out.line(format!("  {}  {:<4}  {}", e.date, e.direction, e.text))
+            .map_err(io_err)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,600 @@
+//! Relationship-keeping use cases (issue 11): dates that matter in `kith due`, `kith digest`.
+//!
+//! Invariant, as for `app.rs`: nothing here prints or reads the environment. Every query reads
+//! the derived tables first and loads only the few documents they point at.
+
+use std::collections::BTreeSet;
+
+use kith_core::index::{self, date_term, lead_days};
+use kith_core::model;
+use kith_core::time::{is_leap_year, Date, PartialDate, Span};
+use kith_core::DocId;
+use serde::Serialize;
+
+use crate::app::{App, DueRow, Result};
+use crate::store::Reader;
+
+/// One date that matters of one contact, on its next occurrence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpcomingDate {
+    pub contact: DocId,
+    pub name: String,
+    /// `birthday`, or the date's label (`date` when it has none).
+    pub label: String,
+    pub on: Date,
+    /// Days from today (0 = today).
+    pub days: i32,
+    /// Age reached (birthday) or years since (other dates) on that day, when the year is known.
+    pub years: Option<i32>,
+}
+
+impl UpcomingDate {
+    /// What `kith due` and `kith digest` say about it.
+    pub fn text(&self) -> String {
+        match (self.label.as_str(), self.years) {
+            ("birthday", Some(y)) => format!("birthday: turns {y}"),
+            ("birthday", None) => "birthday (year unknown)".to_string(),
+            (l, Some(1)) => format!("{l}: 1 year"),
+            (l, Some(y)) if y > 0 => format!("{l}: {y} years"),
+            (l, _) => l.to_string(),
+        }
+    }
+
+    pub fn due_row(&self) -> DueRow {
+        DueRow {
+            kind: if self.label == "birthday" {
+                "birthday"
+            } else {
+                "date"
+            },
+            id: self.contact,
+            date: self.on.to_string(),
+            days: self.days,
+            contact: Some(self.contact),
+            name: self.name.clone(),
+            text: self.text(),
+            label: Some(self.label.clone()),
+            years: self.years,
+            sort: self.on.to_days(),
+        }
+    }
+}
+
+impl App {
+    /// Birthdays and other contact dates whose next occurrence (today included) is within the
+    /// contact's lead time (`lead`, default 7 days) or within `within`, whichever is longer.
+    ///
+    /// Reads the date terms of the full-text index (see [`index::DATE_TERM_PREFIX`]): one
+    /// posting list per month and day of the horizon, filtered by lead time, and loads only the
+    /// contacts found there.
+    pub fn upcoming_dates(&self, r: &Reader, within: Span) -> Result<Vec<UpcomingDate>> {
+        let today = self.today;
+        let within_days = within.add_to(today).to_days() - today.to_days();
+        let horizon = within_days.max(index::MAX_LEAD_DAYS as i32).min(366);
+        let mut ords: BTreeSet<u32> = BTreeSet::new();
+        for k in 0..=horizon {
+            let d = today.add_days(k);
+            let mut terms = vec![date_term(d.month, d.day)];
+            if d.month == 2 && d.day == 28 && !is_leap_year(d.year) {
+                terms.push(date_term(2, 29));
+            }
+            for term in terms {
+                for (ord, (lead, exact)) in r.postings_prefix(&term)? {
+                    if exact && (k <= i32::from(lead) || k <= within_days) {
+                        ords.insert(ord);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for ord in ords {
+            let Some(id) = r.id_of_ord(ord)? else {
+                continue;
+            };
+            let Some(doc) = r.load(id)? else { continue };
+            let c = model::read_contact(&doc);
+            if c.archived || !c.merged_into.is_empty() {
+                continue;
+            }
+            let reach = i32::from(lead_days(&c.lead)).max(within_days);
+            let dates = std::iter::once(("birthday".to_string(), c.birthday.clone())).chain(
+                c.dates.values().map(|d| {
+                    let label = d.label.trim();
+                    let label = if label.is_empty() { "date" } else { label };
+                    (label.to_string(), d.value.clone())
+                }),
+            );
+            for (label, value) in dates {
+                let Ok(p) = value.trim().parse::<PartialDate>() else {
+                    continue;
+                };
+                let on = p.next_occurrence(today);
+                let days = on.to_days() - today.to_days();
+                if days > reach {
+                    continue;
+                }
+                out.push(UpcomingDate {
+                    contact: id,
+                    name: c.name.clone(),
+                    label,
+                    on,
+                    days,
+                    years: p.year.map(|y| on.year - y).filter(|y| *y >= 0),
+                });
+            }
+        }
+        out.sort_by(|a, b| {
+            (a.days, &a.name, a.contact, &a.label).cmp(&(b.days, &b.name, b.contact, &b.label))
+        });
+        Ok(out)
+    }
+}
+
+/// Parses a lead time (`14d`, `2w`, `1m`) into its canonical span, at most
+/// [`index::MAX_LEAD_DAYS`] days.
+pub fn parse_lead(s: &str) -> Result<String> {
+    let span = crate::app::parse_span(s)?;
+    if span.approx_days() > index::MAX_LEAD_DAYS {
+        return Err(crate::app::AppError::hint(
+            format!(
+                "lead time '{s}' is too long: at most {} days",
+                index::MAX_LEAD_DAYS
+            ),
+            "e.g. `kith set REF lead 14d` shows that contact's dates two weeks ahead",
+        ));
+    }
+    Ok(span.to_string())
+}
+
+/// `kith set REF date.LABEL VALUE`: sets the contact's date with that label (case ignored),
+/// adding it when there is none; an empty value removes it. `date.birthday` is the birthday.
+pub fn set_date(c: &mut model::Contact, label: &str, value: &str, key: String) -> Result<()> {
+    let label = label.trim();
+    if label.is_empty() {
+        return Err(crate::app::AppError::hint(
+            "a date needs a label",
+            "e.g. `kith set REF date.anniversary 2020-05-01`",
+        ));
+    }
+    let parsed = if value.is_empty() {
+        String::new()
+    } else {
+        crate::app::parse_partial_date(value)?
+    };
+    if label.eq_ignore_ascii_case("birthday") {
+        c.birthday = parsed;
+        return Ok(());
+    }
+    let same: Vec<String> = c
+        .dates
+        .iter()
+        .filter(|(_, d)| d.label.trim().eq_ignore_ascii_case(label))
+        .map(|(k, _)| k.clone())
+        .collect();
+    if parsed.is_empty() {
+        for k in &same {
+            c.dates.remove(k);
+        }
+        return Ok(());
+    }
+    match same.first() {
+        Some(k) => {
+            if let Some(d) = c.dates.get_mut(k) {
+                d.value = parsed;
+            }
+        }
+        None => {
+            c.dates.insert(
+                key,
+                model::Labeled {
+                    value: parsed,
+                    label: label.to_string(),
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The digest.
+
+/// How many of a contact's most recent gaps between interactions make their usual rhythm.
+pub const RHYTHM_GAPS: usize = 10;
+/// A tie is fading when the current gap is more than this many times the usual rhythm...
+pub const FADING_FACTOR: i32 = 2;
+/// ...and longer than this many days.
+pub const FADING_MIN_DAYS: i32 = 30;
+/// Suggested reconnections: contacts last met more than this many days ago.
+pub const RECONNECT_AFTER_DAYS: i32 = 180;
+/// At most this many suggestions.
+pub const RECONNECT_MAX: usize = 3;
+
+/// A contact's rhythm: the median gap between their last interactions and the current gap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rhythm {
+    /// Median of the gaps (days) between consecutive interaction days, over the last
+    /// [`RHYTHM_GAPS`] gaps.
+    pub median_gap: i32,
+    /// Days from the last interaction (on or before today) to today.
+    pub current_gap: i32,
+    /// Interaction days counted.
+    pub interactions: usize,
+}
+
+impl Rhythm {
+    /// The fading rule: current gap > [`FADING_FACTOR`] × median gap and > [`FADING_MIN_DAYS`].
+    pub fn fading(&self) -> bool {
+        self.current_gap > FADING_FACTOR * self.median_gap && self.current_gap > FADING_MIN_DAYS
+    }
+}
+
+/// The rhythm of a contact from the days of their interactions (any order, duplicates and
+/// planned future days allowed: only distinct days up to today count). None with fewer than
+/// three interaction days (two gaps), which is too little to call anything usual.
+pub fn rhythm(days: &[i32], today: i32) -> Option<Rhythm> {
+    let mut d: Vec<i32> = days.iter().copied().filter(|d| *d <= today).collect();
+    d.sort_unstable();
+    d.dedup();
+    if d.len() < 3 {
+        return None;
+    }
+    let recent = &d[d.len().saturating_sub(RHYTHM_GAPS + 1)..];
+    let mut gaps: Vec<i32> = recent.windows(2).map(|w| w[1] - w[0]).collect();
+    gaps.sort_unstable();
+    let n = gaps.len();
+    let median_gap = if n % 2 == 1 {
+        gaps[n / 2]
+    } else {
+        (gaps[n / 2 - 1] + gaps[n / 2]) / 2
+    };
+    Some(Rhythm {
+        median_gap,
+        current_gap: today - d[d.len() - 1],
+        interactions: d.len(),
+    })
+}
+
+/// A span of days in words: `3 days`, `5 weeks`, `8 months`, `2 years`.
+pub fn span_words(days: i32) -> String {
+    let (n, unit) = if days < 14 {
+        (days, "day")
+    } else if days < 60 {
+        ((days + 3) / 7, "week")
+    } else if days < 730 {
+        ((days * 10 + 152) / 304, "month")
+    } else {
+        ((days + 182) / 365, "year")
+    };
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
+    }
+}
+
+/// One line of the digest (also its JSON schema).
+#[derive(Debug, Clone, Serialize)]
+pub struct DigestLine {
+    /// The contact (keep-in-touch, fading, dates, reconnect) or the reminder.
+    pub id: DocId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact: Option<DocId>,
+    pub name: String,
+    /// The day it is due or happens, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    /// Days from today to `date` (negative when overdue).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days: Option<i32>,
+    /// Why it is here, in words.
+    pub why: String,
+}
+
+/// `kith digest` (also its JSON schema).
+#[derive(Debug, Clone, Serialize)]
+pub struct Digest {
+    pub today: String,
+    /// Contacts past their keep-in-touch cadence, most overdue first.
+    pub overdue: Vec<DigestLine>,
+    /// Contacts whose current gap is well above their usual rhythm, longest gap first.
+    pub fading: Vec<DigestLine>,
+    /// Birthdays and other dates within each lead time or `--within`.
+    pub dates: Vec<DigestLine>,
+    /// Open reminders due by the end of `--within`, overdue first.
+    pub reminders: Vec<DigestLine>,
+    /// People not met for a long time, with the most interactions first.
+    pub reconnect: Vec<DigestLine>,
+}
+
+impl Digest {
+    pub fn is_empty(&self) -> bool {
+        self.overdue.is_empty()
+            && self.fading.is_empty()
+            && self.dates.is_empty()
+            && self.reminders.is_empty()
+            && self.reconnect.is_empty()
+    }
+}
+
+impl App {
+    /// `kith digest`: what needs the user today, each line saying why.
+    pub fn digest(&self, within: Span) -> Result<Digest> {
+        let r = self.vault.read()?;
+        let look = r.lookup()?;
+        let today = self.today.to_days();
+        let until = within.add_to(self.today).to_days();
+        let mut listed: BTreeSet<DocId> = BTreeSet::new();
+        let line =
+            |id: DocId, contact: Option<DocId>, name: String, day: Option<i32>, why| DigestLine {
+                id,
+                contact,
+                name,
+                date: day.map(|d| Date::from_days(d).to_string()),
+                days: day.map(|d| d - today),
+                why,
+            };
+
+        let mut overdue = Vec::new();
+        for (day, id) in r.cadence_due(today)? {
+            let Some(s) = look.contact(id)? else { continue };
+            let why = match look.last_contact(id)? {
+                Some(last) => format!(
+                    "keep in touch every {}; last contact {} ago",
+                    s.every,
+                    span_words(today - last)
+                ),
+                None => format!("keep in touch every {}; no contact logged yet", s.every),
+            };
+            listed.insert(id);
+            overdue.push(line(id, Some(id), s.name, Some(day), why));
+        }
+
+        // Fading ties and reconnections: contacts whose last contact is long enough ago.
+        let mut fading = Vec::new();
+        let mut reconnect: Vec<(usize, i32, DigestLine)> = Vec::new();
+        for (id, last) in r.last_contacts()? {
+            let gap = today - last;
+            if gap <= FADING_MIN_DAYS || listed.contains(&id) {
+                continue;
+            }
+            let Some(s) = look.contact(id)? else { continue };
+            if s.archived || !s.merged_into.is_empty() {
+                continue;
+            }
+            let mut days = Vec::new();
+            for (item, kind) in r.timeline(id)? {
+                if kind != kith_core::Kind::Interaction {
+                    continue;
+                }
+                if let Some(i) = look.item(item)? {
+                    days.push(i.day);
+                }
+            }
+            match rhythm(&days, today) {
+                Some(rh) if rh.fading() => {
+                    let why = format!(
+                        "last spoke {} ago; you used to talk every {} ({} interactions, median gap {} days)",
+                        span_words(rh.current_gap),
+                        span_words(rh.median_gap.max(1)),
+                        rh.interactions,
+                        rh.median_gap
+                    );
+                    listed.insert(id);
+                    fading.push((
+                        rh.current_gap,
+                        line(id, Some(id), s.name, Some(today - rh.current_gap), why),
+                    ));
+                }
+                _ if gap > RECONNECT_AFTER_DAYS => {
+                    let n = days.iter().filter(|d| **d <= today).count();
+                    if n == 0 {
+                        continue;
+                    }
+                    let why = format!(
+                        "last contact {} ago ({} interaction{} logged)",
+                        span_words(gap),
+                        n,
+                        if n == 1 { "" } else { "s" }
+                    );
+                    reconnect.push((n, gap, line(id, Some(id), s.name, Some(last), why)));
+                }
+                _ => {}
+            }
+        }
+        fading.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.name.cmp(&b.1.name)));
+        reconnect.sort_by(|a, b| {
+            b.0.cmp(&a.0)
+                .then(b.1.cmp(&a.1))
+                .then(a.2.name.cmp(&b.2.name))
+        });
+
+        let dates = self
+            .upcoming_dates(&r, within)?
+            .into_iter()
+            .map(|d| {
+                let why = match d.days {
+                    0 => format!("{} today", d.text()),
+                    1 => format!("{} tomorrow", d.text()),
+                    n => format!("{} in {n} days", d.text()),
+                };
+                line(
+                    d.contact,
+                    Some(d.contact),
+                    d.name,
+                    Some(d.on.to_days()),
+                    why,
+                )
+            })
+            .collect();
+
+        let mut reminders = Vec::new();
+        for (day, id, entry) in r.reminders_due_entries(until)? {
+            let contact = entry.contact.map(DocId);
+            let name = match contact {
+                Some(c) => look.contact(c)?.map(|s| s.name).unwrap_or_default(),
+                None => String::new(),
+            };
+            let when = match day - today {
+                0 => "due today".to_string(),
+                n if n < 0 => format!("overdue by {}", span_words(-n)),
+                n => format!("due in {}", span_words(n)),
+            };
+            reminders.push(line(
+                id,
+                contact,
+                name,
+                Some(day),
+                format!("{}: {when}", entry.snippet),
+            ));
+        }
+
+        Ok(Digest {
+            today: self.today.to_string(),
+            overdue,
+            fading: fading.into_iter().map(|(_, l)| l).collect(),
+            dates,
+            reminders,
+            reconnect: reconnect
+                .into_iter()
+                .take(RECONNECT_MAX)
+                .map(|(_, _, l)| l)
+                .collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rhythm_is_the_median_of_recent_gaps() {
+        // Monthly for a year, then silence.
+        let days: Vec<i32> = (0..12).map(|i| i * 30).collect();
+        let rh = rhythm(&days, 330 + 240).unwrap();
+        assert_eq!(rh.median_gap, 30);
+        assert_eq!(rh.current_gap, 240);
+        assert!(rh.fading());
+        // Within twice the rhythm: not fading.
+        assert!(!rhythm(&days, 330 + 60).unwrap().fading());
+        // Past twice the rhythm but under 30 days: not fading.
+        let weekly: Vec<i32> = (0..5).map(|i| i * 7).collect();
+        assert!(!rhythm(&weekly, 28 + 20).unwrap().fading());
+        assert!(rhythm(&weekly, 28 + 31).unwrap().fading());
+        // Too little history; planned meetings do not count.
+        assert_eq!(rhythm(&[0, 10], 100), None);
+        assert_eq!(rhythm(&[0, 10, 500], 100), None);
+    }
+
+    #[test]
+    fn spans_read_as_words() {
+        assert_eq!(span_words(1), "1 day");
+        assert_eq!(span_words(35), "5 weeks");
+        assert_eq!(span_words(243), "8 months");
+        assert_eq!(span_words(800), "2 years");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Give and take.
+
+/// Interaction kind of something the user did for a contact (`kith gave`).
+pub const GAVE: &str = "gave";
+/// Interaction kind of something a contact did for the user (`kith got`).
+pub const GOT: &str = "got";
+
+/// One favour, introduction, referral or piece of advice, either way (also its JSON schema).
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerEntry {
+    /// The interaction that records it.
+    pub id: DocId,
+    pub date: String,
+    /// `gave` or `got`.
+    pub direction: String,
+    pub text: String,
+}
+
+/// What the user and one contact did for each other (also its JSON schema).
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerRow {
+    pub contact: DocId,
+    pub name: String,
+    pub gave: u32,
+    pub got: u32,
+    /// `gave - got`: positive when the user gave more.
+    pub balance: i64,
+    /// Newest first; only for `kith ledger REF`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub entries: Vec<LedgerEntry>,
+}
+
+impl App {
+    /// The give-and-take of one contact, from the `gave`/`got` interactions on its timeline.
+    pub fn ledger_of(&self, r: &Reader, contact: DocId, entries: bool) -> Result<LedgerRow> {
+        let look = r.lookup()?;
+        let name = look.contact(contact)?.map(|s| s.name).unwrap_or_default();
+        let mut row = LedgerRow {
+            contact,
+            name,
+            gave: 0,
+            got: 0,
+            balance: 0,
+            entries: Vec::new(),
+        };
+        for (id, kind) in r.timeline(contact)? {
+            if kind != kith_core::Kind::Interaction {
+                continue;
+            }
+            let Some(i) = look.item(id)? else { continue };
+            match i.label.as_str() {
+                GAVE => row.gave += 1,
+                GOT => row.got += 1,
+                _ => continue,
+            }
+            if entries {
+                row.entries.push(LedgerEntry {
+                    id,
+                    date: Date::from_days(i.day).to_string(),
+                    direction: i.label.clone(),
+                    text: i.snippet.clone(),
+                });
+            }
+        }
+        row.balance = i64::from(row.gave) - i64::from(row.got);
+        row.entries
+            .sort_by(|a, b| b.date.cmp(&a.date).then(a.id.cmp(&b.id)));
+        Ok(row)
+    }
+
+    /// Everyone with a `gave` or `got` entry, by name. Finds the entries through the full-text
+    /// postings of the interaction kind words, so it reads no document.
+    pub fn ledger(&self) -> Result<Vec<LedgerRow>> {
+        let r = self.vault.read()?;
+        let look = r.lookup()?;
+        let mut contacts: BTreeSet<DocId> = BTreeSet::new();
+        for word in [GAVE, GOT] {
+            for (ord, (_, exact)) in r.postings_prefix(word)? {
+                if !exact {
+                    continue;
+                }
+                let Some(id) = r.id_of_ord(ord)? else {
+                    continue;
+                };
+                let Some(i) = look.item(id)? else { continue };
+                if i.kind == kith_core::Kind::Interaction && i.label == word {
+                    contacts.extend(i.contacts.iter().copied());
+                }
+            }
+        }
+        let mut rows = Vec::new();
+        for c in contacts {
+            let row = self.ledger_of(&r, c, false)?;
+            if row.gave + row.got > 0 {
+                rows.push(row);
+            }
+        }
+        rows.sort_by(|a, b| a.name.cmp(&b.name).then(a.contact.cmp(&b.contact)));
+        Ok(rows)
+    }
+}
