@@ -45,16 +45,7 @@ impl Vault {
     pub fn optimize(&mut self) -> Result<()> {
         let p = self.path.clone();
         let txn = self.begin_write()?;
-        macro_rules! repack {
-            ($($def:expr),*) => {$(
-                repack_table(&txn, $def, &p)?;
-            )*};
-        }
-        repack!(META, DOCS, CHUNKS, ORDS, CONTACTS, ITEMS, POSTINGS);
-        repack!(NAMES, EMAILS, PHONES, UIDS);
-        repack!(TIMELINE, LAST_CONTACT, DUE, CADENCE, CADENCE_OF, BUCKETS);
-        repack!(TOMBSTONES, PURGED_UIDS);
-        repack!(SYNC_STATES, CHANGES, CHANGE_OF, PEERS);
+        repack_all(&txn, &p)?;
         txn.commit().map_err(|e| map_redb(&p, e))?;
         let Db::Rw(db) = &mut self.db else {
             return Err(StoreError::Internal(

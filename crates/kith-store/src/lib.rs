@@ -25,39 +25,6 @@ use std::path::{Path, PathBuf};
 use kith_core::DocId;
 use serde::{Deserialize, Serialize};
 
-/// Every derived table of a read or write transaction, as a `Result<TableDump>`.
-macro_rules! dump_derived_of {
-    ($txn:expr, $p:expr) => {
-        (|| -> Result<TableDump> {
-            let mut out = TableDump::new();
-            for (name, rows) in [
-                (CONTACTS.name(), dump_derived_of!(@t $txn, $p, CONTACTS)),
-                (ITEMS.name(), dump_derived_of!(@t $txn, $p, ITEMS)),
-                (NAMES.name(), dump_derived_of!(@t $txn, $p, NAMES)),
-                (EMAILS.name(), dump_derived_of!(@t $txn, $p, EMAILS)),
-                (PHONES.name(), dump_derived_of!(@t $txn, $p, PHONES)),
-                (UIDS.name(), dump_derived_of!(@t $txn, $p, UIDS)),
-                (POSTINGS.name(), dump_derived_of!(@t $txn, $p, POSTINGS)),
-                (TIMELINE.name(), dump_derived_of!(@t $txn, $p, TIMELINE)),
-                (LAST_CONTACT.name(), dump_derived_of!(@t $txn, $p, LAST_CONTACT)),
-                (DUE.name(), dump_derived_of!(@t $txn, $p, DUE)),
-                (CADENCE.name(), dump_derived_of!(@t $txn, $p, CADENCE)),
-                (CADENCE_OF.name(), dump_derived_of!(@t $txn, $p, CADENCE_OF)),
-                (BUCKETS.name(), dump_derived_of!(@t $txn, $p, BUCKETS)),
-                (TOMBSTONES.name(), dump_derived_of!(@t $txn, $p, TOMBSTONES)),
-                (PURGED_UIDS.name(), dump_derived_of!(@t $txn, $p, PURGED_UIDS)),
-            ] {
-                out.insert(name.to_string(), rows);
-            }
-            Ok(out)
-        })()
-    };
-    (@t $txn:expr, $p:expr, $def:expr) => {{
-        let t = $txn.open_table($def).map_err(|e| map_redb($p, e))?;
-        dump_rows(&t, $p)?
-    }};
-}
-
 macro_rules! rt {
     ($self:expr, $def:expr) => {
         $self

@@ -11,58 +11,178 @@ use redb::{ReadableTable, TableDefinition, TableHandle, WriteTransaction};
 
 use crate::*;
 
-pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-pub(crate) const DOCS: TableDefinition<Id, &[u8]> = TableDefinition::new("docs");
-pub(crate) const CHUNKS: TableDefinition<(Id, u32), &[u8]> = TableDefinition::new("chunks");
-pub(crate) const ORDS: TableDefinition<u32, Id> = TableDefinition::new("ords");
-// Derived tables.
-pub(crate) const CONTACTS: TableDefinition<Id, &[u8]> = TableDefinition::new("ix_contacts");
-pub(crate) const ITEMS: TableDefinition<Id, &[u8]> = TableDefinition::new("ix_items");
-pub(crate) const NAMES: TableDefinition<(&str, Id), ()> = TableDefinition::new("ix_names");
-pub(crate) const EMAILS: TableDefinition<(&str, Id), ()> = TableDefinition::new("ix_emails");
-pub(crate) const PHONES: TableDefinition<(&str, Id), ()> = TableDefinition::new("ix_phones");
-pub(crate) const UIDS: TableDefinition<(&str, Id), ()> = TableDefinition::new("ix_uids");
-pub(crate) const POSTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("ix_postings");
-pub(crate) const TIMELINE: TableDefinition<(Id, i32, i64, Id), u8> =
-    TableDefinition::new("ix_timeline");
-pub(crate) const LAST_CONTACT: TableDefinition<Id, i32> = TableDefinition::new("ix_last_contact");
-pub(crate) const DUE: TableDefinition<(i32, Id), &[u8]> = TableDefinition::new("ix_due");
-pub(crate) const CADENCE: TableDefinition<(i32, Id), ()> = TableDefinition::new("ix_cadence");
-pub(crate) const CADENCE_OF: TableDefinition<Id, i32> = TableDefinition::new("ix_cadence_of");
-pub(crate) const BUCKETS: TableDefinition<u8, [u8; 16]> = TableDefinition::new("ix_buckets");
-/// Documents deleted for good: derived from the tombstone document (docs/design/deletion.md).
-pub(crate) const TOMBSTONES: TableDefinition<Id, &[u8]> = TableDefinition::new("ix_tombstones");
-/// vCard UIDs of deleted contacts, so an import does not bring them back.
-pub(crate) const PURGED_UIDS: TableDefinition<(&str, Id), ()> =
-    TableDefinition::new("ix_purged_uids");
-// Local sync bookkeeping (not derived from documents, not synced).
-pub(crate) const SYNC_STATES: TableDefinition<([u8; 32], Id), &[u8]> =
-    TableDefinition::new("sync_states");
-pub(crate) const CHANGES: TableDefinition<u64, Id> = TableDefinition::new("changes");
-pub(crate) const CHANGE_OF: TableDefinition<Id, u64> = TableDefinition::new("change_of");
-pub(crate) const PEERS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("peers");
-/// Documents skipped by a sync session, per (peer, doc); see `Quarantined`.
-pub(crate) const QUARANTINE: TableDefinition<([u8; 32], Id), &[u8]> =
-    TableDefinition::new("quarantine");
+/// What a table holds, which decides what visits it (see [`TABLES`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// The documents themselves and vault metadata.
+    Core,
+    /// Derived from the documents alone; `reindex` deletes and rebuilds it; dumps compare it.
+    Derived,
+    /// Local sync bookkeeping (not derived from documents, not synced).
+    Local,
+    /// Local bookkeeping created on first use: not created with the vault, visited only when
+    /// present.
+    Lazy,
+}
+
+/// Declares every table once: its constant, its class, and its place in [`TABLES`] and
+/// [`visit_tables`]. Adding a table is one line here.
+macro_rules! tables {
+    ($($(#[$doc:meta])* $name:ident: $k:ty => $v:ty = $s:literal, $class:ident;)*) => {
+        $(
+            $(#[$doc])*
+            pub(crate) const $name: TableDefinition<$k, $v> = TableDefinition::new($s);
+        )*
+
+        /// Every table, by name and class, in declaration order.
+        pub(crate) const TABLES: &[(&str, Class)] = &[$(($s, Class::$class)),*];
+
+        /// Calls `v` with every table of the given classes, in declaration order.
+        pub(crate) fn visit_tables(classes: &[Class], v: &mut impl Visit) -> Result<()> {
+            $(
+                if classes.contains(&Class::$class) {
+                    v.table($name, Class::$class)?;
+                }
+            )*
+            Ok(())
+        }
+    };
+}
+
+tables! {
+    META: &str => &[u8] = "meta", Core;
+    DOCS: Id => &[u8] = "docs", Core;
+    CHUNKS: (Id, u32) => &[u8] = "chunks", Core;
+    ORDS: u32 => Id = "ords", Core;
+    CONTACTS: Id => &[u8] = "ix_contacts", Derived;
+    ITEMS: Id => &[u8] = "ix_items", Derived;
+    NAMES: (&str, Id) => () = "ix_names", Derived;
+    EMAILS: (&str, Id) => () = "ix_emails", Derived;
+    PHONES: (&str, Id) => () = "ix_phones", Derived;
+    UIDS: (&str, Id) => () = "ix_uids", Derived;
+    POSTINGS: &str => &[u8] = "ix_postings", Derived;
+    TIMELINE: (Id, i32, i64, Id) => u8 = "ix_timeline", Derived;
+    LAST_CONTACT: Id => i32 = "ix_last_contact", Derived;
+    DUE: (i32, Id) => &[u8] = "ix_due", Derived;
+    CADENCE: (i32, Id) => () = "ix_cadence", Derived;
+    CADENCE_OF: Id => i32 = "ix_cadence_of", Derived;
+    BUCKETS: u8 => [u8; 16] = "ix_buckets", Derived;
+    /// Documents deleted for good: derived from the tombstone document (docs/design/deletion.md).
+    TOMBSTONES: Id => &[u8] = "ix_tombstones", Derived;
+    /// vCard UIDs of deleted contacts, so an import does not bring them back.
+    PURGED_UIDS: (&str, Id) => () = "ix_purged_uids", Derived;
+    SYNC_STATES: ([u8; 32], Id) => &[u8] = "sync_states", Local;
+    CHANGES: u64 => Id = "changes", Local;
+    CHANGE_OF: Id => u64 = "change_of", Local;
+    PEERS: [u8; 32] => &[u8] = "peers", Local;
+    /// Documents skipped by a sync session, per (peer, doc); see `Quarantined`.
+    QUARANTINE: ([u8; 32], Id) => &[u8] = "quarantine", Lazy;
+}
+
+/// Every class of table.
+pub(crate) const ALL: &[Class] = &[Class::Core, Class::Derived, Class::Local, Class::Lazy];
+/// The tables a new vault is created with.
+pub(crate) const CREATED: &[Class] = &[Class::Core, Class::Derived, Class::Local];
 
 /// Names of the derived tables, in the order `reindex` rebuilds them.
-pub const DERIVED_TABLES: &[&str] = &[
-    "ix_contacts",
-    "ix_items",
-    "ix_names",
-    "ix_emails",
-    "ix_phones",
-    "ix_uids",
-    "ix_postings",
-    "ix_timeline",
-    "ix_last_contact",
-    "ix_due",
-    "ix_cadence",
-    "ix_cadence_of",
-    "ix_buckets",
-    "ix_tombstones",
-    "ix_purged_uids",
-];
+pub const DERIVED_TABLES: &[&str] = &derived_names();
+
+const fn derived_count() -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while i < TABLES.len() {
+        if matches!(TABLES[i].1, Class::Derived) {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+}
+
+const fn derived_names() -> [&'static str; derived_count()] {
+    let mut out = [""; derived_count()];
+    let mut n = 0;
+    let mut i = 0;
+    while i < TABLES.len() {
+        if matches!(TABLES[i].1, Class::Derived) {
+            out[n] = TABLES[i].0;
+            n += 1;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Something done to each table of [`TABLES`] (see [`visit_tables`]).
+pub(crate) trait Visit {
+    fn table<K, V>(&mut self, def: TableDefinition<'static, K, V>, class: Class) -> Result<()>
+    where
+        K: redb::Key + 'static,
+        V: redb::Value + 'static,
+        for<'a> K::SelfType<'a>: std::fmt::Debug,
+        for<'a> V::SelfType<'a>: std::fmt::Debug;
+}
+
+/// A transaction tables can be opened in for reading: a read or a write transaction.
+pub(crate) trait OpenTable {
+    type Table<'a, K: redb::Key + 'static, V: redb::Value + 'static>: ReadableTable<K, V>
+    where
+        Self: 'a;
+    fn open<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        def: TableDefinition<'_, K, V>,
+    ) -> std::result::Result<Self::Table<'_, K, V>, redb::TableError>;
+}
+
+impl OpenTable for redb::ReadTransaction {
+    type Table<'a, K: redb::Key + 'static, V: redb::Value + 'static> = redb::ReadOnlyTable<K, V>;
+    fn open<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        def: TableDefinition<'_, K, V>,
+    ) -> std::result::Result<Self::Table<'_, K, V>, redb::TableError> {
+        self.open_table(def)
+    }
+}
+
+impl OpenTable for WriteTransaction {
+    type Table<'a, K: redb::Key + 'static, V: redb::Value + 'static> = redb::Table<'a, K, V>;
+    fn open<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        def: TableDefinition<'_, K, V>,
+    ) -> std::result::Result<Self::Table<'_, K, V>, redb::TableError> {
+        self.open_table(def)
+    }
+}
+
+/// Every derived table of a read or write transaction, debug-rendered (dumps compare them).
+pub(crate) fn dump_derived_of<T: OpenTable>(txn: &T, p: &Path) -> Result<TableDump> {
+    struct Dump<'t, T> {
+        txn: &'t T,
+        p: &'t Path,
+        out: TableDump,
+    }
+    impl<T: OpenTable> Visit for Dump<'_, T> {
+        fn table<K, V>(&mut self, def: TableDefinition<'static, K, V>, _: Class) -> Result<()>
+        where
+            K: redb::Key + 'static,
+            V: redb::Value + 'static,
+            for<'a> K::SelfType<'a>: std::fmt::Debug,
+            for<'a> V::SelfType<'a>: std::fmt::Debug,
+        {
+            let t = self.txn.open(def).map_err(|e| map_redb(self.p, e))?;
+            let rows = dump_rows(&t, self.p)?;
+            self.out.insert(def.name().to_string(), rows);
+            Ok(())
+        }
+    }
+    let mut d = Dump {
+        txn,
+        p,
+        out: TableDump::new(),
+    };
+    visit_tables(&[Class::Derived], &mut d)?;
+    Ok(d.out)
+}
 
 /// Every row of some tables, by table name, as debug-rendered (key, value) pairs.
 pub type TableDump = BTreeMap<String, Vec<(Vec<u8>, Vec<u8>)>>;
@@ -71,14 +191,14 @@ impl Vault {
     /// Every derived table as sorted (key, value) byte pairs: what `reindex` must reproduce.
     pub fn dump_derived(&self) -> Result<TableDump> {
         let r = self.read()?;
-        dump_derived_of!(r.txn, &self.path)
+        dump_derived_of(&r.txn, &self.path)
     }
 
     /// What the derived tables would be after a `reindex`, computed in a write transaction
     /// that is then aborted (nothing is written).
     pub fn dump_rebuilt(&self) -> Result<TableDump> {
         let (txn, _) = self.rebuild_derived(&mut |_, _| {})?;
-        let dump = dump_derived_of!(txn, &self.path);
+        let dump = dump_derived_of(&txn, &self.path);
         txn.abort().map_err(|e| map_redb(&self.path, e))?;
         dump
     }
@@ -108,26 +228,47 @@ impl Vault {
     /// Every row of every table as raw (key, value) bytes, by table name: lets a test prove
     /// that a purged document left no row behind (free pages aside, see deletion.md).
     pub fn dump_raw(&self) -> Result<TableDump> {
-        let r = self.read()?;
-        let p = &self.path;
-        let mut out = BTreeMap::new();
-        macro_rules! dump {
-            ($($def:expr),*) => {$({
-                let t = r.txn.open_table($def).map_err(|e| map_redb(p, e))?;
+        struct Raw<'t> {
+            txn: &'t redb::ReadTransaction,
+            p: &'t Path,
+            out: TableDump,
+        }
+        impl Visit for Raw<'_> {
+            fn table<K, V>(
+                &mut self,
+                def: TableDefinition<'static, K, V>,
+                class: Class,
+            ) -> Result<()>
+            where
+                K: redb::Key + 'static,
+                V: redb::Value + 'static,
+                for<'a> K::SelfType<'a>: std::fmt::Debug,
+                for<'a> V::SelfType<'a>: std::fmt::Debug,
+            {
+                let t = match self.txn.open_table(def) {
+                    Ok(t) => t,
+                    Err(redb::TableError::TableDoesNotExist(_)) if class == Class::Lazy => {
+                        return Ok(())
+                    }
+                    Err(e) => return Err(map_redb(self.p, e)),
+                };
                 let mut rows = Vec::new();
-                for row in t.iter().map_err(|e| map_redb(p, e))? {
-                    let (k, v) = row.map_err(|e| map_redb(p, e))?;
+                for row in t.iter().map_err(|e| map_redb(self.p, e))? {
+                    let (k, v) = row.map_err(|e| map_redb(self.p, e))?;
                     rows.push((raw_bytes(&k), raw_bytes(&v)));
                 }
-                out.insert($def.name().to_string(), rows);
-            })*};
+                self.out.insert(def.name().to_string(), rows);
+                Ok(())
+            }
         }
-        dump!(META, DOCS, CHUNKS, ORDS, CONTACTS, ITEMS, POSTINGS);
-        dump!(NAMES, EMAILS, PHONES, UIDS);
-        dump!(TIMELINE, LAST_CONTACT, DUE, CADENCE, CADENCE_OF, BUCKETS);
-        dump!(TOMBSTONES, PURGED_UIDS);
-        dump!(SYNC_STATES, CHANGES, CHANGE_OF, PEERS);
-        Ok(out)
+        let r = self.read()?;
+        let mut raw = Raw {
+            txn: &r.txn,
+            p: &self.path,
+            out: TableDump::new(),
+        };
+        visit_tables(ALL, &mut raw)?;
+        Ok(raw.out)
     }
 }
 
@@ -136,17 +277,46 @@ pub(crate) fn raw_bytes<T: redb::Value>(g: &redb::AccessGuard<'_, T>) -> Vec<u8>
 }
 
 pub(crate) fn create_all_tables(w: &WriteTransaction, p: &Path) -> Result<()> {
-    macro_rules! mk {
-        ($($def:expr),*) => {$(
-            w.open_table($def).map_err(|e| map_redb(p, e))?;
-        )*};
+    struct Create<'t>(&'t WriteTransaction, &'t Path);
+    impl Visit for Create<'_> {
+        fn table<K, V>(&mut self, def: TableDefinition<'static, K, V>, _: Class) -> Result<()>
+        where
+            K: redb::Key + 'static,
+            V: redb::Value + 'static,
+            for<'a> K::SelfType<'a>: std::fmt::Debug,
+            for<'a> V::SelfType<'a>: std::fmt::Debug,
+        {
+            self.0.open_table(def).map_err(|e| map_redb(self.1, e))?;
+            Ok(())
+        }
     }
-    mk!(META, DOCS, CHUNKS, ORDS, CONTACTS, ITEMS, POSTINGS);
-    mk!(NAMES, EMAILS, PHONES, UIDS);
-    mk!(TIMELINE, LAST_CONTACT, DUE, CADENCE, CADENCE_OF, BUCKETS);
-    mk!(TOMBSTONES, PURGED_UIDS);
-    mk!(SYNC_STATES, CHANGES, CHANGE_OF, PEERS);
-    Ok(())
+    visit_tables(CREATED, &mut Create(w, p))
+}
+
+/// Rewrites every table in key order (see `Vault::optimize`); a table created on first use is
+/// repacked only when it exists.
+pub(crate) fn repack_all(w: &WriteTransaction, p: &Path) -> Result<()> {
+    struct Repack<'t>(&'t WriteTransaction, &'t Path, Vec<String>);
+    impl Visit for Repack<'_> {
+        fn table<K, V>(&mut self, def: TableDefinition<'static, K, V>, class: Class) -> Result<()>
+        where
+            K: redb::Key + 'static,
+            V: redb::Value + 'static,
+            for<'a> K::SelfType<'a>: std::fmt::Debug,
+            for<'a> V::SelfType<'a>: std::fmt::Debug,
+        {
+            if class == Class::Lazy && !self.2.iter().any(|n| n == def.name()) {
+                return Ok(());
+            }
+            repack_table(self.0, def, self.1)
+        }
+    }
+    let present = w
+        .list_tables()
+        .map_err(|e| map_redb(p, e))?
+        .map(|h| h.name().to_string())
+        .collect();
+    visit_tables(ALL, &mut Repack(w, p, present))
 }
 
 /// Copies a table in key order into a fresh table that replaces it (see `Vault::optimize`).
@@ -169,4 +339,29 @@ pub(crate) fn repack_table<K: redb::Key + 'static, V: redb::Value + 'static>(
     w.delete_table(def).map_err(|e| map_redb(p, e))?;
     w.rename_table(tmp, def).map_err(|e| map_redb(p, e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_vault_has_every_listed_table_and_the_dumps_follow_the_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = Vault::open(&dir.path().join("vault.redb")).unwrap();
+        let raw = v.dump_raw().unwrap();
+        let mut created: Vec<&str> = TABLES
+            .iter()
+            .filter(|(_, c)| *c != Class::Lazy)
+            .map(|(n, _)| *n)
+            .collect();
+        created.sort_unstable();
+        assert_eq!(raw.keys().map(String::as_str).collect::<Vec<_>>(), created);
+        let mut derived = DERIVED_TABLES.to_vec();
+        derived.sort_unstable();
+        let dump = v.dump_derived().unwrap();
+        assert_eq!(dump.keys().map(String::as_str).collect::<Vec<_>>(), derived);
+        assert_eq!(DERIVED_TABLES.len(), 15);
+        assert_eq!(DERIVED_TABLES[0], "ix_contacts");
+    }
 }
