@@ -107,9 +107,7 @@ impl Reader {
     }
 
     pub fn contact(&self, id: DocId) -> Result<Option<ContactSummary>> {
-        let t = rt!(self, CONTACTS);
-        let v = t.get(id.0).map_err(|e| self.e(e))?;
-        v.map(|v| dec(v.value(), "contact summary")).transpose()
+        q_contact(&self.txn, &self.path, id)
     }
 
     /// Every contact summary, in id order.
@@ -152,15 +150,7 @@ impl Reader {
         def: TableDefinition<(&str, Id), ()>,
         key: &str,
     ) -> Result<Vec<DocId>> {
-        let t = rt!(self, def);
-        let mut out = Vec::new();
-        for row in t
-            .range((key, [0u8; 16])..=(key, [0xff; 16]))
-            .map_err(|e| self.e(e))?
-        {
-            out.push(DocId(row.map_err(|e| self.e(e))?.0.value().1));
-        }
-        Ok(out)
+        q_ids_for_key(&self.txn, &self.path, def, key)
     }
 
     /// Contacts whose folded full name is exactly `folded`.
@@ -213,18 +203,8 @@ impl Reader {
 
     /// Items linked to a contact, newest first: (item id, kind).
     pub fn timeline(&self, contact: DocId) -> Result<Vec<(DocId, Kind)>> {
-        let t = rt!(self, TIMELINE);
-        let c = contact.0;
-        let mut out = Vec::new();
-        let range = t
-            .range((c, i32::MIN, i64::MIN, [0u8; 16])..=(c, i32::MAX, i64::MAX, [0xff; 16]))
-            .map_err(|e| self.e(e))?;
-        for row in range.rev() {
-            let (k, v) = row.map_err(|e| self.e(e))?;
-            if let Some(kind) = Kind::from_code(v.value()) {
-                out.push((DocId(k.value().3), kind));
-            }
-        }
+        let mut out = q_timeline(&self.txn, &self.path, contact)?;
+        out.reverse();
         Ok(out)
     }
 
@@ -387,9 +367,7 @@ impl Writer {
     /// A read view of this transaction's own state (including its uncommitted writes) is not
     /// offered by redb; use these helpers instead.
     pub fn contact(&self, id: DocId) -> Result<Option<ContactSummary>> {
-        let t = wt!(self, CONTACTS);
-        let v = t.get(id.0).map_err(|e| self.e(e))?;
-        v.map(|v| dec(v.value(), "contact summary")).transpose()
+        q_contact(&self.txn, &self.path, id)
     }
 
     pub fn by_email(&self, email: &str) -> Result<Vec<DocId>> {
@@ -407,32 +385,12 @@ impl Writer {
         def: TableDefinition<(&str, Id), ()>,
         key: &str,
     ) -> Result<Vec<DocId>> {
-        let t = wt!(self, def);
-        let mut out = Vec::new();
-        for row in t
-            .range((key, [0u8; 16])..=(key, [0xff; 16]))
-            .map_err(|e| self.e(e))?
-        {
-            out.push(DocId(row.map_err(|e| self.e(e))?.0.value().1));
-        }
-        Ok(out)
+        q_ids_for_key(&self.txn, &self.path, def, key)
     }
 
     /// Items linked to a contact in this transaction's state: (item id, kind), oldest first.
     pub fn timeline(&self, contact: DocId) -> Result<Vec<(DocId, Kind)>> {
-        let t = wt!(self, TIMELINE);
-        let c = contact.0;
-        let mut out = Vec::new();
-        let range = t
-            .range((c, i32::MIN, i64::MIN, [0u8; 16])..=(c, i32::MAX, i64::MAX, [0xff; 16]))
-            .map_err(|e| self.e(e))?;
-        for row in range {
-            let (k, v) = row.map_err(|e| self.e(e))?;
-            if let Some(kind) = Kind::from_code(v.value()) {
-                out.push((DocId(k.value().3), kind));
-            }
-        }
-        Ok(out)
+        q_timeline(&self.txn, &self.path, contact)
     }
 
     /// All contact ids in this transaction's state, in id order.
@@ -444,4 +402,57 @@ impl Writer {
         }
         Ok(out)
     }
+}
+
+// Queries written once, over the tables of a read or a write transaction (`OpenTable`);
+// `Reader` and `Writer` delegate to them.
+
+/// A contact's summary.
+pub(crate) fn q_contact<T: OpenTable>(
+    txn: &T,
+    p: &Path,
+    id: DocId,
+) -> Result<Option<ContactSummary>> {
+    let t = txn.open(CONTACTS).map_err(|e| map_redb(p, e))?;
+    let v = t.get(id.0).map_err(|e| map_redb(p, e))?;
+    v.map(|v| dec(v.value(), "contact summary")).transpose()
+}
+
+/// The documents an identity index maps `key` to, in id order.
+pub(crate) fn q_ids_for_key<T: OpenTable>(
+    txn: &T,
+    p: &Path,
+    def: TableDefinition<(&str, Id), ()>,
+    key: &str,
+) -> Result<Vec<DocId>> {
+    let t = txn.open(def).map_err(|e| map_redb(p, e))?;
+    let mut out = Vec::new();
+    for row in t
+        .range((key, [0u8; 16])..=(key, [0xff; 16]))
+        .map_err(|e| map_redb(p, e))?
+    {
+        out.push(DocId(row.map_err(|e| map_redb(p, e))?.0.value().1));
+    }
+    Ok(out)
+}
+
+/// Items linked to a contact: (item id, kind), oldest first.
+pub(crate) fn q_timeline<T: OpenTable>(
+    txn: &T,
+    p: &Path,
+    contact: DocId,
+) -> Result<Vec<(DocId, Kind)>> {
+    let t = txn.open(TIMELINE).map_err(|e| map_redb(p, e))?;
+    let c = contact.0;
+    let mut out = Vec::new();
+    let range = t
+        .range((c, i32::MIN, i64::MIN, [0u8; 16])..=(c, i32::MAX, i64::MAX, [0xff; 16]))
+        .map_err(|e| map_redb(p, e))?;
+    for row in range {
+        let (k, v) = row.map_err(|e| map_redb(p, e))?;
+        if let Some(kind) = Kind::from_code(v.value()) {
+            out.push((DocId(k.value().3), kind));
+        }
+    }
+    Ok(out)
 }
