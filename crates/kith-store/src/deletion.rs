@@ -18,9 +18,7 @@ use crate::*;
 impl Reader {
     /// Whether a document was deleted for good (it is in the tombstone set).
     pub fn is_deleted(&self, id: DocId) -> Result<bool> {
-        let t = rt!(self, TOMBSTONES);
-        let found = t.get(id.0).map_err(|e| self.e(e))?.is_some();
-        Ok(found)
+        q_is_deleted(&self.txn, &self.path, id)
     }
 
     /// Every deleted document id with when and by whom.
@@ -38,9 +36,7 @@ impl Reader {
 impl Writer {
     /// Whether a document was deleted for good.
     pub fn is_deleted(&self, id: DocId) -> Result<bool> {
-        let t = wt!(self, TOMBSTONES);
-        let found = t.get(id.0).map_err(|e| self.e(e))?.is_some();
-        Ok(found)
+        q_is_deleted(&self.txn, &self.path, id)
     }
 
     /// Whether a vCard UID belonged to a contact deleted for good (import skips such cards).

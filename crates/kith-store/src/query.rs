@@ -456,3 +456,20 @@ pub(crate) fn q_timeline<T: OpenTable>(
     }
     Ok(out)
 }
+
+/// Whether a document was deleted for good (it is in the tombstone set).
+pub(crate) fn q_is_deleted<T: OpenTable>(txn: &T, p: &Path, id: DocId) -> Result<bool> {
+    let t = txn.open(TOMBSTONES).map_err(|e| map_redb(p, e))?;
+    let found = t.get(id.0).map_err(|e| map_redb(p, e))?.is_some();
+    Ok(found)
+}
+
+/// The sequence number of the last recorded document change (0 when none).
+pub(crate) fn q_change_seq<T: OpenTable>(txn: &T, p: &Path) -> Result<u64> {
+    let t = txn.open(META).map_err(|e| map_redb(p, e))?;
+    let v = t.get("change_seq").map_err(|e| map_redb(p, e))?;
+    Ok(
+        v.and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes))
+            .unwrap_or(0),
+    )
+}

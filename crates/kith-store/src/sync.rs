@@ -64,12 +64,7 @@ impl Reader {
     }
 
     pub fn change_seq(&self) -> Result<u64> {
-        let t = rt!(self, META);
-        let v = t.get("change_seq").map_err(|e| self.e(e))?;
-        Ok(
-            v.and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes))
-                .unwrap_or(0),
-        )
+        q_change_seq(&self.txn, &self.path)
     }
 
     pub fn peer_states(&self) -> Result<BTreeMap<[u8; 32], PeerState>> {
@@ -314,12 +309,7 @@ impl Writer {
 
     /// The change counter: every document change so far has a sequence number at most this.
     pub fn change_seq(&self) -> Result<u64> {
-        let t = wt!(self, META);
-        let v = t.get("change_seq").map_err(|e| self.e(e))?;
-        Ok(
-            v.and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes))
-                .unwrap_or(0),
-        )
+        q_change_seq(&self.txn, &self.path)
     }
 
     /// Applies changes received from a peer: `created` means `bytes` is a whole saved document
