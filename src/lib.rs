@@ -10,4 +10,6 @@ pub mod editbuf;
 pub mod interop;
 pub mod keep;
 pub mod net;
-pub mod store;
+/// The vault lives in its own crate (no network, no async); re-exported so `crate::store::...`
+/// and `kith::store::...` paths keep working.
+pub use kith_store as store;

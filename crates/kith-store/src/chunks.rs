@@ -1,0 +1,335 @@
+//! Document chunks: a snapshot plus incremental changes per document, loaded and saved.
+//!
+//! Invariant: the chunks of a document, concatenated in sequence order, load to the document
+//! last saved; compaction replaces them by one snapshot without changing the document.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use automerge::AutoCommit;
+use kith_core::index::{self, DocIndex};
+use kith_core::tombstones::{self, TOMBSTONES_DOC};
+use kith_core::DocId;
+use redb::ReadableTable;
+use serde::{Deserialize, Serialize};
+
+use crate::*;
+
+/// Metadata of one document (value of the `docs` table, postcard-encoded).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DocMeta {
+    pub kind: u8,
+    pub ord: u32,
+    /// Sequence number the next incremental chunk gets; the snapshot is chunk 0.
+    pub next_seq: u32,
+    pub snapshot_len: u64,
+    pub incremental_len: u64,
+    pub heads: Vec<[u8; 32]>,
+}
+
+/// A document loaded for editing, with the index it had before the edit.
+pub struct Loaded {
+    pub id: DocId,
+    pub doc: AutoCommit,
+    pub(crate) before: Option<DocIndex>,
+    pub(crate) meta: Option<DocMeta>,
+}
+
+impl Vault {
+    /// Rewrites every table in key order and then shrinks the file (`kith reindex` runs it).
+    ///
+    /// B-tree leaves filled by inserts in random key order (document ids, terms) end up about
+    /// two thirds full, and bulk loading leaves free pages behind; a table copied in key order
+    /// has full leaves, and redb's `compact` then moves the pages in use to the front of the
+    /// file and truncates it. The contents of every table are unchanged.
+    pub fn optimize(&mut self) -> Result<()> {
+        let p = self.path.clone();
+        let txn = self.begin_write()?;
+        repack_all(&txn, &p)?;
+        txn.commit().map_err(|e| map_redb(&p, e))?;
+        let Db::Rw(db) = &mut self.db else {
+            return Err(StoreError::Internal(
+                "the vault was opened read-only".into(),
+            ));
+        };
+        // Each pass moves pages towards the front; stop when one makes no progress.
+        for _ in 0..8 {
+            match db.compact() {
+                Ok(true) => continue,
+                Ok(false) => break,
+                // Another process is reading or writing: the repacked file is still valid, it
+                // is just not truncated this time.
+                Err(redb::CompactionError::TransactionInProgress) => break,
+                Err(e) => return Err(map_redb(&p, e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Rewrites every document as one fresh snapshot (the compaction rule applied to all).
+    /// Returns the number of documents compacted.
+    pub fn compact(&self) -> Result<u64> {
+        let p = self.path.clone();
+        let txn = self.begin_write()?;
+        let w = Writer {
+            txn,
+            path: p.clone(),
+            actor: self.actor.clone(),
+            now: 0,
+            postings: None,
+            pending: BTreeMap::new(),
+        };
+        let mut n = 0;
+        {
+            let ids: Vec<Id> = {
+                let t = w.txn.open_table(DOCS).map_err(|e| map_redb(&p, e))?;
+                let mut v = Vec::new();
+                for r in t.iter().map_err(|e| map_redb(&p, e))? {
+                    v.push(r.map_err(|e| map_redb(&p, e))?.0.value());
+                }
+                v
+            };
+            for id in ids {
+                let Some(mut l) = w.load_doc(DocId(id))? else {
+                    continue;
+                };
+                let mut meta = l.meta.take().unwrap_or_default();
+                let mut chunks = w.txn.open_table(CHUNKS).map_err(|e| map_redb(&p, e))?;
+                for seq in 1..meta.next_seq {
+                    chunks.remove((id, seq)).map_err(|e| map_redb(&p, e))?;
+                }
+                let snap = l.doc.save();
+                chunks
+                    .insert((id, 0), snap.as_slice())
+                    .map_err(|e| map_redb(&p, e))?;
+                meta.snapshot_len = snap.len() as u64;
+                meta.incremental_len = 0;
+                meta.next_seq = 1;
+                let mut docs = w.txn.open_table(DOCS).map_err(|e| map_redb(&p, e))?;
+                docs.insert(id, enc(&meta).as_slice())
+                    .map_err(|e| map_redb(&p, e))?;
+                n += 1;
+            }
+        }
+        w.txn.commit().map_err(|e| map_redb(&p, e))?;
+        Ok(n)
+    }
+}
+
+pub(crate) fn load_chunks<T: ReadableTable<(Id, u32), &'static [u8]>>(
+    t: &T,
+    id: Id,
+    p: &Path,
+) -> Result<Option<Vec<u8>>> {
+    let mut bytes = Vec::new();
+    let mut any = false;
+    for row in t
+        .range((id, 0u32)..=(id, u32::MAX))
+        .map_err(|e| map_redb(p, e))?
+    {
+        let (_, v) = row.map_err(|e| map_redb(p, e))?;
+        bytes.extend_from_slice(v.value());
+        any = true;
+    }
+    Ok(any.then_some(bytes))
+}
+
+pub(crate) fn parse_doc(id: DocId, bytes: &[u8]) -> Result<AutoCommit> {
+    AutoCommit::load(bytes).map_err(|e| StoreError::BadDocument(id, e.to_string()))
+}
+
+impl Writer {
+    /// Loads a document for editing. None when it does not exist.
+    pub fn load(&self, id: DocId) -> Result<Option<Loaded>> {
+        let Some(mut l) = self.load_doc(id)? else {
+            return Ok(None);
+        };
+        l.before = Some(index::derive(&l.doc).1);
+        Ok(Some(l))
+    }
+
+    pub(crate) fn load_doc(&self, id: DocId) -> Result<Option<Loaded>> {
+        let meta = {
+            let t = wt!(self, DOCS);
+            let v = t.get(id.0).map_err(|e| self.e(e))?;
+            match v {
+                Some(v) => dec::<DocMeta>(v.value(), "document metadata")?,
+                None => return Ok(None),
+            }
+        };
+        let bytes = {
+            let t = wt!(self, CHUNKS);
+            load_chunks(&t, id.0, &self.path)?
+        };
+        let Some(bytes) = bytes else {
+            return Err(StoreError::BadDocument(id, "no stored chunks".into()));
+        };
+        let mut doc = parse_doc(id, &bytes)?;
+        doc.set_actor(self.actor.clone());
+        Ok(Some(Loaded {
+            id,
+            doc,
+            before: None,
+            meta: Some(meta),
+        }))
+    }
+
+    /// A new, empty document with a fresh random id.
+    pub fn create(&self) -> Loaded {
+        let id = DocId(rand::random());
+        self.create_with_id(id)
+    }
+
+    /// A new, empty document with the given id (for documents received from a peer or restored).
+    pub fn create_with_id(&self, id: DocId) -> Loaded {
+        let doc = AutoCommit::new().with_actor(self.actor.clone());
+        Loaded {
+            id,
+            doc,
+            before: None,
+            meta: None,
+        }
+    }
+
+    /// Writes a loaded document's new changes and updates every index it affects.
+    pub fn save(&mut self, mut l: Loaded) -> Result<()> {
+        let p = self.path.clone();
+        // A document of a kind this version does not know (written by a newer kith) is stored
+        // and synced as is, with kind code 0 and no index entries.
+        let (kind, after) = index::derive(&l.doc);
+        let kind_code = kind.map(|k| k.code()).unwrap_or(0);
+        let deleted = (l.id == TOMBSTONES_DOC).then(|| tombstones::read_tombstones(&l.doc));
+        let mut meta = match l.meta.take() {
+            Some(m) => m,
+            None => {
+                let ord = self.next_ord()?;
+                let mut t = wt!(self, ORDS);
+                t.insert(ord, l.id.0).map_err(|e| self.e(e))?;
+                DocMeta {
+                    kind: kind_code,
+                    ord,
+                    next_seq: 0,
+                    ..Default::default()
+                }
+            }
+        };
+        meta.kind = kind_code;
+        let heads = heads_of(&mut l.doc);
+        if meta.next_seq > 0 && heads == meta.heads {
+            return Ok(()); // nothing changed
+        }
+        let old_leaf = (meta.next_seq > 0).then(|| leaf_of(&l.id, &meta.heads));
+        self.toggle_bucket(&l.id, old_leaf, Some(leaf_of(&l.id, &heads)))?;
+        self.record_change(l.id)?;
+        {
+            let mut chunks = wt!(self, CHUNKS);
+            if meta.next_seq == 0 {
+                let snap = l.doc.save();
+                meta.snapshot_len = snap.len() as u64;
+                chunks
+                    .insert((l.id.0, 0), snap.as_slice())
+                    .map_err(|e| map_redb(&p, e))?;
+                meta.next_seq = 1;
+                meta.incremental_len = 0;
+            } else {
+                let inc = l.doc.save_incremental();
+                meta.incremental_len += inc.len() as u64;
+                if meta.incremental_len > meta.snapshot_len
+                    || meta.next_seq > MAX_INCREMENTAL_CHUNKS
+                {
+                    for seq in 1..meta.next_seq {
+                        chunks.remove((l.id.0, seq)).map_err(|e| map_redb(&p, e))?;
+                    }
+                    let snap = l.doc.save();
+                    meta.snapshot_len = snap.len() as u64;
+                    meta.incremental_len = 0;
+                    meta.next_seq = 1;
+                    chunks
+                        .insert((l.id.0, 0), snap.as_slice())
+                        .map_err(|e| map_redb(&p, e))?;
+                } else {
+                    chunks
+                        .insert((l.id.0, meta.next_seq), inc.as_slice())
+                        .map_err(|e| map_redb(&p, e))?;
+                    meta.next_seq += 1;
+                }
+            }
+        }
+        meta.heads = heads;
+        {
+            let mut docs = wt!(self, DOCS);
+            docs.insert(l.id.0, enc(&meta).as_slice())
+                .map_err(|e| map_redb(&p, e))?;
+        }
+        self.apply_index(l.id, l.before.as_ref(), &after, true)?;
+        if let Some(set) = deleted {
+            self.apply_tombstones(set)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes a document and every index entry derived from it.
+    pub fn purge(&mut self, id: DocId) -> Result<bool> {
+        let Some(l) = self.load(id)? else {
+            return Ok(false);
+        };
+        let p = self.path.clone();
+        let meta = l.meta.clone().unwrap_or_default();
+        {
+            let mut chunks = wt!(self, CHUNKS);
+            for seq in 0..meta.next_seq.max(1) {
+                chunks.remove((id.0, seq)).map_err(|e| map_redb(&p, e))?;
+            }
+            let mut docs = wt!(self, DOCS);
+            docs.remove(id.0).map_err(|e| map_redb(&p, e))?;
+            let mut ords = wt!(self, ORDS);
+            ords.remove(meta.ord).map_err(|e| map_redb(&p, e))?;
+        }
+        self.toggle_bucket(&id, Some(leaf_of(&id, &meta.heads)), None)?;
+        {
+            let mut of = wt!(self, CHANGE_OF);
+            let old = of
+                .remove(id.0)
+                .map_err(|e| map_redb(&p, e))?
+                .map(|v| v.value());
+            if let Some(seq) = old {
+                let mut ch = wt!(self, CHANGES);
+                ch.remove(seq).map_err(|e| map_redb(&p, e))?;
+            }
+        }
+        self.remove_index(id, meta.ord, l.before.as_ref().expect("load derives"))?;
+        self.remove_sync_states(id)?;
+        Ok(true)
+    }
+
+    pub(crate) fn next_ord(&mut self) -> Result<u32> {
+        let mut t = wt!(self, META);
+        let cur = t
+            .get("next_ord")
+            .map_err(|e| self.e(e))?
+            .and_then(|v| v.value().try_into().ok().map(u32::from_le_bytes))
+            .unwrap_or(0);
+        t.insert("next_ord", (cur + 1).to_le_bytes().as_slice())
+            .map_err(|e| self.e(e))?;
+        Ok(cur)
+    }
+
+    pub(crate) fn ord_of(&self, id: DocId) -> Result<u32> {
+        let t = wt!(self, DOCS);
+        let v = t.get(id.0).map_err(|e| self.e(e))?;
+        match v {
+            Some(v) => Ok(dec::<DocMeta>(v.value(), "document metadata")?.ord),
+            None => Err(StoreError::Internal(format!("no metadata for {id}"))),
+        }
+    }
+}
+
+impl Writer {
+    /// Loads the membership document for editing (a fresh one when there is none yet).
+    pub fn load_or_create(&self, id: DocId) -> Result<Loaded> {
+        Ok(match self.load(id)? {
+            Some(l) => l,
+            None => self.create_with_id(id),
+        })
+    }
+}

@@ -1,0 +1,329 @@
+//! Index maintenance: applying and removing what one document contributes to the derived
+//! tables, and rebuilding them all.
+//!
+//! Invariant: after every write transaction the derived tables equal what `reindex` rebuilds
+//! from the documents alone (posting changes are batched per term and flushed before commit).
+
+use std::collections::BTreeMap;
+
+use kith_core::index::{self, DocIndex};
+use kith_core::{DocId, Kind};
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
+
+use crate::*;
+
+impl Vault {
+    /// Rebuilds every derived table from the documents alone. Returns the number of documents.
+    pub fn reindex(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<u64> {
+        let (txn, total) = self.rebuild_derived(progress)?;
+        txn.commit().map_err(|e| map_redb(&self.path, e))?;
+        Ok(total)
+    }
+
+    /// Rebuilds every derived table in a write transaction that is returned uncommitted.
+    pub(crate) fn rebuild_derived(
+        &self,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<(WriteTransaction, u64)> {
+        let p = self.path.clone();
+        let txn = self.begin_write()?;
+        for name in DERIVED_TABLES {
+            // Deleting a table that does not exist is fine.
+            let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(name);
+            let _ = txn.delete_table(def);
+        }
+        create_all_tables(&txn, &p)?;
+        {
+            let mut t = txn.open_table(META).map_err(|e| map_redb(&p, e))?;
+            t.insert("format", FORMAT_VERSION.to_le_bytes().as_slice())
+                .map_err(|e| map_redb(&p, e))?;
+        }
+        let mut w = Writer {
+            txn,
+            path: p.clone(),
+            actor: self.actor.clone(),
+            now: 0,
+            postings: Some(BTreeMap::new()),
+            pending: BTreeMap::new(),
+        };
+        let ids: Vec<Id> = {
+            let t = w.txn.open_table(DOCS).map_err(|e| map_redb(&p, e))?;
+            let mut v = Vec::new();
+            for r in t.iter().map_err(|e| map_redb(&p, e))? {
+                v.push(r.map_err(|e| map_redb(&p, e))?.0.value());
+            }
+            v
+        };
+        let total = ids.len() as u64;
+        // Items before contacts' cadence entries: index all, then recompute per-contact state.
+        for (i, id) in ids.iter().enumerate() {
+            let doc = w
+                .load_doc(DocId(*id))?
+                .ok_or_else(|| StoreError::Internal("document listed but missing".into()))?;
+            let (_, ix) = index::derive(&doc.doc);
+            w.apply_index(DocId(*id), None, &ix, false)?;
+            if i % 1000 == 0 {
+                progress(i as u64, total);
+            }
+        }
+        // Posting lists, each written once, in term order.
+        if let Some(acc) = w.postings.take() {
+            let mut t = w.txn.open_table(POSTINGS).map_err(|e| map_redb(&p, e))?;
+            for (term, mut list) in acc {
+                list.sort_unstable();
+                t.insert(term.as_str(), encode_postings(&list).as_slice())
+                    .map_err(|e| map_redb(&p, e))?;
+            }
+        }
+        // Contact state (last contact and cadence) once all timelines exist.
+        let contacts: Vec<Id> = {
+            let t = w.txn.open_table(CONTACTS).map_err(|e| map_redb(&p, e))?;
+            let mut v = Vec::new();
+            for r in t.iter().map_err(|e| map_redb(&p, e))? {
+                v.push(r.map_err(|e| map_redb(&p, e))?.0.value());
+            }
+            v
+        };
+        for c in contacts {
+            w.refresh_contact_state(c)?;
+        }
+        w.rebuild_buckets()?;
+        w.rebuild_tombstones()?;
+        progress(total, total);
+        Ok((w.txn, total))
+    }
+}
+
+impl Writer {
+    /// Writes this transaction's posting changes, one read and one write per term.
+    pub(crate) fn flush_postings(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let p = self.path.clone();
+        let pending = std::mem::take(&mut self.pending);
+        let mut t = wt!(self, POSTINGS);
+        for (term, changes) in &pending {
+            let list = match t.get(term.as_str()).map_err(|e| map_redb(&p, e))? {
+                Some(v) => decode_postings(v.value()),
+                None => Vec::new(),
+            };
+            let list = merge_postings(list, changes);
+            if list.is_empty() {
+                t.remove(term.as_str()).map_err(|e| map_redb(&p, e))?;
+            } else {
+                t.insert(term.as_str(), encode_postings(&list).as_slice())
+                    .map_err(|e| map_redb(&p, e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Writer {
+    pub(crate) fn remove_index(&mut self, id: DocId, ord: u32, before: &DocIndex) -> Result<()> {
+        let empty = DocIndex::default();
+        self.apply_index_with_ord(id, ord, Some(before), &empty, true)
+    }
+
+    pub(crate) fn apply_index(
+        &mut self,
+        id: DocId,
+        before: Option<&DocIndex>,
+        after: &DocIndex,
+        refresh: bool,
+    ) -> Result<()> {
+        let ord = self.ord_of(id)?;
+        self.apply_index_with_ord(id, ord, before, after, refresh)
+    }
+
+    pub(crate) fn apply_index_with_ord(
+        &mut self,
+        id: DocId,
+        ord: u32,
+        before: Option<&DocIndex>,
+        after: &DocIndex,
+        refresh: bool,
+    ) -> Result<()> {
+        let p = self.path.clone();
+        let empty = DocIndex::default();
+        let before = before.unwrap_or(&empty);
+        if before == after {
+            return Ok(());
+        }
+        let me = id.0;
+        // Summaries.
+        {
+            let mut t = wt!(self, CONTACTS);
+            match &after.contact {
+                Some(s) => {
+                    t.insert(me, enc(s).as_slice())
+                        .map_err(|e| map_redb(&p, e))?;
+                }
+                None if before.contact.is_some() => {
+                    t.remove(me).map_err(|e| map_redb(&p, e))?;
+                }
+                None => {}
+            }
+            let mut t = wt!(self, ITEMS);
+            match &after.item {
+                Some(s) => {
+                    t.insert(me, enc(s).as_slice())
+                        .map_err(|e| map_redb(&p, e))?;
+                }
+                None if before.item.is_some() => {
+                    t.remove(me).map_err(|e| map_redb(&p, e))?;
+                }
+                None => {}
+            }
+        }
+        // Lookup keys.
+        for (def, b, a) in [
+            (NAMES, &before.names, &after.names),
+            (EMAILS, &before.emails, &after.emails),
+            (PHONES, &before.phones, &after.phones),
+            (UIDS, &before.uids, &after.uids),
+        ] {
+            if b == a {
+                continue;
+            }
+            let mut t = wt!(self, def);
+            for k in b.difference(a) {
+                t.remove((k.as_str(), me)).map_err(|e| map_redb(&p, e))?;
+            }
+            for k in a.difference(b) {
+                t.insert((k.as_str(), me), ())
+                    .map_err(|e| map_redb(&p, e))?;
+            }
+        }
+        // Postings.
+        if let Some(acc) = self.postings.as_mut() {
+            // Reindex: every table starts empty, so only `after` contributes.
+            for (term, w) in &after.terms {
+                acc.entry(term.clone()).or_default().push((ord, *w));
+            }
+        } else if before.terms != after.terms {
+            for (term, w) in &before.terms {
+                if after.terms.get(term) != Some(w) {
+                    self.pending
+                        .entry(term.clone())
+                        .or_default()
+                        .insert(ord, after.terms.get(term).copied());
+                }
+            }
+            for (term, w) in &after.terms {
+                if before.terms.get(term) != Some(w) {
+                    self.pending
+                        .entry(term.clone())
+                        .or_default()
+                        .insert(ord, Some(*w));
+                }
+            }
+        }
+        // Timeline entries of items, one per linked contact.
+        let mut affected: Vec<Id> = Vec::new();
+        if before.item != after.item {
+            let mut t = wt!(self, TIMELINE);
+            if let Some(b) = &before.item {
+                for c in &b.contacts {
+                    t.remove((c.0, b.day, b.created, me))
+                        .map_err(|e| map_redb(&p, e))?;
+                    affected.push(c.0);
+                }
+            }
+            if let Some(a) = &after.item {
+                for c in &a.contacts {
+                    t.insert((c.0, a.day, a.created, me), a.kind.code())
+                        .map_err(|e| map_redb(&p, e))?;
+                    affected.push(c.0);
+                }
+            }
+        }
+        // Open reminders, with what `kith due` shows of them.
+        let due_of = |ix: &DocIndex| {
+            let item = ix.item.as_ref();
+            ix.due_day.map(|d| {
+                let entry = DueEntry {
+                    contact: item.and_then(|i| i.contacts.first()).map(|c| c.0),
+                    snippet: item.map(|i| i.snippet.clone()).unwrap_or_default(),
+                };
+                (d, entry)
+            })
+        };
+        let (due_before, due_after) = (due_of(before), due_of(after));
+        if due_before != due_after {
+            let mut t = wt!(self, DUE);
+            if let Some((d, _)) = &due_before {
+                t.remove((*d, me)).map_err(|e| map_redb(&p, e))?;
+            }
+            if let Some((d, entry)) = &due_after {
+                t.insert((*d, me), enc(entry).as_slice())
+                    .map_err(|e| map_redb(&p, e))?;
+            }
+        }
+        if before.contact.is_some() || after.contact.is_some() {
+            affected.push(me);
+        }
+        if refresh {
+            affected.sort();
+            affected.dedup();
+            for c in affected {
+                self.refresh_contact_state(c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Writer {
+    /// Recomputes a contact's last-contact day (from its timeline) and cadence entry.
+    pub(crate) fn refresh_contact_state(&mut self, c: Id) -> Result<()> {
+        let p = self.path.clone();
+        // Only contacts that exist have a last-contact day and a cadence entry.
+        let summary = self.contact(DocId(c))?;
+        let last = if summary.is_none() {
+            None
+        } else {
+            let t = wt!(self, TIMELINE);
+            let range = t
+                .range((c, i32::MIN, i64::MIN, [0u8; 16])..=(c, i32::MAX, i64::MAX, [0xff; 16]))
+                .map_err(|e| map_redb(&p, e))?;
+            let mut found = None;
+            for row in range.rev() {
+                let (k, v) = row.map_err(|e| map_redb(&p, e))?;
+                if v.value() == Kind::Interaction.code() {
+                    found = Some(k.value().1);
+                    break;
+                }
+            }
+            found
+        };
+        {
+            let mut t = wt!(self, LAST_CONTACT);
+            match last {
+                Some(d) => {
+                    t.insert(c, d).map_err(|e| map_redb(&p, e))?;
+                }
+                None => {
+                    t.remove(c).map_err(|e| map_redb(&p, e))?;
+                }
+            }
+        }
+        let due = summary.as_ref().and_then(|s| index::cadence_due(s, last));
+        let mut of = wt!(self, CADENCE_OF);
+        let old = of.get(c).map_err(|e| map_redb(&p, e))?.map(|v| v.value());
+        if old == due {
+            return Ok(());
+        }
+        let mut cad = wt!(self, CADENCE);
+        if let Some(d) = old {
+            cad.remove((d, c)).map_err(|e| map_redb(&p, e))?;
+            of.remove(c).map_err(|e| map_redb(&p, e))?;
+        }
+        if let Some(d) = due {
+            cad.insert((d, c), ()).map_err(|e| map_redb(&p, e))?;
+            of.insert(c, d).map_err(|e| map_redb(&p, e))?;
+        }
+        Ok(())
+    }
+}
