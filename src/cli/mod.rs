@@ -9,6 +9,7 @@ mod device;
 mod interop;
 mod items;
 mod output;
+mod sync;
 
 use std::path::PathBuf;
 
