@@ -10,6 +10,7 @@ mod interop;
 mod items;
 mod keep;
 mod output;
+mod sync;
 
 use std::path::PathBuf;
 

@@ -429,3 +429,19 @@ pub fn now_ms() -> i64 {
     }
     jiff::Timestamp::now().as_millisecond()
 }
+
+/// Runs a vault call from async code on tokio's blocking pool: the one way async code touches
+/// the vault (a redb transaction may wait on another process's write lock, which must not stall
+/// a runtime worker).
+pub async fn blocking<T: Send + 'static>(
+    vault: &Arc<Vault>,
+    f: impl FnOnce(&Vault) -> T + Send + 'static,
+) -> T {
+    let v = vault.clone();
+    match tokio::task::spawn_blocking(move || f(&v)).await {
+        Ok(t) => t,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Only at runtime shutdown, when nobody waits for the result any more.
+        Err(e) => panic!("vault task did not run: {e}"),
+    }
+}

@@ -1,20 +1,27 @@
-//! End-to-end tests of the `kith` binary: wiring, output, JSON and exit codes.
+//! The integration tests: end-to-end tests of the `kith` binary (wiring, output, JSON, exit
+//! codes), interop, and store-level tests on real vault files.
 //!
-//! One test binary (so the package is linked once); every test builds its own `TestEnv` with a
-//! temporary home, a cleared environment and a pinned clock (2026-11-22T10:00:00Z).
+//! One test binary (so the package is linked once; `layout` fails when a file here is not
+//! declared below); every CLI test builds its own `TestEnv` with a temporary home, a cleared
+//! environment and a pinned clock (2026-11-22T10:00:00Z).
 
+mod appdev;
 mod concurrency;
 mod contacts;
 mod edit;
 mod env;
 mod errors;
 mod import;
+mod interop;
 mod items;
 mod keep;
+mod layout;
 mod maps;
 mod net;
 mod purge;
 mod refs;
 mod rough;
 mod storage;
+mod store;
+mod store_maps;
 mod sync;

@@ -5,39 +5,28 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-const NOW: &str = "2026-11-22T10:00:00Z";
+use crate::env::TestEnv;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
+/// The shared harness ([`TestEnv`]) with helpers for byte-level stdin and import reports.
 struct Env {
-    dir: tempfile::TempDir,
+    t: TestEnv,
 }
 
 impl Env {
     fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn home(&self) -> PathBuf {
-        self.dir.path().join("home")
+        Env { t: TestEnv::new() }
     }
 
     fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.t.root().join(name)
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_kith"));
-        c.env_clear()
-            .env("KITH_HOME", self.home())
-            .env("HOME", self.dir.path())
-            .env("KITH_NOW", NOW)
-            .args(args);
-        c
+        self.t.cmd(args)
     }
 
     fn run_in(&self, args: &[&str], stdin: &[u8]) -> Output {

@@ -4,6 +4,11 @@
 //! or reads the environment: the CLI passes the home, the time and the user's input in, and
 //! renders what comes back. User mistakes come back as `AppError::User` with a hint.
 
+pub mod daemon;
+pub mod devices;
+pub mod pairing;
+pub mod sync;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
