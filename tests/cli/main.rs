@@ -3,6 +3,7 @@
 //! One test binary (so the package is linked once); every test builds its own `TestEnv` with a
 //! temporary home, a cleared environment and a pinned clock (2026-11-22T10:00:00Z).
 
+mod cliconv;
 mod concurrency;
 mod contacts;
 mod edit;
