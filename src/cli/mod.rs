@@ -214,7 +214,7 @@ fn home_of(flag: Option<PathBuf>) -> Result<PathBuf, AppError> {
     }
     match std::env::var_os("KITH_HOME").filter(|v| !v.is_empty()) {
         Some(h) => Ok(PathBuf::from(h)),
-        None => match crate::config::current().and_then(|c| c.home.clone()) {
+        None => match crate::config::load().ok().and_then(|c| c.home.clone()) {
             Some(h) => Ok(h),
             None => default_home(),
         },

@@ -50,6 +50,13 @@ impl Out {
         }
         match c.spawn() {
             Ok(mut child) => {
+                // Ctrl-C is the pager's (less uses it to stop a search): kith keeps running
+                // until the pager closes its input, then exits quietly on the broken pipe.
+                #[cfg(unix)]
+                // SAFETY: sets the disposition of SIGINT to ignore; no handler code runs.
+                unsafe {
+                    libc::signal(libc::SIGINT, libc::SIG_IGN);
+                }
                 if let Some(stdin) = child.stdin.take() {
                     self.stdout = io::BufWriter::new(Box::new(stdin));
                     self.child = Some(child);
