@@ -4,7 +4,7 @@
 //! then measures, as the median of 5 runs: import into an empty vault, import into a vault
 //! that already holds them, and export of the 10,000 contacts in each format.
 //!
-//!     cargo build --release && cargo run --release --example bench_interop
+//!     cargo build --profile profiling && cargo run --profile profiling --example bench_interop
 //!
 //! Set KITH_BIN to measure another binary. Prints a Markdown table.
 
@@ -201,8 +201,11 @@ fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let bin = std::env::var_os("KITH_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target/release/kith"));
-    assert!(bin.exists(), "build it first: cargo build --release");
+        .unwrap_or_else(|| root.join("target/profiling/kith"));
+    assert!(
+        bin.exists(),
+        "build it first: cargo build --profile profiling --bin kith"
+    );
     let tmp = tempfile::tempdir().unwrap();
     let vcf = tmp.path().join("cards.vcf");
     let csv = tmp.path().join("Connections.csv");
@@ -284,7 +287,7 @@ fn main() {
         .map(|n| n.get())
         .unwrap_or(1);
     println!("Machine: {cpu}, {cores} cores, {}.", std::env::consts::OS);
-    println!("Command: `cargo build --release && cargo run --release --example bench_interop`");
+    println!("Command: `cargo build --profile profiling && cargo run --profile profiling --example bench_interop`");
     println!("Whole-process wall time of `kith`, median of {RUNS} runs.\n");
     println!("| workload | median | target | check |");
     println!("|---|---|---|---|");

@@ -19,8 +19,8 @@
 //! holds the latest table.
 //!
 //! ```text
-//! cargo build --release --examples --bin kith
-//! target/release/examples/bench_sync [--contacts 10000 --notes 50000 --interactions 20000
+//! cargo build --profile profiling --examples --bin kith
+//! target/profiling/examples/bench_sync [--contacts 10000 --notes 50000 --interactions 20000
 //!     --reminders 5000 --runs 5 --full-runs 1 --edits 100 --dir PATH --reuse]
 //! ```
 //!
@@ -72,7 +72,7 @@ struct Args {
     /// Reuse the paired templates already in --dir (built by an earlier run with the same sizes)
     #[arg(long)]
     reuse: bool,
-    /// The kith binary (default: target/release/kith next to this example)
+    /// The kith binary (default: the kith binary of this example's profile, e.g. target/profiling/kith)
     #[arg(long)]
     kith: Option<PathBuf>,
 }
@@ -659,7 +659,7 @@ fn main() -> Res<()> {
     };
     if !kith.exists() {
         return Err(format!(
-            "{} not found; build it with `cargo build --release --bin kith` or pass --kith",
+            "{} not found; build it with `cargo build --profile profiling --bin kith` or pass --kith",
             kith.display()
         )
         .into());

@@ -8,8 +8,8 @@
 //! The result is printed as Markdown; docs/benchmarks.md holds the latest table.
 //!
 //! ```text
-//! cargo build --release --examples --bin kith
-//! target/release/examples/bench_vault [--contacts 10000 --notes 50000 --interactions 20000
+//! cargo build --profile profiling --examples --bin kith
+//! target/profiling/examples/bench_vault [--contacts 10000 --notes 50000 --interactions 20000
 //!     --reminders 5000 --runs 7 --dir PATH --keep --reuse]
 //! ```
 //!
@@ -64,7 +64,7 @@ struct Args {
     /// Reuse the vault already in --dir (built by an earlier run with the same sizes)
     #[arg(long)]
     reuse: bool,
-    /// The kith binary (default: target/release/kith next to this example)
+    /// The kith binary (default: the kith binary of this example's profile, e.g. target/profiling/kith)
     #[arg(long)]
     kith: Option<PathBuf>,
 }
@@ -532,7 +532,7 @@ fn main() -> Res<()> {
     };
     if !kith.exists() {
         return Err(format!(
-            "{} not found; build it with `cargo build --release --bin kith` or pass --kith",
+            "{} not found; build it with `cargo build --profile profiling --bin kith` or pass --kith",
             kith.display()
         )
         .into());

@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod config;
 pub mod editbuf;
 pub mod interop;
 pub mod keep;

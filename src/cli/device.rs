@@ -50,6 +50,7 @@ pub enum DeviceCommand {
     /// Print this device's id
     Id,
     /// Print a one-time pairing ticket and wait for the other device to join
+    #[command(after_long_help = super::conventions::EX_INVITE)]
     Invite {
         /// This device's name (default: the host name)
         #[arg(long)]
@@ -58,6 +59,7 @@ pub enum DeviceCommand {
         net: NetArgs,
     },
     /// Join another device of yours with the ticket it printed
+    #[command(after_long_help = super::conventions::EX_JOIN)]
     Join {
         ticket: String,
         /// This device's name (default: the host name)

@@ -5,6 +5,7 @@
 //! failure. Business rules live in `app`, not here.
 
 mod contacts;
+mod conventions;
 mod device;
 mod interop;
 mod items;
@@ -45,6 +46,14 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// Log what kith does to stderr: -v info, -vv debug, -vvv trace [env: KITH_LOG]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Never page long output (also KITH_PAGER= empty)
+    #[arg(long, global = true)]
+    pub no_pager: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -52,16 +61,20 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Add a contact and print its id
+    #[command(after_long_help = conventions::EX_ADD)]
     Add(contacts::AddArgs),
     /// Show one contact
+    #[command(after_long_help = conventions::EX_SHOW)]
     Show(contacts::ShowArgs),
     /// List contacts
-    #[command(visible_alias = "ls")]
+    #[command(visible_alias = "ls", after_long_help = conventions::EX_LIST)]
     List(contacts::ListArgs),
     /// Edit a contact, note, interaction or reminder in $EDITOR; your change is merged with
     /// anything that changed meanwhile
+    #[command(after_long_help = conventions::EX_EDIT)]
     Edit(contacts::EditArgs),
     /// Set one field of a contact (for scripts)
+    #[command(after_long_help = conventions::EX_SET)]
     Set(contacts::SetArgs),
     /// Add (+TAG) or remove (-TAG) tags of a contact
     Tag(contacts::TagArgs),
@@ -70,16 +83,21 @@ pub enum Command {
     /// Link two contacts with a relation (introduced-by, works-with, reports-to, ...)
     Link(contacts::LinkArgs),
     /// Write a note about one or more contacts
+    #[command(after_long_help = conventions::EX_NOTE)]
     Note(items::NoteArgs),
     /// Log an interaction (meeting, call, email, message, coffee, event, other)
+    #[command(after_long_help = conventions::EX_LOG)]
     Log(items::LogArgs),
     /// Show a contact's notes, interactions and reminders, newest first
     Timeline(items::TimelineArgs),
     /// Set a reminder about a contact
+    #[command(after_long_help = conventions::EX_REMIND)]
     Remind(items::RemindArgs),
     /// Show overdue and upcoming reminders and contacts past their keep-in-touch cadence
+    #[command(after_long_help = conventions::EX_DUE)]
     Due(items::DueArgs),
     /// Mark a reminder done (or snooze it)
+    #[command(after_long_help = conventions::EX_DONE)]
     Done(items::DoneArgs),
     /// What needs you today: overdue keep-in-touch, fading ties, dates, reminders, people to
     /// reconnect with, each saying why
@@ -91,6 +109,7 @@ pub enum Command {
     /// What you and each contact did for each other, with a balance per person
     Ledger(keep::LedgerArgs),
     /// Search names, organisations, titles, emails, tags, notes and interactions
+    #[command(after_long_help = conventions::EX_SEARCH)]
     Search(items::SearchArgs),
     /// Rebuild every index from the documents, then repack and compact the vault file
     Reindex,
@@ -100,14 +119,17 @@ pub enum Command {
     #[command(subcommand)]
     Device(device::DeviceCommand),
     /// Sync now with every one of your devices that can be reached
+    #[command(after_long_help = conventions::EX_SYNC)]
     Sync(device::SyncArgs),
     /// Stay up: accept syncs and push this device's edits to your other devices
     Daemon(device::DaemonArgs),
     /// Your devices, the last sync with each, and changes not yet sent
     Status,
     /// Import contacts from vCard (.vcf) or Google/LinkedIn CSV files
+    #[command(after_long_help = conventions::EX_IMPORT)]
     Import(interop::ImportArgs),
     /// Export contacts as vCard, the whole vault as JSON, or Markdown files
+    #[command(after_long_help = conventions::EX_EXPORT)]
     Export(interop::ExportArgs),
     /// Merge the second contact into the first (both ids keep resolving)
     Merge(interop::MergeArgs),
@@ -117,6 +139,15 @@ pub enum Command {
     Backup(interop::BackupArgs),
     /// Restore a backup into an empty home
     Restore(interop::RestoreArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    #[command(after_long_help = conventions::EX_COMPLETIONS)]
+    Completions {
+        /// The shell to complete for
+        shell: clap_complete::Shell,
+    },
+    /// Print the kith(1) man page (roff)
+    #[command(after_long_help = conventions::EX_MAN)]
+    Man,
 }
 
 /// Settings resolved from flags and the environment.
@@ -156,7 +187,9 @@ fn now() -> Result<(i64, Date), AppError> {
 impl Ctx {
     /// Opens the vault for a command that only reads: nothing is written or synced to disk.
     pub fn open_read(&self) -> Result<App, AppError> {
+        let t = std::time::Instant::now();
         let vault = Vault::open_read_only(&crate::app::vault_path(&self.home))?;
+        tracing::debug!(home = %self.home.display(), ms = t.elapsed().as_millis() as u64, "vault opened read-only");
         Ok(App {
             vault,
             home: self.home.clone(),
@@ -167,7 +200,9 @@ impl Ctx {
 
     /// Opens the vault for a command that writes.
     pub fn open(&self) -> Result<App, AppError> {
+        let t = std::time::Instant::now();
         let vault = Vault::open(&crate::app::vault_path(&self.home))?;
+        tracing::debug!(home = %self.home.display(), ms = t.elapsed().as_millis() as u64, "vault opened");
         Ok(App {
             vault,
             home: self.home.clone(),
@@ -190,12 +225,25 @@ fn home_of(flag: Option<PathBuf>) -> Result<PathBuf, AppError> {
     }
     match std::env::var_os("KITH_HOME").filter(|v| !v.is_empty()) {
         Some(h) => Ok(PathBuf::from(h)),
-        None => default_home(),
+        None => match crate::config::load().ok().and_then(|c| c.home.clone()) {
+            Some(h) => Ok(h),
+            None => default_home(),
+        },
     }
 }
 
 /// Runs a parsed command line. Returns the process exit code.
 pub fn run(cli: Cli, out: &mut Out) -> Result<(), AppError> {
+    match cli.command {
+        Command::Completions { shell } => return conventions::completions(shell, out),
+        Command::Man => return conventions::man(out),
+        _ => {}
+    }
+    let settings = crate::config::load()?;
+    conventions::init_logging(cli.verbose, settings)?;
+    if conventions::pages(&cli.command) {
+        out.set_pager(conventions::pager(cli.no_pager, settings));
+    }
     let home = home_of(cli.home)?;
     let (now, today) = now()?;
     let ctx = Ctx {
@@ -236,6 +284,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<(), AppError> {
         Command::Duplicates(a) => interop::duplicates(&ctx, a, out),
         Command::Backup(a) => interop::backup(&ctx, a, out),
         Command::Restore(a) => interop::restore(&ctx, a, out),
+        Command::Completions { .. } | Command::Man => Ok(()),
     }
 }
 

@@ -7,37 +7,94 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-/// Where a command writes: stdout for data, stderr for messages.
+/// Where a command writes: stdout for data, stderr for messages. With a pager set, data goes
+/// through the pager, which starts at the first write (a command that prints nothing, or
+/// fails first, starts none).
 pub struct Out {
-    stdout: io::BufWriter<io::Stdout>,
+    stdout: io::BufWriter<Box<dyn Write>>,
+    pager: Option<String>,
+    child: Option<std::process::Child>,
 }
 
 impl Default for Out {
     fn default() -> Self {
         Out {
-            stdout: io::BufWriter::new(io::stdout()),
+            stdout: io::BufWriter::new(Box::new(io::stdout())),
+            pager: None,
+            child: None,
         }
     }
 }
 
 impl Out {
+    /// Sends the data written from now on through `pager` (a shell command), if Some.
+    pub fn set_pager(&mut self, pager: Option<String>) {
+        self.pager = pager;
+    }
+
+    /// Starts the pager before the first byte of data, when one is set and can be found.
+    fn start_pager(&mut self) {
+        let Some(cmd) = self.pager.take() else {
+            return;
+        };
+        if let Some(p) = super::missing_program(&cmd) {
+            self.warn(format!(
+                "the pager '{cmd}' was not found ('{p}'); printing without it (set PAGER, or KITH_PAGER= to turn paging off)"
+            ));
+            return;
+        }
+        let mut c = std::process::Command::new("sh");
+        c.arg("-c").arg(&cmd).stdin(std::process::Stdio::piped());
+        if std::env::var_os("LESS").is_none() {
+            c.env("LESS", "FRX");
+        }
+        match c.spawn() {
+            Ok(mut child) => {
+                // Ctrl-C is the pager's (less uses it to stop a search): kith keeps running
+                // until the pager closes its input, then exits quietly on the broken pipe.
+                #[cfg(unix)]
+                // SAFETY: sets the disposition of SIGINT to ignore; no handler code runs.
+                unsafe {
+                    libc::signal(libc::SIGINT, libc::SIG_IGN);
+                }
+                if let Some(stdin) = child.stdin.take() {
+                    self.stdout = io::BufWriter::new(Box::new(stdin));
+                    self.child = Some(child);
+                }
+            }
+            Err(e) => self.warn(format!(
+                "cannot start the pager '{cmd}': {e}; printing without it"
+            )),
+        }
+    }
+
     pub fn line(&mut self, s: impl AsRef<str>) -> io::Result<()> {
+        self.start_pager();
         self.stdout.write_all(s.as_ref().as_bytes())?;
         self.stdout.write_all(b"\n")
     }
 
     /// Data written as is (no newline added).
     pub fn raw(&mut self, s: impl AsRef<[u8]>) -> io::Result<()> {
+        self.start_pager();
         self.stdout.write_all(s.as_ref())
     }
 
     pub fn json<T: Serialize>(&mut self, v: &T) -> io::Result<()> {
+        self.start_pager();
         serde_json::to_writer_pretty(&mut self.stdout, v).map_err(io::Error::other)?;
         self.stdout.write_all(b"\n")
     }
 
+    /// Flushes the data; with a pager, closes its input and waits until the user quits it.
     pub fn flush(&mut self) -> io::Result<()> {
-        self.stdout.flush()
+        let flushed = self.stdout.flush();
+        if let Some(mut child) = self.child.take() {
+            // Dropping the pipe's writer is the pager's end of input.
+            let _ = std::mem::replace(&mut self.stdout, io::BufWriter::new(Box::new(io::sink())));
+            let _ = child.wait();
+        }
+        flushed
     }
 
     /// A message on stderr (never buffered behind data).

@@ -36,7 +36,8 @@ pub enum Relay {
     Custom(String),
 }
 
-/// Network settings: defaults, then `<home>/kith.conf`, then `KITH_*` variables, then flags.
+/// Network settings: defaults, then `<home>/kith.conf`, then `config.toml`, then `KITH_*`
+/// variables, then flags.
 #[derive(Clone, Debug)]
 pub struct NetConfig {
     pub relay: Relay,
@@ -122,6 +123,21 @@ impl NetConfig {
                         ))
                     }
                 }
+            }
+        }
+        // The user's config.toml (crate::config) comes after the older per-home kith.conf.
+        if let Some(c) = crate::config::current() {
+            let file = crate::config::path().map(|p| p.0.display().to_string());
+            let file = file.unwrap_or_else(|| "config.toml".into());
+            let at = |e: AppError| AppError::user(format!("{file}: {e}"));
+            if let Some(v) = &c.relay {
+                cfg.relay = parse_relay(v).map_err(at)?;
+            }
+            if let Some(v) = c.mdns {
+                cfg.mdns = v;
+            }
+            if let Some(v) = &c.bind {
+                cfg.bind = Some(parse_bind(v).map_err(at)?);
             }
         }
         if let Ok(v) = std::env::var("KITH_RELAY") {

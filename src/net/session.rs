@@ -146,6 +146,10 @@ pub async fn run(
         .ok()
         .and_then(|v| v.parse().ok());
     let mut batches = 0u32;
+    // For the log (-v): frames and bytes each way.
+    let (mut frames_in, mut frames_out, mut bytes_in, mut bytes_out) = (0u64, 0u64, 0u64, 0u64);
+    let peer_hex = data_encoding::HEXLOWER.encode(&peer.0[..4]);
+    tracing::debug!(peer = %peer_hex, ?role, "sync session started");
     if role == Role::Initiator {
         pending.push(Event::Start);
     }
@@ -215,7 +219,10 @@ pub async fn run(
             let mut terminal = None;
             for e in effects {
                 match e {
-                    Effect::Send(frame) => wire.extend_from_slice(&faults.encode(frame)),
+                    Effect::Send(frame) => {
+                        frames_out += 1;
+                        wire.extend_from_slice(&faults.encode(frame))
+                    }
                     Effect::Done(summary) => terminal = Some(Ok(summary)),
                     Effect::Fail(err) => terminal = Some(Err(err)),
                     Effect::Quarantine { doc, .. } => {
@@ -229,6 +236,8 @@ pub async fn run(
                     .write(&mut send, &wire)
                     .await
                     .map_err(|e| SessionError::Io(e.to_string()))?;
+                bytes_out += wire.len() as u64;
+                tracing::trace!(peer = %peer_hex, bytes = wire.len(), "frames sent");
             }
             match terminal {
                 Some(Ok(summary)) => {
@@ -241,10 +250,17 @@ pub async fn run(
                         })
                     })?;
                     on_progress(&summary);
+                    tracing::info!(
+                        peer = %peer_hex, frames_sent = frames_out, frames_received = frames_in,
+                        bytes_sent = bytes_out, bytes_received = bytes_in,
+                        docs_sent = summary.docs_sent, docs_received = summary.docs_received,
+                        ms = clock.ms(), "sync session finished"
+                    );
                     finish(&mut send, &mut recv).await;
                     return Ok(summary);
                 }
                 Some(Err(err)) => {
+                    tracing::info!(peer = %peer_hex, ms = clock.ms(), error = %err, "sync session failed");
                     let _ = send.finish();
                     return Err(SessionError::Sync(err));
                 }
@@ -260,10 +276,15 @@ pub async fn run(
         match read {
             None => pending.push(Event::Tick),
             Some(Ok(Some(n))) => {
+                bytes_in += n as u64;
+                tracing::trace!(peer = %peer_hex, bytes = n, "bytes received");
                 decoder.push(&buf[..n]);
                 loop {
                     match decoder.next_frame() {
-                        Ok(Some(f)) => pending.push(Event::Received(f)),
+                        Ok(Some(f)) => {
+                            frames_in += 1;
+                            pending.push(Event::Received(f))
+                        }
                         Ok(None) => break,
                         Err(e) => {
                             pending.push(Event::DecodeError(e));

@@ -6,6 +6,7 @@
 //! environment and a pinned clock (2026-11-22T10:00:00Z).
 
 mod appdev;
+mod cliconv;
 mod concurrency;
 mod contacts;
 mod edit;
