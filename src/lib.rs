@@ -10,3 +10,4 @@ pub mod editbuf;
 pub mod interop;
 pub mod net;
 pub mod store;
+pub mod web;

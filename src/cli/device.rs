@@ -498,6 +498,21 @@ fn ms_text(ms: i64) -> Option<String> {
     (ms > 0).then(|| kith_core::time::format_unix_ms_utc(ms))
 }
 
+/// `kith status`'s rows as JSON (for the web UI's devices page).
+pub fn device_rows_json(
+    home: &std::path::Path,
+    now: i64,
+    today: kith_core::time::Date,
+) -> Result<serde_json::Value, AppError> {
+    let ctx = Ctx {
+        home: home.to_path_buf(),
+        json: true,
+        now,
+        today,
+    };
+    serde_json::to_value(device_rows(&ctx)?).map_err(|e| AppError::user(e.to_string()))
+}
+
 fn device_rows(ctx: &Ctx) -> Result<Vec<DeviceRow>, AppError> {
     let app = ctx.open_read()?;
     let r = app.vault.read()?;

@@ -18,6 +18,8 @@ use kith_core::time::Date;
 use crate::app::{App, AppError};
 use crate::store::Vault;
 
+pub use device::device_rows_json;
+pub(crate) use output::io_err;
 pub use output::Out;
 
 /// kith: a local-first personal relationship manager.
@@ -106,6 +108,8 @@ pub enum Command {
     Backup(interop::BackupArgs),
     /// Restore a backup into an empty home
     Restore(interop::RestoreArgs),
+    /// Serve a web UI of your vault on this machine (127.0.0.1) and print its URL
+    Web(crate::web::WebArgs),
 }
 
 /// Settings resolved from flags and the environment.
@@ -126,7 +130,7 @@ fn default_home() -> Result<PathBuf, AppError> {
 }
 
 /// The current time, or the one pinned by `KITH_NOW` (RFC 3339; for tests and scripts).
-fn now() -> Result<(i64, Date), AppError> {
+pub(crate) fn now() -> Result<(i64, Date), AppError> {
     if let Ok(pinned) = std::env::var("KITH_NOW") {
         let ms = kith_core::time::parse_rfc3339_to_unix_ms(&pinned).map_err(|e| {
             AppError::hint(
@@ -221,6 +225,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<(), AppError> {
         Command::Duplicates(a) => interop::duplicates(&ctx, a, out),
         Command::Backup(a) => interop::backup(&ctx, a, out),
         Command::Restore(a) => interop::restore(&ctx, a, out),
+        Command::Web(a) => crate::web::run(&ctx, a, out),
     }
 }
 

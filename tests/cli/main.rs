@@ -16,3 +16,4 @@ mod purge;
 mod refs;
 mod storage;
 mod sync;
+mod web;
