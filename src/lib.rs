@@ -14,3 +14,4 @@ pub mod net;
 /// The vault lives in its own crate (no network, no async); re-exported so `crate::store::...`
 /// and `kith::store::...` paths keep working.
 pub use kith_store as store;
+pub mod web;

@@ -454,14 +454,11 @@ impl App {
             );
         }
         for (i, p) in n.phones.iter().enumerate() {
-            let p = p.trim();
-            if p.is_empty() || kith_core::index::phone_key(p).is_empty() {
-                return Err(AppError::user(format!("'{p}' is not a phone number")));
-            }
+            let p = check_phone(p)?;
             c.phones.insert(
                 format!("{}{i}", entry_key(now)),
                 Labeled {
-                    value: p.to_string(),
+                    value: p,
                     label: String::new(),
                 },
             );
@@ -1013,13 +1010,7 @@ impl App {
 
     pub fn log(&self, contacts: &[DocId], kind: &str, on: Date, summary: &str) -> Result<DocId> {
         check_text_size("the summary", summary)?;
-        let kind = kind.trim().to_lowercase();
-        if kind.is_empty() || kind.chars().any(char::is_whitespace) {
-            return Err(AppError::hint(
-                format!("'{kind}' is not an interaction kind"),
-                format!("use one of {}", model::INTERACTION_KINDS.join(", ")),
-            ));
-        }
+        let kind = check_interaction_kind(kind)?;
         if contacts.is_empty() {
             return Err(AppError::user("an interaction needs at least one contact"));
         }
@@ -1853,5 +1844,56 @@ pub fn entry_path(doc: &automerge::AutoCommit, c: &Contact, spec: &str) -> Resul
             "'{selector}' matches {} {group} entries; use `kith edit`",
             found.len()
         ))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rules shared by the CLI and the web UI's forms.
+
+/// A phone number as stored (trimmed), or an error naming it.
+pub fn check_phone(p: &str) -> Result<String> {
+    let p = p.trim();
+    if p.is_empty() || kith_core::index::phone_key(p).is_empty() {
+        return Err(AppError::user(format!("'{p}' is not a phone number")));
+    }
+    Ok(p.to_string())
+}
+
+/// An interaction kind as stored (one lowercase word).
+pub fn check_interaction_kind(kind: &str) -> Result<String> {
+    let kind = kind.trim().to_lowercase();
+    if kind.is_empty() || kind.chars().any(char::is_whitespace) {
+        return Err(AppError::hint(
+            format!("'{kind}' is not an interaction kind"),
+            format!("use one of {}", model::INTERACTION_KINDS.join(", ")),
+        ));
+    }
+    Ok(kind)
+}
+
+impl App {
+    /// Settles the conflict on `field` (an internal path, as in `conflicts[].field`) of a
+    /// contact by keeping `value`, one of its conflicting values.
+    pub fn settle_contact_conflict(&self, id: DocId, field: &str, value: &str) -> Result<()> {
+        self.update_contact(id, |c, doc| {
+            let cf = model::contact_conflicts(doc)
+                .into_iter()
+                .find(|cf| cf.field == field)
+                .ok_or_else(|| {
+                    AppError::user(format!(
+                        "'{field}' is no longer in conflict; nothing was changed"
+                    ))
+                })?;
+            if cf.value != value && !cf.others.iter().any(|o| o == value) {
+                return Err(AppError::user(format!(
+                    "'{value}' is not one of the conflicting values of '{field}'"
+                )));
+            }
+            model::settle_conflict(doc, field, value).map_err(am_err)?;
+            // The typed value written back afterwards is the settled one.
+            *c = model::read_contact(doc);
+            Ok(())
+        })?;
+        Ok(())
     }
 }

@@ -21,6 +21,7 @@ use kith_core::time::Date;
 use crate::app::{App, AppError};
 use crate::store::Vault;
 
+pub(crate) use output::io_err;
 pub use output::Out;
 
 /// kith: a local-first personal relationship manager.
@@ -148,6 +149,8 @@ pub enum Command {
     /// Print the kith(1) man page (roff)
     #[command(after_long_help = conventions::EX_MAN)]
     Man,
+    /// Serve a web UI of your vault on this machine (127.0.0.1) and print its URL
+    Web(crate::web::WebArgs),
 }
 
 /// Settings resolved from flags and the environment.
@@ -168,7 +171,7 @@ fn default_home() -> Result<PathBuf, AppError> {
 }
 
 /// The current time, or the one pinned by `KITH_NOW` (RFC 3339; for tests and scripts).
-fn now() -> Result<(i64, Date), AppError> {
+pub(crate) fn now() -> Result<(i64, Date), AppError> {
     if let Ok(pinned) = std::env::var("KITH_NOW") {
         let ms = kith_core::time::parse_rfc3339_to_unix_ms(&pinned).map_err(|e| {
             AppError::hint(
@@ -285,6 +288,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<(), AppError> {
         Command::Backup(a) => interop::backup(&ctx, a, out),
         Command::Restore(a) => interop::restore(&ctx, a, out),
         Command::Completions { .. } | Command::Man => Ok(()),
+        Command::Web(a) => crate::web::run(&ctx, a, out),
     }
 }
 

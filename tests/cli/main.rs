@@ -26,3 +26,4 @@ mod storage;
 mod store;
 mod store_maps;
 mod sync;
+mod web;
