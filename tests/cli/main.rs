@@ -8,6 +8,7 @@ mod contacts;
 mod edit;
 mod env;
 mod errors;
+mod finish7;
 mod import;
 mod items;
 mod maps;
