@@ -93,6 +93,13 @@ pub fn invite(
         // says nothing (or is slow) cannot block the ticket: the inviter keeps accepting.
         let used = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Attempt>();
+        // Test hook: `KITH_TEST_INVITE_STAY_FOR=N` keeps the window open after the first sync
+        // until N more pairing attempts were answered (so a test can reuse the ticket).
+        let mut stay_for: u32 = std::env::var("KITH_TEST_INVITE_STAY_FOR")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut synced = false;
         loop {
             let incoming = tokio::select! {
                 i = ep.accept() => i,
@@ -103,7 +110,15 @@ pub fn invite(
                             joined = Some(j);
                         }
                         Attempt::Paired(Ok(None)) => {}
-                        Attempt::Paired(Err(e)) => on_event(PairEvent::Warning(e))?,
+                        Attempt::Paired(Err(e)) => {
+                            on_event(PairEvent::Warning(e))?;
+                            if synced {
+                                stay_for = stay_for.saturating_sub(1);
+                                if stay_for == 0 {
+                                    break;
+                                }
+                            }
+                        }
                         Attempt::Synced(peer, started, result) => {
                             if let Some((jid, jname)) = &joined {
                                 if *jid == peer {
@@ -111,7 +126,10 @@ pub fn invite(
                                         Ok(summary) => PairEvent::Synced { name: jname.clone(), summary, elapsed: started.elapsed() },
                                         Err(e) => PairEvent::Warning(format!("first sync with {jname} failed: {e}; run `kith sync` later")),
                                     })?;
-                                    break;
+                                    synced = true;
+                                    if stay_for == 0 {
+                                        break;
+                                    }
                                 }
                             }
                         }

@@ -145,6 +145,12 @@ pub async fn run(
     let abort_after: Option<u32> = std::env::var("KITH_FAULT_ABORT_AFTER_BATCHES")
         .ok()
         .and_then(|v| v.parse().ok());
+    // Test hook: pause after the N-th such batch, create `<KITH_FAULT_PAUSE_FILE>.paused`, and
+    // wait (at most 30 s) for `KITH_FAULT_PAUSE_FILE` to exist (a test edits meanwhile).
+    let pause_after: Option<u32> = std::env::var("KITH_FAULT_PAUSE_AFTER_BATCHES")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let pause_file = std::env::var_os("KITH_FAULT_PAUSE_FILE").map(std::path::PathBuf::from);
     let mut batches = 0u32;
     // For the log (-v): frames and bytes each way.
     let (mut frames_in, mut frames_out, mut bytes_in, mut bytes_out) = (0u64, 0u64, 0u64, 0u64);
@@ -212,6 +218,19 @@ pub async fn run(
                 batches += 1;
                 if abort_after == Some(batches) {
                     std::process::abort();
+                }
+                if let (Some(n), Some(file)) = (pause_after, &pause_file) {
+                    if n == batches {
+                        let mut marker = file.clone().into_os_string();
+                        marker.push(".paused");
+                        let _ = std::fs::write(&marker, b"");
+                        for _ in 0..300 {
+                            if file.exists() {
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
                 }
             }
             // Frames go out only after their batch is durable.

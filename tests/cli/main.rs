@@ -12,6 +12,7 @@ mod contacts;
 mod edit;
 mod env;
 mod errors;
+mod finish7;
 mod import;
 mod interop;
 mod items;

@@ -2,7 +2,9 @@
 //!
 //! Invariant: `buckets` is always the XOR of the leaves of the stored documents, updated on every
 //! write (as a redb store must do in the same write transaction), so the summary never loads a
-//! document. Documents with empty heads are never stored.
+//! document. Documents with empty heads are never stored. Like the redb store, it applies the
+//! tombstone document: a document it names is never stored, edited or recreated, and storing
+//! the tombstone document removes every document it names.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -12,6 +14,7 @@ use automerge::{ActorId, AutoCommit, Automerge, ChangeHash};
 use super::reconcile::{bucket_of, leaf_digest, BucketHashes, Digest};
 use super::session::Effect;
 use super::{PeerId, StoreError, SyncStore};
+use crate::tombstones::{self, TOMBSTONES_DOC};
 use crate::DocId;
 
 struct Entry {
@@ -57,6 +60,9 @@ impl MemStore {
         actor: ActorId,
         f: impl FnOnce(&mut AutoCommit) -> Result<(), automerge::AutomergeError>,
     ) -> Result<(), StoreError> {
+        if self.deleted(&id) {
+            return Ok(()); // the redb store refuses edits of a deleted document
+        }
         let mut ac = match self.docs.get(&id) {
             Some(e) => AutoCommit::load(&e.doc.save()).map_err(|e| StoreError(e.to_string()))?,
             None => AutoCommit::new(),
@@ -65,7 +71,33 @@ impl MemStore {
         f(&mut ac).map_err(|e| StoreError(e.to_string()))?;
         let doc = ac.document().clone();
         self.put(id, doc);
+        if id == TOMBSTONES_DOC {
+            self.purge_tombstoned();
+        }
         Ok(())
+    }
+
+    /// Whether the tombstone document names `id`.
+    pub fn deleted(&self, id: &DocId) -> bool {
+        *id != TOMBSTONES_DOC
+            && self
+                .docs
+                .get(&TOMBSTONES_DOC)
+                .is_some_and(|e| tombstones::is_deleted(&e.doc, id))
+    }
+
+    /// Removes every document the tombstone document names.
+    fn purge_tombstoned(&mut self) {
+        let gone: Vec<DocId> = self
+            .docs
+            .get(&TOMBSTONES_DOC)
+            .map(|e| tombstones::read_tombstones(&e.doc).into_keys().collect())
+            .unwrap_or_default();
+        for id in gone {
+            if let Some(old) = self.docs.remove(&id) {
+                self.buckets.toggle(&id, &old.leaf);
+            }
+        }
     }
 
     /// Carries out the store-side effects of a session with `peer`; other effects are ignored.
@@ -78,6 +110,10 @@ impl MemStore {
                 bytes,
                 heads,
             } => {
+                // A document deleted for good is never stored again, whoever sends it.
+                if self.deleted(doc) {
+                    return Ok(());
+                }
                 let mut am = match (self.docs.get(doc), created) {
                     (Some(e), _) => e.doc.clone(),
                     (None, true) => Automerge::new(),
@@ -98,11 +134,18 @@ impl MemStore {
                     )));
                 }
                 self.put(*doc, am);
+                if *doc == TOMBSTONES_DOC {
+                    self.purge_tombstoned();
+                }
             }
-            Effect::SaveSyncState { doc, state } => {
+            Effect::SaveSyncState { doc, state } if !self.deleted(doc) => {
                 self.states.insert((*peer, *doc), state.clone());
             }
-            Effect::Send(_) | Effect::Done(_) | Effect::Fail(_) | Effect::Quarantine { .. } => {}
+            Effect::SaveSyncState { .. }
+            | Effect::Send(_)
+            | Effect::Done(_)
+            | Effect::Fail(_)
+            | Effect::Quarantine { .. } => {}
         }
         Ok(())
     }
@@ -156,5 +199,9 @@ impl SyncStore for MemStore {
 
     fn sync_state(&self, peer: &PeerId, doc: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.states.get(&(*peer, *doc)).cloned())
+    }
+
+    fn is_deleted(&self, doc: &DocId) -> Result<bool, StoreError> {
+        Ok(self.deleted(doc))
     }
 }

@@ -7,7 +7,9 @@
 //! entries of multi-valued fields added concurrently, on documents created by this version or
 //! as an older version left them, entries removed, the format 3 repair, edits landing in the
 //! middle of a session): every replica renders identical `Contact` values and conflicts, and
-//! every entry added and never removed is there.
+//! every entry added and never removed is there. Contacts are also purged (a tombstone on one
+//! peer: once quiet no peer holds them) and the membership document is edited (devices added,
+//! renamed, removed: every peer ends with identical membership).
 
 use std::collections::{BTreeSet, VecDeque};
 
@@ -16,7 +18,9 @@ use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 
 use super::*;
+use crate::devices::{self, DEVICES_DOC};
 use crate::model::{self, Contact, Kind, Labeled, Role as OrgRole};
+use crate::tombstones::{self, TOMBSTONES_DOC};
 
 /// splitmix64: the simulator's only source of "randomness", seeded by proptest.
 struct Rng(u64);
@@ -412,6 +416,19 @@ enum Op {
         /// A contact edit landing after this many deliveries: (after, on a, doc, field).
         mid: Option<(u16, bool, u8, u8)>,
     },
+    /// Deletes a contact for good (`kith rm --purge`): a tombstone on one peer.
+    Purge {
+        peer: usize,
+        doc: u8,
+    },
+    /// Changes the membership document on one peer: records device `device` if absent, then
+    /// renames it (to `name`) or removes it.
+    Member {
+        peer: usize,
+        device: u8,
+        name: u8,
+        remove: bool,
+    },
     /// Peers whose bit is set can only reach each other, the rest only each other.
     Partition(u8),
     Heal,
@@ -442,6 +459,9 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         2 => (0usize..5, 0u8..3, 0u8..6, any::<u8>())
             .prop_map(|(peer, doc, field, which)| Op::RemoveEntry { peer, doc, field, which }),
         1 => (0usize..5, 0u8..3).prop_map(|(peer, doc)| Op::Repair { peer, doc }),
+        1 => (0usize..5, 0u8..3).prop_map(|(peer, doc)| Op::Purge { peer, doc }),
+        2 => (0usize..5, 0u8..4, 0u8..4, proptest::bool::weighted(0.3))
+            .prop_map(|(peer, device, name, remove)| Op::Member { peer, device, name, remove }),
         1 => any::<u8>().prop_map(Op::Partition),
         1 => Just(Op::Heal),
     ]
@@ -460,6 +480,7 @@ fn run_sim(peers: usize, ops: &[Op], seed: u64, window: usize) -> Result<(), Tes
     let mut added: BTreeSet<(u8, u8, String)> = BTreeSet::new();
     let mut removed: BTreeSet<(u8, u8, String)> = BTreeSet::new();
     let mut repaired = false;
+    let mut purged: BTreeSet<u8> = BTreeSet::new();
     let mut next_entry = 0u32;
     for op in ops {
         match op {
@@ -573,6 +594,36 @@ fn run_sim(peers: usize, ops: &[Op], seed: u64, window: usize) -> Result<(), Tes
                     }
                 }
             }
+            Op::Purge { peer, doc } => {
+                let p = peer % peers;
+                let id = sim_contact_id(*doc);
+                stores[p]
+                    .edit(TOMBSTONES_DOC, actor(p), |d| {
+                        tombstones::add_tombstone(d, &id, 0, &format!("peer{p}"), "").map(|_| ())
+                    })
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                purged.insert(*doc);
+            }
+            Op::Member {
+                peer,
+                device,
+                name,
+                remove,
+            } => {
+                let p = peer % peers;
+                let dev = format!("device{device}");
+                stores[p]
+                    .edit(DEVICES_DOC, actor(p), |d| {
+                        devices::add_device(d, &dev, &dev, &format!("peer{p}"), 0)?;
+                        if *remove {
+                            devices::remove_device(d, &dev, &format!("peer{p}"), 0)?;
+                        } else {
+                            devices::rename_device(d, &dev, &format!("name{name}"))?;
+                        }
+                        Ok(())
+                    })
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            }
             Op::Partition(m) => partition = Some(*m),
             Op::Heal => partition = None,
         }
@@ -606,7 +657,19 @@ fn run_sim(peers: usize, ops: &[Op], seed: u64, window: usize) -> Result<(), Tes
             }
         }
     }
-    // No entry is lost: every entry added and never removed is shown. (A removal concurrent
+    // A purge reaches everyone: no peer holds a deleted contact, and membership is identical.
+    for s in &stores {
+        for doc in &purged {
+            prop_assert!(
+                s.doc(&sim_contact_id(*doc)).is_none(),
+                "purged {doc} still held"
+            );
+        }
+        let members = |s: &MemStore| s.doc(&DEVICES_DOC).map(devices::read_devices);
+        prop_assert_eq!(members(s), members(&stores[0]));
+    }
+    // No entry is lost: every entry added and never removed is shown (unless its contact was
+    // purged). (A removal concurrent
     // with a repair that copied the entry can bring it back, so exactness is checked only
     // without repairs.)
     for doc in 0..3u8 {
@@ -617,6 +680,9 @@ fn run_sim(peers: usize, ops: &[Op], seed: u64, window: usize) -> Result<(), Tes
                 .collect(),
             None => BTreeSet::new(),
         };
+        if purged.contains(&doc) {
+            continue;
+        }
         for e in added.iter().filter(|e| e.0 == doc && !removed.contains(e)) {
             prop_assert!(shown.contains(e), "entry {e:?} lost; shown: {shown:?}");
         }
