@@ -124,7 +124,7 @@ pub const EX_SET: &str = "Examples:
 
 pub const EX_NOTE: &str = "Examples:
   $ kith note ada \"Loves mathematics and poetry\"
-  $ kith note ada grace \"Met both at the conference dinner\" -t conference
+  $ kith note --about ada --about grace \"Met both at the conference dinner\" -t conference
   $ echo \"Long note from a file\" | kith note ada -";
 
 pub const EX_LOG: &str = "Examples:

@@ -41,7 +41,14 @@ fn sample() -> (TestEnv, Vec<(String, &'static str)>) {
     );
     assert_eq!(o.code, 0, "{o:#?}");
     let log = o.stdout.trim().to_string();
-    let notes = env.ok(&["remind", "--on", "2026-11-20", "Ada", "Send the notes"]);
+    // An overdue reminder, set before its date (a date in the past is refused).
+    let o = env.run_with(
+        &["remind", "--on", "2026-11-20", "Ada", "Send the notes"],
+        &[("KITH_NOW", "2026-11-01T10:00:00Z")],
+        None,
+    );
+    assert_eq!(o.code, 0, "{o:#?}");
+    let notes = o.stdout;
     let ask = env.ok(&["remind", "--in", "3d", "Charles", "Ask about the engine"]);
     let ids = vec![
         (ada, "ada"),

@@ -169,7 +169,9 @@ fn the_help_examples_run_as_written() {
     env.ok(&["note", "ada", "Loves mathematics and poetry"]);
     env.ok(&[
         "note",
+        "--about",
         "ada",
+        "--about",
         "grace",
         "Met both at the conference dinner",
         "-t",

@@ -243,7 +243,13 @@ fn digest_explains_fading_ties_dates_reminders_and_reconnections() {
     t.ok(&["set", "carol", "every", "30d"]);
     log_on(&t, "carol", &["2026-09-01"]);
     t.ok(&["set", "dan brown", "birthday", "1980-11-24"]);
-    t.ok(&["remind", "ada", "Send the notes", "--on", "2026-11-20"]);
+    // Overdue by now: set before its date (a reminder in the past is refused).
+    let o = t.run_with(
+        &["remind", "ada", "Send the notes", "--on", "2026-11-20"],
+        &[("KITH_NOW", "2026-11-01T10:00:00Z")],
+        None,
+    );
+    assert_eq!(o.code, 0, "{o:?}");
     t.ok(&["remind", "ada", "Book the venue", "--on", "2026-12-10"]);
 
     let d = t.json(&["digest"]);
