@@ -274,20 +274,7 @@ pub fn show(ctx: &Ctx, a: ShowArgs, out: &mut Out) -> Result<(), AppError> {
     Ok(())
 }
 
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
+use kith_core::time::MONTH_NAMES as MONTHS;
 
 /// `--03-14` as "14 March", `1990-03-14` as "14 March 1990"; anything else as stored.
 fn human_date(stored: &str) -> String {

@@ -120,7 +120,8 @@ pub fn days_in_month(year: i32, month: u8) -> u8 {
     }
 }
 
-const MONTH_NAMES: [&str; 12] = [
+/// English month names, January first.
+pub const MONTH_NAMES: [&str; 12] = [
     "January",
     "February",
     "March",
