@@ -601,18 +601,8 @@ fn import_json(
 
 /// Follows merges from `id` to the surviving contact; None when no such contact exists.
 fn survivor(w: &Writer, id: DocId) -> Result<Option<DocId>> {
-    let mut cur = id;
-    for _ in 0..16 {
-        match w.contact(cur)? {
-            Some(s) if !s.merged_into.is_empty() => match s.merged_into.parse() {
-                Ok(next) => cur = next,
-                Err(_) => break,
-            },
-            Some(_) => return Ok(Some(cur)),
-            None => return Ok(None),
-        }
-    }
-    Ok(w.contact(cur)?.map(|_| cur))
+    let (end, exists) = crate::app::follow_merge_by(|i| w.contact(i), id)?;
+    Ok(exists.then_some(end))
 }
 
 /// How an incoming card found its contact.
