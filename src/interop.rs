@@ -243,7 +243,7 @@ impl App {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<ImportSummary> {
         let inputs = expand(sources)?;
-        let now = self.now;
+        let now = self.now();
         let result = self.vault.write(now, |w| {
             let mut s = ImportSummary {
                 dry_run: opts.dry_run,
@@ -1166,7 +1166,7 @@ impl App {
                 "give two different contacts (an already merged contact resolves to its survivor)",
             ));
         }
-        let now = self.now;
+        let now = self.now();
         let (sh, oh) = (survivor.to_hex(), other.to_hex());
         self.vault.write(now, |w| {
             let mut ls = w
@@ -1546,7 +1546,7 @@ impl App {
         if u32::from_le_bytes(v) != BACKUP_VERSION {
             return Err(bad("written by a newer kith"));
         }
-        self.vault.write(self.now, |w| {
+        self.vault.write(self.now(), |w| {
             let mut h: u64 = 0xcbf2_9ce4_8422_2325;
             let mut count = 0u64;
             let mut bytes = 0u64;

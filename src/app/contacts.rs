@@ -54,7 +54,7 @@ impl App {
             name,
             ..Default::default()
         };
-        let now = self.now;
+        let now = self.now();
         for (i, e) in emails.iter().enumerate() {
             c.emails.insert(
                 format!("{}{i}", entry_key(now)),
@@ -181,7 +181,7 @@ impl App {
         id: DocId,
         f: impl FnOnce(&mut Contact, &mut automerge::AutoCommit) -> Result<()>,
     ) -> Result<bool> {
-        let now = self.now;
+        let now = self.now();
         self.vault.write(now, |w| {
             let mut l = w
                 .load(id)?
@@ -203,7 +203,7 @@ impl App {
             .ok_or_else(|| AppError::user(format!("contact {id} no longer exists")))?;
         let contact = model::read_contact(&doc);
         let conflicts = model::contact_conflicts(&doc);
-        let last = last_contact_as_of(&r, id, r.last_contact(id)?, self.today.to_days())?;
+        let last = last_contact_as_of(&r, id, r.last_contact(id)?, self.today().to_days())?;
         let summary = r.contact(id)?.unwrap_or_default();
         let next_due = kith_core::index::cadence_due(&summary, last);
         let mut links = Vec::new();
@@ -247,7 +247,7 @@ impl App {
     ) -> Result<Vec<ContactRow<'b>>> {
         let r = self.vault.read()?;
         let last = r.last_contacts()?;
-        let today_days = self.today.to_days();
+        let today_days = self.today().to_days();
         *buf = r.contacts_encoded()?;
         let enc: &'b EncodedContacts = buf;
         let tags: Vec<String> = q
@@ -319,7 +319,7 @@ impl App {
                 .then(a.sort.cmp(b.sort))
                 .then(a.id.cmp(&b.id))
         };
-        let today = self.today;
+        let today = self.today();
         let next_birthday = |r: &ContactRow| -> i32 {
             r.birthday
                 .parse::<kith_core::time::PartialDate>()
@@ -364,7 +364,7 @@ impl App {
         if from == to {
             return Err(AppError::user("a contact cannot be linked to itself"));
         }
-        let now = self.now;
+        let now = self.now();
         self.update_contact(from, |c, _| {
             let exists = c
                 .links
@@ -409,7 +409,7 @@ impl App {
     /// Deletes a contact on every device: it goes into the synced tombstone set, with the items
     /// linked only to it; items shared with other contacts lose the link. One transaction.
     pub fn purge_everywhere(&self, id: DocId) -> Result<PurgeReport> {
-        self.vault.write(self.now, |w| {
+        self.vault.write(self.now(), |w| {
             let existed = w.contact(id)?.is_some();
             let linked: Vec<DocId> = w.timeline(id)?.into_iter().map(|(i, _)| i).collect();
             w.delete_everywhere(&[id])?;

@@ -8,8 +8,8 @@ use super::*;
 impl App {
     pub fn due(&self, within: Span) -> Result<Vec<DueRow>> {
         let r = self.vault.read()?;
-        let today = self.today.to_days();
-        let until = within.add_to(self.today).to_days();
+        let today = self.today().to_days();
+        let until = within.add_to(self.today()).to_days();
         let look = r.lookup()?;
         let mut rows = Vec::new();
         for (day, id, entry) in r.reminders_due_entries(until)? {

@@ -173,7 +173,7 @@ impl App {
         base: &[automerge::ChangeHash],
         write: impl FnOnce(&mut automerge::AutoCommit, i64) -> Result<()>,
     ) -> Result<(bool, automerge::AutoCommit)> {
-        let now = self.now;
+        let now = self.now();
         self.vault.write(now, |w| {
             let mut l = w
                 .load(id)?
@@ -265,7 +265,7 @@ impl App {
     /// longer appears in timelines, search or `due`. Returns the kind and whether anything
     /// changed.
     pub fn remove_item(&self, id: DocId, undo: bool) -> Result<(Kind, bool)> {
-        self.vault.write(self.now, |w| {
+        self.vault.write(self.now(), |w| {
             let mut l = w
                 .load(id)?
                 .ok_or_else(|| AppError::user(format!("{id} no longer exists")))?;

@@ -56,7 +56,7 @@ impl App {
             tags: clean_tags(tags)?,
             ..Default::default()
         };
-        self.vault.write(self.now, |w| {
+        self.vault.write(self.now(), |w| {
             let mut l = w.create();
             model::write_note(&mut l.doc, &note, w.now()).map_err(am_err)?;
             let id = l.id;
@@ -78,7 +78,7 @@ impl App {
             summary: summary.to_string(),
             ..Default::default()
         };
-        self.vault.write(self.now, |w| {
+        self.vault.write(self.now(), |w| {
             let mut l = w.create();
             model::write_interaction(&mut l.doc, &i, w.now()).map_err(am_err)?;
             let id = l.id;
@@ -99,7 +99,7 @@ impl App {
             text: text.trim().to_string(),
             ..Default::default()
         };
-        self.vault.write(self.now, |w| {
+        self.vault.write(self.now(), |w| {
             let mut l = w.create();
             model::write_reminder(&mut l.doc, &r, w.now()).map_err(am_err)?;
             let id = l.id;
@@ -110,7 +110,7 @@ impl App {
 
     /// Marks a reminder done, or snoozes it until `snooze`. Returns its text.
     pub fn finish_reminder(&self, id: DocId, snooze: Option<Date>) -> Result<String> {
-        self.vault.write(self.now, |w| {
+        self.vault.write(self.now(), |w| {
             let mut l = w
                 .load(id)?
                 .ok_or_else(|| AppError::user(format!("reminder {id} no longer exists")))?;
@@ -142,7 +142,7 @@ impl App {
         let r = self.vault.read()?;
         let look = r.lookup()?;
         let mut out = Vec::new();
-        let today = self.today.to_days();
+        let today = self.today().to_days();
         for (id, _) in r.timeline(contact)? {
             if let Some(s) = look.item(id)? {
                 let planned = s.kind == Kind::Interaction && s.day > today;

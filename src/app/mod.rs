@@ -4,6 +4,7 @@
 //! or reads the environment: the CLI passes the home, the time and the user's input in, and
 //! renders what comes back. User mistakes come back as `AppError::User` with a hint.
 
+mod clock;
 pub mod daemon;
 pub mod devices;
 pub mod pairing;
@@ -16,6 +17,7 @@ mod due;
 mod edit;
 mod items;
 mod search;
+pub use clock::Clock;
 pub use conflicts::*;
 pub use contacts::*;
 pub use due::*;
@@ -77,14 +79,29 @@ impl AppError {
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
 
-/// The open vault with the current time.
+/// The open vault and the clock its use cases read.
 pub struct App {
     pub vault: Vault,
     pub home: PathBuf,
-    /// Milliseconds since the epoch.
-    pub now: i64,
-    /// The user's local date.
-    pub today: Date,
+    /// Read on every call of [`App::now`] and [`App::today`], so a long-lived `App` (daemon,
+    /// web server) sees the time move.
+    pub clock: Clock,
+}
+
+impl App {
+    pub fn new(vault: Vault, home: PathBuf, clock: Clock) -> Self {
+        App { vault, home, clock }
+    }
+
+    /// Milliseconds since the epoch, read now.
+    pub fn now(&self) -> i64 {
+        self.clock.read().0
+    }
+
+    /// The user's local date, read now.
+    pub fn today(&self) -> Date {
+        self.clock.read().1
+    }
 }
 
 pub fn vault_path(home: &Path) -> PathBuf {

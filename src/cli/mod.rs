@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use kith_core::time::Date;
 
-use crate::app::{App, AppError};
+use crate::app::{App, AppError, Clock};
 use crate::store::Vault;
 
 pub(crate) use output::io_err;
@@ -157,8 +157,12 @@ pub enum Command {
 pub struct Ctx {
     pub home: PathBuf,
     pub json: bool,
+    /// The time when the command started (one command is short; long-lived code such as the
+    /// web server reads `clock` through `App::now` instead).
     pub now: i64,
     pub today: Date,
+    /// The system clock, or the one pinned by `KITH_NOW`; handed to every `App`.
+    pub clock: Clock,
 }
 
 fn default_home() -> Result<PathBuf, AppError> {
@@ -170,8 +174,8 @@ fn default_home() -> Result<PathBuf, AppError> {
     })
 }
 
-/// The current time, or the one pinned by `KITH_NOW` (RFC 3339; for tests and scripts).
-pub(crate) fn now() -> Result<(i64, Date), AppError> {
+/// The clock: the system's, or the one pinned by `KITH_NOW` (RFC 3339; for tests and scripts).
+pub(crate) fn clock() -> Result<Clock, AppError> {
     if let Ok(pinned) = std::env::var("KITH_NOW") {
         let ms = kith_core::time::parse_rfc3339_to_unix_ms(&pinned).map_err(|e| {
             AppError::hint(
@@ -179,12 +183,9 @@ pub(crate) fn now() -> Result<(i64, Date), AppError> {
                 "unset KITH_NOW or give an RFC 3339 time",
             )
         })?;
-        return Ok((ms, Date::from_unix_ms(ms, 0)));
+        return Ok(Clock::pinned(ms));
     }
-    let z = jiff::Zoned::now();
-    let ms = z.timestamp().as_millisecond();
-    let offset = z.offset().seconds();
-    Ok((ms, Date::from_unix_ms(ms, offset)))
+    Ok(Clock::system())
 }
 
 impl Ctx {
@@ -193,12 +194,7 @@ impl Ctx {
         let t = std::time::Instant::now();
         let vault = Vault::open_read_only(&crate::app::vault_path(&self.home))?;
         tracing::debug!(home = %self.home.display(), ms = t.elapsed().as_millis() as u64, "vault opened read-only");
-        Ok(App {
-            vault,
-            home: self.home.clone(),
-            now: self.now,
-            today: self.today,
-        })
+        Ok(App::new(vault, self.home.clone(), self.clock.clone()))
     }
 
     /// Opens the vault for a command that writes.
@@ -206,12 +202,7 @@ impl Ctx {
         let t = std::time::Instant::now();
         let vault = Vault::open(&crate::app::vault_path(&self.home))?;
         tracing::debug!(home = %self.home.display(), ms = t.elapsed().as_millis() as u64, "vault opened");
-        Ok(App {
-            vault,
-            home: self.home.clone(),
-            now: self.now,
-            today: self.today,
-        })
+        Ok(App::new(vault, self.home.clone(), self.clock.clone()))
     }
 }
 
@@ -248,12 +239,14 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<(), AppError> {
         out.set_pager(conventions::pager(cli.no_pager, settings));
     }
     let home = home_of(cli.home)?;
-    let (now, today) = now()?;
+    let clock = clock()?;
+    let (now, today) = clock.read();
     let ctx = Ctx {
         home,
         json: cli.json,
         now,
         today,
+        clock,
     };
     match cli.command {
         Command::Add(a) => contacts::add(&ctx, a, out),
