@@ -66,15 +66,6 @@ impl AppError {
             AppError::Store(e) => e.hint(),
         }
     }
-    /// Exit code: 1 for what the user can fix, 3 and up for internal failures.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            AppError::User { .. } => 1,
-            // A damaged document is damage to the file (exit 1, with a restore hint), not a bug.
-            AppError::Store(StoreError::Internal(_)) => 4,
-            AppError::Store(_) => 1,
-        }
-    }
 }
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;

@@ -4,6 +4,7 @@
 //! exit code is 0 on success, 1 for a user error, 2 for a usage error (clap), 4 for an internal
 //! failure. Business rules live in `app`, not here.
 
+mod command_error;
 mod contacts;
 mod conventions;
 mod device;
@@ -21,6 +22,7 @@ use kith_core::time::Date;
 use crate::app::{App, AppError, Clock};
 use crate::store::Vault;
 
+pub use command_error::{classify, finish, CommandError, ErrorKind};
 pub(crate) use output::io_err;
 pub use output::Out;
 

@@ -1,0 +1,68 @@
+//! Issue 8's leftovers: errors classified in one place (`cli::command_error`) keep their
+//! messages, hints and exit codes, including the errors `net` now reports as its own type.
+
+use crate::env::{assert_one_error, TestEnv};
+
+#[test]
+fn usage_errors_exit_2_with_clap_message_and_help_exits_0() {
+    let t = TestEnv::new();
+    let err = t.fails(&["list", "--no-such-flag"], 2);
+    assert!(
+        err.starts_with("error: unexpected argument '--no-such-flag'"),
+        "{err}"
+    );
+    assert!(err.contains("Usage: kith list"), "{err}");
+    let o = t.run(&["--help"]);
+    assert_eq!(o.code, 0, "{o:#?}");
+    assert!(o.stdout.contains("Usage: kith"), "{}", o.stdout);
+    assert!(o.stderr.is_empty(), "{}", o.stderr);
+}
+
+#[test]
+fn network_setting_errors_keep_message_hint_and_exit_1() {
+    let t = TestEnv::new();
+    // A bad flag value: the message and the hint of the setting.
+    let o = t.run_with(&["sync", "--bind", "nowhere"], &[], None);
+    assert_eq!(o.code, 1, "{o:#?}");
+    assert_one_error(&o.stderr, "'nowhere' is not an address to listen on");
+    assert!(
+        o.stderr.contains("hint: use IP:PORT, e.g. 127.0.0.1:7400"),
+        "{}",
+        o.stderr
+    );
+    // From the environment: the variable is named.
+    let o = t.run_with(&["sync"], &[("KITH_RELAY", "sometimes")], None);
+    assert_eq!(o.code, 1, "{o:#?}");
+    assert_one_error(&o.stderr, "KITH_RELAY: 'sometimes' is not a relay setting");
+    // From the per-home kith.conf: file and line, with the list of settings.
+    std::fs::create_dir_all(t.home()).unwrap();
+    std::fs::write(t.home().join("kith.conf"), "# settings\ncolour = blue\n").unwrap();
+    let o = t.run(&["sync"]);
+    assert_eq!(o.code, 1, "{o:#?}");
+    assert_one_error(&o.stderr, "kith.conf:2: unknown setting 'colour'");
+    assert!(
+        o.stderr.contains("hint: settings: relay, mdns, bind"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn a_damaged_device_key_is_a_user_error_with_its_hint() {
+    let t = TestEnv::new();
+    t.add("Ada Lovelace", &[]);
+    std::fs::write(t.home().join("device.key"), "not hex at all\n").unwrap();
+    let o = t.run(&["device", "id"]);
+    assert_eq!(o.code, 1, "{o:#?}");
+    assert_one_error(&o.stderr, "is damaged: it is not a kith device key");
+    assert!(o.stderr.contains("hint: restore "), "{}", o.stderr);
+}
+
+#[test]
+fn a_cut_ticket_is_a_user_error_with_its_hint() {
+    let t = TestEnv::new();
+    t.add("Ada Lovelace", &[]);
+    let err = t.fails(&["device", "join", "kith1"], 1);
+    assert_one_error(&err, "damaged or incomplete ticket");
+    assert!(err.contains("hint: copy the whole line"), "{err}");
+}
