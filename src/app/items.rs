@@ -169,3 +169,13 @@ impl App {
         })
     }
 }
+
+impl App {
+    /// Whether the text of `kith note REF TEXT` is one word that names a contact (the user may
+    /// have meant a note about both): the CLI warns, the note is written as asked.
+    pub fn text_names_contact(&self, text: &str) -> Result<bool> {
+        Ok(!text.contains(char::is_whitespace)
+            && text != "-"
+            && resolve_contact(&self.vault.read()?, text).is_ok())
+    }
+}

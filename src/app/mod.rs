@@ -17,6 +17,7 @@ mod due;
 mod edit;
 mod items;
 mod search;
+mod set;
 pub use clock::Clock;
 pub use conflicts::*;
 pub use contacts::*;
