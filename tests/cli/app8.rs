@@ -66,3 +66,61 @@ fn a_cut_ticket_is_a_user_error_with_its_hint() {
     assert_one_error(&err, "damaged or incomplete ticket");
     assert!(err.contains("hint: copy the whole line"), "{err}");
 }
+
+/// Replaces each id (whole, and its 16- and 8-digit prefixes) by its label padded with dots to
+/// the same width, so table columns stay aligned.
+fn redact(text: &str, ids: &[(String, &str)]) -> String {
+    let mut s = text.to_string();
+    for (id, label) in ids {
+        for n in [id.len(), 16, 8] {
+            if n <= id.len() {
+                s = s.replace(&id[..n], &format!("{label:.<n$}"));
+            }
+        }
+    }
+    s
+}
+
+/// The human output of `timeline`, `search` and the messages of `done`, `tag`, `set` and
+/// `rm`, under the pinned clock (2026-11-22).
+#[test]
+fn timeline_search_and_messages_snapshot() {
+    let t = TestEnv::new();
+    let ada = t.add("Ada Lovelace", &["--org", "Analytical Engines"]);
+    let o = t.run_with(
+        &["log", "-k", "coffee", "Ada", "Tea at the engine"],
+        &[("KITH_NOW", "2026-10-01T10:00:00Z")],
+        None,
+    );
+    assert_eq!(o.code, 0, "{o:#?}");
+    let log = o.stdout.trim().to_string();
+    let note = t.ok(&["note", "Ada", "Wants the engine notes in French"]);
+    let rem = t.ok(&["remind", "--in", "3d", "Ada", "Send the engine notes"]);
+    let ids = vec![
+        (ada, "ada"),
+        (log, "log"),
+        (note.trim().to_string(), "note"),
+        (rem.trim().to_string(), "rem"),
+    ];
+    let mut text = String::new();
+    for args in [
+        &["timeline", "Ada"][..],
+        &["search", "engine"],
+        &["tag", "Ada", "+math", "+history"],
+        &["set", "Ada", "title", "Analyst"],
+        &["set", "Ada", "title", "Analyst"],
+        &["done", "engine notes"],
+        &["rm", "Ada"],
+        &["rm", "--undo", "Ada"],
+    ] {
+        let o = t.run(args);
+        text.push_str(&format!(
+            "$ kith {}\nexit {}\n{}--- stderr\n{}",
+            args.join(" "),
+            o.code,
+            o.stdout,
+            o.stderr
+        ));
+    }
+    insta::assert_snapshot!(redact(&text, &ids));
+}
