@@ -147,3 +147,14 @@ impl App {
         Ok((changed, tags))
     }
 }
+
+impl App {
+    /// `kith rm --undo` of a contact: brings an archived contact back. Returns whether it was
+    /// archived.
+    pub fn unarchive(&self, id: DocId) -> Result<bool> {
+        self.update_contact(id, |c, _| {
+            c.archived = false;
+            Ok(())
+        })
+    }
+}

@@ -113,10 +113,7 @@ pub fn rm(ctx: &Ctx, a: RmArgs, out: &mut Out) -> Result<(), AppError> {
         .map(|s| s.name)
         .unwrap_or_default();
     if a.undo {
-        let changed = app.update_contact(id, |c, _| {
-            c.archived = false;
-            Ok(())
-        })?;
+        let changed = app.unarchive(id)?;
         out.note(if changed {
             format!("restored {name} ({})", id.short())
         } else {

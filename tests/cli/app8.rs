@@ -124,3 +124,33 @@ fn timeline_search_and_messages_snapshot() {
     }
     insta::assert_snapshot!(redact(&text, &ids));
 }
+
+/// The thin-CLI rule, checked: no file under src/cli/ is longer than 400 lines, and none writes
+/// a document itself (updates go through an `App` use case).
+#[test]
+fn cli_files_are_short_and_write_nothing_themselves() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cli");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        seen += 1;
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines = text.lines().count();
+        assert!(
+            lines <= 400,
+            "{} has {lines} lines (at most 400)",
+            path.display()
+        );
+        for needle in ["update_contact(", "vault.write(", "model::write_"] {
+            assert!(
+                !text.contains(needle),
+                "{} calls {needle}: write through an App use case",
+                path.display()
+            );
+        }
+    }
+    assert!(seen >= 10, "only {seen} files found in {}", dir.display());
+}
