@@ -243,7 +243,7 @@ impl App {
         progress: &mut dyn FnMut(Progress),
     ) -> Result<ImportSummary> {
         let inputs = expand(sources)?;
-        let now = self.now;
+        let now = self.now();
         let result = self.vault.write(now, |w| {
             let mut s = ImportSummary {
                 dry_run: opts.dry_run,
@@ -601,18 +601,8 @@ fn import_json(
 
 /// Follows merges from `id` to the surviving contact; None when no such contact exists.
 fn survivor(w: &Writer, id: DocId) -> Result<Option<DocId>> {
-    let mut cur = id;
-    for _ in 0..16 {
-        match w.contact(cur)? {
-            Some(s) if !s.merged_into.is_empty() => match s.merged_into.parse() {
-                Ok(next) => cur = next,
-                Err(_) => break,
-            },
-            Some(_) => return Ok(Some(cur)),
-            None => return Ok(None),
-        }
-    }
-    Ok(w.contact(cur)?.map(|_| cur))
+    let (end, exists) = crate::app::follow_merge_by(|i| w.contact(i), id)?;
+    Ok(exists.then_some(end))
 }
 
 /// How an incoming card found its contact.
@@ -1176,7 +1166,7 @@ impl App {
                 "give two different contacts (an already merged contact resolves to its survivor)",
             ));
         }
-        let now = self.now;
+        let now = self.now();
         let (sh, oh) = (survivor.to_hex(), other.to_hex());
         self.vault.write(now, |w| {
             let mut ls = w
@@ -1556,7 +1546,7 @@ impl App {
         if u32::from_le_bytes(v) != BACKUP_VERSION {
             return Err(bad("written by a newer kith"));
         }
-        self.vault.write(self.now, |w| {
+        self.vault.write(self.now(), |w| {
             let mut h: u64 = 0xcbf2_9ce4_8422_2325;
             let mut count = 0u64;
             let mut bytes = 0u64;

@@ -68,7 +68,7 @@ impl App {
     /// posting list per month and day of the horizon, filtered by lead time, and loads only the
     /// contacts found there.
     pub fn upcoming_dates(&self, r: &Reader, within: Span) -> Result<Vec<UpcomingDate>> {
-        let today = self.today;
+        let today = self.today();
         let within_days = within.add_to(today).to_days() - today.to_days();
         let horizon = within_days.max(index::MAX_LEAD_DAYS as i32).min(366);
         let mut ords: BTreeSet<u32> = BTreeSet::new();
@@ -322,8 +322,8 @@ impl App {
     pub fn digest(&self, within: Span) -> Result<Digest> {
         let r = self.vault.read()?;
         let look = r.lookup()?;
-        let today = self.today.to_days();
-        let until = within.add_to(self.today).to_days();
+        let today = self.today().to_days();
+        let until = within.add_to(self.today()).to_days();
         let mut listed: BTreeSet<DocId> = BTreeSet::new();
         let line =
             |id: DocId, contact: Option<DocId>, name: String, day: Option<i32>, why| DigestLine {
@@ -450,7 +450,7 @@ impl App {
         }
 
         Ok(Digest {
-            today: self.today.to_string(),
+            today: self.today().to_string(),
             overdue,
             fading: fading.into_iter().map(|(_, l)| l).collect(),
             dates,

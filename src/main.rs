@@ -38,7 +38,10 @@ fn main() {
             default_hook(info);
         }
     }));
-    let cli = kith::cli::Cli::parse();
+    let cli = match kith::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => std::process::exit(kith::cli::CommandError::from(e).print()),
+    };
     let vault = kith::cli::vault_of(&cli);
     let mut out = kith::cli::Out::default();
     let result = match panic::catch_unwind(AssertUnwindSafe(|| kith::cli::run(cli, &mut out))) {
@@ -46,29 +49,8 @@ fn main() {
         Err(_) => Err(panic_error(vault)),
     };
     let flushed = out.flush();
-    let code = match result {
-        Ok(()) => 0,
-        Err(AppError::Store(StoreError::Io(p, e)))
-            if p.as_os_str() == "stdout" && e.kind() == std::io::ErrorKind::BrokenPipe =>
-        {
-            0
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            if let Some(h) = e.hint_text() {
-                eprintln!("hint: {h}");
-            }
-            e.exit_code()
-        }
-    };
-    if code == 0 {
-        if let Err(e) = flushed {
-            if e.kind() != std::io::ErrorKind::BrokenPipe {
-                eprintln!("error: cannot write to stdout: {e}");
-                std::process::exit(4);
-            }
-        }
-    }
+    // Classified, printed and turned into an exit code in one place: cli::command_error.
+    let code = kith::cli::finish(result, flushed);
     std::process::exit(code);
 }
 

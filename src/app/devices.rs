@@ -192,7 +192,7 @@ impl App {
             Some(p) => resolve_device(&device_rows(self)?, p)?,
             None => me.clone(),
         };
-        let now = self.now;
+        let now = self.now();
         self.vault.write(now, |w| {
             let mut l = w.load_or_create(DEVICES_DOC)?;
             if target == me {
@@ -216,7 +216,7 @@ impl App {
                 "remove it from another of your devices",
             ));
         }
-        let now = self.now;
+        let now = self.now();
         self.vault.write(now, |w| {
             let mut l = w.load_or_create(DEVICES_DOC)?;
             devices::remove_device(&mut l.doc, &target, &me, now).map_err(am_err)?;

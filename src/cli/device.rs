@@ -42,6 +42,7 @@ impl NetArgs {
             self.mdns.as_deref(),
             self.bind.as_deref(),
         )
+        .map_err(AppError::from)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Note, interaction, reminder, search and maintenance commands.
 
-use std::io::{IsTerminal, Read};
+use std::io::Read;
 
 use clap::Args;
 use kith_core::time::Date;
@@ -107,10 +107,7 @@ fn split_args(
 /// Warns when the text of `kith note REF TEXT` is one word that names a contact: the user may
 /// have meant a note about both.
 fn warn_text_is_contact(app: &App, text: &str, out: &mut Out) -> Result<(), AppError> {
-    if !text.contains(char::is_whitespace)
-        && text != "-"
-        && app::resolve_contact(&app.vault.read()?, text).is_ok()
-    {
+    if app.text_names_contact(text)? {
         out.warn(format!(
             "'{text}' is taken as the text; for a note about both contacts, use `--about REF` for each (or `--` before the text)"
         ));
@@ -352,193 +349,6 @@ pub fn done(ctx: &Ctx, a: DoneArgs, out: &mut Out) -> Result<(), AppError> {
     Ok(())
 }
 
-#[derive(Args, Debug)]
-pub struct SearchArgs {
-    /// Words to find; each must match the start of a word (case and accents ignored)
-    #[arg(required = true, num_args = 1..)]
-    pub query: Vec<String>,
-    /// At most this many results
-    #[arg(long, short = 'n', default_value_t = 20)]
-    pub limit: usize,
-}
-
-pub fn search(ctx: &Ctx, a: SearchArgs, out: &mut Out) -> Result<(), AppError> {
-    let app = ctx.open_read()?;
-    let (total, hits) = app.search(&a.query.join(" "), a.limit)?;
-    if ctx.json {
-        out.json(&serde_json::json!({ "total": total, "hits": hits }))
-            .map_err(io_err)?;
-    } else if total == 0 {
-        out.note("no matches");
-    }
-    if total == 0 {
-        // Nothing matched: exit 1 without an error line, as grep and ripgrep do, so scripts
-        // can test `kith search ... && ...`.
-        drop(app);
-        out.flush().map_err(io_err)?;
-        std::process::exit(1);
-    }
-    if ctx.json {
-        return Ok(());
-    }
-    let table: Vec<Vec<String>> = hits
-        .iter()
-        .map(|h| {
-            vec![
-                h.id.short(),
-                h.kind.as_str().to_string(),
-                h.date.clone(),
-                h.title.clone(),
-                h.text.clone(),
-            ]
-        })
-        .collect();
-    out.table(&table).map_err(io_err)?;
-    if total > hits.len() {
-        out.note(format!(
-            "{} of {total} matches shown; use --limit for more",
-            hits.len()
-        ));
-    }
-    Ok(())
-}
-
-pub fn reindex(ctx: &Ctx, out: &mut Out) -> Result<(), AppError> {
-    let mut app = ctx.open()?;
-    let tty = std::io::stderr().is_terminal();
-    let mut progress = |done: u64, total: u64| {
-        if tty && total > 0 {
-            eprint!("\rreindexing {done}/{total} documents");
-        }
-    };
-    let n = app.vault.reindex(&mut progress)?;
-    if tty {
-        eprintln!();
-    }
-    // Maintenance: rewrite the tables densely and give free space back to the file system.
-    app.vault.optimize()?;
-    if ctx.json {
-        out.json(&serde_json::json!({ "documents": n }))
-            .map_err(io_err)
-    } else {
-        out.note(format!("reindexed {n} documents"));
-        Ok(())
-    }
-}
-
-/// `kith edit ITEM-REF`: the item's fields and text in $EDITOR, merged against the version
-/// shown (see `App::edit_item`).
-pub(super) fn edit_item(
-    ctx: &Ctx,
-    app: &App,
-    id: DocId,
-    a: &super::contacts::EditArgs,
-    out: &mut Out,
-) -> Result<(), AppError> {
-    let current = app.item_for_edit(id)?;
-    let short = id.short();
-    let kind = current.value.kind().as_str();
-    if current.deleted {
-        return Err(AppError::hint(
-            format!("{kind} {short} was removed"),
-            format!("bring it back with `kith rm --undo {short}`, then edit it"),
-        ));
-    }
-    let r = app.vault.read()?;
-    let mut names = std::collections::BTreeMap::new();
-    for c in current.value.contacts() {
-        if let Some(s) = r.contact(c)? {
-            names.insert(c.to_hex(), s.name);
-        }
-    }
-    drop(r);
-    let conflicts: Vec<String> = current.conflicts.iter().map(item_conflict_line).collect();
-    let rendered = crate::editbuf::render_item(
-        &id.to_hex(),
-        &app::heads_text(&current.heads),
-        &current.value,
-        &conflicts,
-        &names,
-    );
-    let (start, _) = super::contacts::start_text(a, &rendered, &current.heads)?;
-    let Some(edited) = super::contacts::edit_text(ctx, id, &short, &rendered, &start)? else {
-        out.note("no changes");
-        return Ok(());
-    };
-    let base = match crate::editbuf::find_base(&edited) {
-        Some(b) => app::parse_heads(b)?,
-        None => current.heads.clone(),
-    };
-    let base_value = if base == current.heads {
-        current.value.clone()
-    } else {
-        app.item_at(id, &base)?
-    };
-    let today = ctx.today;
-    let check = |field: &str, v: &str| -> Result<String, String> {
-        match field {
-            "contact" => {
-                let r = app.vault.read().map_err(|e| e.to_string())?;
-                app::resolve_contact(&r, v)
-                    .map(|i| i.to_hex())
-                    .map_err(|e| e.to_string())
-            }
-            "date" | "due" | "snoozed" => app::parse_date(v, today)
-                .map(|d| d.to_string())
-                .map_err(|e| e.to_string()),
-            _ => Ok(v.to_string()),
-        }
-    };
-    let parsed = match crate::editbuf::parse_item(&edited, &base_value, &check) {
-        Ok(Some(it)) => it,
-        Ok(None) => {
-            out.note("empty buffer: edit cancelled, nothing changed");
-            return Ok(());
-        }
-        Err(errors) => {
-            let hint = super::contacts::save_recovery(ctx, id, &short, &edited);
-            return Err(AppError::hint(super::contacts::parse_errors(&errors), hint));
-        }
-    };
-    let summary = crate::editbuf::summarize_item(&base_value, &parsed);
-    let outcome = match app.edit_item(id, &base, &parsed) {
-        Ok(o) => o,
-        Err(e) => {
-            let hint = super::contacts::save_recovery(ctx, id, &short, &edited);
-            return Err(AppError::hint(e.to_string(), hint));
-        }
-    };
-    if !outcome.changed {
-        out.note("no changes");
-        return Ok(());
-    }
-    out.note(format!("updated {kind} {short}"));
-    for line in &summary {
-        out.note(format!("  {line}"));
-    }
-    for cf in &outcome.merged_conflicts {
-        if !current.conflicts.iter().any(|c| c.field == cf.field) {
-            out.warn(format!(
-                "conflict with a concurrent change: {}",
-                item_conflict_line(cf)
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// An item conflict in words: the buffer's field name and the values, the shown one first.
-fn item_conflict_line(cf: &kith_core::model::Conflict) -> String {
-    let field = match cf.field.as_str() {
-        "type" => "kind",
-        "snoozed_until" => "snoozed until",
-        "deleted" => "removed",
-        f => f,
-    };
-    let mut values = vec![format!("'{}'", cf.value)];
-    values.extend(cf.others.iter().map(|o| format!("'{o}'")));
-    format!(
-        "{field}: {} — the first is shown; settle by giving that line a new value in `kith edit`",
-        values.join(" vs ")
-    )
-}
+// Moved to their own files; re-exported so `items::X` keeps naming them.
+pub(super) use super::edit::edit_item;
+pub use super::search::{reindex, search, SearchArgs};

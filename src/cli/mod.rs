@@ -4,13 +4,19 @@
 //! exit code is 0 on success, 1 for a user error, 2 for a usage error (clap), 4 for an internal
 //! failure. Business rules live in `app`, not here.
 
+mod command_error;
 mod contacts;
 mod conventions;
 mod device;
+mod edit;
+mod editor;
 mod interop;
 mod items;
 mod keep;
+mod list;
 mod output;
+mod search;
+mod set;
 mod sync;
 
 use std::path::PathBuf;
@@ -18,9 +24,12 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use kith_core::time::Date;
 
-use crate::app::{App, AppError};
+use crate::app::{App, AppError, Clock};
 use crate::store::Vault;
 
+pub use command_error::{classify, finish, CommandError, ErrorKind};
+pub(crate) use editor::missing_program;
+pub use editor::run_editor;
 pub(crate) use output::io_err;
 pub use output::Out;
 
@@ -157,8 +166,12 @@ pub enum Command {
 pub struct Ctx {
     pub home: PathBuf,
     pub json: bool,
+    /// The time when the command started (one command is short; long-lived code such as the
+    /// web server reads `clock` through `App::now` instead).
     pub now: i64,
     pub today: Date,
+    /// The system clock, or the one pinned by `KITH_NOW`; handed to every `App`.
+    pub clock: Clock,
 }
 
 fn default_home() -> Result<PathBuf, AppError> {
@@ -170,8 +183,8 @@ fn default_home() -> Result<PathBuf, AppError> {
     })
 }
 
-/// The current time, or the one pinned by `KITH_NOW` (RFC 3339; for tests and scripts).
-pub(crate) fn now() -> Result<(i64, Date), AppError> {
+/// The clock: the system's, or the one pinned by `KITH_NOW` (RFC 3339; for tests and scripts).
+pub(crate) fn clock() -> Result<Clock, AppError> {
     if let Ok(pinned) = std::env::var("KITH_NOW") {
         let ms = kith_core::time::parse_rfc3339_to_unix_ms(&pinned).map_err(|e| {
             AppError::hint(
@@ -179,12 +192,9 @@ pub(crate) fn now() -> Result<(i64, Date), AppError> {
                 "unset KITH_NOW or give an RFC 3339 time",
             )
         })?;
-        return Ok((ms, Date::from_unix_ms(ms, 0)));
+        return Ok(Clock::pinned(ms));
     }
-    let z = jiff::Zoned::now();
-    let ms = z.timestamp().as_millisecond();
-    let offset = z.offset().seconds();
-    Ok((ms, Date::from_unix_ms(ms, offset)))
+    Ok(Clock::system())
 }
 
 impl Ctx {
@@ -193,12 +203,7 @@ impl Ctx {
         let t = std::time::Instant::now();
         let vault = Vault::open_read_only(&crate::app::vault_path(&self.home))?;
         tracing::debug!(home = %self.home.display(), ms = t.elapsed().as_millis() as u64, "vault opened read-only");
-        Ok(App {
-            vault,
-            home: self.home.clone(),
-            now: self.now,
-            today: self.today,
-        })
+        Ok(App::new(vault, self.home.clone(), self.clock.clone()))
     }
 
     /// Opens the vault for a command that writes.
@@ -206,12 +211,7 @@ impl Ctx {
         let t = std::time::Instant::now();
         let vault = Vault::open(&crate::app::vault_path(&self.home))?;
         tracing::debug!(home = %self.home.display(), ms = t.elapsed().as_millis() as u64, "vault opened");
-        Ok(App {
-            vault,
-            home: self.home.clone(),
-            now: self.now,
-            today: self.today,
-        })
+        Ok(App::new(vault, self.home.clone(), self.clock.clone()))
     }
 }
 
@@ -248,12 +248,14 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<(), AppError> {
         out.set_pager(conventions::pager(cli.no_pager, settings));
     }
     let home = home_of(cli.home)?;
-    let (now, today) = now()?;
+    let clock = clock()?;
+    let (now, today) = clock.read();
     let ctx = Ctx {
         home,
         json: cli.json,
         now,
         today,
+        clock,
     };
     match cli.command {
         Command::Add(a) => contacts::add(&ctx, a, out),
@@ -332,85 +334,4 @@ fn check(ctx: &Ctx, out: &mut Out) -> Result<(), AppError> {
         ),
         "if only indexes differ, run `kith reindex`; otherwise restore a backup into a new home (kith restore FILE --home DIR) or sync a new home from another device",
     ))
-}
-
-/// Opens `$VISUAL` or `$EDITOR` (default `vi`) on `path` and waits for it.
-pub fn run_editor(path: &std::path::Path) -> Result<(), AppError> {
-    let editor = std::env::var("VISUAL")
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-        .or_else(|| {
-            std::env::var("EDITOR")
-                .ok()
-                .filter(|s| !s.trim().is_empty())
-        })
-        .unwrap_or_else(|| "vi".to_string());
-    if let Some(program) = missing_program(&editor) {
-        return Err(AppError::hint(
-            format!("the editor '{editor}' could not be started: '{program}' was not found or is not executable; nothing was changed"),
-            "set EDITOR (or VISUAL) to an editor installed on this machine, e.g. EDITOR=nano",
-        ));
-    }
-    let status = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("{editor} \"$1\""))
-        .arg("kith-editor")
-        .arg(path)
-        .status()
-        .map_err(|e| {
-            AppError::hint(
-                format!("cannot start the editor '{editor}': {e}"),
-                "set EDITOR to your editor's command",
-            )
-        })?;
-    // The shell reports a command it cannot find (127) or run (126) through its exit code.
-    if matches!(status.code(), Some(126 | 127)) {
-        return Err(AppError::hint(
-            format!(
-                "the editor '{editor}' could not be started (exit {}: {}); nothing was changed",
-                status.code().unwrap_or_default(),
-                if status.code() == Some(127) {
-                    "command not found"
-                } else {
-                    "not executable"
-                }
-            ),
-            "set EDITOR (or VISUAL) to an editor installed on this machine, e.g. EDITOR=nano",
-        ));
-    }
-    if !status.success() {
-        return Err(AppError::hint(
-            format!("the editor '{editor}' exited with {status}; nothing was changed"),
-            "save and quit the editor normally to apply the edit",
-        ));
-    }
-    Ok(())
-}
-
-/// The editor command's program when it can be seen not to exist (a path that is not an
-/// executable file, or a name found on no PATH directory). None when it exists or the command
-/// is too involved to tell (quotes, shell syntax): the shell then reports it.
-fn missing_program(editor: &str) -> Option<String> {
-    let program = editor.split_whitespace().next()?;
-    if program.contains(['"', '\'', '$', '`', '\\', '=']) {
-        return None;
-    }
-    let runnable = |p: &std::path::Path| {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        }
-        #[cfg(not(unix))]
-        {
-            p.is_file()
-        }
-    };
-    let found = if program.contains('/') {
-        runnable(std::path::Path::new(program))
-    } else {
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        std::env::split_paths(&path).any(|d| runnable(&d.join(program)))
-    };
-    (!found).then(|| program.to_string())
 }

@@ -9,8 +9,11 @@
 //! - Commands that do not need the network never bind an endpoint (only `device`, `sync`,
 //!   `daemon` and `status` call into this module, and `status` never binds).
 
+mod error;
 pub mod pair;
 pub mod session;
+
+pub use error::NetError;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -22,7 +25,6 @@ use iroh::{Endpoint, EndpointAddr, EndpointId, RelayUrl, SecretKey};
 use kith_core::devices::{self, Trust, DEVICES_DOC};
 use kith_core::sync::CloseCode;
 
-use crate::app::AppError;
 use crate::store::Vault;
 
 /// How the endpoint reaches other devices.
@@ -55,35 +57,38 @@ impl Default for NetConfig {
     }
 }
 
-fn parse_relay(v: &str) -> Result<Relay, AppError> {
+fn parse_relay(v: &str) -> Result<Relay, NetError> {
     match v.trim() {
         "off" | "none" | "false" | "0" => Ok(Relay::Off),
         "default" | "on" | "n0" | "true" | "1" => Ok(Relay::Default),
         url if url.starts_with("https://") || url.starts_with("http://") => {
             url.parse::<RelayUrl>()
-                .map_err(|e| AppError::user(format!("'{url}' is not a relay URL: {e}")))?;
+                .map_err(|e| NetError::setting(format!("'{url}' is not a relay URL: {e}"), None))?;
             Ok(Relay::Custom(url.to_string()))
         }
-        other => Err(AppError::hint(
+        other => Err(NetError::setting(
             format!("'{other}' is not a relay setting"),
-            "use off, default, or the https:// URL of your iroh relay",
+            Some("use off, default, or the https:// URL of your iroh relay"),
         )),
     }
 }
 
-fn parse_bool(key: &str, v: &str) -> Result<bool, AppError> {
+fn parse_bool(key: &str, v: &str) -> Result<bool, NetError> {
     match v.trim() {
         "on" | "true" | "1" | "yes" => Ok(true),
         "off" | "false" | "0" | "no" => Ok(false),
-        other => Err(AppError::user(format!("{key}: '{other}' is not on or off"))),
+        other => Err(NetError::setting(
+            format!("{key}: '{other}' is not on or off"),
+            None,
+        )),
     }
 }
 
-fn parse_bind(v: &str) -> Result<SocketAddr, AppError> {
+fn parse_bind(v: &str) -> Result<SocketAddr, NetError> {
     v.trim().parse().map_err(|_| {
-        AppError::hint(
+        NetError::setting(
             format!("'{v}' is not an address to listen on"),
-            "use IP:PORT, e.g. 127.0.0.1:7400",
+            Some("use IP:PORT, e.g. 127.0.0.1:7400"),
         )
     })
 }
@@ -95,7 +100,7 @@ impl NetConfig {
         relay: Option<&str>,
         mdns: Option<&str>,
         bind: Option<&str>,
-    ) -> Result<NetConfig, AppError> {
+    ) -> Result<NetConfig, NetError> {
         let mut cfg = NetConfig::default();
         let conf = home.join("kith.conf");
         if let Ok(text) = std::fs::read_to_string(&conf) {
@@ -105,21 +110,22 @@ impl NetConfig {
                     continue;
                 }
                 let Some((k, v)) = line.split_once('=') else {
-                    return Err(AppError::user(format!(
-                        "{}:{}: expected 'key = value'",
-                        conf.display(),
-                        n + 1
-                    )));
+                    return Err(NetError::setting(
+                        format!("{}:{}: expected 'key = value'", conf.display(), n + 1),
+                        None,
+                    ));
                 };
-                let at = |e: AppError| AppError::user(format!("{}:{}: {e}", conf.display(), n + 1));
+                let at = |e: NetError| {
+                    NetError::setting(format!("{}:{}: {e}", conf.display(), n + 1), None)
+                };
                 match k.trim() {
                     "relay" => cfg.relay = parse_relay(v).map_err(at)?,
                     "mdns" => cfg.mdns = parse_bool("mdns", v).map_err(at)?,
                     "bind" => cfg.bind = Some(parse_bind(v).map_err(at)?),
                     other => {
-                        return Err(AppError::hint(
+                        return Err(NetError::setting(
                             format!("{}:{}: unknown setting '{other}'", conf.display(), n + 1),
-                            "settings: relay, mdns, bind",
+                            Some("settings: relay, mdns, bind"),
                         ))
                     }
                 }
@@ -129,7 +135,7 @@ impl NetConfig {
         if let Some(c) = crate::config::current() {
             let file = crate::config::path().map(|p| p.0.display().to_string());
             let file = file.unwrap_or_else(|| "config.toml".into());
-            let at = |e: AppError| AppError::user(format!("{file}: {e}"));
+            let at = |e: NetError| NetError::setting(format!("{file}: {e}"), None);
             if let Some(v) = &c.relay {
                 cfg.relay = parse_relay(v).map_err(at)?;
             }
@@ -141,13 +147,16 @@ impl NetConfig {
             }
         }
         if let Ok(v) = std::env::var("KITH_RELAY") {
-            cfg.relay = parse_relay(&v).map_err(|e| AppError::user(format!("KITH_RELAY: {e}")))?;
+            cfg.relay =
+                parse_relay(&v).map_err(|e| NetError::setting(format!("KITH_RELAY: {e}"), None))?;
         }
         if let Ok(v) = std::env::var("KITH_MDNS") {
             cfg.mdns = parse_bool("KITH_MDNS", &v)?;
         }
         if let Ok(v) = std::env::var("KITH_BIND") {
-            cfg.bind = Some(parse_bind(&v).map_err(|e| AppError::user(format!("KITH_BIND: {e}")))?);
+            cfg.bind = Some(
+                parse_bind(&v).map_err(|e| NetError::setting(format!("KITH_BIND: {e}"), None))?,
+            );
         }
         if let Some(v) = relay {
             cfg.relay = parse_relay(v)?;
@@ -168,30 +177,30 @@ pub fn key_path(home: &Path) -> PathBuf {
 }
 
 /// Loads this device's key if it has one (read commands never create it).
-pub fn existing_device_key(home: &Path) -> Result<Option<SecretKey>, AppError> {
+pub fn existing_device_key(home: &Path) -> Result<Option<SecretKey>, NetError> {
     let path = key_path(home);
     match std::fs::read_to_string(&path) {
         Ok(text) => parse_key(&path, &text).map(Some),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(AppError::user(format!(
-            "cannot read {}: {e}",
-            path.display()
-        ))),
+        Err(e) => Err(NetError::key(
+            format!("cannot read {}: {e}", path.display()),
+            None,
+        )),
     }
 }
 
-fn parse_key(path: &Path, text: &str) -> Result<SecretKey, AppError> {
+fn parse_key(path: &Path, text: &str) -> Result<SecretKey, NetError> {
     let hint = format!(
         "restore {} from a backup; or delete it to make this a new device, which must then be paired again (`kith device join`)",
         path.display()
     );
     if text.trim().is_empty() {
-        return Err(AppError::hint(
+        return Err(NetError::key(
             format!(
                 "the device key {} is empty (a write was cut short, e.g. by a full disk)",
                 path.display()
             ),
-            hint,
+            Some(hint),
         ));
     }
     let bytes = data_encoding::HEXLOWER_PERMISSIVE
@@ -199,9 +208,9 @@ fn parse_key(path: &Path, text: &str) -> Result<SecretKey, AppError> {
         .ok()
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
         .ok_or_else(|| {
-            AppError::hint(
+            NetError::key(
                 format!("{} is damaged: it is not a kith device key", path.display()),
-                hint.clone(),
+                Some(hint.clone()),
             )
         })?;
     Ok(SecretKey::from_bytes(&bytes))
@@ -209,17 +218,17 @@ fn parse_key(path: &Path, text: &str) -> Result<SecretKey, AppError> {
 
 /// Loads this device's iroh secret key, creating it (owner-only permissions, written
 /// atomically) on first use.
-pub fn device_key(home: &Path) -> Result<SecretKey, AppError> {
+pub fn device_key(home: &Path) -> Result<SecretKey, NetError> {
     if let Some(k) = existing_device_key(home)? {
         return Ok(k);
     }
     let path = key_path(home);
     std::fs::create_dir_all(home)
-        .map_err(|e| AppError::user(format!("cannot create {}: {e}", home.display())))?;
+        .map_err(|e| NetError::key(format!("cannot create {}: {e}", home.display()), None))?;
     let key = SecretKey::generate();
     let hex = data_encoding::HEXLOWER.encode(&key.to_bytes());
     write_private(&path, hex.as_bytes())
-        .map_err(|e| AppError::user(format!("cannot write {}: {e}", path.display())))?;
+        .map_err(|e| NetError::key(format!("cannot write {}: {e}", path.display()), None))?;
     Ok(key)
 }
 
@@ -299,14 +308,14 @@ pub async fn bind(
     cfg: &NetConfig,
     key: SecretKey,
     alpns: Vec<Vec<u8>>,
-) -> Result<Endpoint, AppError> {
+) -> Result<Endpoint, NetError> {
     let mut b = match &cfg.relay {
         Relay::Default => Endpoint::builder(presets::N0),
         Relay::Off => Endpoint::builder(presets::Minimal),
         Relay::Custom(url) => {
             let url: RelayUrl = url
                 .parse()
-                .map_err(|e| AppError::user(format!("relay URL: {e}")))?;
+                .map_err(|e| NetError::setting(format!("relay URL: {e}"), None))?;
             Endpoint::builder(presets::N0).relay_mode(RelayMode::custom([url]))
         }
     };
@@ -315,7 +324,7 @@ pub async fn bind(
         b = b
             .clear_ip_transports()
             .bind_addr(addr)
-            .map_err(|e| AppError::user(format!("cannot listen on {addr}: {e}")))?;
+            .map_err(|e| NetError::endpoint(format!("cannot listen on {addr}: {e}"), None))?;
     }
     if cfg.mdns {
         b = b.address_lookup(
@@ -323,9 +332,9 @@ pub async fn bind(
         );
     }
     b.bind().await.map_err(|e| {
-        AppError::hint(
+        NetError::endpoint(
             format!("cannot start the network endpoint: {e}"),
-            "check KITH_BIND / --bind (is the port free?)",
+            Some("check KITH_BIND / --bind (is the port free?)"),
         )
     })
 }
@@ -346,21 +355,21 @@ pub fn register_self(
     name: &str,
     addrs: &BTreeSet<String>,
     now: i64,
-) -> Result<(), AppError> {
+) -> Result<(), NetError> {
     let me = id_hex(me);
     vault.write(now, |w| {
         let mut l = w.load_or_create(DEVICES_DOC)?;
-        devices::add_device(&mut l.doc, &me, name, &me, now).map_err(crate::app::am_err)?;
+        devices::add_device(&mut l.doc, &me, name, &me, now).map_err(error::am_err)?;
         if !addrs.is_empty() {
-            devices::set_addrs(&mut l.doc, &me, addrs).map_err(crate::app::am_err)?;
+            devices::set_addrs(&mut l.doc, &me, addrs).map_err(error::am_err)?;
         }
         w.save(l)?;
-        Ok::<_, AppError>(())
+        Ok::<_, NetError>(())
     })
 }
 
 /// How the membership document stands on a device id.
-pub fn trust(vault: &Vault, peer: &EndpointId) -> Result<Trust, AppError> {
+pub fn trust(vault: &Vault, peer: &EndpointId) -> Result<Trust, NetError> {
     let r = vault.read()?;
     Ok(match r.load(DEVICES_DOC)? {
         Some(doc) => devices::trust_of(&doc, &id_hex(peer)),
@@ -372,7 +381,7 @@ pub fn trust(vault: &Vault, peer: &EndpointId) -> Result<Trust, AppError> {
 pub fn trusted_peers(
     vault: &Vault,
     me: &EndpointId,
-) -> Result<Vec<(EndpointAddr, String)>, AppError> {
+) -> Result<Vec<(EndpointAddr, String)>, NetError> {
     let r = vault.read()?;
     let Some(doc) = r.load(DEVICES_DOC)? else {
         return Ok(Vec::new());

@@ -17,7 +17,7 @@ use iroh::endpoint::{Connection, RecvStream, SendStream};
 use iroh::{EndpointAddr, EndpointId};
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppError;
+use super::NetError;
 
 pub const ALPN: &[u8] = b"kith/pair/1";
 pub const TICKET_PREFIX: &str = "kith1";
@@ -58,22 +58,22 @@ impl Ticket {
     }
 
     /// Parses a ticket; `now` is used to refuse an expired one.
-    pub fn decode(s: &str, now: i64) -> Result<Ticket, AppError> {
+    pub fn decode(s: &str, now: i64) -> Result<Ticket, NetError> {
         let s = s.trim();
         let hint = "copy the whole line that `kith device invite` printed on the other device";
         let Some(body) = s.strip_prefix(TICKET_PREFIX) else {
-            return Err(AppError::hint(
+            return Err(NetError::ticket(
                 "this is not a kith pairing ticket (it should start with kith1)",
                 hint,
             ));
         };
         let bytes = B32
             .decode(body.to_uppercase().as_bytes())
-            .map_err(|_| AppError::hint("damaged or incomplete ticket", hint))?;
+            .map_err(|_| NetError::ticket("damaged or incomplete ticket", hint))?;
         let t: Ticket = postcard::from_bytes(&bytes)
-            .map_err(|_| AppError::hint("damaged or incomplete ticket", hint))?;
+            .map_err(|_| NetError::ticket("damaged or incomplete ticket", hint))?;
         if t.version != 1 {
-            return Err(AppError::hint(
+            return Err(NetError::ticket(
                 format!(
                     "the pairing ticket has version {}, this kith reads version 1",
                     t.version
@@ -82,13 +82,13 @@ impl Ticket {
             ));
         }
         if EndpointId::from_bytes(&t.device).is_err() {
-            return Err(AppError::hint(
+            return Err(NetError::ticket(
                 "the pairing ticket names an invalid device id",
                 hint,
             ));
         }
         if now > t.expires {
-            return Err(AppError::hint(
+            return Err(NetError::ticket(
                 format!(
                     "the pairing ticket expired at {}",
                     kith_core::time::format_unix_ms_utc(t.expires)
@@ -145,27 +145,27 @@ pub async fn read_frame<T: for<'a> Deserialize<'a>>(recv: &mut RecvStream) -> Re
 }
 
 /// Joiner side: asks the inviter to admit this device. Returns the inviter's name.
-pub async fn request_join(conn: &Connection, req: &JoinRequest) -> Result<String, AppError> {
+pub async fn request_join(conn: &Connection, req: &JoinRequest) -> Result<String, NetError> {
     let (mut send, mut recv) = conn
         .open_bi()
         .await
-        .map_err(|e| AppError::user(format!("pairing failed: {e}")))?;
+        .map_err(|e| NetError::pairing(format!("pairing failed: {e}"), None))?;
     write_frame(&mut send, req)
         .await
-        .map_err(|e| AppError::user(format!("pairing failed: {e}")))?;
+        .map_err(|e| NetError::pairing(format!("pairing failed: {e}"), None))?;
     let _ = send.finish();
     let reply: JoinReply = read_frame(&mut recv).await.map_err(|e| {
-        AppError::hint(
+        NetError::pairing(
             format!("pairing failed: {e}"),
-            "the ticket may be used or expired; run `kith device invite` again",
+            Some("the ticket may be used or expired; run `kith device invite` again"),
         )
     })?;
     if reply.ok {
         Ok(reply.name)
     } else {
-        Err(AppError::hint(
+        Err(NetError::pairing(
             format!("the other device refused to pair: {}", reply.reason),
-            "run `kith device invite` again on the other device for a new ticket",
+            Some("run `kith device invite` again on the other device for a new ticket"),
         ))
     }
 }

@@ -75,13 +75,11 @@ impl Web {
     ) -> Result<T, AppError> {
         let st = self.clone();
         tokio::task::spawn_blocking(move || {
-            let (now, today) = crate::cli::now()?;
-            let mut app = st
+            // The app reads its clock on every call, so each request sees the time it runs at.
+            let app = st
                 .app
                 .lock()
                 .map_err(|_| AppError::user("the web server's vault handle was poisoned"))?;
-            app.now = now;
-            app.today = today;
             f(&app)
         })
         .await

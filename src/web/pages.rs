@@ -618,7 +618,7 @@ fn log_checked(
     } else {
         on.trim()
     };
-    let on = app::parse_date(on, app.today).map_err(|e| Problem::of("on", e))?;
+    let on = app::parse_date(on, app.today()).map_err(|e| Problem::of("on", e))?;
     let mut who = vec![id];
     {
         let r = app
@@ -653,7 +653,7 @@ async fn remind_post(State(st): St, Path(id): Path<String>, Form(f): Fields) -> 
     let res = st
         .with_app(move |app| {
             Ok((|| {
-                let due = app::parse_date(&due, app.today).map_err(|e| Problem::of("due", e))?;
+                let due = app::parse_date(&due, app.today()).map_err(|e| Problem::of("due", e))?;
                 app.remind(id, due, &text)
                     .map_err(|e| Problem::of("text", e))
             })())
@@ -702,7 +702,7 @@ async fn done_post(State(st): St, Path(id): Path<String>, Form(f): Fields) -> Re
             let until = if snooze.is_empty() {
                 None
             } else {
-                Some(app::parse_date(&snooze, app.today)?)
+                Some(app::parse_date(&snooze, app.today())?)
             };
             app.finish_reminder(id, until)
         })
@@ -876,7 +876,7 @@ async fn contact_edit_post(State(st): St, Path(id): Path<String>, Form(f): Field
                 Ok(c) => c,
                 Err(e) => return Ok(Err((Problem::of("base", e), None))),
             };
-            let edited = match apply_contact_form(seen.clone(), &f2, app.now) {
+            let edited = match apply_contact_form(seen.clone(), &f2, app.now()) {
                 Ok(c) => c,
                 Err(p) => return Ok(Err((p, Some(seen)))),
             };
@@ -1042,7 +1042,7 @@ async fn item_edit_post(State(st): St, Path(id): Path<String>, Form(f): Fields) 
                 Ok(i) => i,
                 Err(e) => return Ok(Err((Problem::of("base", e), None))),
             };
-            let edited = match apply_item_form(seen.clone(), &f2, app.today) {
+            let edited = match apply_item_form(seen.clone(), &f2, app.today()) {
                 Ok(i) => i,
                 Err(p) => return Ok(Err((p, Some(seen)))),
             };

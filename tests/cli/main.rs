@@ -5,6 +5,7 @@
 //! declared below); every CLI test builds its own `TestEnv` with a temporary home, a cleared
 //! environment and a pinned clock (2026-11-22T10:00:00Z).
 
+mod app8;
 mod appdev;
 mod cliconv;
 mod concurrency;

@@ -6,18 +6,12 @@ use std::collections::BTreeMap;
 use kith::app::{App, ListQuery, NewContact};
 use kith::store::Vault;
 use kith_core::model;
-use kith_core::time::Date;
 use kith_core::{DocId, Kind};
 use proptest::prelude::*;
 
 fn app_at(dir: &std::path::Path, now: i64) -> App {
     let vault = Vault::open(&dir.join("vault.redb")).unwrap();
-    App {
-        vault,
-        home: dir.to_path_buf(),
-        now,
-        today: Date::from_unix_ms(now, 0),
-    }
+    App::new(vault, dir.to_path_buf(), kith::app::Clock::pinned(now))
 }
 
 /// The whole visible state: every document rendered as JSON, plus every derived table.
@@ -149,11 +143,11 @@ fn apply(app: &App, ops: &[Op]) {
             Op::EditNote(n, w) => {
                 if let Some(id) = pick(&notes, n) {
                     app.vault
-                        .write(app.now, |wr| {
+                        .write(app.now(), |wr| {
                             if let Some(mut l) = wr.load(id)? {
                                 let mut note = model::read_note(&l.doc);
                                 note.body.push_str(&format!(" and {}", WORDS[w]));
-                                model::write_note(&mut l.doc, &note, app.now).unwrap();
+                                model::write_note(&mut l.doc, &note, app.now()).unwrap();
                                 wr.save(l)?;
                             }
                             Ok::<_, kith::store::StoreError>(())
@@ -163,13 +157,13 @@ fn apply(app: &App, ops: &[Op]) {
             }
             Op::Log(a, b, days) => {
                 if let (Some(x), Some(y)) = (pick(&contacts, a), pick(&contacts, b)) {
-                    let on = app.today.add_days(days);
+                    let on = app.today().add_days(days);
                     app.log(&[x, y], "call", on, "a call").unwrap();
                 }
             }
             Op::Remind(c, days) => {
                 if let Some(id) = pick(&contacts, c) {
-                    app.remind(id, app.today.add_days(days), "follow up")
+                    app.remind(id, app.today().add_days(days), "follow up")
                         .unwrap();
                 }
             }

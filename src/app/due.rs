@@ -1,0 +1,113 @@
+//! `kith due`: overdue and upcoming reminders and contacts past their keep-in-touch cadence.
+//!
+//! Invariant: reads only the derived tables (due entries, cadence, last contact), never the
+//! documents; what depends on today is applied here, not stored.
+
+use super::*;
+
+impl App {
+    pub fn due(&self, within: Span) -> Result<Vec<DueRow>> {
+        let r = self.vault.read()?;
+        let today = self.today().to_days();
+        let until = within.add_to(self.today()).to_days();
+        let look = r.lookup()?;
+        let mut rows = Vec::new();
+        for (day, id, entry) in r.reminders_due_entries(until)? {
+            let contact = entry.contact.map(DocId);
+            let name = match contact {
+                Some(c) => look.contact(c)?.map(|s| s.name).unwrap_or_default(),
+                None => String::new(),
+            };
+            rows.push(DueRow {
+                kind: "reminder",
+                id,
+                date: Date::from_days(day).to_string(),
+                days: day - today,
+                contact,
+                name,
+                text: entry.snippet,
+                label: None,
+                years: None,
+                sort: day,
+            });
+        }
+        // Contacts whose newest interaction is planned (after today): their indexed cadence
+        // day counts from it; recompute from the last contact as of today.
+        let planned_ahead: BTreeMap<DocId, i32> = r
+            .last_contacts()?
+            .into_iter()
+            .filter(|(_, d)| *d > today)
+            .collect();
+        let mut cadence = r.cadence_due(until)?;
+        cadence.retain(|(_, id)| !planned_ahead.contains_key(id));
+        for (&id, &indexed) in &planned_ahead {
+            let Some(s) = look.contact(id)? else { continue };
+            let last = last_contact_as_of(&r, id, Some(indexed), today)?;
+            if let Some(day) = kith_core::index::cadence_due(&s, last) {
+                if day <= until {
+                    cadence.push((day, id));
+                }
+            }
+        }
+        for (day, id) in cadence {
+            let Some(s) = look.contact(id)? else { continue };
+            let last = match planned_ahead.get(&id) {
+                Some(&d) => last_contact_as_of(&r, id, Some(d), today)?,
+                None => look.last_contact(id)?,
+            };
+            let text = match last {
+                Some(d) => format!(
+                    "keep in touch every {}; last contact {}",
+                    s.every,
+                    Date::from_days(d)
+                ),
+                None => format!("keep in touch every {}; no contact logged yet", s.every),
+            };
+            rows.push(DueRow {
+                kind: "keep-in-touch",
+                id,
+                date: Date::from_days(day).to_string(),
+                days: day - today,
+                contact: Some(id),
+                name: s.name,
+                text,
+                label: None,
+                years: None,
+                sort: day,
+            });
+        }
+        rows.extend(
+            self.upcoming_dates(&r, within)?
+                .iter()
+                .map(crate::keep::UpcomingDate::due_row),
+        );
+        rows.sort_by(|a, b| {
+            a.sort
+                .cmp(&b.sort)
+                .then(a.name.cmp(&b.name))
+                .then(a.id.cmp(&b.id))
+        });
+        Ok(rows)
+    }
+}
+
+/// One row of `kith due` (also its JSON schema). `days` is negative when overdue.
+#[derive(Debug, Serialize)]
+pub struct DueRow {
+    pub kind: &'static str,
+    pub id: DocId,
+    pub date: String,
+    pub days: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact: Option<DocId>,
+    pub name: String,
+    pub text: String,
+    /// Dates that matter: `birthday` or the date's label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Dates that matter: the age reached or years since, when the year is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub years: Option<i32>,
+    #[serde(skip)]
+    pub sort: i32,
+}
