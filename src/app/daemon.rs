@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -89,6 +90,46 @@ impl<P: Eq + Hash + Clone> PushPolicy<P> {
             Some(delay)
         }
     }
+}
+
+/// The daemon's lock file in a home.
+pub fn lock_path(home: &Path) -> PathBuf {
+    home.join("daemon.lock")
+}
+
+/// Takes `<home>/daemon.lock`, an advisory lock the OS releases when the process ends, for the
+/// daemon's life: a second daemon on the same home is refused, whatever port it would use. The
+/// file stays empty (only the lock matters), so it needs no atomic write.
+pub fn lock(home: &Path) -> Result<std::fs::File, AppError> {
+    let path = lock_path(home);
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| AppError::user(format!("cannot open {}: {e}", path.display())))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(AppError::hint(
+            format!("a kith daemon is already running for {}", home.display()),
+            "stop it first, or use it: one daemon per home",
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(AppError::user(format!(
+            "cannot lock {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Whether a daemon runs on this home now (it holds the lock). Creates nothing.
+pub fn running(home: &Path) -> bool {
+    let Ok(f) = std::fs::OpenOptions::new()
+        .write(true)
+        .open(lock_path(home))
+    else {
+        return false;
+    };
+    matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock))
 }
 
 /// What a running daemon reports (the CLI turns these into log lines).

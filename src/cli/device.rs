@@ -10,6 +10,11 @@ use kith_core::sync::Summary;
 
 pub use super::sync::{daemon, sync, DaemonArgs, SyncArgs};
 
+use std::io::IsTerminal;
+
+use super::sync::terminal_progress;
+use crate::app::sync::Progress;
+
 use super::output::io_err;
 use super::{Ctx, Out};
 use crate::app::devices::{self, device_rows, resolve_device};
@@ -123,8 +128,13 @@ pub(super) fn sync_summary_line(name: &str, s: &Summary, elapsed: Duration) -> S
     )
 }
 
-/// Renders a pairing flow's progress: the ticket on stdout, the rest on stderr.
-fn render_pair_event(out: &mut Out, ev: PairEvent) -> Result<(), AppError> {
+/// Renders a pairing flow's progress: the ticket on stdout, the rest on stderr; the running
+/// counts of the first sync only through `progress` (a terminal's redrawn line, as `kith sync`).
+fn render_pair_event(
+    out: &mut Out,
+    progress: Option<&Progress>,
+    ev: PairEvent,
+) -> Result<(), AppError> {
     match ev {
         PairEvent::Ticket(t) => {
             out.line(t).map_err(io_err)?;
@@ -134,11 +144,21 @@ fn render_pair_event(out: &mut Out, ev: PairEvent) -> Result<(), AppError> {
         PairEvent::Paired { name, id } => {
             out.note(format!("paired with {name} ({}); syncing…", &id[..8]))
         }
+        PairEvent::Progress { name, summary } => {
+            if let Some(p) = progress {
+                p(&name, &summary)
+            }
+        }
         PairEvent::Synced {
             name,
             summary,
             elapsed,
-        } => out.note(sync_summary_line(&name, &summary, elapsed)),
+        } => {
+            if progress.is_some() {
+                super::sync::clear_progress();
+            }
+            out.note(sync_summary_line(&name, &summary, elapsed))
+        }
         PairEvent::Warning(w) => out.warn(w),
     }
     Ok(())
@@ -153,7 +173,7 @@ fn invite(
     let cfg = netargs.config(ctx)?;
     let vault = open_shared(ctx)?;
     pairing::invite(vault, &ctx.home, cfg, ctx.now, name, &mut |ev| {
-        render_pair_event(out, ev)
+        render_pair_event(out, None, ev)
     })
 }
 
@@ -168,9 +188,10 @@ fn join(
     let name = devices::device_name(name)?;
     let cfg = netargs.config(ctx)?;
     let vault = open_shared(ctx)?;
+    let progress = (std::io::stderr().is_terminal() && !ctx.json).then(terminal_progress);
     let (inviter, inviter_name) =
         pairing::join(vault, &ctx.home, cfg, ctx.now, &ticket, name, &mut |ev| {
-            render_pair_event(out, ev)
+            render_pair_event(out, progress.as_ref(), ev)
         })?;
     if ctx.json {
         out.json(&serde_json::json!({"paired_with": inviter, "name": inviter_name}))
