@@ -79,7 +79,11 @@ pub fn invite(
         let ep = net::bind(&cfg, key, vec![pair::ALPN.to_vec(), SYNC_ALPN.to_vec()]).await?;
         let addrs = net::listen_addrs(&ep);
         let advertised = if daemon_runs { Default::default() } else { addrs.clone() };
-        net::register_self(&vault, &me, &name, &advertised, now)?;
+        net::blocking(&vault, {
+            let name = name.clone();
+            move |v| net::register_self(v, &me, &name, &advertised, now)
+        })
+        .await?;
         let secret: [u8; 16] = rand::random();
         let ticket = pair::Ticket {
             version: 1,
@@ -314,7 +318,11 @@ pub fn join(
     rt.block_on(async {
         let ep = net::bind(&cfg, key, vec![SYNC_ALPN.to_vec()]).await?;
         let addrs = net::listen_addrs(&ep);
-        net::register_self(&vault, &me, &name, &addrs, now)?;
+        net::blocking(&vault, {
+            let (name, addrs) = (name.clone(), addrs.clone());
+            move |v| net::register_self(v, &me, &name, &addrs, now)
+        })
+        .await?;
         let target: EndpointAddr = ticket.addr();
         let conn = tokio::time::timeout(Duration::from_secs(20), ep.connect(target.clone(), pair::ALPN))
             .await

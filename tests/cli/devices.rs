@@ -4,10 +4,12 @@
 
 use std::process::Stdio;
 
+use std::time::{Duration, Instant};
+
 use serde_json::Value;
 
 use crate::env::finish;
-use crate::sync::{first_line, wait_with_timeout, Daemon, Dev};
+use crate::sync::{first_line, pair, wait_with_timeout, Daemon, Dev};
 
 /// The `device list --json` row on `dev` for the device named `name`.
 fn row(dev: &Dev, args: &[&str], name: &str) -> Value {
@@ -126,4 +128,104 @@ impl ProgramAnd for std::process::Command {
         c.args(args).stdin(Stdio::null());
         c
     }
+}
+
+/// Waits (at most `secs`) until `check` holds; returns whether it did.
+fn eventually(secs: u64, mut check: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(secs) {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// A daemon started with extra environment.
+fn daemon_with(dev: &Dev, envs: &[(&str, &str)]) -> Daemon {
+    let mut c = dev.cmd(&["daemon"]);
+    c.env_remove("KITH_NOW").envs(envs.iter().copied());
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn daemon");
+    let line = first_line(&mut child);
+    assert!(line.contains("ready"), "daemon said: {line}");
+    Daemon(Some(child))
+}
+
+#[test]
+fn a_stalled_push_does_not_hold_back_the_next_change() {
+    let a = Dev::new("laptop");
+    let b = Dev::new("desktop");
+    pair(&a, &b);
+    let paired_at = row(&b, &["status"], "laptop")["last_sync"].clone();
+    // B accepts A's first session and then says nothing: A's first push hangs (its own idle
+    // timeout would end it only after 30 s). The daemons run on the real clock, so that B's
+    // status shows when B's own push reached A.
+    let db = daemon_with(&b, &[("KITH_FAULT_SILENT_RESPONSES", "1")]);
+    let da = daemon_with(&a, &[("KITH_DAEMON_STALL_MS", "1500")]);
+    // B's own push reaches A (once A's daemon is up); after it B has nothing to push, so only
+    // A's push can bring B the edit below.
+    let synced = || row(&b, &["status"], "laptop")["last_sync"] != paired_at;
+    assert!(eventually(30, synced), "B never synced with A");
+    let edited = Instant::now();
+    a.add("Grace Hopper", &["--email", "grace@example.com"]);
+    assert!(
+        eventually(12, || b.run(&["show", "grace@example.com"]).code == 0),
+        "the edit did not reach B past the stalled push"
+    );
+    let took = edited.elapsed();
+    let oa = da.stop();
+    let ob = db.stop();
+    assert!(
+        oa.stderr.contains("sync with desktop failed: nothing moved for 1.5 s while a newer change waited; aborted; retrying in 1 s"),
+        "A: {}\nB: {}",
+        oa.stderr,
+        ob.stderr
+    );
+    assert!(took < Duration::from_secs(12), "{took:?}");
+}
+
+/// CPU time (user + system, clock ticks) of a process so far, from /proc.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (in parentheses): utime and stime are the 12th and 13th.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn the_daemon_wakes_on_a_commit_and_idles_without_work() {
+    let a = Dev::new("laptop");
+    let b = Dev::new("desktop");
+    pair(&a, &b);
+    let db = Daemon::start(&b);
+    // The fallback poll is pushed out of reach: only the change notification can wake A.
+    let da = daemon_with(&a, &[("KITH_DAEMON_POLL_MS", "600000")]);
+    let sock = a.env.home().join("daemon.sock");
+    assert!(sock.exists(), "the daemon listens for notifications");
+    // Wait for a session between the daemons (they run on the real clock).
+    let paired_at = row(&a, &["status"], "desktop")["last_sync"].clone();
+    let synced = || row(&a, &["status"], "desktop")["last_sync"] != paired_at;
+    assert!(eventually(30, synced), "A never synced with B");
+    // Idle: three seconds without a change cost (next to) no CPU.
+    let pid = da.0.as_ref().unwrap().id();
+    std::thread::sleep(Duration::from_millis(500));
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(3));
+    let idle = cpu_ticks(pid) - before;
+    assert!(idle <= 2, "the idle daemon used {idle} ticks in 3 s");
+    // A commit by another process wakes it at once.
+    let edited = Instant::now();
+    a.add("Grace Hopper", &["--email", "grace@example.com"]);
+    assert!(
+        eventually(10, || b.run(&["show", "grace@example.com"]).code == 0),
+        "the edit never reached B"
+    );
+    assert!(edited.elapsed() < Duration::from_secs(10));
+    let oa = da.stop();
+    drop(db);
+    assert_eq!(oa.code, 0, "{}", oa.stderr);
+    assert!(!sock.exists(), "the socket goes with the daemon");
 }
