@@ -229,3 +229,105 @@ fn the_daemon_wakes_on_a_commit_and_idles_without_work() {
     assert_eq!(oa.code, 0, "{}", oa.stderr);
     assert!(!sock.exists(), "the socket goes with the daemon");
 }
+
+/// Runs `kith ARGS` in `env` with writes capped at 512 bytes per file (`ulimit -f 1`, with
+/// SIGXFSZ ignored so a write past it fails with EFBIG): a disk that fills up mid-write.
+fn run_with_small_disk(env: &crate::env::TestEnv, args: &[&str]) -> crate::env::Output {
+    let kith = env!("CARGO_BIN_EXE_kith");
+    let mut sh_args = vec!["-c", "trap '' XFSZ; ulimit -f 1; exec \"$0\" \"$@\"", kith];
+    sh_args.extend_from_slice(args);
+    let c = env.cmd(&[]);
+    finish(c.program_and("sh", &sh_args).output().unwrap())
+}
+
+#[test]
+fn a_write_that_fails_midway_leaves_the_old_file_whole() {
+    let env = crate::env::TestEnv::new();
+    for n in 0..20 {
+        env.add(
+            &format!("Contact Number {n}"),
+            &["--email", &format!("contact{n}@example.com")],
+        );
+    }
+    let out_dir = env.root().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let export = out_dir.join("contacts.json");
+    let backup = out_dir.join("vault.kithbak");
+    std::fs::write(&export, "the old export\n").unwrap();
+    std::fs::write(&backup, "the old backup\n").unwrap();
+    let e = export.to_str().unwrap();
+    let b = backup.to_str().unwrap();
+    for args in [
+        &["export", "--format", "json", "--output", e][..],
+        &["backup", b][..],
+    ] {
+        let o = run_with_small_disk(&env, args);
+        assert_ne!(o.code, 0, "{args:?} should fail: {o:?}");
+        crate::env::assert_one_error(&o.stderr, "out/");
+        assert!(!o.stderr.contains(".kith-"), "{}", o.stderr);
+    }
+    assert_eq!(
+        std::fs::read_to_string(&export).unwrap(),
+        "the old export\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&backup).unwrap(),
+        "the old backup\n"
+    );
+    let names: Vec<String> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(names.len(), 2, "no temporary file left: {names:?}");
+    // Markdown export writes one file per contact: a contact whose file no longer fits keeps
+    // the previous export's file whole.
+    let md = env.root().join("md");
+    let long = "Talked about the engine. ".repeat(40);
+    env.ok(&["note", "--about", "Contact Number 0", "--", &long]);
+    env.ok(&[
+        "export",
+        "--format",
+        "markdown",
+        "--output",
+        md.to_str().unwrap(),
+    ]);
+    let file = std::fs::read_dir(&md)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .contains("Talked about the engine")
+        })
+        .expect("the contact's Markdown file");
+    let before = std::fs::read_to_string(&file).unwrap();
+    assert!(before.len() > 1024, "{}", before.len());
+    let o = run_with_small_disk(
+        &env,
+        &[
+            "export",
+            "--format",
+            "markdown",
+            "--output",
+            md.to_str().unwrap(),
+        ],
+    );
+    assert_ne!(o.code, 0, "{o:?}");
+    crate::env::assert_one_error(&o.stderr, "md/");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+    assert_eq!(
+        std::fs::read_dir(&md).unwrap().count(),
+        20,
+        "no temporary file left"
+    );
+    // With room to write, both replace the old files whole.
+    env.ok(&["export", "--format", "json", "--output", e]);
+    env.ok(&["backup", b]);
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&export).unwrap()).unwrap();
+    assert_eq!(
+        json["contacts"].as_array().map(Vec::len),
+        Some(20),
+        "{json}"
+    );
+    assert_ne!(std::fs::read(&backup).unwrap(), b"the old backup\n");
+}
