@@ -216,35 +216,48 @@ fn ago(ms: i64, never: &str) -> String {
     format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
 }
 
+/// The table `device list` and `status` share: the same columns in the same order, times
+/// relative to now ("3 minutes ago").
+fn device_table(rows: &[devices::DeviceRow]) -> Vec<Vec<String>> {
+    let mut table = vec![vec![
+        "NAME".into(),
+        "ID".into(),
+        "LAST SYNC".into(),
+        "LAST SEEN".into(),
+        "UNSENT".into(),
+        "ADDRESS".into(),
+        "".into(),
+    ]];
+    for d in rows {
+        let note = if d.this_device {
+            "this device".to_string()
+        } else if d.removed {
+            "removed".to_string()
+        } else {
+            d.last_error.clone()
+        };
+        let never = if d.this_device { "-" } else { "never" };
+        table.push(vec![
+            d.name.clone(),
+            d.id[..16].to_string(),
+            ago(d.sync_ms, never),
+            ago(d.seen_ms, never),
+            d.unsent_changes
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "-".into()),
+            d.last_address.clone().unwrap_or_else(|| "-".into()),
+            note,
+        ]);
+    }
+    table
+}
+
 fn list(ctx: &Ctx, out: &mut Out) -> Result<(), AppError> {
     let rows = device_rows(&ctx.open_read()?)?;
     if ctx.json {
         return out.json(&rows).map_err(io_err);
     }
-    let mut table = vec![vec![
-        "NAME".into(),
-        "ID".into(),
-        "LAST SEEN".into(),
-        "LAST ADDRESS".into(),
-        "".into(),
-    ]];
-    for d in &rows {
-        let flag = if d.this_device {
-            "this device"
-        } else if d.removed {
-            "removed"
-        } else {
-            ""
-        };
-        table.push(vec![
-            d.name.clone(),
-            d.id[..16].to_string(),
-            ago(d.seen_ms, if d.this_device { "-" } else { "never" }),
-            d.last_address.clone().unwrap_or_else(|| "-".into()),
-            flag.to_string(),
-        ]);
-    }
-    out.table(&table).map_err(io_err)
+    out.table(&device_table(&rows)).map_err(io_err)
 }
 
 fn rename(ctx: &Ctx, name: &str, device: Option<&str>, out: &mut Out) -> Result<(), AppError> {
@@ -274,32 +287,7 @@ pub fn status(ctx: &Ctx, out: &mut Out) -> Result<(), AppError> {
     if ctx.json {
         return out.json(&rows).map_err(io_err);
     }
-    let mut table = vec![vec![
-        "NAME".into(),
-        "ID".into(),
-        "LAST SYNC".into(),
-        "UNSENT".into(),
-        "".into(),
-    ]];
-    for d in &rows {
-        let note = if d.this_device {
-            "this device".to_string()
-        } else if d.removed {
-            "removed".to_string()
-        } else {
-            d.last_error.clone()
-        };
-        table.push(vec![
-            d.name.clone(),
-            d.id[..16].to_string(),
-            ago(d.sync_ms, if d.this_device { "-" } else { "never" }),
-            d.unsent_changes
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| "-".into()),
-            note,
-        ]);
-    }
-    out.table(&table).map_err(io_err)?;
+    out.table(&device_table(&rows)).map_err(io_err)?;
     for d in &rows {
         for q in &d.quarantined {
             out.warn(format!(

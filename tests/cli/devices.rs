@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::env::finish;
-use crate::sync::{first_line, pair, wait_with_timeout, Daemon, Dev};
+use crate::sync::{first_line, free_port, pair, wait_with_timeout, Daemon, Dev};
 
 /// The `device list --json` row on `dev` for the device named `name`.
 fn row(dev: &Dev, args: &[&str], name: &str) -> Value {
@@ -149,7 +149,8 @@ fn daemon_with(dev: &Dev, envs: &[(&str, &str)]) -> Daemon {
     c.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = c.spawn().expect("spawn daemon");
     let line = first_line(&mut child);
-    assert!(line.contains("ready"), "daemon said: {line}");
+    assert!(line.contains("kith daemon ready"), "daemon said: {line}");
+    assert_stamped(&line);
     Daemon(Some(child))
 }
 
@@ -177,6 +178,7 @@ fn a_stalled_push_does_not_hold_back_the_next_change() {
     let took = edited.elapsed();
     let oa = da.stop();
     let ob = db.stop();
+    assert_stamped(&oa.stderr);
     assert!(
         oa.stderr.contains("sync with desktop failed: nothing moved for 1.5 s while a newer change waited; aborted; retrying in 1 s"),
         "A: {}\nB: {}",
@@ -205,6 +207,14 @@ fn the_daemon_wakes_on_a_commit_and_idles_without_work() {
     let da = daemon_with(&a, &[("KITH_DAEMON_POLL_MS", "600000")]);
     let sock = a.env.home().join("daemon.sock");
     assert!(sock.exists(), "the daemon listens for notifications");
+    // A second daemon on the same home is refused, even on another port, and leaves the
+    // first one's socket alone.
+    let mut second = a.cmd(&["daemon"]);
+    second.env("KITH_BIND", format!("127.0.0.1:{}", free_port()));
+    let second = finish(second.output().unwrap());
+    assert_eq!(second.code, 1, "{}", second.stderr);
+    crate::env::assert_one_error(&second.stderr, "a kith daemon is already running");
+    assert!(sock.exists());
     // Wait for a session between the daemons (they run on the real clock).
     let paired_at = row(&a, &["status"], "desktop")["last_sync"].clone();
     let synced = || row(&a, &["status"], "desktop")["last_sync"] != paired_at;
@@ -227,6 +237,8 @@ fn the_daemon_wakes_on_a_commit_and_idles_without_work() {
     let oa = da.stop();
     drop(db);
     assert_eq!(oa.code, 0, "{}", oa.stderr);
+    assert_stamped(&oa.stderr);
+    assert!(oa.stderr.contains("kith daemon stopped"), "{}", oa.stderr);
     assert!(!sock.exists(), "the socket goes with the daemon");
 }
 
@@ -330,4 +342,96 @@ fn a_write_that_fails_midway_leaves_the_old_file_whole() {
         "{json}"
     );
     assert_ne!(std::fs::read(&backup).unwrap(), b"the old backup\n");
+}
+
+#[test]
+fn the_joiner_prints_the_name_given_to_invite() {
+    let a = Dev::new("laptop");
+    let mut printed = Vec::new();
+    // --name on the first invite, another --name later, then none (the recorded one).
+    for (given, joiner) in [
+        (Some("work laptop"), Dev::new("desktop")),
+        (Some("travel laptop"), Dev::new("server")),
+        (None, Dev::new("phone")),
+    ] {
+        let mut args = vec!["device", "invite"];
+        if let Some(n) = given {
+            args.extend(["--name", n]);
+        }
+        let mut invite = a.spawn(&args);
+        let ticket = first_line(&mut invite);
+        let out = joiner.run(&["device", "join", &ticket, "--name", joiner.name]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let _ = wait_with_timeout(invite, 30);
+        let line = out
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("paired with "))
+            .unwrap_or_else(|| panic!("{}", out.stderr))
+            .to_string();
+        printed.push(line.split(" (").next().unwrap().to_string());
+    }
+    assert_eq!(
+        printed,
+        [
+            "paired with work laptop",
+            "paired with travel laptop",
+            "paired with travel laptop"
+        ]
+    );
+}
+
+#[test]
+fn device_list_and_status_share_columns_and_say_how_long_ago() {
+    let a = Dev::new("laptop");
+    let b = Dev::new("desktop");
+    pair(&a, &b);
+    // Three minutes after the pairing's sync (the clock is pinned by KITH_NOW).
+    let later = |args: &[&str]| {
+        let mut c = b.cmd(args);
+        c.env("KITH_NOW", "2026-11-22T10:03:30Z");
+        let o = finish(c.output().unwrap());
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        o.stdout
+    };
+    let list = later(&["device", "list"]);
+    let status = later(&["status"]);
+    fn header(t: &str) -> Vec<&str> {
+        t.lines().next().unwrap().split_whitespace().collect()
+    }
+    assert_eq!(header(&list), header(&status), "{list}\n{status}");
+    assert_eq!(
+        header(&list),
+        ["NAME", "ID", "LAST", "SYNC", "LAST", "SEEN", "UNSENT", "ADDRESS"]
+    );
+    for t in [&list, &status] {
+        let laptop = t.lines().find(|l| l.starts_with("laptop")).unwrap();
+        assert_eq!(
+            laptop.matches("3 minutes ago").count(),
+            2,
+            "last sync and last seen: {t}"
+        );
+        assert!(laptop.contains(&a.bind), "{t}");
+        let me = t.lines().find(|l| l.starts_with("desktop")).unwrap();
+        assert!(me.ends_with("this device"), "{t}");
+    }
+    // A day later: "1 day ago".
+    let mut c = b.cmd(&["status"]);
+    c.env("KITH_NOW", "2026-11-23T11:00:00Z");
+    let o = finish(c.output().unwrap());
+    assert!(o.stdout.contains("1 day ago"), "{}", o.stdout);
+}
+
+/// Every line of a daemon's log starts with an RFC 3339 UTC time (the real clock).
+#[track_caller]
+fn assert_stamped(log: &str) {
+    assert!(!log.trim().is_empty());
+    for line in log.lines() {
+        let stamp = line.split(' ').next().unwrap();
+        let ok = stamp.len() == 24
+            && stamp.ends_with('Z')
+            && stamp.as_bytes()[10] == b'T'
+            && stamp[..4].parse::<u32>().is_ok_and(|y| y >= 2024);
+        assert!(ok, "not stamped: {line:?}");
+    }
 }
