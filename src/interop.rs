@@ -1034,7 +1034,7 @@ impl App {
             }
             let text = markdown(*id, &c, &items);
             let path = dir.join(format!("{}-{}.md", slug(&c.name), id.short()));
-            std::fs::write(&path, text).map_err(|e| map_io(&path, e))?;
+            crate::atomic::write(&path, text.as_bytes()).map_err(|e| map_io(&path, e))?;
         }
         Ok(ids.len())
     }
@@ -1474,7 +1474,7 @@ impl App {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| map_io(&dir, e))?;
+        let tmp = crate::atomic::AtomicFile::create(file).map_err(|e| map_io(&dir, e))?;
         let mut out = std::io::BufWriter::new(tmp);
         let werr = |e: std::io::Error| AppError::from(map_io(file, e));
         out.write_all(BACKUP_MAGIC).map_err(werr)?;
@@ -1506,8 +1506,7 @@ impl App {
             .map_err(werr)?;
         out.write_all(&h.to_le_bytes()).map_err(werr)?;
         let tmp = out.into_inner().map_err(|e| werr(e.into_error()))?;
-        tmp.as_file().sync_all().map_err(werr)?;
-        tmp.persist(file).map_err(|e| werr(e.error))?;
+        tmp.commit().map_err(werr)?;
         Ok(BackupSummary {
             documents: all.len() as u64,
             bytes,

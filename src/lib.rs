@@ -5,6 +5,7 @@
 //! everything without I/O live in the `kith-core` crate.
 
 pub mod app;
+pub mod atomic;
 pub mod cli;
 pub mod config;
 pub mod editbuf;

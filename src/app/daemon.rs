@@ -1,14 +1,19 @@
-//! The daemon's push policy, as a pure type: which of the user's devices to push to, and when.
+//! The daemon (`serve`) and its push policy (`PushPolicy`, a pure type: which of the user's
+//! devices to push to, and when).
 //!
-//! The daemon watches the vault's change counter (`change_seq`): a device is pushed to when the
-//! counter moved since the last push to it that succeeded, no push to it is running (one
-//! session per peer), and it is not waiting out a backoff after a failure (1 s, doubling, at
-//! most 60 s). A success clears the backoff and records the counter *at the start* of the
-//! push, so an edit made during it triggers another round. No I/O and no clock here: the
-//! caller passes `now`.
+//! The daemon sleeps until a kith process commits to the vault (a datagram on the socket next
+//! to it, see `store::notify`), then reads the vault's change counter (`change_seq`). A device
+//! is pushed to when the counter moved since the last push to it that succeeded, no push to it
+//! is running (one session per peer), and it is not waiting out a backoff after a failure (1 s,
+//! doubling, at most 60 s). A success clears the backoff and records the counter *at the
+//! start* of the push, so an edit made during it triggers another round. A push that moves
+//! nothing while a newer change waits is aborted and counts as failed, so a stuck session
+//! never holds back later changes. `PushPolicy` does no I/O and reads no clock: the caller
+//! passes `now`.
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -72,6 +77,16 @@ impl<P: Eq + Hash + Clone> PushPolicy<P> {
         self.running.contains_key(peer)
     }
 
+    /// The earliest time after `now` at which a failed peer may be tried again (the daemon
+    /// sleeps until then at most).
+    pub fn next_retry(&self, now: Instant) -> Option<Instant> {
+        self.retry
+            .iter()
+            .filter(|(p, (at, _))| *at > now && !self.running.contains_key(p))
+            .map(|(_, (at, _))| *at)
+            .min()
+    }
+
     /// A push to `peer` ended. Returns the delay before the next try when it failed.
     pub fn finished(&mut self, peer: &P, ok: bool, now: Instant) -> Option<Duration> {
         let seq = self.running.remove(peer)?;
@@ -89,6 +104,46 @@ impl<P: Eq + Hash + Clone> PushPolicy<P> {
             Some(delay)
         }
     }
+}
+
+/// The daemon's lock file in a home.
+pub fn lock_path(home: &Path) -> PathBuf {
+    home.join("daemon.lock")
+}
+
+/// Takes `<home>/daemon.lock`, an advisory lock the OS releases when the process ends, for the
+/// daemon's life: a second daemon on the same home is refused, whatever port it would use. The
+/// file stays empty (only the lock matters), so it needs no atomic write.
+pub fn lock(home: &Path) -> Result<std::fs::File, AppError> {
+    let path = lock_path(home);
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| AppError::user(format!("cannot open {}: {e}", path.display())))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(AppError::hint(
+            format!("a kith daemon is already running for {}", home.display()),
+            "stop it first, or use it: one daemon per home",
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(AppError::user(format!(
+            "cannot lock {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Whether a daemon runs on this home now (it holds the lock). Creates nothing.
+pub fn running(home: &Path) -> bool {
+    let Ok(f) = std::fs::OpenOptions::new()
+        .write(true)
+        .open(lock_path(home))
+    else {
+        return false;
+    };
+    matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock))
 }
 
 /// What a running daemon reports (the CLI turns these into log lines).
@@ -113,13 +168,59 @@ pub enum DaemonEvent {
     Stopped,
 }
 
-/// How often the daemon looks at the change counter (one small read; the membership document
-/// is loaded only when the counter moved or a push ended).
-const POLL: Duration = Duration::from_millis(100);
+/// How often the daemon looks at the change counter when it cannot get change notifications
+/// (the socket could not be bound): a slow fallback poll. `KITH_DAEMON_POLL_MS` sets it.
+const FALLBACK_POLL: Duration = Duration::from_secs(1);
+/// While a push runs, how often the daemon checks that it still moves.
+const STALL_CHECK: Duration = Duration::from_secs(1);
+/// A push that moved no byte for this long while a newer change waits is aborted, so that the
+/// change goes out in a new session (one session per peer must not mean one stuck session
+/// per peer). `KITH_DAEMON_STALL_MS` sets it.
+const PUSH_STALL: Duration = Duration::from_secs(10);
+
+fn env_ms(name: &str) -> Option<Duration> {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+}
+
+/// Binds the change-notification socket (see `store::notify`). The caller holds the daemon
+/// lock, so a socket file already there was left by a daemon that died: it is replaced.
+/// `KITH_DAEMON_NOTIFY=off` (benchmarks, tests) leaves the daemon on the fallback poll.
+fn bind_notifier(path: &Path) -> Option<tokio::net::UnixDatagram> {
+    if std::env::var("KITH_DAEMON_NOTIFY").is_ok_and(|v| v == "off") {
+        return None;
+    }
+    let _ = std::fs::remove_file(path);
+    let sock = tokio::net::UnixDatagram::bind(path).ok()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+    Some(sock)
+}
+
+/// A push in flight.
+struct Push {
+    name: String,
+    /// Tells this push's completion from that of an aborted one.
+    generation: u64,
+    /// The change counter at its start.
+    seq: u64,
+    /// Bytes moved so far (both ways) and when that number last grew.
+    moved: Arc<std::sync::Mutex<(u64, Instant)>>,
+    handle: tokio::task::JoinHandle<()>,
+}
 
 /// Runs the daemon until SIGINT or SIGTERM: answers sessions from trusted devices and pushes
 /// changes to them by [`PushPolicy`]. `vault` is already open; the caller holds the daemon
-/// lock.
+/// lock ([`lock`]).
+///
+/// It sleeps until something happens: a datagram on the notification socket (any kith process
+/// committed a write to this vault), a push ending, a retry coming due, or, while a push runs,
+/// the once-a-second check that it still moves. Idle, it does no work at all.
 pub fn serve(
     vault: Arc<Vault>,
     home: &std::path::Path,
@@ -129,11 +230,21 @@ pub fn serve(
 ) -> Result<(), AppError> {
     let key = net::device_key(home)?;
     let me = key.public();
+    let stall = env_ms("KITH_DAEMON_STALL_MS").unwrap_or(PUSH_STALL);
+    let fallback = env_ms("KITH_DAEMON_POLL_MS").unwrap_or(FALLBACK_POLL);
+    let sock_path = vault.notify_socket();
     runtime()?.block_on(async {
+        let mut notifier = bind_notifier(&sock_path);
         let ep = net::bind(&cfg, key, vec![SYNC_ALPN.to_vec()]).await?;
         let addrs = net::listen_addrs(&ep);
-        let name = net::default_device_name_for(&vault, &me);
-        net::register_self(&vault, &me, &name, &addrs, now)?;
+        net::blocking(&vault, {
+            let addrs = addrs.clone();
+            move |v| {
+                let name = net::default_device_name_for(v, &me);
+                net::register_self(v, &me, &name, &addrs, now)
+            }
+        })
+        .await?;
         on_event(DaemonEvent::Ready {
             id: net::id_hex(&me),
             addrs: addrs.iter().cloned().collect(),
@@ -142,10 +253,19 @@ pub fn serve(
         let (fail_tx, mut fail_rx) = tokio::sync::mpsc::unbounded_channel::<DaemonEvent>();
         let acc_vault = vault.clone();
         let acc_ep = ep.clone();
+        // Test hook: `KITH_FAULT_SILENT_RESPONSES=N` makes the first N admitted sessions hang
+        // (the stream is accepted, nothing is read or written): a stalled peer.
+        let silent = Arc::new(std::sync::atomic::AtomicU32::new(
+            std::env::var("KITH_FAULT_SILENT_RESPONSES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+        ));
         let accepter = tokio::spawn(async move {
             while let Some(incoming) = acc_ep.accept().await {
                 let v = acc_vault.clone();
                 let fail_tx = fail_tx.clone();
+                let silent = silent.clone();
                 tokio::spawn(async move {
                     let Ok(conn) = incoming.await else { return };
                     let admitted = {
@@ -153,6 +273,15 @@ pub fn serve(
                         net::blocking(&v, move |v| net::admit(v, &c)).await
                     };
                     if conn.alpn() != SYNC_ALPN || !admitted {
+                        return;
+                    }
+                    use std::sync::atomic::Ordering::SeqCst;
+                    if silent
+                        .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+                        .is_ok()
+                    {
+                        let _held = conn.accept_bi().await;
+                        tokio::time::sleep(Duration::from_secs(300)).await;
                         return;
                     }
                     if let Err(e) = session::respond(v, &conn).await {
@@ -167,41 +296,107 @@ pub fn serve(
         // Push loop: when the vault changes (an edit by another kith command, or data
         // received), sync with every trusted device, in parallel, one session per device.
         let mut policy: PushPolicy<EndpointId> = PushPolicy::new();
-        type Push = tokio::task::JoinHandle<SyncReport>;
-        let mut running: HashMap<EndpointId, (String, Push)> = HashMap::new();
+        let (done_tx, mut done_rx) =
+            tokio::sync::mpsc::unbounded_channel::<(EndpointId, u64, SyncReport)>();
+        let mut running: HashMap<EndpointId, Push> = HashMap::new();
+        let mut generation = 0u64;
         let mut seen_seq: Option<u64> = None;
         let mut peers: Vec<(iroh::EndpointAddr, String)> = Vec::new();
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(|e| AppError::user(format!("cannot watch for SIGTERM: {e}")))?;
+        let mut buf = [0u8; 64];
+        // The first round runs at once: changes made while no daemon ran go out now.
+        let mut first = true;
         loop {
-            tokio::select! {
-                _ = tokio::time::sleep(POLL) => {}
-                Some(ev) = fail_rx.recv() => { on_event(ev)?; continue; }
-                _ = tokio::signal::ctrl_c() => break,
-                _ = term.recv() => break,
+            let mut ended: Vec<(EndpointId, u64, SyncReport)> = Vec::new();
+            if !first {
+                let now = Instant::now();
+                let mut wake = policy.next_retry(now);
+                if !running.is_empty() {
+                    wake = Some(wake.map_or(now + STALL_CHECK, |w| w.min(now + STALL_CHECK)));
+                }
+                if notifier.is_none() {
+                    wake = Some(wake.map_or(now + fallback, |w| w.min(now + fallback)));
+                }
+                let sleep = async {
+                    match wake {
+                        Some(at) => tokio::time::sleep_until(at.into()).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                let notified = async {
+                    match &notifier {
+                        Some(s) => s.recv(&mut buf).await.is_ok(),
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    ok = notified => {
+                        if !ok {
+                            // The socket broke: fall back to the slow poll.
+                            notifier = None;
+                        }
+                    }
+                    Some(d) = done_rx.recv() => ended.push(d),
+                    _ = sleep => {}
+                    Some(ev) = fail_rx.recv() => { on_event(ev)?; continue; }
+                    _ = tokio::signal::ctrl_c() => break,
+                    _ = term.recv() => break,
+                }
             }
-            let done: Vec<EndpointId> = running
-                .iter()
-                .filter(|(_, (_, h))| h.is_finished())
-                .map(|(id, _)| *id)
-                .collect();
-            let any_done = !done.is_empty();
-            for id in done {
-                let Some((name, handle)) = running.remove(&id) else {
+            first = false;
+            // Coalesce: every notification and completion that arrived meanwhile.
+            if let Some(s) = &notifier {
+                while s.try_recv(&mut buf).is_ok() {}
+            }
+            while let Ok(d) = done_rx.try_recv() {
+                ended.push(d);
+            }
+            let any_done = !ended.is_empty();
+            for (id, gen, report) in ended {
+                if running.get(&id).is_none_or(|p| p.generation != gen) {
+                    continue; // a push that was aborted as stalled
+                }
+                let Some(p) = running.remove(&id) else {
                     continue;
                 };
-                let (ok, error) = match handle.await {
-                    Ok(r) => (r.ok, r.error),
-                    Err(e) => (false, e.to_string()),
-                };
-                if let Some(retry) = policy.finished(&id, ok, Instant::now()) {
-                    on_event(DaemonEvent::PushFailed { name, error, retry })?;
+                if let Some(retry) = policy.finished(&id, report.ok, Instant::now()) {
+                    on_event(DaemonEvent::PushFailed {
+                        name: p.name,
+                        error: report.error,
+                        retry,
+                    })?;
                 }
             }
             let Ok(seq) = net::blocking(&vault, |v| v.read().and_then(|r| r.change_seq())).await
             else {
                 continue;
             };
+            // A push that moves nothing while a newer change waits is given up, so the change
+            // goes out in a new session.
+            let stalled: Vec<EndpointId> = running
+                .iter()
+                .filter(|(_, p)| {
+                    seq > p.seq && p.moved.lock().is_ok_and(|m| m.1.elapsed() >= stall)
+                })
+                .map(|(id, _)| *id)
+                .collect();
+            for id in stalled {
+                let Some(p) = running.remove(&id) else {
+                    continue;
+                };
+                p.handle.abort();
+                if let Some(retry) = policy.finished(&id, false, Instant::now()) {
+                    on_event(DaemonEvent::PushFailed {
+                        name: p.name,
+                        error: format!(
+                            "nothing moved for {:.1} s while a newer change waited; aborted",
+                            stall.as_secs_f64()
+                        ),
+                        retry,
+                    })?;
+                }
+            }
             // The membership (and the addresses learnt) is reloaded only when something changed.
             if seen_seq != Some(seq) || any_done {
                 match net::blocking(&vault, move |v| net::trusted_peers(v, &me)).await {
@@ -214,23 +409,53 @@ pub fn serve(
             }
             let due = policy.due(peers.iter().map(|(a, _)| a.id), seq, Instant::now());
             for (addr, name) in peers.iter().filter(|(a, _)| due.contains(&a.id)) {
-                let h = tokio::spawn(sync_one(
+                generation += 1;
+                let moved = Arc::new(std::sync::Mutex::new((0u64, Instant::now())));
+                let progress: super::sync::Progress = {
+                    let moved = moved.clone();
+                    Arc::new(move |_: &str, s: &kith_core::sync::Summary| {
+                        let total = s.bytes_sent + s.bytes_received;
+                        if let Ok(mut m) = moved.lock() {
+                            if total != m.0 {
+                                *m = (total, Instant::now());
+                            }
+                        }
+                    })
+                };
+                let (id, gen, done_tx) = (addr.id, generation, done_tx.clone());
+                let push = sync_one(
                     vault.clone(),
                     ep.clone(),
                     addr.clone(),
                     name.clone(),
                     Duration::from_secs(5),
-                    None,
-                ));
+                    Some(progress),
+                );
+                let handle = tokio::spawn(async move {
+                    let report = push.await;
+                    let _ = done_tx.send((id, gen, report));
+                });
                 policy.started(addr.id, seq);
-                running.insert(addr.id, (name.clone(), h));
+                running.insert(
+                    addr.id,
+                    Push {
+                        name: name.clone(),
+                        generation: gen,
+                        seq,
+                        moved,
+                        handle,
+                    },
+                );
             }
         }
-        for (_, (_, h)) in running {
-            h.abort();
+        for (_, p) in running {
+            p.handle.abort();
         }
         accepter.abort();
         ep.close().await;
+        if notifier.is_some() {
+            let _ = std::fs::remove_file(&sock_path);
+        }
         on_event(DaemonEvent::Stopped)
     })
 }

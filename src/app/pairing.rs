@@ -23,6 +23,8 @@ pub enum PairEvent {
     Ticket(String),
     /// Paired with a device (its name and id).
     Paired { name: String, id: String },
+    /// The first sync with it is running: the counts so far (after each batch).
+    Progress { name: String, summary: Summary },
     /// The first sync with it ended.
     Synced {
         name: String,
@@ -63,21 +65,25 @@ pub fn invite(
             Ok::<_, AppError>(())
         })?;
     }
+    // With this home's daemon running, the daemon holds the configured port and its addresses
+    // are the ones recorded for this device: the invite window listens on another port of the
+    // same interface, and its short-lived addresses go into the ticket only, never into the
+    // membership document (the joiner learns the daemon's from the first sync).
+    let daemon_runs = super::daemon::running(home);
+    let mut cfg = cfg;
+    if daemon_runs {
+        cfg.bind = cfg.bind.map(|b| std::net::SocketAddr::new(b.ip(), 0));
+    }
     let rt = runtime()?;
     rt.block_on(async {
         let ep = net::bind(&cfg, key, vec![pair::ALPN.to_vec(), SYNC_ALPN.to_vec()]).await?;
         let addrs = net::listen_addrs(&ep);
-        // The invite window is short-lived: the addresses this device advertises to its other
-        // devices stay those already recorded (a running daemon's); the ticket carries the
-        // window's own addresses for the joiner's first contact.
-        let recorded = net::blocking(&vault, |vault| {
-            vault.read().ok().and_then(|r| r.load(DEVICES_DOC).ok().flatten())
+        let advertised = if daemon_runs { Default::default() } else { addrs.clone() };
+        net::blocking(&vault, {
+            let name = name.clone();
+            move |v| net::register_self(v, &me, &name, &advertised, now)
         })
-        .await
-        .and_then(|doc| devices::read_devices(&doc).remove(&net::id_hex(&me)))
-        .is_some_and(|d| !d.addrs.is_empty());
-        let advertised = if recorded { Default::default() } else { addrs.clone() };
-        net::register_self(&vault, &me, &name, &advertised, now)?;
+        .await?;
         let secret: [u8; 16] = rand::random();
         let ticket = pair::Ticket {
             version: 1,
@@ -312,7 +318,11 @@ pub fn join(
     rt.block_on(async {
         let ep = net::bind(&cfg, key, vec![SYNC_ALPN.to_vec()]).await?;
         let addrs = net::listen_addrs(&ep);
-        net::register_self(&vault, &me, &name, &addrs, now)?;
+        net::blocking(&vault, {
+            let (name, addrs) = (name.clone(), addrs.clone());
+            move |v| net::register_self(v, &me, &name, &addrs, now)
+        })
+        .await?;
         let target: EndpointAddr = ticket.addr();
         let conn = tokio::time::timeout(Duration::from_secs(20), ep.connect(target.clone(), pair::ALPN))
             .await
@@ -328,28 +338,49 @@ pub fn join(
         let inviter_name = pair::request_join(&conn, &req).await?;
         conn.close(0u32.into(), b"paired");
         let inviter = net::id_hex(&target.id);
-        let now = net::now_ms();
-        let ticket_addrs: std::collections::BTreeSet<String> = ticket.addrs.iter().map(|a| a.to_string()).collect();
-        vault.write(now, |w| {
-            let mut l = w.load_or_create(DEVICES_DOC)?;
-            devices::add_device(&mut l.doc, &inviter, &inviter_name, &net::id_hex(&me), now).map_err(am_err)?;
-            // Known limit: this entry is created concurrently with the inviter's own, and the
-            // readers see one of the two; so it carries the ticket's addresses too (with a
-            // daemon running there, those are the invite window's, not the daemon's).
-            if !ticket_addrs.is_empty() {
-                devices::set_addrs(&mut l.doc, &inviter, &ticket_addrs).map_err(am_err)?;
-            }
-            w.save(l)?;
-            Ok::<_, AppError>(())
-        })?;
         on_event(PairEvent::Paired { name: inviter_name.clone(), id: inviter.clone() })?;
         let started = Instant::now();
-        let conn = ep
-            .connect(target, SYNC_ALPN)
-            .await
-            .map_err(|e| AppError::hint(format!("paired, but the first sync could not connect: {e}"), "run `kith sync` to try again"))?;
-        let result = session::initiate(vault.clone(), &conn, &mut |_| {}).await;
+        // The first sync brings the inviter's membership document, whose entry for the inviter
+        // carries the addresses it advertises (its daemon's, when one runs there). The inviter
+        // is recorded only after it, and the ticket's addresses (the invite window's) only when
+        // that entry has none: an entry written here before the sync would compete with the
+        // inviter's own, and could hide the daemon's addresses behind the window's.
+        let result = match ep.connect(target, SYNC_ALPN).await {
+            Ok(conn) => {
+                let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel::<Summary>();
+                let mut progress = move |s: &Summary| {
+                    let _ = ptx.send(s.clone());
+                };
+                let session = session::initiate(vault.clone(), &conn, &mut progress);
+                tokio::pin!(session);
+                loop {
+                    tokio::select! {
+                        r = &mut session => break r.map_err(|e| e.to_string()),
+                        Some(summary) = prx.recv() => {
+                            on_event(PairEvent::Progress { name: inviter_name.clone(), summary })?;
+                        }
+                    }
+                }
+            }
+            Err(e) => Err(format!("could not connect: {e}")),
+        };
         ep.close().await;
+        let now = net::now_ms();
+        let ticket_addrs: std::collections::BTreeSet<String> = ticket.addrs.iter().map(|a| a.to_string()).collect();
+        net::blocking(&vault, {
+            let (inviter, inviter_name, joiner) = (inviter.clone(), inviter_name.clone(), net::id_hex(&me));
+            move |vault| vault.write(now, |w| {
+                let mut l = w.load_or_create(DEVICES_DOC)?;
+                devices::add_device(&mut l.doc, &inviter, &inviter_name, &joiner, now).map_err(am_err)?;
+                let known = devices::read_devices(&l.doc).get(&inviter).is_some_and(|d| !d.addrs.is_empty());
+                if !known && !ticket_addrs.is_empty() {
+                    devices::set_addrs(&mut l.doc, &inviter, &ticket_addrs).map_err(am_err)?;
+                }
+                w.save(l)?;
+                Ok::<_, AppError>(())
+            })
+        })
+        .await?;
         match result {
             Ok(summary) => {
                 on_event(PairEvent::Synced { name: inviter_name.clone(), summary, elapsed: started.elapsed() })?;

@@ -10,6 +10,11 @@ use kith_core::sync::Summary;
 
 pub use super::sync::{daemon, sync, DaemonArgs, SyncArgs};
 
+use std::io::IsTerminal;
+
+use super::sync::terminal_progress;
+use crate::app::sync::Progress;
+
 use super::output::io_err;
 use super::{Ctx, Out};
 use crate::app::devices::{self, device_rows, resolve_device};
@@ -124,8 +129,13 @@ pub(super) fn sync_summary_line(name: &str, s: &Summary, elapsed: Duration) -> S
     )
 }
 
-/// Renders a pairing flow's progress: the ticket on stdout, the rest on stderr.
-fn render_pair_event(out: &mut Out, ev: PairEvent) -> Result<(), AppError> {
+/// Renders a pairing flow's progress: the ticket on stdout, the rest on stderr; the running
+/// counts of the first sync only through `progress` (a terminal's redrawn line, as `kith sync`).
+fn render_pair_event(
+    out: &mut Out,
+    progress: Option<&Progress>,
+    ev: PairEvent,
+) -> Result<(), AppError> {
     match ev {
         PairEvent::Ticket(t) => {
             out.line(t).map_err(io_err)?;
@@ -135,11 +145,21 @@ fn render_pair_event(out: &mut Out, ev: PairEvent) -> Result<(), AppError> {
         PairEvent::Paired { name, id } => {
             out.note(format!("paired with {name} ({}); syncing…", &id[..8]))
         }
+        PairEvent::Progress { name, summary } => {
+            if let Some(p) = progress {
+                p(&name, &summary)
+            }
+        }
         PairEvent::Synced {
             name,
             summary,
             elapsed,
-        } => out.note(sync_summary_line(&name, &summary, elapsed)),
+        } => {
+            if progress.is_some() {
+                super::sync::clear_progress();
+            }
+            out.note(sync_summary_line(&name, &summary, elapsed))
+        }
         PairEvent::Warning(w) => out.warn(w),
     }
     Ok(())
@@ -154,7 +174,7 @@ fn invite(
     let cfg = netargs.config(ctx)?;
     let vault = open_shared(ctx)?;
     pairing::invite(vault, &ctx.home, cfg, ctx.now, name, &mut |ev| {
-        render_pair_event(out, ev)
+        render_pair_event(out, None, ev)
     })
 }
 
@@ -169,9 +189,10 @@ fn join(
     let name = devices::device_name(name)?;
     let cfg = netargs.config(ctx)?;
     let vault = open_shared(ctx)?;
+    let progress = (std::io::stderr().is_terminal() && !ctx.json).then(terminal_progress);
     let (inviter, inviter_name) =
         pairing::join(vault, &ctx.home, cfg, ctx.now, &ticket, name, &mut |ev| {
-            render_pair_event(out, ev)
+            render_pair_event(out, progress.as_ref(), ev)
         })?;
     if ctx.json {
         out.json(&serde_json::json!({"paired_with": inviter, "name": inviter_name}))
@@ -196,35 +217,48 @@ fn ago(ms: i64, never: &str) -> String {
     format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
 }
 
+/// The table `device list` and `status` share: the same columns in the same order, times
+/// relative to now ("3 minutes ago").
+fn device_table(rows: &[devices::DeviceRow]) -> Vec<Vec<String>> {
+    let mut table = vec![vec![
+        "NAME".into(),
+        "ID".into(),
+        "LAST SYNC".into(),
+        "LAST SEEN".into(),
+        "UNSENT".into(),
+        "ADDRESS".into(),
+        "".into(),
+    ]];
+    for d in rows {
+        let note = if d.this_device {
+            "this device".to_string()
+        } else if d.removed {
+            "removed".to_string()
+        } else {
+            d.last_error.clone()
+        };
+        let never = if d.this_device { "-" } else { "never" };
+        table.push(vec![
+            d.name.clone(),
+            d.id[..16].to_string(),
+            ago(d.sync_ms, never),
+            ago(d.seen_ms, never),
+            d.unsent_changes
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "-".into()),
+            d.last_address.clone().unwrap_or_else(|| "-".into()),
+            note,
+        ]);
+    }
+    table
+}
+
 fn list(ctx: &Ctx, out: &mut Out) -> Result<(), AppError> {
     let rows = device_rows(&ctx.open_read()?)?;
     if ctx.json {
         return out.json(&rows).map_err(io_err);
     }
-    let mut table = vec![vec![
-        "NAME".into(),
-        "ID".into(),
-        "LAST SEEN".into(),
-        "LAST ADDRESS".into(),
-        "".into(),
-    ]];
-    for d in &rows {
-        let flag = if d.this_device {
-            "this device"
-        } else if d.removed {
-            "removed"
-        } else {
-            ""
-        };
-        table.push(vec![
-            d.name.clone(),
-            d.id[..16].to_string(),
-            ago(d.seen_ms, if d.this_device { "-" } else { "never" }),
-            d.last_address.clone().unwrap_or_else(|| "-".into()),
-            flag.to_string(),
-        ]);
-    }
-    out.table(&table).map_err(io_err)
+    out.table(&device_table(&rows)).map_err(io_err)
 }
 
 fn rename(ctx: &Ctx, name: &str, device: Option<&str>, out: &mut Out) -> Result<(), AppError> {
@@ -254,32 +288,7 @@ pub fn status(ctx: &Ctx, out: &mut Out) -> Result<(), AppError> {
     if ctx.json {
         return out.json(&rows).map_err(io_err);
     }
-    let mut table = vec![vec![
-        "NAME".into(),
-        "ID".into(),
-        "LAST SYNC".into(),
-        "UNSENT".into(),
-        "".into(),
-    ]];
-    for d in &rows {
-        let note = if d.this_device {
-            "this device".to_string()
-        } else if d.removed {
-            "removed".to_string()
-        } else {
-            d.last_error.clone()
-        };
-        table.push(vec![
-            d.name.clone(),
-            d.id[..16].to_string(),
-            ago(d.sync_ms, if d.this_device { "-" } else { "never" }),
-            d.unsent_changes
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| "-".into()),
-            note,
-        ]);
-    }
-    out.table(&table).map_err(io_err)?;
+    out.table(&device_table(&rows)).map_err(io_err)?;
     for d in &rows {
         for q in &d.quarantined {
             out.warn(format!(

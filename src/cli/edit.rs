@@ -34,7 +34,9 @@ pub(super) fn save_recovery(
 ) -> String {
     let rec_dir = ctx.home.join("recovery");
     let rec = rec_dir.join(format!("edit-{}-{}.txt", id.short(), ctx.now));
-    match std::fs::create_dir_all(&rec_dir).and_then(|_| std::fs::write(&rec, text)) {
+    match std::fs::create_dir_all(&rec_dir)
+        .and_then(|_| crate::atomic::write(&rec, text.as_bytes()))
+    {
         Ok(()) => format!(
             "your text is saved in {}; fix it and run `kith edit {reference} --from {}`",
             rec.display(),

@@ -146,9 +146,9 @@ fn write_output(path: &std::path::Path, data: &str) -> Result<(), AppError> {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| map_io(&dir, e))?;
+    let mut tmp = crate::atomic::AtomicFile::create(path).map_err(|e| map_io(&dir, e))?;
     std::io::Write::write_all(&mut tmp, data.as_bytes()).map_err(|e| map_io(path, e))?;
-    tmp.persist(path).map_err(|e| map_io(path, e.error))?;
+    tmp.commit().map_err(|e| map_io(path, e))?;
     Ok(())
 }
 

@@ -24,12 +24,12 @@ pub struct SyncArgs {
 }
 
 /// A progress line on a terminal's stderr, redrawn at most five times a second.
-fn terminal_progress() -> Progress {
-    let last = Mutex::new(Instant::now());
+pub(super) fn terminal_progress() -> Progress {
+    let last: Mutex<Option<Instant>> = Mutex::new(None);
     Arc::new(move |name: &str, s: &Summary| {
         let Ok(mut last) = last.lock() else { return };
-        if last.elapsed() > Duration::from_millis(200) {
-            *last = Instant::now();
+        if last.is_none_or(|t| t.elapsed() > Duration::from_millis(200)) {
+            *last = Some(Instant::now());
             eprint!(
                 "\r{name}: {} documents received, {} sent, {} KB",
                 s.docs_received,
@@ -39,6 +39,11 @@ fn terminal_progress() -> Progress {
             let _ = std::io::stderr().flush();
         }
     })
+}
+
+/// Erases the progress line.
+pub(super) fn clear_progress() {
+    eprint!("\r\x1b[2K");
 }
 
 pub fn sync(ctx: &Ctx, a: SyncArgs, out: &mut Out) -> Result<(), AppError> {
@@ -53,7 +58,7 @@ pub fn sync(ctx: &Ctx, a: SyncArgs, out: &mut Out) -> Result<(), AppError> {
         progress.then(terminal_progress),
     )?;
     if progress {
-        eprint!("\r\x1b[2K");
+        clear_progress();
     }
     let verdict = appsync::verdict(&reports);
     if ctx.json {
@@ -99,36 +104,10 @@ fn stamp() -> String {
     kith_core::time::format_unix_ms_utc(jiff::Timestamp::now().as_millisecond())
 }
 
-/// Holds `<home>/daemon.lock` (an advisory lock the OS releases when the process ends) for the
-/// daemon's life: a second daemon on the same home is refused, whatever port it would use.
-fn lock_daemon(ctx: &Ctx) -> Result<std::fs::File, AppError> {
-    let path = ctx.home.join("daemon.lock");
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| AppError::user(format!("cannot open {}: {e}", path.display())))?;
-    match f.try_lock() {
-        Ok(()) => Ok(f),
-        Err(std::fs::TryLockError::WouldBlock) => Err(AppError::hint(
-            format!(
-                "a kith daemon is already running for {}",
-                ctx.home.display()
-            ),
-            "stop it first, or use it: one daemon per home",
-        )),
-        Err(std::fs::TryLockError::Error(e)) => Err(AppError::user(format!(
-            "cannot lock {}: {e}",
-            path.display()
-        ))),
-    }
-}
-
 pub fn daemon(ctx: &Ctx, a: DaemonArgs, out: &mut Out) -> Result<(), AppError> {
     let cfg = a.net.config(ctx)?;
     let vault = open_shared(ctx)?;
-    let _lock = lock_daemon(ctx)?;
+    let _lock = daemon::lock(&ctx.home)?;
     daemon::serve(vault, &ctx.home, cfg, ctx.now, &mut |ev| {
         match ev {
             DaemonEvent::Ready { id, addrs } => {

@@ -232,39 +232,11 @@ pub fn device_key(home: &Path) -> Result<SecretKey, NetError> {
     Ok(key)
 }
 
-/// Writes a file atomically with owner-only permissions: a temporary file in the same
-/// directory, written and fsynced, then renamed over `path` (and the directory fsynced). A
-/// crash or a full disk leaves the old file or none, never a partial one. Fails if `path`
-/// exists (a concurrent first run keeps the key that won).
+/// Writes a file atomically with owner-only permissions (`atomic::write_new`): a crash or a
+/// full disk leaves the old file or none, never a partial one. Fails if `path` exists (a
+/// concurrent first run keeps the key that won).
 pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let result = (|| {
-        let mut f = opts.open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        // hard_link fails if the target exists: never replace a key another process wrote.
-        std::fs::hard_link(&tmp, path)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    result
+    crate::atomic::write_new(path, bytes)
 }
 
 /// The device id (64 hex digits) of a key.

@@ -10,6 +10,7 @@ mod appdev;
 mod cliconv;
 mod concurrency;
 mod contacts;
+mod devices;
 mod edit;
 mod env;
 mod errors;

@@ -46,6 +46,7 @@ macro_rules! wt {
 mod chunks;
 mod deletion;
 mod indexing;
+pub mod notify;
 mod open;
 mod postings;
 mod query;

@@ -247,6 +247,7 @@ impl Vault {
         let out = f(&mut w)?;
         w.flush_postings()?;
         w.txn.commit().map_err(|e| map_redb(&self.path, e))?;
+        crate::notify::committed(&self.path);
         Ok(out)
     }
 
