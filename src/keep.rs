@@ -3,6 +3,10 @@
 //! Invariant, as for `app.rs`: nothing here prints or reads the environment. Every query reads
 //! the derived tables first and loads only the few documents they point at.
 
+pub mod graph;
+pub mod history;
+pub mod opp;
+
 use std::collections::BTreeSet;
 
 use kith_core::index::{self, date_term, lead_days};

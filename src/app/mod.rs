@@ -579,6 +579,7 @@ impl App {
             let before_heads = l.doc.get_heads();
             f(&mut c, &mut l.doc)?;
             model::write_contact(&mut l.doc, &c, now).map_err(am_err)?;
+            crate::store::commit_pending(&mut l.doc, now);
             let changed = l.doc.get_heads() != before_heads;
             w.save(l)?;
             Ok(changed)
@@ -1527,8 +1528,10 @@ impl App {
                     )
                 })?
             };
+            fork.set_actor(crate::store::fork_actor(l.doc.get_actor()));
             let before = fork.get_heads();
             write(&mut fork, now)?;
+            crate::store::commit_pending(&mut fork, now);
             if fork.get_heads() == before {
                 return Ok((false, l.doc.fork()));
             }

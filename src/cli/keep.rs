@@ -1,5 +1,7 @@
 //! Relationship-keeping commands (issue 11): `digest`, `gave`, `got`, `ledger`.
 
+pub mod opp;
+
 use clap::Args;
 
 use super::output::io_err;
@@ -134,4 +136,107 @@ pub fn ledger(ctx: &Ctx, a: LedgerArgs, out: &mut Out) -> Result<(), AppError> {
             .map_err(io_err)?;
     }
     Ok(())
+}
+
+/// The tag the changes of a command carry (`kith history` shows it): the subcommand's name in
+/// lower case (`set`, `edit`, `import`, `opp`, ...), read from its parsed value.
+pub fn origin_of(cmd: &super::Command) -> String {
+    let dbg = format!("{cmd:?}");
+    let name: String = dbg
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
+    name.to_lowercase()
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// Contact: id prefix, name or email
+    pub contact: String,
+    /// Only this field: name, email, phone, org (or title), tags, birthday, date, every, a
+    /// custom field's name, ...
+    pub field: Option<String>,
+}
+
+/// `kith history`: one line per changed field, oldest first.
+pub fn history(ctx: &Ctx, a: HistoryArgs, out: &mut Out) -> Result<(), AppError> {
+    let app = ctx.open_read()?;
+    let id = app::resolve_contact(&app.vault.read()?, &a.contact)?;
+    let rows = app.history(id, a.field.as_deref())?;
+    if ctx.json {
+        return out.json(&rows).map_err(io_err);
+    }
+    if rows.is_empty() {
+        out.note(match &a.field {
+            Some(f) => format!("no change to '{f}' recorded"),
+            None => "no change recorded".to_string(),
+        });
+        return Ok(());
+    }
+    let clip = |s: &Option<String>| -> String {
+        match s {
+            None => "(none)".to_string(),
+            Some(v) => {
+                let one = v.replace('\n', " ");
+                if one.chars().count() > 40 {
+                    format!("{}…", one.chars().take(39).collect::<String>())
+                } else {
+                    one
+                }
+            }
+        }
+    };
+    out.table_of_headed(
+        Some(["WHEN", "FIELD", "OLD", "NEW", "DEVICE", "HOW"]),
+        &rows,
+        |r, [when, field, old, new, device, how]| {
+            when.push_str(if r.at.is_empty() { "?" } else { &r.at });
+            field.push_str(&r.field);
+            old.push_str(&clip(&r.old));
+            new.push_str(&clip(&r.new));
+            device.push_str(&r.device);
+            match (r.origin.as_str(), &r.command) {
+                ("sync", Some(c)) => how.push_str(&format!("sync ({c})")),
+                ("command", Some(c)) => how.push_str(c),
+                (o, _) => how.push_str(o),
+            }
+        },
+    )
+    .map_err(io_err)
+}
+
+/// What `kith show` adds for relationship keeping: links from other contacts and the
+/// opportunities the contact is part of, as (label, value) rows.
+pub fn show_rows(app: &app::App, id: kith_core::DocId) -> Result<Vec<(String, String)>, AppError> {
+    let r = app.vault.read()?;
+    let mut rows = Vec::new();
+    for l in app.incoming_links(&r, id)? {
+        rows.push(("linked from".to_string(), format!("{} ({})", l.name, l.rel)));
+    }
+    for o in app.opportunities_of(&r, id)? {
+        rows.push((
+            "opportunity".to_string(),
+            format!("{} [{}] {}", o.title, o.stage, o.id.short()),
+        ));
+    }
+    Ok(rows)
+}
+
+/// `kith show --json`: the contact view plus `links_in` and `opportunities`.
+pub fn show_json(app: &app::App, v: &app::ContactView) -> Result<serde_json::Value, AppError> {
+    let r = app.vault.read()?;
+    let mut j = serde_json::to_value(v).map_err(|e| AppError::user(e.to_string()))?;
+    if let Some(m) = j.as_object_mut() {
+        let links_in = app.incoming_links(&r, v.id)?;
+        let opps = app.opportunities_of(&r, v.id)?;
+        m.insert(
+            "links_in".into(),
+            serde_json::to_value(links_in).map_err(|e| AppError::user(e.to_string()))?,
+        );
+        m.insert(
+            "opportunities".into(),
+            serde_json::to_value(opps).map_err(|e| AppError::user(e.to_string()))?,
+        );
+    }
+    Ok(j)
 }
