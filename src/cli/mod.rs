@@ -115,6 +115,11 @@ pub enum Command {
     /// Every change to a contact's fields: old and new value, on which device, when, and
     /// whether from an import, an edit, another command or a sync
     History(keep::HistoryArgs),
+    /// The network as Graphviz DOT, JSON or an SVG picture: contacts, links, shared
+    /// organisations, people met together
+    Graph(keep::GraphArgs),
+    /// Contacts per tag and kind, interactions per month, strongest and fading ties
+    Stats,
     /// Search names, organisations, titles, emails, tags, notes and interactions
     #[command(after_long_help = conventions::EX_SEARCH)]
     Search(items::SearchArgs),
@@ -283,6 +288,8 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<(), AppError> {
         Command::Ledger(a) => keep::ledger(&ctx, a, out),
         Command::Opp(c) => keep::opp::opp(&ctx, c, out),
         Command::History(a) => keep::history(&ctx, a, out),
+        Command::Graph(a) => keep::graph(&ctx, a, out),
+        Command::Stats => keep::stats(&ctx, out),
         Command::Search(a) => items::search(&ctx, a, out),
         Command::Reindex => items::reindex(&ctx, out),
         Command::Check => check(&ctx, out),

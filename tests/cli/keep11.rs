@@ -314,3 +314,192 @@ fn show_lists_links_in_both_directions() {
         1
     );
 }
+
+/// Three contacts: a link, a shared organisation (written differently), two meetings together.
+fn small_network(t: &TestEnv) -> (String, String, String) {
+    let ada = t.add(
+        "Ada Lovelace",
+        &["--org", "Analytical Engines", "--tag", "math"],
+    );
+    let charles = t.add(
+        "Charles Babbage",
+        &["--org", "analytical engines", "--tag", "math"],
+    );
+    let grace = t.add("Grace Hopper", &["--tag", "navy", "--kind", "mentor"]);
+    t.ok(&["link", "grace", "ada", "--as", "introduced-by"]);
+    t.ok(&[
+        "log",
+        "ada",
+        "charles",
+        "--kind",
+        "meeting",
+        "--on",
+        "2026-11-20",
+        "--",
+        "Engine review",
+    ]);
+    t.ok(&[
+        "log",
+        "ada",
+        "charles",
+        "--kind",
+        "call",
+        "--on",
+        "2026-10-02",
+        "--",
+        "A call",
+    ]);
+    t.ok(&[
+        "log",
+        "grace",
+        "--kind",
+        "call",
+        "--on",
+        "2026-11-01",
+        "Navy call",
+    ]);
+    (ada, charles, grace)
+}
+
+#[test]
+fn graph_exports_links_shared_orgs_and_people_met_together() {
+    let t = TestEnv::new();
+    let (ada, charles, grace) = small_network(&t);
+    let g = t.json(&["graph"]);
+    let nodes = g["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 4, "{g:#}");
+    let org = nodes
+        .iter()
+        .find(|n| n["kind"] == "org")
+        .expect("a shared org node");
+    assert_eq!(org["id"], "org:analytical engines");
+    let edges: Vec<(String, String, String, u64)> = g["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_string(),
+                e["from"].as_str().unwrap().to_string(),
+                e["to"].as_str().unwrap().to_string(),
+                e["weight"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        edges.contains(&("link".into(), grace.clone(), ada.clone(), 1)),
+        "{edges:?}"
+    );
+    assert!(edges.contains(&(
+        "org".into(),
+        ada.clone(),
+        "org:analytical engines".into(),
+        1
+    )));
+    assert!(edges.contains(&(
+        "org".into(),
+        charles.clone(),
+        "org:analytical engines".into(),
+        1
+    )));
+    let (a, c) = if ada < charles {
+        (&ada, &charles)
+    } else {
+        (&charles, &ada)
+    };
+    assert!(
+        edges.contains(&("met".into(), a.clone(), c.clone(), 2)),
+        "{edges:?}"
+    );
+    assert_eq!(edges.len(), 4, "{edges:?}");
+
+    // --tag keeps only those contacts and the edges among them.
+    let g = t.json(&["graph", "--tag", "navy"]);
+    assert_eq!(g["nodes"].as_array().unwrap().len(), 1);
+    assert_eq!(g["edges"].as_array().unwrap().len(), 0);
+
+    let dot = t.ok(&["graph"]);
+    assert!(dot.starts_with("digraph kith {"), "{dot}");
+    assert!(
+        dot.contains(&format!(
+            "\"{grace}\" -> \"{ada}\" [label=\"introduced-by\"]"
+        )),
+        "{dot}"
+    );
+    assert!(dot.contains("met 2x"), "{dot}");
+
+    let svg = t.ok(&["graph", "--format", "svg"]);
+    assert!(
+        svg.contains("<svg") && svg.trim_end().ends_with("</svg>"),
+        "{svg}"
+    );
+    for name in [
+        "Ada Lovelace",
+        "Charles Babbage",
+        "Grace Hopper",
+        "introduced-by",
+    ] {
+        assert!(svg.contains(name), "{name} missing from the SVG");
+    }
+    let err = t.fails(&["graph", "--format", "png"], 2);
+    assert!(err.contains("png"), "{err}");
+}
+
+#[test]
+fn stats_summarise_tags_kinds_months_and_ties() {
+    let t = TestEnv::new();
+    let (ada, _, _) = small_network(&t);
+    let s = t.json(&["stats"]);
+    assert_eq!(s["contacts"], 3);
+    assert_eq!(s["interactions"], 3);
+    assert_eq!(
+        s["tags"][0],
+        serde_json::json!({"name": "math", "count": 2})
+    );
+    assert_eq!(
+        s["kinds"][0],
+        serde_json::json!({"name": "mentor", "count": 1})
+    );
+    let months = s["per_month"].as_array().unwrap();
+    assert_eq!(months.len(), 12);
+    assert_eq!(
+        months[11],
+        serde_json::json!({"name": "2026-11", "count": 2})
+    );
+    assert_eq!(
+        months[10],
+        serde_json::json!({"name": "2026-10", "count": 1})
+    );
+    assert_eq!(months[0]["name"], "2025-12");
+    assert_eq!(s["strongest"][0]["interactions"], 2);
+    assert_eq!(s["strongest"][2]["name"], "Grace Hopper");
+    assert_eq!(s["fading"].as_array().unwrap().len(), 0);
+
+    // A constructed history: monthly for a year, then eight months of silence, fades.
+    let t = TestEnv::new();
+    t.add("Grace Hopper", &[]);
+    for m in 1..=12 {
+        let on = format!("2025-{m:02}-05");
+        t.ok(&[
+            "log",
+            "grace",
+            "--kind",
+            "call",
+            "--on",
+            &on,
+            "Monthly call",
+        ]);
+    }
+    let s = t.json(&["stats"]);
+    assert_eq!(s["fading"][0]["name"], "Grace Hopper", "{s:#}");
+    assert!(s["fading"][0]["why"]
+        .as_str()
+        .unwrap()
+        .contains("median gap"));
+    let text = t.ok(&["stats"]);
+    assert!(
+        text.contains("fading ties:") && text.contains("Grace Hopper"),
+        "{text}"
+    );
+    let _ = ada;
+}

@@ -252,7 +252,7 @@ pub fn derive<D: ReadDoc>(doc: &D) -> (Option<Kind>, DocIndex) {
                 }
             }
             for l in c.links.values() {
-                if let Some(term) = link_term_of(&l.to) {
+                if let Some(term) = link_term_of(&l.to, &l.rel) {
                     ix.terms.insert(term, weight::TAG);
                 }
             }
@@ -340,21 +340,30 @@ pub fn derive<D: ReadDoc>(doc: &D) -> (Option<Kind>, DocIndex) {
     (kind, ix)
 }
 
-/// Prefix of the link terms in the full-text index. A contact with a link to contact `X` adds
-/// the term `LINK_TERM_PREFIX + X's 32 hex digits`, so the contacts linking to `X` (its
-/// incoming links, shown by `kith show`) are one posting list away, without reading any
-/// document. Like date terms, search never produces such a term.
+/// Prefix of the link terms in the full-text index. A contact with a link to contact `X` with
+/// relation `rel` adds the term `LINK_TERM_PREFIX + X's 32 hex digits + ":" + rel`, so the
+/// contacts linking to `X` (its incoming links, shown by `kith show`) and every link of the
+/// network (`kith graph`) are read from posting lists, without reading any document. Like date
+/// terms, search never produces such a term.
 pub const LINK_TERM_PREFIX: &str = "\u{1}link:";
 
-/// The link term of a link target (a contact id in hex), None when it is not an id.
-pub fn link_term_of(to: &str) -> Option<String> {
+/// The link term of a link (target contact id in hex, relation), None when the target is not an
+/// id.
+pub fn link_term_of(to: &str, rel: &str) -> Option<String> {
     let id: DocId = to.trim().parse().ok()?;
-    Some(link_term(id))
+    Some(format!("{}{}", link_term(id), rel.trim()))
 }
 
-/// The link term of a contact id.
+/// The prefix of every link term to contact `id`: [`LINK_TERM_PREFIX`], its hex, `:`.
 pub fn link_term(id: DocId) -> String {
-    format!("{LINK_TERM_PREFIX}{}", id.to_hex())
+    format!("{LINK_TERM_PREFIX}{}:", id.to_hex())
+}
+
+/// Splits a link term into the target id and the relation.
+pub fn parse_link_term(term: &str) -> Option<(DocId, &str)> {
+    let rest = term.strip_prefix(LINK_TERM_PREFIX)?;
+    let (hex, rel) = rest.split_once(':')?;
+    Some((hex.parse().ok()?, rel))
 }
 
 /// Lead time of dates that matter when a contact sets none: `kith due` shows a birthday a week

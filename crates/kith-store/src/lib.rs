@@ -52,6 +52,7 @@ mod postings;
 mod query;
 mod sync;
 mod tables;
+mod terms;
 mod txn;
 
 pub use chunks::*;
@@ -61,6 +62,7 @@ pub use postings::*;
 pub use query::*;
 pub use sync::*;
 pub use tables::*;
+pub use terms::TermPostings;
 pub use txn::*;
 
 /// Version of the table layout; bumped with a migration for every change.
