@@ -32,11 +32,13 @@ pub fn digest(ctx: &Ctx, a: DigestArgs, out: &mut Out) -> Result<(), AppError> {
         out.note(format!("nothing needs you today ({})", d.today));
         return Ok(());
     }
-    let sections: [(&str, &Vec<DigestLine>); 5] = [
+    let sections: [(&str, &Vec<DigestLine>); 7] = [
         ("Overdue keep-in-touch", &d.overdue),
         ("Fading ties", &d.fading),
         ("Dates coming up", &d.dates),
         ("Reminders", &d.reminders),
+        ("Promises you made", &d.promises),
+        ("Introductions", &d.introductions),
         ("Reconnect with", &d.reconnect),
     ];
     let mut first = true;
@@ -356,4 +358,48 @@ pub fn stats(ctx: &Ctx, out: &mut Out) -> Result<(), AppError> {
         }
     }
     Ok(())
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("when").required(true).args(["by", "r#in"])))]
+pub struct PromiseArgs {
+    /// Contact: id prefix, name or email
+    pub contact: String,
+    /// What you promised
+    pub text: String,
+    /// Keep it by: YYYY-MM-DD, today, tomorrow
+    #[arg(long, value_name = "DATE", allow_hyphen_values = true)]
+    pub by: Option<String>,
+    /// Keep it within: 3d, 2w, 6m, 1y
+    #[arg(
+        long = "in",
+        id = "r#in",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
+    pub r#in: Option<String>,
+}
+
+/// `kith promise`: a reminder marked as a promise (listed by the digest until done).
+pub fn promise(ctx: &Ctx, a: PromiseArgs, out: &mut Out) -> Result<(), AppError> {
+    let by = match (&a.by, &a.r#in) {
+        (Some(d), _) => app::parse_date(d, ctx.today)?,
+        (None, Some(s)) => app::parse_span(s)?.add_to(ctx.today),
+        (None, None) => return Err(AppError::user("give --by DATE or --in DURATION")),
+    };
+    app::check_reminder_date(by, ctx.today)?;
+    let app = ctx.open()?;
+    let id = app::resolve_contact(&app.vault.read()?, &a.contact)?;
+    let rid = app.promise(id, by, &a.text)?;
+    if ctx.json {
+        out.json(&serde_json::json!({ "id": rid, "due": by }))
+            .map_err(io_err)
+    } else {
+        out.line(rid.to_hex()).map_err(io_err)?;
+        out.note(format!(
+            "promised by {by}; `kith done {}` when kept",
+            rid.short()
+        ));
+        Ok(())
+    }
 }

@@ -120,6 +120,8 @@ pub enum Command {
     Graph(keep::GraphArgs),
     /// Contacts per tag and kind, interactions per month, strongest and fading ties
     Stats,
+    /// Record a promise to a contact (a reminder the digest lists until it is done)
+    Promise(keep::PromiseArgs),
     /// Search names, organisations, titles, emails, tags, notes and interactions
     #[command(after_long_help = conventions::EX_SEARCH)]
     Search(items::SearchArgs),
@@ -290,6 +292,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<(), AppError> {
         Command::History(a) => keep::history(&ctx, a, out),
         Command::Graph(a) => keep::graph(&ctx, a, out),
         Command::Stats => keep::stats(&ctx, out),
+        Command::Promise(a) => keep::promise(&ctx, a, out),
         Command::Search(a) => items::search(&ctx, a, out),
         Command::Reindex => items::reindex(&ctx, out),
         Command::Check => check(&ctx, out),

@@ -503,3 +503,50 @@ fn stats_summarise_tags_kinds_months_and_ties() {
     );
     let _ = ada;
 }
+
+#[test]
+fn promises_stay_in_the_digest_until_kept() {
+    let t = TestEnv::new();
+    t.add("Ada Lovelace", &[]);
+    t.add("Grace Hopper", &[]);
+    // Due in three weeks: outside the default 7-day window, listed anyway.
+    let p = t.ok(&["promise", "ada", "send the Bernoulli notes", "--in", "3w"]);
+    let pid = p.trim().to_string();
+    t.ok(&["remind", "grace", "--in", "3w", "ask about COBOL"]);
+    t.ok(&["remind", "grace", "--in", "2d", "book the call"]);
+    let d = t.json(&["digest"]);
+    let promises = d["promises"].as_array().unwrap();
+    assert_eq!(promises.len(), 1, "{d:#}");
+    assert_eq!(promises[0]["id"], pid.as_str());
+    assert_eq!(promises[0]["name"], "Ada Lovelace");
+    let why = promises[0]["why"].as_str().unwrap();
+    assert!(
+        why.starts_with("Promised: send the Bernoulli notes: due in 3 weeks"),
+        "{why}"
+    );
+    // The plain reminder three weeks out is not in the window; the near one is, once.
+    let reminders = d["reminders"].as_array().unwrap();
+    assert_eq!(reminders.len(), 1, "{d:#}");
+    assert!(reminders[0]["why"]
+        .as_str()
+        .unwrap()
+        .contains("book the call"));
+    assert!(
+        d.get("introductions").is_none(),
+        "no introductions are produced yet"
+    );
+    let text = t.ok(&["digest"]);
+    assert!(
+        text.contains("Promises you made:\n  Ada Lovelace: Promised: send the Bernoulli notes"),
+        "{text}"
+    );
+
+    // Kept: gone from the digest.
+    t.ok(&["done", &pid[..8]]);
+    assert_eq!(t.json(&["digest"])["promises"].as_array().unwrap().len(), 0);
+    // A promise in the past is refused like any reminder; an empty one too.
+    let err = t.fails(&["promise", "ada", "x", "--by", "2026-01-01"], 1);
+    assert!(err.starts_with("error:"), "{err}");
+    let err = t.fails(&["promise", "ada", " ", "--in", "1w"], 1);
+    assert_one_error(&err, "needs a text");
+}
