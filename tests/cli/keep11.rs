@@ -550,3 +550,23 @@ fn promises_stay_in_the_digest_until_kept() {
     let err = t.fails(&["promise", "ada", " ", "--in", "1w"], 1);
     assert_one_error(&err, "needs a text");
 }
+
+#[test]
+fn purging_a_contact_keeps_the_opportunity_without_the_link() {
+    let t = TestEnv::new();
+    let ada = t.add("Ada Lovelace", &[]);
+    let grace = t.add("Grace Hopper", &[]);
+    let opp = t.ok(&["opp", "add", "Acme", "--with", "ada", "--with", "grace"]);
+    let opp = opp.trim();
+    t.ok(&["rm", &grace, "--purge"]);
+    let v = t.json(&["opp", "show", opp]);
+    assert_eq!(v["title"], "Acme");
+    let ids: Vec<&str> = v["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [ada.as_str()], "{v:#}");
+    assert_eq!(t.json(&["show", &ada])["opportunities"][0]["title"], "Acme");
+}
