@@ -3,8 +3,10 @@
 //! It has the well-known id [`DEVICES_DOC`] (all zeros) on every device, so the copies that two
 //! devices created independently merge into one. Root: `kind = "devices"`, `devices`: a map from
 //! a device id (64 hex digits of its iroh public key) to a map with `name`, `added_by`,
-//! `added_at`, `addrs` (map "ip:port" -> true, the addresses the device listens on), and, once
-//! removed, `removed = true`, `removed_by`, `removed_at`.
+//! `added_at`, `addrs` (map "ip:port" -> true, the addresses the device listens on), `actors`
+//! (map Automerge actor hex -> true: the device's vault actors, written by the device itself, so
+//! `kith history` can name the device of a change), and, once removed, `removed = true`,
+//! `removed_by`, `removed_at`.
 //!
 //! Invariant: removal is permanent. Nothing ever writes `removed = false`, and a device counts
 //! as removed when *any* concurrent value of its `removed` key is true, so a stale replica that
