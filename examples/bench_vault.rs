@@ -626,16 +626,33 @@ fn main() -> Res<()> {
         &home,
         "kith due",
         "open reminders and cadences due within 7 days",
-        Some(50.0),
+        Some(20.0),
         &["due"],
         |o| format!("{} lines", lines(o)),
     )?);
     rows.push(b.measure(
         &home,
         "kith digest",
-        "overdue cadences, fading ties (rhythm of every contact silent 30+ days), dates, reminders",
-        Some(50.0),
+        "overdue cadences, fading ties (rhythm of every contact silent 30+ days), dates, reminders, promises",
+        Some(20.0),
         &["digest"],
+        |o| format!("{} lines", lines(o)),
+    )?);
+    // Issue 11 (keep11): the network views.
+    rows.push(b.measure(
+        &home,
+        "kith graph",
+        "the network as DOT: every contact, links, shared orgs, people met together",
+        Some(200.0),
+        &["graph"],
+        |o| format!("{} lines", lines(o)),
+    )?);
+    rows.push(b.measure(
+        &home,
+        "kith stats",
+        "contacts per tag and kind, interactions per month, strongest and fading ties",
+        Some(200.0),
+        &["stats"],
         |o| format!("{} lines", lines(o)),
     )?);
     let common = data.common_word.clone();

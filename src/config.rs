@@ -31,6 +31,9 @@ pub struct Config {
     pub mdns: Option<bool>,
     /// The address to listen on, `IP:PORT`.
     pub bind: Option<String>,
+    /// Opportunity stages beyond the defaults (lead, active, won, lost), e.g.
+    /// `["pitched", "negotiating"]` (`kith opp`).
+    pub opp_stages: Option<Vec<String>>,
 }
 
 static LOADED: OnceLock<Config> = OnceLock::new();
@@ -77,7 +80,7 @@ fn read() -> Result<Config, AppError> {
     parse(&text).map_err(|(line, msg)| {
         AppError::hint(
             format!("{}:{line}: {msg}", path.display()),
-            "keys: home, pager, log, relay, mdns, bind (see README, \"Configuration\")",
+            "keys: home, pager, log, relay, mdns, bind, opp_stages (see README, \"Configuration\")",
         )
     })
 }

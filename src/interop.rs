@@ -1008,6 +1008,8 @@ impl App {
                         doc: model::read_reminder(&doc),
                     }), // Device configuration, not part of the network: not exported.
                     Kind::Devices => {}
+                    // Not in the JSON export format yet (kept by `kith backup`).
+                    Kind::Opportunity => {}
                 }
             }
         }
@@ -1130,6 +1132,14 @@ fn markdown(id: DocId, c: &Contact, items: &[(Kind, AutoCommit)]) -> String {
                 let state = if r.done { "done" } else { "open" };
                 (format!("{} · reminder ({state})", r.due), r.text)
             }
+            Kind::Opportunity => {
+                let o = model::read_opportunity(d);
+                let day = kith_core::time::Date::from_unix_ms(o.created, 0);
+                (
+                    format!("{day} · opportunity ({}): {}", o.stage, o.title),
+                    o.note,
+                )
+            }
             Kind::Devices => continue,
             Kind::Contact => continue,
         };
@@ -1206,6 +1216,12 @@ impl App {
                             r.contact = Some(survivor);
                         }
                         model::write_reminder(&mut l.doc, &r, now).map_err(am_err)?;
+                    }
+                    Kind::Opportunity => {
+                        let mut o = model::read_opportunity(&l.doc);
+                        o.contacts.remove(&other);
+                        o.contacts.insert(survivor);
+                        model::write_opportunity(&mut l.doc, &o, now).map_err(am_err)?;
                     }
                     Kind::Devices => continue,
                     Kind::Contact => continue,

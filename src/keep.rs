@@ -3,6 +3,10 @@
 //! Invariant, as for `app.rs`: nothing here prints or reads the environment. Every query reads
 //! the derived tables first and loads only the few documents they point at.
 
+pub mod graph;
+pub mod history;
+pub mod opp;
+
 use std::collections::BTreeSet;
 
 use kith_core::index::{self, date_term, lead_days};
@@ -301,8 +305,14 @@ pub struct Digest {
     pub fading: Vec<DigestLine>,
     /// Birthdays and other dates within each lead time or `--within`.
     pub dates: Vec<DigestLine>,
-    /// Open reminders due by the end of `--within`, overdue first.
+    /// Open reminders due by the end of `--within`, overdue first (promises excepted).
     pub reminders: Vec<DigestLine>,
+    /// Every open promise ([`is_promise`]), whatever its date, the earliest first.
+    pub promises: Vec<DigestLine>,
+    /// Introductions someone offered or asked for that are still pending: none yet (see
+    /// [`App::pending_introductions`]); absent from the JSON while empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub introductions: Vec<DigestLine>,
     /// People not met for a long time, with the most interactions first.
     pub reconnect: Vec<DigestLine>,
 }
@@ -313,11 +323,46 @@ impl Digest {
             && self.fading.is_empty()
             && self.dates.is_empty()
             && self.reminders.is_empty()
+            && self.promises.is_empty()
+            && self.introductions.is_empty()
             && self.reconnect.is_empty()
     }
 }
 
+/// What `kith promise` puts before a reminder's text; an open reminder whose text starts with
+/// it is a promise (the digest lists it under "Promises you made", whatever its date).
+pub const PROMISE_PREFIX: &str = "Promised:";
+
+/// Whether a reminder's text (or snippet) marks it as a promise.
+pub fn is_promise(text: &str) -> bool {
+    text.trim_start().starts_with(PROMISE_PREFIX)
+}
+
 impl App {
+    /// HOOK for issue 10 (sharing): introductions offered to or asked of the user that are
+    /// still pending. Sharing does not record introductions yet, so there are none; the
+    /// sharing work fills this in and the digest shows them under "Introductions".
+    pub fn pending_introductions(&self, _r: &Reader) -> Result<Vec<DigestLine>> {
+        Ok(Vec::new())
+    }
+
+    /// `kith promise REF TEXT`: a reminder whose text starts with [`PROMISE_PREFIX`].
+    pub fn promise(&self, contact: DocId, by: Date, text: &str) -> Result<DocId> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(crate::app::AppError::hint(
+                "kith promise needs a text",
+                "kith promise REF \"send the paper\" --in 1w",
+            ));
+        }
+        let text = if is_promise(text) {
+            text.to_string()
+        } else {
+            format!("{PROMISE_PREFIX} {text}")
+        };
+        self.remind(contact, by, &text)
+    }
+
     /// `kith digest`: what needs the user today, each line saying why.
     pub fn digest(&self, within: Span) -> Result<Digest> {
         let r = self.vault.read()?;
@@ -429,7 +474,12 @@ impl App {
             .collect();
 
         let mut reminders = Vec::new();
-        for (day, id, entry) in r.reminders_due_entries(until)? {
+        let mut promises = Vec::new();
+        for (day, id, entry) in r.reminders_due_entries(i32::MAX)? {
+            let promise = is_promise(&entry.snippet);
+            if !promise && day > until {
+                continue;
+            }
             let contact = entry.contact.map(DocId);
             let name = match contact {
                 Some(c) => look.contact(c)?.map(|s| s.name).unwrap_or_default(),
@@ -440,14 +490,20 @@ impl App {
                 n if n < 0 => format!("overdue by {}", span_words(-n)),
                 n => format!("due in {}", span_words(n)),
             };
-            reminders.push(line(
+            let l = line(
                 id,
                 contact,
                 name,
                 Some(day),
                 format!("{}: {when}", entry.snippet),
-            ));
+            );
+            if promise {
+                promises.push(l);
+            } else {
+                reminders.push(l);
+            }
         }
+        let introductions = self.pending_introductions(&r)?;
 
         Ok(Digest {
             today: self.today().to_string(),
@@ -455,6 +511,8 @@ impl App {
             fading: fading.into_iter().map(|(_, l)| l).collect(),
             dates,
             reminders,
+            promises,
+            introductions,
             reconnect: reconnect
                 .into_iter()
                 .take(RECONNECT_MAX)

@@ -190,6 +190,7 @@ impl App {
             let before_heads = l.doc.get_heads();
             f(&mut c, &mut l.doc)?;
             model::write_contact(&mut l.doc, &c, now).map_err(am_err)?;
+            crate::store::commit_pending(&mut l.doc, now);
             let changed = l.doc.get_heads() != before_heads;
             w.save(l)?;
             Ok(changed)

@@ -191,8 +191,10 @@ impl App {
                     )
                 })?
             };
+            fork.set_actor(crate::store::fork_actor(l.doc.get_actor()));
             let before = fork.get_heads();
             write(&mut fork, now)?;
+            crate::store::commit_pending(&mut fork, now);
             if fork.get_heads() == before {
                 return Ok((false, l.doc.fork()));
             }

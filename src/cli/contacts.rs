@@ -118,7 +118,7 @@ pub fn show(ctx: &Ctx, a: ShowArgs, out: &mut Out) -> Result<(), AppError> {
     let id = app::resolve_contact(&app.vault.read()?, &a.contact)?;
     let v = app.show(id)?;
     if ctx.json {
-        return out.json(&v).map_err(io_err);
+        return out.json(&super::keep::show_json(&app, &v)?).map_err(io_err);
     }
     let c = &v.contact;
     let conflict = |field: &str| -> String {
@@ -236,6 +236,9 @@ pub fn show(ctx: &Ctx, a: ShowArgs, out: &mut Out) -> Result<(), AppError> {
             .clone()
             .unwrap_or_else(|| format!("{} (unknown contact)", &l.to[..8.min(l.to.len())]));
         row("link", format!("{} {}", l.rel, who));
+    }
+    for (k, val) in super::keep::show_rows(&app, id)? {
+        row(&k, val);
     }
     for (k, val) in &c.custom {
         row(k, val.clone());

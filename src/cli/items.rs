@@ -239,6 +239,7 @@ pub fn timeline(ctx: &Ctx, a: TimelineArgs, out: &mut Out) -> Result<(), AppErro
                 kith_core::Kind::Interaction if r.planned => format!("{} (planned)", r.label),
                 kith_core::Kind::Interaction => r.label.clone(),
                 kith_core::Kind::Reminder if r.done => "reminder ✓".into(),
+                kith_core::Kind::Opportunity => format!("opportunity ({})", r.label),
                 k => k.as_str().to_string(),
             };
             vec![r.date.clone(), r.id.short(), kind, r.text.clone()]

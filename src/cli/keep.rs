@@ -1,5 +1,7 @@
 //! Relationship-keeping commands (issue 11): `digest`, `gave`, `got`, `ledger`.
 
+pub mod opp;
+
 use clap::Args;
 
 use super::output::io_err;
@@ -30,11 +32,13 @@ pub fn digest(ctx: &Ctx, a: DigestArgs, out: &mut Out) -> Result<(), AppError> {
         out.note(format!("nothing needs you today ({})", d.today));
         return Ok(());
     }
-    let sections: [(&str, &Vec<DigestLine>); 5] = [
+    let sections: [(&str, &Vec<DigestLine>); 7] = [
         ("Overdue keep-in-touch", &d.overdue),
         ("Fading ties", &d.fading),
         ("Dates coming up", &d.dates),
         ("Reminders", &d.reminders),
+        ("Promises you made", &d.promises),
+        ("Introductions", &d.introductions),
         ("Reconnect with", &d.reconnect),
     ];
     let mut first = true;
@@ -134,4 +138,268 @@ pub fn ledger(ctx: &Ctx, a: LedgerArgs, out: &mut Out) -> Result<(), AppError> {
             .map_err(io_err)?;
     }
     Ok(())
+}
+
+/// The tag the changes of a command carry (`kith history` shows it): the subcommand's name in
+/// lower case (`set`, `edit`, `import`, `opp`, ...), read from its parsed value.
+pub fn origin_of(cmd: &super::Command) -> String {
+    let dbg = format!("{cmd:?}");
+    let name: String = dbg
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
+    name.to_lowercase()
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// Contact: id prefix, name or email
+    pub contact: String,
+    /// Only this field: name, email, phone, org (or title), tags, birthday, date, every, a
+    /// custom field's name, ...
+    pub field: Option<String>,
+}
+
+/// `kith history`: one line per changed field, oldest first.
+pub fn history(ctx: &Ctx, a: HistoryArgs, out: &mut Out) -> Result<(), AppError> {
+    let app = ctx.open_read()?;
+    let id = app::resolve_contact(&app.vault.read()?, &a.contact)?;
+    let rows = app.history(id, a.field.as_deref())?;
+    if ctx.json {
+        return out.json(&rows).map_err(io_err);
+    }
+    if rows.is_empty() {
+        out.note(match &a.field {
+            Some(f) => format!("no change to '{f}' recorded"),
+            None => "no change recorded".to_string(),
+        });
+        return Ok(());
+    }
+    let clip = |s: &Option<String>| -> String {
+        match s {
+            None => "(none)".to_string(),
+            Some(v) => {
+                let one = v.replace('\n', " ");
+                if one.chars().count() > 40 {
+                    format!("{}…", one.chars().take(39).collect::<String>())
+                } else {
+                    one
+                }
+            }
+        }
+    };
+    out.table_of_headed(
+        Some(["WHEN", "FIELD", "OLD", "NEW", "DEVICE", "HOW"]),
+        &rows,
+        |r, [when, field, old, new, device, how]| {
+            when.push_str(if r.at.is_empty() { "?" } else { &r.at });
+            field.push_str(&r.field);
+            old.push_str(&clip(&r.old));
+            new.push_str(&clip(&r.new));
+            device.push_str(&r.device);
+            match (r.origin.as_str(), &r.command) {
+                ("sync", Some(c)) => how.push_str(&format!("sync ({c})")),
+                ("command", Some(c)) => how.push_str(c),
+                (o, _) => how.push_str(o),
+            }
+        },
+    )
+    .map_err(io_err)
+}
+
+/// What `kith show` adds for relationship keeping: links from other contacts and the
+/// opportunities the contact is part of, as (label, value) rows.
+pub fn show_rows(app: &app::App, id: kith_core::DocId) -> Result<Vec<(String, String)>, AppError> {
+    let r = app.vault.read()?;
+    let mut rows = Vec::new();
+    for l in app.incoming_links(&r, id)? {
+        rows.push(("linked from".to_string(), format!("{} ({})", l.name, l.rel)));
+    }
+    for o in app.opportunities_of(&r, id)? {
+        rows.push((
+            "opportunity".to_string(),
+            format!("{} [{}] {}", o.title, o.stage, o.id.short()),
+        ));
+    }
+    Ok(rows)
+}
+
+/// `kith show --json`: the contact view plus `links_in` and `opportunities`.
+pub fn show_json(app: &app::App, v: &app::ContactView) -> Result<serde_json::Value, AppError> {
+    let r = app.vault.read()?;
+    let mut j = serde_json::to_value(v).map_err(|e| AppError::user(e.to_string()))?;
+    if let Some(m) = j.as_object_mut() {
+        let links_in = app.incoming_links(&r, v.id)?;
+        let opps = app.opportunities_of(&r, v.id)?;
+        m.insert(
+            "links_in".into(),
+            serde_json::to_value(links_in).map_err(|e| AppError::user(e.to_string()))?,
+        );
+        m.insert(
+            "opportunities".into(),
+            serde_json::to_value(opps).map_err(|e| AppError::user(e.to_string()))?,
+        );
+    }
+    Ok(j)
+}
+
+#[derive(Args, Debug)]
+pub struct GraphArgs {
+    /// dot (Graphviz), json, or svg (a picture, laid out by the layout-rs crate)
+    #[arg(long, default_value = "dot", value_parser = ["dot", "json", "svg"])]
+    pub format: String,
+    /// Only contacts with this tag
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Write to this file instead of standard output
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<std::path::PathBuf>,
+}
+
+/// `kith graph`.
+pub fn graph(ctx: &Ctx, a: GraphArgs, out: &mut Out) -> Result<(), AppError> {
+    let app = ctx.open_read()?;
+    let g = app.graph(a.tag.as_deref())?;
+    let format = if ctx.json { "json" } else { a.format.as_str() };
+    let text = match format {
+        "json" => {
+            let mut s =
+                serde_json::to_string_pretty(&g).map_err(|e| AppError::user(e.to_string()))?;
+            s.push('\n');
+            s
+        }
+        "svg" => {
+            if g.nodes.len() > crate::keep::graph::SVG_MAX_NODES {
+                return Err(AppError::hint(
+                    format!(
+                        "the graph has {} nodes; an SVG is drawn for at most {}",
+                        g.nodes.len(),
+                        crate::keep::graph::SVG_MAX_NODES
+                    ),
+                    "narrow it with --tag, or use --format dot with Graphviz",
+                ));
+            }
+            g.to_svg()
+        }
+        _ => g.to_dot(),
+    };
+    match &a.output {
+        Some(p) => {
+            crate::net::write_private(p, text.as_bytes())
+                .map_err(|e| AppError::user(format!("cannot write {}: {e}", p.display())))?;
+            out.note(format!(
+                "wrote {} ({} nodes, {} edges)",
+                p.display(),
+                g.nodes.len(),
+                g.edges.len()
+            ));
+            Ok(())
+        }
+        None => out.raw(text).map_err(io_err),
+    }
+}
+
+/// `kith stats`.
+pub fn stats(ctx: &Ctx, out: &mut Out) -> Result<(), AppError> {
+    let app = ctx.open_read()?;
+    let s = app.stats()?;
+    if ctx.json {
+        return out.json(&s).map_err(io_err);
+    }
+    out.line(format!(
+        "{} contacts ({} archived), {} notes, {} interactions, {} open reminders, {} opportunities",
+        s.contacts, s.archived, s.notes, s.interactions, s.reminders_open, s.opportunities
+    ))
+    .map_err(io_err)?;
+    let list = |v: &[crate::keep::graph::Count]| -> String {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.iter()
+                .map(|c| format!("{} {}", c.name, c.count))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    out.line(format!("tags: {}", list(&s.tags)))
+        .map_err(io_err)?;
+    out.line(format!("kinds: {}", list(&s.kinds)))
+        .map_err(io_err)?;
+    out.line("interactions per month:").map_err(io_err)?;
+    let max = s
+        .per_month
+        .iter()
+        .map(|c| c.count)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    for c in &s.per_month {
+        let bar = "#".repeat(((c.count * 30).div_ceil(max)) as usize);
+        out.line(format!("  {}  {:>5}  {bar}", c.name, c.count))
+            .map_err(io_err)?;
+    }
+    if !s.strongest.is_empty() {
+        out.line("strongest ties:").map_err(io_err)?;
+        for t in &s.strongest {
+            out.line(format!(
+                "  {}: {} interactions, last {}",
+                t.name,
+                t.interactions,
+                t.last.as_deref().unwrap_or("never")
+            ))
+            .map_err(io_err)?;
+        }
+    }
+    if !s.fading.is_empty() {
+        out.line("fading ties:").map_err(io_err)?;
+        for t in &s.fading {
+            out.line(format!("  {}: {}", t.name, t.why))
+                .map_err(io_err)?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("when").required(true).args(["by", "r#in"])))]
+pub struct PromiseArgs {
+    /// Contact: id prefix, name or email
+    pub contact: String,
+    /// What you promised
+    pub text: String,
+    /// Keep it by: YYYY-MM-DD, today, tomorrow
+    #[arg(long, value_name = "DATE", allow_hyphen_values = true)]
+    pub by: Option<String>,
+    /// Keep it within: 3d, 2w, 6m, 1y
+    #[arg(
+        long = "in",
+        id = "r#in",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
+    pub r#in: Option<String>,
+}
+
+/// `kith promise`: a reminder marked as a promise (listed by the digest until done).
+pub fn promise(ctx: &Ctx, a: PromiseArgs, out: &mut Out) -> Result<(), AppError> {
+    let by = match (&a.by, &a.r#in) {
+        (Some(d), _) => app::parse_date(d, ctx.today)?,
+        (None, Some(s)) => app::parse_span(s)?.add_to(ctx.today),
+        (None, None) => return Err(AppError::user("give --by DATE or --in DURATION")),
+    };
+    app::check_reminder_date(by, ctx.today)?;
+    let app = ctx.open()?;
+    let id = app::resolve_contact(&app.vault.read()?, &a.contact)?;
+    let rid = app.promise(id, by, &a.text)?;
+    if ctx.json {
+        out.json(&serde_json::json!({ "id": rid, "due": by }))
+            .map_err(io_err)
+    } else {
+        out.line(rid.to_hex()).map_err(io_err)?;
+        out.note(format!(
+            "promised by {by}; `kith done {}` when kept",
+            rid.short()
+        ));
+        Ok(())
+    }
 }

@@ -118,6 +118,19 @@ pub enum Command {
     Got(keep::GiveArgs),
     /// What you and each contact did for each other, with a balance per person
     Ledger(keep::LedgerArgs),
+    /// Opportunities: job leads, collaborations, projects, referrals, by stage
+    #[command(subcommand)]
+    Opp(keep::opp::OppCommand),
+    /// Every change to a contact's fields: old and new value, on which device, when, and
+    /// whether from an import, an edit, another command or a sync
+    History(keep::HistoryArgs),
+    /// The network as Graphviz DOT, JSON or an SVG picture: contacts, links, shared
+    /// organisations, people met together
+    Graph(keep::GraphArgs),
+    /// Contacts per tag and kind, interactions per month, strongest and fading ties
+    Stats,
+    /// Record a promise to a contact (a reminder the digest lists until it is done)
+    Promise(keep::PromiseArgs),
     /// Search names, organisations, titles, emails, tags, notes and interactions
     #[command(after_long_help = conventions::EX_SEARCH)]
     Search(items::SearchArgs),
@@ -247,6 +260,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<(), AppError> {
     if conventions::pages(&cli.command) {
         out.set_pager(conventions::pager(cli.no_pager, settings));
     }
+    crate::store::set_commit_origin(&keep::origin_of(&cli.command));
     let home = home_of(cli.home)?;
     let clock = clock()?;
     let (now, today) = clock.read();
@@ -276,6 +290,11 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<(), AppError> {
         Command::Gave(a) => keep::give(&ctx, a, crate::keep::GAVE, out),
         Command::Got(a) => keep::give(&ctx, a, crate::keep::GOT, out),
         Command::Ledger(a) => keep::ledger(&ctx, a, out),
+        Command::Opp(c) => keep::opp::opp(&ctx, c, out),
+        Command::History(a) => keep::history(&ctx, a, out),
+        Command::Graph(a) => keep::graph(&ctx, a, out),
+        Command::Stats => keep::stats(&ctx, out),
+        Command::Promise(a) => keep::promise(&ctx, a, out),
         Command::Search(a) => items::search(&ctx, a, out),
         Command::Reindex => items::reindex(&ctx, out),
         Command::Check => check(&ctx, out),

@@ -332,6 +332,8 @@ pub fn register_self(
     vault.write(now, |w| {
         let mut l = w.load_or_create(DEVICES_DOC)?;
         devices::add_device(&mut l.doc, &me, name, &me, now).map_err(error::am_err)?;
+        let actor = l.doc.get_actor().to_hex_string();
+        devices::record_actor(&mut l.doc, &me, &actor).map_err(error::am_err)?;
         if !addrs.is_empty() {
             devices::set_addrs(&mut l.doc, &me, addrs).map_err(error::am_err)?;
         }

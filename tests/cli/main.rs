@@ -19,6 +19,7 @@ mod import;
 mod interop;
 mod items;
 mod keep;
+mod keep11;
 mod layout;
 mod maps;
 mod net;

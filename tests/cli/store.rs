@@ -27,6 +27,7 @@ fn snapshot(app: &App) -> (BTreeMap<String, String>, kith::store::TableDump) {
                 Kind::Interaction => serde_json::to_string(&model::read_interaction(&doc)),
                 Kind::Reminder => serde_json::to_string(&model::read_reminder(&doc)),
                 Kind::Devices => serde_json::to_string(&kith_core::devices::read_devices(&doc)),
+                Kind::Opportunity => serde_json::to_string(&model::read_opportunity(&doc)),
             }
             .unwrap();
             docs.insert(id.to_hex(), json);

@@ -3,8 +3,10 @@
 //! It has the well-known id [`DEVICES_DOC`] (all zeros) on every device, so the copies that two
 //! devices created independently merge into one. Root: `kind = "devices"`, `devices`: a map from
 //! a device id (64 hex digits of its iroh public key) to a map with `name`, `added_by`,
-//! `added_at`, `addrs` (map "ip:port" -> true, the addresses the device listens on), and, once
-//! removed, `removed = true`, `removed_by`, `removed_at`.
+//! `added_at`, `addrs` (map "ip:port" -> true, the addresses the device listens on), `actors`
+//! (map Automerge actor hex -> true: the device's vault actors, written by the device itself, so
+//! `kith history` can name the device of a change), and, once removed, `removed = true`,
+//! `removed_by`, `removed_at`.
 //!
 //! Invariant: removal is permanent. Nothing ever writes `removed = false`, and a device counts
 //! as removed when *any* concurrent value of its `removed` key is true, so a stale replica that
@@ -229,6 +231,52 @@ pub fn rename_device(doc: &mut AutoCommit, id: &str, name: &str) -> AmResult<boo
         doc.put(&e, "name", name)?;
     }
     Ok(true)
+}
+
+/// Records that changes by `actor` (hex) were made on device `id` (the entry's `actors` map:
+/// actor hex -> true; a device has one actor per vault it ever used). `kith history` names the
+/// device of a change from it. Only the device itself writes its own entry's `actors`. Returns
+/// whether anything was written (false when the device is not recorded or the actor is known).
+pub fn record_actor(doc: &mut AutoCommit, id: &str, actor: &str) -> AmResult<bool> {
+    devices_map(doc)?;
+    let Some(e) = entries(doc, id).into_iter().next() else {
+        return Ok(false);
+    };
+    if actors_of(doc, id).contains(actor) {
+        return Ok(false);
+    }
+    let m = match map_at(doc, &e, "actors") {
+        Some(m) => m,
+        None => doc.put_object(&e, "actors", ObjType::Map)?,
+    };
+    doc.put(&m, actor, true)?;
+    Ok(true)
+}
+
+/// The actors (hex) recorded for device `id`, across every entry object and concurrent map.
+pub fn actors_of<D: ReadDoc>(doc: &D, id: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for e in entries(doc, id) {
+        if let Ok(all) = doc.get_all(&e, "actors") {
+            for (v, m) in all {
+                if matches!(v, Value::Object(ObjType::Map)) {
+                    out.extend(doc.keys(&m));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Which device made changes by which actor: actor hex -> device id, for every recorded device.
+pub fn actor_devices<D: ReadDoc>(doc: &D) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for id in read_devices(doc).into_keys() {
+        for a in actors_of(doc, &id) {
+            out.insert(a, id.clone());
+        }
+    }
+    out
 }
 
 /// Replaces the addresses a device listens on. Returns whether anything changed.

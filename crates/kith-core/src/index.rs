@@ -188,8 +188,10 @@ pub fn derive<D: ReadDoc>(doc: &D) -> (Option<Kind>, DocIndex) {
     let kind = model::doc_kind(doc);
     let mut ix = DocIndex::default();
     // A removed item (`kith rm`) contributes nothing: no timeline, search or due entry.
-    if matches!(kind, Some(Kind::Note | Kind::Interaction | Kind::Reminder))
-        && model::item_deleted(doc)
+    if matches!(
+        kind,
+        Some(Kind::Note | Kind::Interaction | Kind::Reminder | Kind::Opportunity)
+    ) && model::item_deleted(doc)
     {
         return (kind, ix);
     }
@@ -247,6 +249,11 @@ pub fn derive<D: ReadDoc>(doc: &D) -> (Option<Kind>, DocIndex) {
                         let e = ix.terms.entry(term).or_insert(0);
                         *e = (*e).max(lead);
                     }
+                }
+            }
+            for l in c.links.values() {
+                if let Some(term) = link_term_of(&l.to, &l.rel) {
+                    ix.terms.insert(term, weight::TAG);
                 }
             }
             let role = c.primary_role().cloned().unwrap_or_default();
@@ -314,9 +321,49 @@ pub fn derive<D: ReadDoc>(doc: &D) -> (Option<Kind>, DocIndex) {
                 done: r.done,
             });
         }
+        Some(Kind::Opportunity) => {
+            let o = model::read_opportunity(doc);
+            add_terms(&mut ix.terms, &o.title, weight::TEXT_SHORT);
+            add_terms(&mut ix.terms, &o.note, weight::BODY);
+            ix.item = Some(ItemSummary {
+                kind: Kind::Opportunity,
+                day: day_of_ms(o.created),
+                created: o.created,
+                contacts: o.contacts.iter().copied().collect(),
+                label: o.stage.clone(),
+                snippet: snippet(&o.title),
+                done: false,
+            });
+        }
         Some(Kind::Devices) | None => {}
     }
     (kind, ix)
+}
+
+/// Prefix of the link terms in the full-text index. A contact with a link to contact `X` with
+/// relation `rel` adds the term `LINK_TERM_PREFIX + X's 32 hex digits + ":" + rel`, so the
+/// contacts linking to `X` (its incoming links, shown by `kith show`) and every link of the
+/// network (`kith graph`) are read from posting lists, without reading any document. Like date
+/// terms, search never produces such a term.
+pub const LINK_TERM_PREFIX: &str = "\u{1}link:";
+
+/// The link term of a link (target contact id in hex, relation), None when the target is not an
+/// id.
+pub fn link_term_of(to: &str, rel: &str) -> Option<String> {
+    let id: DocId = to.trim().parse().ok()?;
+    Some(format!("{}{}", link_term(id), rel.trim()))
+}
+
+/// The prefix of every link term to contact `id`: [`LINK_TERM_PREFIX`], its hex, `:`.
+pub fn link_term(id: DocId) -> String {
+    format!("{LINK_TERM_PREFIX}{}:", id.to_hex())
+}
+
+/// Splits a link term into the target id and the relation.
+pub fn parse_link_term(term: &str) -> Option<(DocId, &str)> {
+    let rest = term.strip_prefix(LINK_TERM_PREFIX)?;
+    let (hex, rel) = rest.split_once(':')?;
+    Some((hex.parse().ok()?, rel))
 }
 
 /// Lead time of dates that matter when a contact sets none: `kith due` shows a birthday a week

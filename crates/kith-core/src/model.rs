@@ -39,15 +39,18 @@ pub enum Kind {
     Reminder,
     /// The membership document (see `devices.rs`).
     Devices,
+    /// An opportunity: a job lead, collaboration, project or referral (`kith opp`).
+    Opportunity,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Contact,
         Kind::Note,
         Kind::Interaction,
         Kind::Reminder,
         Kind::Devices,
+        Kind::Opportunity,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +60,7 @@ impl Kind {
             Kind::Interaction => "interaction",
             Kind::Reminder => "reminder",
             Kind::Devices => "devices",
+            Kind::Opportunity => "opportunity",
         }
     }
 
@@ -72,6 +76,7 @@ impl Kind {
             Kind::Interaction => 3,
             Kind::Reminder => 4,
             Kind::Devices => 5,
+            Kind::Opportunity => 6,
         }
     }
 
@@ -663,6 +668,7 @@ pub fn nested_maps(kind: Kind) -> &'static [&'static str] {
         ],
         Kind::Note => &["contacts", "tags"],
         Kind::Interaction => &["contacts"],
+        Kind::Opportunity => &["contacts"],
         Kind::Reminder | Kind::Devices => &[],
     }
 }
@@ -673,6 +679,7 @@ fn nested_texts(kind: Kind) -> &'static [&'static str] {
         Kind::Contact => &["met"],
         Kind::Note => &["body"],
         Kind::Interaction => &["summary"],
+        Kind::Opportunity => &["note"],
         Kind::Reminder | Kind::Devices => &[],
     }
 }
@@ -869,6 +876,53 @@ pub fn write_reminder(doc: &mut AutoCommit, new: &Reminder, now: i64) -> AmResul
     Ok(true)
 }
 
+/// An opportunity document: a job lead, collaboration, project or referral.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Opportunity {
+    pub title: String,
+    /// One word: `lead`, `active`, `won`, `lost` or a stage the user defined.
+    pub stage: String,
+    #[serde(default)]
+    pub contacts: BTreeSet<DocId>,
+    /// Free text (Text).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
+    pub created: i64,
+    pub updated: i64,
+}
+
+pub fn read_opportunity<D: ReadDoc>(doc: &D) -> Opportunity {
+    let r = &ROOT;
+    Opportunity {
+        title: read_str(doc, r, "title").unwrap_or_default(),
+        stage: read_str(doc, r, "stage").unwrap_or_default(),
+        contacts: read_id_set(doc, r, "contacts"),
+        note: read_str(doc, r, "note").unwrap_or_default(),
+        created: read_i64(doc, r, "created"),
+        updated: read_i64(doc, r, "updated"),
+    }
+}
+
+pub fn write_opportunity(doc: &mut AutoCommit, new: &Opportunity, now: i64) -> AmResult<bool> {
+    let old = read_opportunity(doc);
+    let fresh = doc_kind(doc).is_none();
+    let same = old.title == new.title
+        && old.stage == new.stage
+        && old.contacts == new.contacts
+        && old.note == new.note;
+    if !fresh && same {
+        return Ok(false);
+    }
+    let r = &ROOT;
+    write_header(doc, Kind::Opportunity)?;
+    write_str(doc, r, "title", &new.title)?;
+    write_str(doc, r, "stage", &new.stage)?;
+    write_id_set(doc, r, "contacts", &new.contacts)?;
+    write_text(doc, r, "note", &new.note)?;
+    write_stamps(doc, fresh, new.created, now)?;
+    Ok(true)
+}
+
 /// Whether a note, interaction or reminder was removed (`kith rm`): the root key `deleted`.
 /// A removed item keeps its content and history, so the removal can be undone and a concurrent
 /// edit made on another device is kept (it shows again when the item is restored).
@@ -1018,6 +1072,8 @@ pub fn item_conflicts<D: ReadDoc>(doc: &D) -> Vec<Conflict> {
             "done",
             "snoozed_until",
             "deleted",
+            "title",
+            "stage",
         ],
         &mut out,
     );

@@ -196,6 +196,7 @@ impl Writer {
         let p = self.path.clone();
         // A document of a kind this version does not know (written by a newer kith) is stored
         // and synced as is, with kind code 0 and no index entries.
+        crate::origin::commit_pending(&mut l.doc, self.now);
         let (kind, after) = index::derive(&l.doc);
         let kind_code = kind.map(|k| k.code()).unwrap_or(0);
         let deleted = (l.id == TOMBSTONES_DOC).then(|| tombstones::read_tombstones(&l.doc));

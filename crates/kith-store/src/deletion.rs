@@ -164,6 +164,17 @@ impl Writer {
                         self.save(l)?;
                     }
                 }
+                // An opportunity is the user's own record (it may have no contact at all):
+                // it only loses the links to deleted contacts.
+                Some(Kind::Opportunity) => {
+                    let mut o = model::read_opportunity(&l.doc);
+                    let live = self.live_contacts(&o.contacts)?;
+                    if live != o.contacts {
+                        o.contacts = live;
+                        model::write_opportunity(&mut l.doc, &o, now).map_err(am)?;
+                        self.save(l)?;
+                    }
+                }
                 Some(Kind::Reminder) => {
                     let r = model::read_reminder(&l.doc);
                     if let Some(c) = r.contact {

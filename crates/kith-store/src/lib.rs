@@ -48,22 +48,26 @@ mod deletion;
 mod indexing;
 pub mod notify;
 mod open;
+mod origin;
 mod postings;
 mod query;
 mod sync;
 mod tables;
+mod terms;
 mod txn;
 
 pub use chunks::*;
 pub use open::*;
+pub use origin::*;
 pub use postings::*;
 pub use query::*;
 pub use sync::*;
 pub use tables::*;
+pub use terms::TermPostings;
 pub use txn::*;
 
 /// Version of the table layout; bumped with a migration for every change.
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 
 /// Compaction rule: when the incremental chunks of a document add up to more bytes than its
 /// snapshot, or number more than this, they are replaced by one fresh snapshot.
