@@ -117,6 +117,12 @@ pub enum DaemonEvent {
 /// is loaded only when the counter moved or a push ended).
 const POLL: Duration = Duration::from_millis(100);
 
+/// A task run on the daemon's runtime beside sync (the web UI of `kith daemon --web`). It
+/// watches SIGINT/SIGTERM itself; after the daemon stops it is given 5 s to finish, then
+/// dropped.
+pub type Companion =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), AppError>> + Send>>;
+
 /// Runs the daemon until SIGINT or SIGTERM: answers sessions from trusted devices and pushes
 /// changes to them by [`PushPolicy`]. `vault` is already open; the caller holds the daemon
 /// lock.
@@ -127,9 +133,22 @@ pub fn serve(
     now: i64,
     on_event: &mut dyn FnMut(DaemonEvent) -> Result<(), AppError>,
 ) -> Result<(), AppError> {
+    serve_with(vault, home, cfg, now, None, on_event)
+}
+
+/// [`serve`], with a [`Companion`] task started beside it.
+pub fn serve_with(
+    vault: Arc<Vault>,
+    home: &std::path::Path,
+    cfg: NetConfig,
+    now: i64,
+    companion: Option<Companion>,
+    on_event: &mut dyn FnMut(DaemonEvent) -> Result<(), AppError>,
+) -> Result<(), AppError> {
     let key = net::device_key(home)?;
     let me = key.public();
     runtime()?.block_on(async {
+        let companion = companion.map(tokio::spawn);
         let ep = net::bind(&cfg, key, vec![SYNC_ALPN.to_vec()]).await?;
         let addrs = net::listen_addrs(&ep);
         let name = net::default_device_name_for(&vault, &me);
@@ -231,6 +250,14 @@ pub fn serve(
         }
         accepter.abort();
         ep.close().await;
+        if let Some(h) = companion {
+            let abort = h.abort_handle();
+            match tokio::time::timeout(Duration::from_secs(5), h).await {
+                Ok(Ok(Err(e))) => return Err(e),
+                Ok(_) => {}
+                Err(_) => abort.abort(),
+            }
+        }
         on_event(DaemonEvent::Stopped)
     })
 }

@@ -47,6 +47,8 @@ pub(super) fn routes() -> Router<Arc<Web>> {
         .route("/c/{id}/pick", post(pick_post))
         .route("/i/{id}/edit", get(item_edit_form).post(item_edit_post))
         .route("/i/{id}/done", post(done_post))
+        .route("/events", get(super::live::events))
+        .route("/network", get(super::network::network))
         .fallback(not_found)
 }
 
@@ -74,8 +76,9 @@ async fn not_found(State(st): St) -> Response {
 // ---------------------------------------------------------------------------------------------
 // Layout and helpers.
 
-fn layout(st: &Web, title: &str, body: Markup) -> Html<String> {
-    let _ = st;
+/// The page around `body`. `data-seq` is the change counter the page was rendered at; the
+/// live-update script refreshes the `data-live` fragments when `/events` reports another.
+pub(super) fn layout(st: &Web, title: &str, body: Markup) -> Html<String> {
     Html(
         html! {
             (DOCTYPE)
@@ -88,16 +91,18 @@ fn layout(st: &Web, title: &str, body: Markup) -> Html<String> {
                     link rel="stylesheet" href="/static/app.css";
                     script src="/static/app.js" defer {}
                 }
-                body {
+                body data-seq=(st.seq()) {
                     a.skip href="#main" { "Skip to content" }
                     header {
                         nav aria-label="Main" {
                             a href="/" { "Contacts" }
                             a href="/today" { "Today" }
                             a href="/new" { "Add contact" }
+                            a href="/network" { "Network" }
                             a href="/devices" { "Devices" }
                         }
                     }
+                    p #live-note hidden role="status" {}
                     main #main { (body) }
                 }
             }
@@ -139,7 +144,7 @@ fn problem_at(p: Option<&Problem>, field: &str) -> Markup {
 }
 
 /// A page for an error that is not about one field (a missing contact, a damaged vault).
-fn error_page(st: &Web, e: AppError) -> Response {
+pub(super) fn error_page(st: &Web, e: AppError) -> Response {
     let status = match e {
         AppError::User { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -294,7 +299,7 @@ async fn contacts(State(st): St, Query(p): Query<ListParams>) -> Response {
             }
             button type="submit" { "Show" }
         }
-        div #results { (list) }
+        div #results data-live { (list) }
     };
     layout(&st, "Contacts", body).into_response()
 }
@@ -425,8 +430,9 @@ fn contact_page(
         }
     };
     html! {
+        div #facts data-live {
         h1 { (c.name) }
-        p { a href={ "/c/" (id) "/edit" } { "Edit " (c.name) } }
+        p { a href={ "/c/" (id) "/edit" } { "Edit " (c.name) } " · " a href={ "/network?c=" (id) } { "Network of " (c.name) } }
         @if !cp.view.conflicts_explained.is_empty() {
             section.conflicts aria-labelledby="conflicts-h" {
                 h2 #conflicts-h { "Conflicts" }
@@ -469,6 +475,7 @@ fn contact_page(
                 dd { @match &l.name { Some(n) => { a href={ "/c/" (l.to) } { (n) } }, None => { (l.to) } } }
             }
         }
+        }
         section aria-labelledby="actions-h" {
             h2 #actions-h { "Quick actions" }
             div.actions {
@@ -499,7 +506,7 @@ fn contact_page(
                 }
             }
         }
-        section aria-labelledby="tl-h" {
+        section #timeline aria-labelledby="tl-h" data-live {
             h2 #tl-h { "Timeline" }
             (problem_at(pf("done"), "snooze"))
             @if cp.timeline.is_empty() { p.muted { "Nothing yet." } }
@@ -720,7 +727,7 @@ async fn done_post(State(st): St, Path(id): Path<String>, Form(f): Fields) -> Re
 fn contact_form(st: &Web, id: DocId, c: &Contact, base: &str, p: Option<&Problem>) -> Markup {
     html! {
         h1 { "Edit " (c.name) }
-        form method="post" action={ "/c/" (id) "/edit" } {
+        form.edit method="post" action={ "/c/" (id) "/edit" } {
             (csrf(st))
             input type="hidden" name="base" value=(base);
             (problem_at(p, "base"))
@@ -935,7 +942,7 @@ fn form_values(mut c: Contact, f: &[(String, String)]) -> Contact {
 fn item_form(st: &Web, id: DocId, item: &Item, base: &str, p: Option<&Problem>) -> Markup {
     html! {
         h1 { "Edit " (kind_word(item.kind())) }
-        form method="post" action={ "/i/" (id) "/edit" } {
+        form.edit method="post" action={ "/i/" (id) "/edit" } {
             (csrf(st))
             input type="hidden" name="base" value=(base);
             (problem_at(p, "base"))
@@ -1103,6 +1110,7 @@ async fn today(State(st): St, Query(p): Query<TodayParams>) -> Response {
             input #within name="within" type="text" value=(within);
             button type="submit" { "Show" }
         }
+        div #due data-live {
         @if rows.is_empty() { p { "Nothing due. " } }
         ul.due {
             @for r in &rows {
@@ -1120,6 +1128,7 @@ async fn today(State(st): St, Query(p): Query<TodayParams>) -> Response {
                     }
                 }
             }
+        }
         }
     };
     layout(&st, "Today", body).into_response()
@@ -1142,6 +1151,7 @@ async fn devices(State(st): St) -> Response {
     };
     let body = html! {
         h1 { "Devices" }
+        div #devices data-live {
         table {
             thead { tr { th scope="col" { "Name" } th scope="col" { "Id" } th scope="col" { "Last sync" } th scope="col" { "Unsent changes" } th scope="col" { "" } } }
             tbody {
@@ -1162,6 +1172,7 @@ async fn devices(State(st): St) -> Response {
         }
         @if rows.len() <= 1 {
             p.muted { "No other devices yet: pair one with " code { "kith device invite" } " here and " code { "kith device join TICKET" } " there." }
+        }
         }
     };
     layout(&st, "Devices", body).into_response()
