@@ -201,7 +201,14 @@ struct ListParams {
     sort: String,
     #[serde(default)]
     partial: String,
+    /// Which page of [`LIST_PAGE`] rows, from 0.
+    #[serde(default)]
+    page: usize,
 }
+
+/// Rows per page of the contact list: a page of 10,000 rows is 2 MB of HTML that no one reads
+/// at once (and the render budget is 20 ms).
+const LIST_PAGE: usize = 250;
 
 /// The list (or search results) as HTML, without the layout: also what search-as-you-type
 /// fetches.
@@ -211,6 +218,7 @@ pub(crate) fn render_list(
     tag: &str,
     org: &str,
     sort: &str,
+    page: usize,
 ) -> Result<Markup, AppError> {
     if !p_q.trim().is_empty() {
         let (total, hits) = app.search(p_q, 100)?;
@@ -244,8 +252,27 @@ pub(crate) fn render_list(
     };
     let mut buf = Default::default();
     let rows = app.list(&q, &mut buf)?;
+    let total = rows.len();
+    let last_page = total.saturating_sub(1) / LIST_PAGE;
+    let page = page.min(last_page);
+    let (from, to) = (page * LIST_PAGE, ((page + 1) * LIST_PAGE).min(total));
+    let rows = &rows[from..to];
+    let link = |p: usize| {
+        let page = p.to_string();
+        let q = [("sort", sort), ("tag", tag), ("org", org), ("page", &page)];
+        format!("/?{}", serde_urlencoded::to_string(q).unwrap_or_default())
+    };
     Ok(html! {
-        p #count aria-live="polite" { (rows.len()) " contact" @if rows.len() != 1 { "s" } }
+        p #count aria-live="polite" {
+            (total) " contact" @if total != 1 { "s" }
+            @if total > LIST_PAGE { ", " (from + 1) "–" (to) " shown" }
+        }
+        @if total > LIST_PAGE {
+            nav.pages aria-label="Pages of the list" {
+                @if page > 0 { a href=(link(page - 1)) rel="prev" { "Previous " (LIST_PAGE) } " " }
+                @if page < last_page { a href=(link(page + 1)) rel="next" { "Next " (LIST_PAGE) } }
+            }
+        }
         table {
             thead { tr {
                 th scope="col" { a href={ "/?sort=name&tag=" (tag) "&org=" (org) } { "Name" } }
@@ -255,7 +282,7 @@ pub(crate) fn render_list(
                 th scope="col" { a href={ "/?sort=last&tag=" (tag) "&org=" (org) } { "Last contact" } }
             } }
             tbody {
-                @for r in &rows {
+                @for r in rows {
                     tr {
                         td { a href={ "/c/" (r.id) } { (r.name) } }
                         td { (r.org) @if !r.title.is_empty() { " · " (r.title) } }
@@ -270,9 +297,15 @@ pub(crate) fn render_list(
 }
 
 async fn contacts(State(st): St, Query(p): Query<ListParams>) -> Response {
-    let (q, tag, org, sort) = (p.q.clone(), p.tag.clone(), p.org.clone(), p.sort.clone());
+    let (q, tag, org, sort, page) = (
+        p.q.clone(),
+        p.tag.clone(),
+        p.org.clone(),
+        p.sort.clone(),
+        p.page,
+    );
     let res = st
-        .with_app(move |app| render_list(app, &q, &tag, &org, &sort))
+        .with_app(move |app| render_list(app, &q, &tag, &org, &sort, page))
         .await;
     let list = match res {
         Ok(m) => m,

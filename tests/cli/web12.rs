@@ -366,3 +366,32 @@ fn daemon_web_port_without_web_is_a_usage_error() {
     let err = env.fails(&["daemon", "--web-port", "8080"], 2);
     assert!(err.contains("--web"), "{err}");
 }
+
+#[test]
+fn a_long_contact_list_comes_in_pages_that_keep_the_filters() {
+    let env = TestEnv::new();
+    let mut vcf = String::new();
+    for i in 0..260 {
+        vcf.push_str(&format!(
+            "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Person {i:03}\r\nCATEGORIES:many\r\nEND:VCARD\r\n"
+        ));
+    }
+    let path = env.root().join("many.vcf");
+    std::fs::write(&path, vcf).unwrap();
+    env.ok(&["import", path.to_str().unwrap()]);
+    env.add("Zed Alone", &[]);
+    let s = Server::start(&env);
+    let r = s.get("/?tag=many");
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("260 contacts, 1–250 shown"), "{}", r.body);
+    assert_eq!(r.body.matches("<tr>").count(), 251, "a header and 250 rows");
+    assert!(r.body.contains("Person 000") && !r.body.contains("Person 250"));
+    let next = "/?sort=&amp;tag=many&amp;org=&amp;page=1";
+    assert!(r.body.contains(next), "{}", r.body);
+    let r = s.get("/?sort=&tag=many&org=&page=1");
+    assert!(r.body.contains("251–260 shown"), "{}", r.body);
+    assert!(r.body.contains("Person 259") && !r.body.contains("Person 249"));
+    assert!(!r.body.contains("Zed Alone"), "the filter is kept");
+    // A page past the end shows the last one.
+    assert!(s.get("/?tag=many&page=99").body.contains("Person 259"));
+}
