@@ -411,6 +411,25 @@ fn search_open_edit_beside_another_process_log_see_it_live_and_complete_a_remind
     assert_eq!(v["nickname"], "Countess", "{v}");
     assert_eq!(v["every"], "2w", "the other process's edit is kept: {v}");
 
+    // The same field changed on both sides: the page marks the conflict with both values and
+    // a button to keep each.
+    b.click(&format!("a[href='/c/{ada}/edit']"));
+    b.wait_text("h1", "the edit form", |t| t.starts_with("Edit"));
+    env.ok(&["set", "Ada", "name", "Augusta Ada"]);
+    b.fill("#e-name", "Countess Lovelace");
+    b.click("form.edit button[type=submit]");
+    let cf = b.wait_text("#facts", "the conflict", |t| t.contains("Conflicts"));
+    assert!(
+        cf.contains("Augusta Ada") && cf.contains("Countess Lovelace"),
+        "{cf}"
+    );
+    b.click("button[aria-label^='Keep Augusta Ada']");
+    b.wait_text("#facts", "the settled name", |t| {
+        !t.contains("Conflicts") && t.contains("Augusta Ada")
+    });
+    assert_eq!(env.json(&["show", &ada])["name"], "Augusta Ada");
+    assert_eq!(env.json(&["show", &ada])["conflicts"], json!([]));
+
     // Log an interaction with two people; it shows on the timeline.
     b.click("#log-kind option[value='coffee']");
     b.fill("#log-on", "yesterday");
