@@ -259,8 +259,11 @@ struct WebDaemon {
 
 impl WebDaemon {
     fn start(env: &TestEnv) -> WebDaemon {
-        let mut child = env
-            .cmd(&["daemon", "--web"])
+        Self::spawn(env.cmd(&["daemon", "--web"]))
+    }
+
+    fn spawn(mut cmd: std::process::Command) -> WebDaemon {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -394,4 +397,32 @@ fn a_long_contact_list_comes_in_pages_that_keep_the_filters() {
     assert!(!r.body.contains("Zed Alone"), "the filter is kept");
     // A page past the end shows the last one.
     assert!(s.get("/?tag=many&page=99").body.contains("Person 259"));
+}
+
+#[test]
+fn daemon_web_shows_an_edit_synced_from_another_device_without_a_reload() {
+    use crate::sync::{pair, Dev};
+    let a = Dev::new("laptop");
+    let b = Dev::new("desktop");
+    let ada = a.add("Ada Lovelace", &[]);
+    pair(&a, &b);
+    let d = WebDaemon::spawn(a.cmd(&["daemon", "--web"]));
+    let s = Server::attach(d.port, &d.token);
+    assert_eq!(s.get(&format!("/c/{ada}")).status, 200);
+    let ev = Events::open(s.port, &s.host(), &s.cookie);
+    let first = ev.next();
+    b.ok(&["note", &ada, "written on the desktop"]);
+    b.ok(&["sync", "--timeout", "10"]);
+    let t = Instant::now();
+    let mut moved = ev.next();
+    while moved == first && t.elapsed() < WAIT {
+        moved = ev.next();
+    }
+    assert_ne!(moved, first, "the synced change moved the counter");
+    assert!(s
+        .get(&format!("/c/{ada}"))
+        .body
+        .contains("written on the desktop"));
+    let (code, err) = d.stop(libc::SIGTERM);
+    assert_eq!(code, 0, "{err}");
 }
