@@ -214,6 +214,12 @@ struct Push {
     handle: tokio::task::JoinHandle<()>,
 }
 
+/// A task run on the daemon's runtime beside sync (the web UI of `kith daemon --web`). It
+/// watches SIGINT/SIGTERM itself; after the daemon stops it is given 5 s to finish, then
+/// dropped.
+pub type Companion =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), AppError>> + Send>>;
+
 /// Runs the daemon until SIGINT or SIGTERM: answers sessions from trusted devices and pushes
 /// changes to them by [`PushPolicy`]. `vault` is already open; the caller holds the daemon
 /// lock ([`lock`]).
@@ -228,6 +234,18 @@ pub fn serve(
     now: i64,
     on_event: &mut dyn FnMut(DaemonEvent) -> Result<(), AppError>,
 ) -> Result<(), AppError> {
+    serve_with(vault, home, cfg, now, None, on_event)
+}
+
+/// [`serve`], with a [`Companion`] task started beside it.
+pub fn serve_with(
+    vault: Arc<Vault>,
+    home: &std::path::Path,
+    cfg: NetConfig,
+    now: i64,
+    companion: Option<Companion>,
+    on_event: &mut dyn FnMut(DaemonEvent) -> Result<(), AppError>,
+) -> Result<(), AppError> {
     let key = net::device_key(home)?;
     let me = key.public();
     let stall = env_ms("KITH_DAEMON_STALL_MS").unwrap_or(PUSH_STALL);
@@ -235,6 +253,7 @@ pub fn serve(
     let sock_path = vault.notify_socket();
     runtime()?.block_on(async {
         let mut notifier = bind_notifier(&sock_path);
+        let companion = companion.map(tokio::spawn);
         let ep = net::bind(&cfg, key, vec![SYNC_ALPN.to_vec()]).await?;
         let addrs = net::listen_addrs(&ep);
         net::blocking(&vault, {
@@ -455,6 +474,14 @@ pub fn serve(
         ep.close().await;
         if notifier.is_some() {
             let _ = std::fs::remove_file(&sock_path);
+        }
+        if let Some(h) = companion {
+            let abort = h.abort_handle();
+            match tokio::time::timeout(Duration::from_secs(5), h).await {
+                Ok(Ok(Err(e))) => return Err(e),
+                Ok(_) => {}
+                Err(_) => abort.abort(),
+            }
         }
         on_event(DaemonEvent::Stopped)
     })

@@ -97,6 +97,13 @@ daemon stops cleanly on Ctrl-C or SIGTERM.";
 pub struct DaemonArgs {
     #[command(flatten)]
     pub net: NetArgs,
+    /// Also serve the web UI (as `kith web --no-open`, on 127.0.0.1); its URL is printed after
+    /// the ready line
+    #[arg(long)]
+    pub web: bool,
+    /// The web UI's port with --web (0: any free port)
+    #[arg(long, value_name = "PORT", default_value_t = 0, requires = "web")]
+    pub web_port: u16,
 }
 
 /// The time for a daemon log line (the real clock: a log is read later).
@@ -108,7 +115,15 @@ pub fn daemon(ctx: &Ctx, a: DaemonArgs, out: &mut Out) -> Result<(), AppError> {
     let cfg = a.net.config(ctx)?;
     let vault = open_shared(ctx)?;
     let _lock = daemon::lock(&ctx.home)?;
-    daemon::serve(vault, &ctx.home, cfg, ctx.now, &mut |ev| {
+    let web = if a.web {
+        let ip = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+        Some(crate::web::prepare(ctx, ip, a.web_port)?)
+    } else {
+        None
+    };
+    let web_url = web.as_ref().map(|w| w.url.clone());
+    let companion = web.map(|w| Box::pin(w.serve()) as daemon::Companion);
+    daemon::serve_with(vault, &ctx.home, cfg, ctx.now, companion, &mut |ev| {
         match ev {
             DaemonEvent::Ready { id, addrs } => {
                 out.line(format!(
@@ -121,6 +136,10 @@ pub fn daemon(ctx: &Ctx, a: DaemonArgs, out: &mut Out) -> Result<(), AppError> {
                     }
                 ))
                 .map_err(io_err)?;
+                if let Some(url) = &web_url {
+                    out.line(format!("{} kith web: {url}", stamp()))
+                        .map_err(io_err)?;
+                }
                 out.flush().map_err(io_err)?;
             }
             DaemonEvent::ResponderFailed { peer, error } => {

@@ -5,11 +5,15 @@
 //! naming this server (no DNS rebinding), and, when it changes anything, the per-server CSRF
 //! token as a form field; no CORS headers are ever sent and every byte (HTML, CSS, script) is
 //! served by kith itself under a strict Content-Security-Policy. Pages call the same `app`
-//! functions as the CLI; vault calls run on the blocking pool.
+//! functions as the CLI; vault calls run on the blocking pool. Open pages follow the vault live:
+//! `/events` (Server-Sent Events) reports the change counter, polled while a page listens.
 
+mod live;
+mod network;
 mod pages;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
@@ -52,6 +56,11 @@ pub(crate) struct Web {
     hosts: Vec<String>,
     /// The Origin a browser sends with our own forms.
     origin: String,
+    /// The vault's change counter when the latest page was rendered (`data-seq` of the page,
+    /// compared by the live-update script with what `/events` reports).
+    seq: AtomicU64,
+    /// Set when the server stops: ends the live-update streams.
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 fn random_hex() -> String {
@@ -80,6 +89,9 @@ impl Web {
                 .app
                 .lock()
                 .map_err(|_| AppError::user("the web server's vault handle was poisoned"))?;
+            if let Ok(seq) = app.vault.read().and_then(|r| r.change_seq()) {
+                st.seq.store(seq, Ordering::Relaxed);
+            }
             f(&app)
         })
         .await
@@ -89,67 +101,124 @@ impl Web {
     pub(crate) fn csrf(&self) -> &str {
         &self.csrf
     }
+
+    /// The change counter read by the latest request, before it ran.
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq.load(Ordering::Relaxed)
+    }
+
+    /// The vault's change counter now (without touching [`Web::seq`]); `None` when it cannot be
+    /// read.
+    pub(crate) async fn change_seq(self: &Arc<Self>) -> Option<u64> {
+        let st = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let app = st.app.lock().ok()?;
+            app.vault.read().and_then(|r| r.change_seq()).ok()
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    /// A receiver that changes to `true` when the server stops.
+    pub(crate) fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+}
+
+/// A web server bound to its port, ready to serve: `kith web` and `kith daemon --web` build one,
+/// print [`Prepared::url`], then run [`Prepared::serve`] on their tokio runtime.
+pub struct Prepared {
+    listener: std::net::TcpListener,
+    st: Arc<Web>,
+    /// The address to open, with the token.
+    pub url: String,
+}
+
+/// Opens the vault and binds `ip:port` (synchronously, so a port in use is reported before
+/// anything else starts). The vault handle is this server's own: redb's multi-writer mode
+/// serialises it with every other handle (the daemon's, other commands').
+pub fn prepare(ctx: &Ctx, ip: IpAddr, port: u16) -> Result<Prepared, AppError> {
+    let app = ctx.open()?;
+    let listener = std::net::TcpListener::bind(SocketAddr::new(ip, port)).map_err(|e| {
+        AppError::hint(
+            format!("cannot listen on {ip}:{port}: {e}"),
+            "choose another port with --port, or 0 for any free port",
+        )
+    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| AppError::user(format!("cannot listen: {e}")))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| AppError::user(format!("cannot listen: {e}")))?
+        .port();
+    let host = match ip {
+        IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+        IpAddr::V4(v4) => format!("{v4}:{port}"),
+    };
+    let mut hosts = vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")];
+    if !hosts.contains(&host) {
+        hosts.push(host.clone());
+    }
+    let st = Arc::new(Web {
+        app: Mutex::new(app),
+        token: random_hex(),
+        session: random_hex(),
+        csrf: random_hex(),
+        origin: format!("http://{host}"),
+        hosts,
+        seq: AtomicU64::new(0),
+        stop: tokio::sync::watch::channel(false).0,
+    });
+    let url = format!("http://{host}/?token={}", st.token);
+    Ok(Prepared { listener, st, url })
+}
+
+impl Prepared {
+    /// Serves until SIGINT or SIGTERM, then ends the live-update streams and lets the requests
+    /// in flight finish. Must run inside a tokio runtime.
+    pub async fn serve(self) -> Result<(), AppError> {
+        let listener = tokio::net::TcpListener::from_std(self.listener)
+            .map_err(|e| AppError::user(format!("cannot listen: {e}")))?;
+        let st = self.st;
+        let stopper = st.clone();
+        let router = pages::routes()
+            .layer(middleware::from_fn_with_state(st.clone(), guard))
+            .with_state(st);
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                stop_signal().await;
+                // Open event streams would otherwise hold the graceful shutdown forever.
+                let _ = stopper.stop.send(true);
+            })
+            .await
+            .map_err(|e| AppError::user(format!("the web server failed: {e}")))
+    }
 }
 
 /// `kith web`: serves until SIGINT or SIGTERM.
 pub fn run(ctx: &Ctx, a: WebArgs, out: &mut Out) -> Result<(), AppError> {
-    let app = ctx.open()?;
     let ip = a.bind.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
     if !ip.is_loopback() {
         out.warn(format!(
             "serving on {ip}, not only this machine: anyone who can reach it and learns the URL can read and change your vault"
         ));
     }
+    let server = prepare(ctx, ip, a.port)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| AppError::user(format!("cannot start the web server: {e}")))?;
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, a.port))
-            .await
-            .map_err(|e| {
-                AppError::hint(
-                    format!("cannot listen on {ip}:{}: {e}", a.port),
-                    "choose another port with --port, or 0 for any free port",
-                )
-            })?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| AppError::user(format!("cannot listen: {e}")))?
-            .port();
-        let host = match ip {
-            IpAddr::V6(v6) => format!("[{v6}]:{port}"),
-            IpAddr::V4(v4) => format!("{v4}:{port}"),
-        };
-        let mut hosts = vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")];
-        if !hosts.contains(&host) {
-            hosts.push(host.clone());
-        }
-        let st = Arc::new(Web {
-            app: Mutex::new(app),
-            token: random_hex(),
-            session: random_hex(),
-            csrf: random_hex(),
-            origin: format!("http://{host}"),
-            hosts,
-        });
-        let url = format!("http://{host}/?token={}", st.token);
-        out.line(&url).map_err(crate::cli::io_err)?;
-        out.flush().map_err(crate::cli::io_err)?;
-        if !a.no_open {
-            open_browser(&url);
-        }
-        let router = pages::routes()
-            .layer(middleware::from_fn_with_state(st.clone(), guard))
-            .with_state(st);
-        axum::serve(listener, router)
-            .with_graceful_shutdown(stop_signal())
-            .await
-            .map_err(|e| AppError::user(format!("the web server failed: {e}")))?;
-        out.note("kith web: stopped");
-        Ok(())
-    })
+    out.line(&server.url).map_err(crate::cli::io_err)?;
+    out.flush().map_err(crate::cli::io_err)?;
+    if !a.no_open {
+        open_browser(&server.url);
+    }
+    rt.block_on(server.serve())?;
+    out.note("kith web: stopped");
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -211,7 +280,9 @@ fn secure_headers(r: &mut Response) {
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        // Not `no-referrer`: with it a browser sends `Origin: null` on our own forms, which the
+        // Origin check refuses. `same-origin` still tells other sites nothing.
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }

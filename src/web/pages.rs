@@ -47,6 +47,8 @@ pub(super) fn routes() -> Router<Arc<Web>> {
         .route("/c/{id}/pick", post(pick_post))
         .route("/i/{id}/edit", get(item_edit_form).post(item_edit_post))
         .route("/i/{id}/done", post(done_post))
+        .route("/events", get(super::live::events))
+        .route("/network", get(super::network::network))
         .fallback(not_found)
 }
 
@@ -74,8 +76,9 @@ async fn not_found(State(st): St) -> Response {
 // ---------------------------------------------------------------------------------------------
 // Layout and helpers.
 
-fn layout(st: &Web, title: &str, body: Markup) -> Html<String> {
-    let _ = st;
+/// The page around `body`. `data-seq` is the change counter the page was rendered at; the
+/// live-update script refreshes the `data-live` fragments when `/events` reports another.
+pub(super) fn layout(st: &Web, title: &str, body: Markup) -> Html<String> {
     Html(
         html! {
             (DOCTYPE)
@@ -88,16 +91,18 @@ fn layout(st: &Web, title: &str, body: Markup) -> Html<String> {
                     link rel="stylesheet" href="/static/app.css";
                     script src="/static/app.js" defer {}
                 }
-                body {
+                body data-seq=(st.seq()) {
                     a.skip href="#main" { "Skip to content" }
                     header {
                         nav aria-label="Main" {
                             a href="/" { "Contacts" }
                             a href="/today" { "Today" }
                             a href="/new" { "Add contact" }
+                            a href="/network" { "Network" }
                             a href="/devices" { "Devices" }
                         }
                     }
+                    p #live-note hidden role="status" {}
                     main #main { (body) }
                 }
             }
@@ -139,7 +144,7 @@ fn problem_at(p: Option<&Problem>, field: &str) -> Markup {
 }
 
 /// A page for an error that is not about one field (a missing contact, a damaged vault).
-fn error_page(st: &Web, e: AppError) -> Response {
+pub(super) fn error_page(st: &Web, e: AppError) -> Response {
     let status = match e {
         AppError::User { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -196,7 +201,14 @@ struct ListParams {
     sort: String,
     #[serde(default)]
     partial: String,
+    /// Which page of [`LIST_PAGE`] rows, from 0.
+    #[serde(default)]
+    page: usize,
 }
+
+/// Rows per page of the contact list: a page of 10,000 rows is 2 MB of HTML that no one reads
+/// at once (and the render budget is 20 ms).
+const LIST_PAGE: usize = 250;
 
 /// The list (or search results) as HTML, without the layout: also what search-as-you-type
 /// fetches.
@@ -206,6 +218,7 @@ pub(crate) fn render_list(
     tag: &str,
     org: &str,
     sort: &str,
+    page: usize,
 ) -> Result<Markup, AppError> {
     if !p_q.trim().is_empty() {
         let (total, hits) = app.search(p_q, 100)?;
@@ -239,8 +252,27 @@ pub(crate) fn render_list(
     };
     let mut buf = Default::default();
     let rows = app.list(&q, &mut buf)?;
+    let total = rows.len();
+    let last_page = total.saturating_sub(1) / LIST_PAGE;
+    let page = page.min(last_page);
+    let (from, to) = (page * LIST_PAGE, ((page + 1) * LIST_PAGE).min(total));
+    let rows = &rows[from..to];
+    let link = |p: usize| {
+        let page = p.to_string();
+        let q = [("sort", sort), ("tag", tag), ("org", org), ("page", &page)];
+        format!("/?{}", serde_urlencoded::to_string(q).unwrap_or_default())
+    };
     Ok(html! {
-        p #count aria-live="polite" { (rows.len()) " contact" @if rows.len() != 1 { "s" } }
+        p #count aria-live="polite" {
+            (total) " contact" @if total != 1 { "s" }
+            @if total > LIST_PAGE { ", " (from + 1) "–" (to) " shown" }
+        }
+        @if total > LIST_PAGE {
+            nav.pages aria-label="Pages of the list" {
+                @if page > 0 { a href=(link(page - 1)) rel="prev" { "Previous " (LIST_PAGE) } " " }
+                @if page < last_page { a href=(link(page + 1)) rel="next" { "Next " (LIST_PAGE) } }
+            }
+        }
         table {
             thead { tr {
                 th scope="col" { a href={ "/?sort=name&tag=" (tag) "&org=" (org) } { "Name" } }
@@ -250,7 +282,7 @@ pub(crate) fn render_list(
                 th scope="col" { a href={ "/?sort=last&tag=" (tag) "&org=" (org) } { "Last contact" } }
             } }
             tbody {
-                @for r in &rows {
+                @for r in rows {
                     tr {
                         td { a href={ "/c/" (r.id) } { (r.name) } }
                         td { (r.org) @if !r.title.is_empty() { " · " (r.title) } }
@@ -265,9 +297,15 @@ pub(crate) fn render_list(
 }
 
 async fn contacts(State(st): St, Query(p): Query<ListParams>) -> Response {
-    let (q, tag, org, sort) = (p.q.clone(), p.tag.clone(), p.org.clone(), p.sort.clone());
+    let (q, tag, org, sort, page) = (
+        p.q.clone(),
+        p.tag.clone(),
+        p.org.clone(),
+        p.sort.clone(),
+        p.page,
+    );
     let res = st
-        .with_app(move |app| render_list(app, &q, &tag, &org, &sort))
+        .with_app(move |app| render_list(app, &q, &tag, &org, &sort, page))
         .await;
     let list = match res {
         Ok(m) => m,
@@ -294,7 +332,7 @@ async fn contacts(State(st): St, Query(p): Query<ListParams>) -> Response {
             }
             button type="submit" { "Show" }
         }
-        div #results { (list) }
+        div #results data-live { (list) }
     };
     layout(&st, "Contacts", body).into_response()
 }
@@ -425,8 +463,9 @@ fn contact_page(
         }
     };
     html! {
+        div #facts data-live {
         h1 { (c.name) }
-        p { a href={ "/c/" (id) "/edit" } { "Edit " (c.name) } }
+        p { a href={ "/c/" (id) "/edit" } { "Edit " (c.name) } " · " a href={ "/network?c=" (id) } { "Network of " (c.name) } }
         @if !cp.view.conflicts_explained.is_empty() {
             section.conflicts aria-labelledby="conflicts-h" {
                 h2 #conflicts-h { "Conflicts" }
@@ -469,6 +508,7 @@ fn contact_page(
                 dd { @match &l.name { Some(n) => { a href={ "/c/" (l.to) } { (n) } }, None => { (l.to) } } }
             }
         }
+        }
         section aria-labelledby="actions-h" {
             h2 #actions-h { "Quick actions" }
             div.actions {
@@ -499,7 +539,7 @@ fn contact_page(
                 }
             }
         }
-        section aria-labelledby="tl-h" {
+        section #timeline aria-labelledby="tl-h" data-live {
             h2 #tl-h { "Timeline" }
             (problem_at(pf("done"), "snooze"))
             @if cp.timeline.is_empty() { p.muted { "Nothing yet." } }
@@ -720,7 +760,7 @@ async fn done_post(State(st): St, Path(id): Path<String>, Form(f): Fields) -> Re
 fn contact_form(st: &Web, id: DocId, c: &Contact, base: &str, p: Option<&Problem>) -> Markup {
     html! {
         h1 { "Edit " (c.name) }
-        form method="post" action={ "/c/" (id) "/edit" } {
+        form.edit method="post" action={ "/c/" (id) "/edit" } {
             (csrf(st))
             input type="hidden" name="base" value=(base);
             (problem_at(p, "base"))
@@ -935,7 +975,7 @@ fn form_values(mut c: Contact, f: &[(String, String)]) -> Contact {
 fn item_form(st: &Web, id: DocId, item: &Item, base: &str, p: Option<&Problem>) -> Markup {
     html! {
         h1 { "Edit " (kind_word(item.kind())) }
-        form method="post" action={ "/i/" (id) "/edit" } {
+        form.edit method="post" action={ "/i/" (id) "/edit" } {
             (csrf(st))
             input type="hidden" name="base" value=(base);
             (problem_at(p, "base"))
@@ -1103,6 +1143,7 @@ async fn today(State(st): St, Query(p): Query<TodayParams>) -> Response {
             input #within name="within" type="text" value=(within);
             button type="submit" { "Show" }
         }
+        div #due data-live {
         @if rows.is_empty() { p { "Nothing due. " } }
         ul.due {
             @for r in &rows {
@@ -1120,6 +1161,7 @@ async fn today(State(st): St, Query(p): Query<TodayParams>) -> Response {
                     }
                 }
             }
+        }
         }
     };
     layout(&st, "Today", body).into_response()
@@ -1142,6 +1184,7 @@ async fn devices(State(st): St) -> Response {
     };
     let body = html! {
         h1 { "Devices" }
+        div #devices data-live {
         table {
             thead { tr { th scope="col" { "Name" } th scope="col" { "Id" } th scope="col" { "Last sync" } th scope="col" { "Unsent changes" } th scope="col" { "" } } }
             tbody {
@@ -1162,6 +1205,7 @@ async fn devices(State(st): St) -> Response {
         }
         @if rows.len() <= 1 {
             p.muted { "No other devices yet: pair one with " code { "kith device invite" } " here and " code { "kith device join TICKET" } " there." }
+        }
         }
     };
     layout(&st, "Devices", body).into_response()

@@ -31,3 +31,5 @@ mod store;
 mod store_maps;
 mod sync;
 mod web;
+mod web12;
+mod web_browser;

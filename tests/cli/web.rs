@@ -14,7 +14,8 @@ use crate::env::TestEnv;
 const WAIT: Duration = Duration::from_secs(60);
 
 pub struct Server {
-    child: Child,
+    /// `None` when attached to a server another process runs (`kith daemon --web`).
+    child: Option<Child>,
     pub port: u16,
     pub token: String,
     pub cookie: String,
@@ -59,11 +60,30 @@ impl Server {
         let (port, token) = rest.split_once("/?token=").expect("URL with a token");
         assert_eq!(token.len(), 64, "a 256-bit token: {url}");
         let mut s = Server {
-            child,
+            child: Some(child),
             port: port.parse().expect("port"),
             token: token.to_string(),
             cookie: String::new(),
         };
+        s.exchange();
+        s
+    }
+
+    /// A client of the server listening on `port`, with the cookie traded for `token`.
+    pub fn attach(port: u16, token: &str) -> Server {
+        let mut s = Server {
+            child: None,
+            port,
+            token: token.to_string(),
+            cookie: String::new(),
+        };
+        s.exchange();
+        s
+    }
+
+    /// Trades the token for the session cookie.
+    fn exchange(&mut self) {
+        let s = self;
         let r = s.raw(
             "GET",
             &format!("/?token={}", s.token),
@@ -75,7 +95,6 @@ impl Server {
         assert_eq!(r.status, 303, "token exchange: {}", r.head);
         let set = r.header("set-cookie").expect("a cookie");
         s.cookie = set.split(';').next().unwrap().to_string();
-        s
     }
 
     pub fn host(&self) -> String {
@@ -147,16 +166,18 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits for the exit code.
-    pub fn stop(mut self) -> (i32, String) {
+    pub fn stop(self) -> (i32, String) {
+        self.stop_with(libc::SIGTERM)
+    }
+
+    /// Sends `sig` and waits for the exit code.
+    pub fn stop_with(mut self, sig: i32) -> (i32, String) {
+        let mut child = self.child.take().expect("a server this test started");
         // SAFETY: kill(2) on our own child's pid.
         unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
+            libc::kill(child.id() as i32, sig);
         }
         let (tx, rx) = mpsc::channel();
-        let mut child = std::mem::replace(
-            &mut self.child,
-            std::process::Command::new("true").spawn().expect("true"),
-        );
         std::thread::spawn(move || {
             let code = child.wait().ok().and_then(|s| s.code()).unwrap_or(-1);
             let mut err = String::new();
@@ -171,12 +192,14 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 
-fn dechunk(mut s: &str) -> String {
+pub fn dechunk(mut s: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = s.split_once("\r\n") {
         let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
