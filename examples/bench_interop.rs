@@ -1,19 +1,23 @@
 //! Interop benchmark (not a test): whole-process wall time of the release `kith` binary.
 //!
 //! Generates (fixed seed) one .vcf of 10,000 cards and a 10,000-row LinkedIn Connections.csv,
-//! then measures, as the median of 5 runs: import into an empty vault, import into a vault
-//! that already holds them, and export of the 10,000 contacts in each format.
+//! then measures (median and min–max of 5 runs, CPU time, peak RSS): import into an empty
+//! vault, import into a vault that already holds them, export of the 10,000 contacts (and
+//! their 2,000 notes) in each format, and the size of the vault import built against the same
+//! data as compact JSON.
 //!
-//!     cargo build --profile profiling && cargo run --profile profiling --example bench_interop
+//!     cargo build --profile profiling --bin kith --example bench_interop
+//!     target/profiling/examples/bench_interop
 //!
-//! Set KITH_BIN to measure another binary. Prints a Markdown table.
+//! Set KITH_BIN to measure another binary, BENCH_RUNS to change the number of runs. Prints
+//! Markdown tables.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const N: usize = 10_000;
-const RUNS: usize = 5;
+const RUNS: usize = 5; // BENCH_RUNS overrides
 
 /// xorshift64*: a tiny PRNG so the workload is the same on every machine.
 struct Rng(u64);
@@ -159,26 +163,89 @@ fn gen_csv(path: &Path) {
     std::fs::write(path, s).unwrap();
 }
 
-fn kith(bin: &Path, home: &Path, args: &[&str]) -> (Duration, Vec<u8>) {
-    let start = Instant::now();
-    let out = Command::new(bin)
-        .env("KITH_HOME", home)
+/// One measured run of `kith ARGS`.
+struct Sample {
+    wall: Duration,
+    /// User plus system CPU time of the child.
+    cpu: Duration,
+    max_rss_kib: u64,
+    stdout: Vec<u8>,
+}
+
+/// Hidden first argument that turns this binary into the measuring helper (see [`helper`]).
+const HELPER: &str = "__measure";
+
+/// Runs `kith ARGS` in `home` through a fresh copy of this binary in helper mode (Linux carries
+/// the peak RSS of the process that forks into the child's `ru_maxrss`, so spawning from this
+/// process, which holds the generated files, would report its peak instead of kith's).
+fn kith(bin: &Path, home: &Path, args: &[&str], scratch: &Path) -> Sample {
+    let out_path = scratch.join("stdout");
+    let err_path = scratch.join("stderr");
+    let helper = Command::new(std::env::current_exe().unwrap())
+        .arg(HELPER)
+        .arg(&out_path)
+        .arg(&err_path)
+        .arg(bin)
         .args(args)
+        .env_clear()
+        .env("KITH_HOME", home)
+        .env("KITH_NOW", "2026-11-22T10:00:00Z")
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let t = start.elapsed();
+    let report = String::from_utf8_lossy(&helper.stdout);
+    let f: Vec<i64> = report
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
     assert!(
-        out.status.success(),
-        "kith {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+        f.len() == 4 && f[3] == 0,
+        "kith {args:?}: {report} {}",
+        std::fs::read_to_string(&err_path).unwrap_or_default()
     );
-    (t, out.stdout)
+    Sample {
+        wall: Duration::from_nanos(f[0] as u64),
+        cpu: Duration::from_micros(f[1] as u64),
+        max_rss_kib: f[2] as u64,
+        stdout: std::fs::read(&out_path).unwrap(),
+    }
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
+/// Helper mode: `bench_interop __measure OUT ERR KITH ARGS...` runs KITH ARGS with stdout to
+/// OUT and stderr to ERR and prints "wall_ns cpu_us max_rss_kib status"; wall time runs from
+/// just before the spawn to the return of `wait4`.
+fn helper(mut argv: impl Iterator<Item = std::ffi::OsString>) {
+    let (Some(out), Some(err), Some(bin)) = (argv.next(), argv.next(), argv.next()) else {
+        panic!("usage: bench_interop __measure OUT ERR KITH ARGS...");
+    };
+    let out = std::fs::File::create(out).unwrap();
+    let err = std::fs::File::create(err).unwrap();
+    let start = Instant::now();
+    let child = Command::new(bin)
+        .args(argv)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is a plain C struct for which all-zero bytes is a valid value.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our own child, not yet reaped (std's `Child` is never waited on); the
+    // pointers are to live locals.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    let wall = start.elapsed();
+    drop(child);
+    assert_eq!(r, pid, "wait4: {}", std::io::Error::last_os_error());
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    };
+    let tv = |t: libc::timeval| t.tv_sec * 1_000_000 + t.tv_usec;
+    let cpu_us = tv(ru.ru_utime) + tv(ru.ru_stime);
+    println!("{} {cpu_us} {} {code}", wall.as_nanos(), ru.ru_maxrss);
 }
 
 fn fnv(bytes: &[u8]) -> u64 {
@@ -197,7 +264,41 @@ fn summary(out: &[u8]) -> String {
     )
 }
 
+/// One table row: median and min–max wall time, median CPU, the highest peak RSS.
+fn row(what: String, samples: &[Sample], target: &str, check: String) -> [String; 7] {
+    let mut wall: Vec<f64> = samples.iter().map(|s| s.wall.as_secs_f64()).collect();
+    let mut cpu: Vec<f64> = samples.iter().map(|s| s.cpu.as_secs_f64()).collect();
+    wall.sort_by(f64::total_cmp);
+    cpu.sort_by(f64::total_cmp);
+    let rss = samples.iter().map(|s| s.max_rss_kib).max().unwrap_or(0);
+    [
+        what,
+        format!("{:.2} s", wall[wall.len() / 2]),
+        format!("{:.2}–{:.2} s", wall[0], wall[wall.len() - 1]),
+        format!("{:.2} s", cpu[cpu.len() / 2]),
+        format!("{:.1}", rss as f64 / 1024.0),
+        target.into(),
+        check,
+    ]
+}
+
+/// Size of the JSON export written compactly (no indentation), the reference for the vault.
+fn compact_json_len(pretty: &[u8]) -> u64 {
+    let v: serde_json::Value = serde_json::from_slice(pretty).unwrap();
+    serde_json::to_vec(&v).unwrap().len() as u64
+}
+
 fn main() {
+    let mut argv = std::env::args_os().skip(1);
+    let first = argv.next();
+    if first.as_deref() == Some(std::ffi::OsStr::new(HELPER)) {
+        helper(argv);
+        return;
+    }
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(RUNS);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let bin = std::env::var_os("KITH_BIN")
         .map(PathBuf::from)
@@ -207,11 +308,13 @@ fn main() {
         "build it first: cargo build --profile profiling --bin kith"
     );
     let tmp = tempfile::tempdir().unwrap();
+    let scratch = tmp.path();
     let vcf = tmp.path().join("cards.vcf");
     let csv = tmp.path().join("Connections.csv");
     gen_vcf(&vcf);
     gen_csv(&csv);
-    let mut rows: Vec<[String; 4]> = Vec::new();
+    let mut rows: Vec<[String; 7]> = Vec::new();
+    let mut sizes: Vec<(String, u64, u64)> = Vec::new();
     for (label, file) in [
         ("vCard 10,000 cards", &vcf),
         ("LinkedIn CSV 10,000 rows", &csv),
@@ -220,60 +323,71 @@ fn main() {
         let f = file.to_str().unwrap();
         let mut empty = Vec::new();
         let mut last = String::new();
-        for run in 0..RUNS {
+        for run in 0..runs {
             let home = tmp.path().join(format!("empty-{label}-{run}"));
-            let (t, out) = kith(&bin, &home, &["--json", "import", f]);
-            empty.push(t);
-            last = summary(&out);
+            let s = kith(&bin, &home, &["--json", "import", f], scratch);
+            last = summary(&s.stdout);
+            empty.push(s);
         }
-        rows.push([
+        rows.push(row(
             format!(
                 "import {label} ({:.1} MB) into an empty vault",
                 size as f64 / 1e6
             ),
-            format!("{:.2} s", median(empty).as_secs_f64()),
-            "3 s".into(),
+            &empty,
+            "≤ 2 s",
             last.clone(),
-        ]);
+        ));
         let home = tmp.path().join(format!("full-{label}"));
-        kith(&bin, &home, &["import", f]);
+        kith(&bin, &home, &["import", f], scratch);
+        let json = kith(&bin, &home, &["export", "--format", "json"], scratch).stdout;
+        sizes.push((
+            label.to_string(),
+            kith::store::file_size(&home.join("vault.redb")),
+            compact_json_len(&json),
+        ));
         let mut again = Vec::new();
-        for _ in 0..RUNS {
-            let (t, out) = kith(&bin, &home, &["--json", "import", f]);
-            again.push(t);
-            last = summary(&out);
+        for _ in 0..runs {
+            let s = kith(&bin, &home, &["--json", "import", f], scratch);
+            last = summary(&s.stdout);
+            again.push(s);
         }
-        rows.push([
+        rows.push(row(
             format!("import {label} into a vault that holds them"),
-            format!("{:.2} s", median(again).as_secs_f64()),
-            "3 s".into(),
+            &again,
+            "–",
             last,
-        ]);
+        ));
     }
     let home = tmp.path().join("full-vCard 10,000 cards");
     for (fmt, extra) in [("vcard", None), ("json", None), ("markdown", Some("md"))] {
-        let mut ts = Vec::new();
+        let mut samples = Vec::new();
         let mut check = String::new();
-        for run in 0..RUNS {
+        for run in 0..runs {
             let mut args = vec!["export", "--format", fmt];
             let dir = tmp.path().join(format!("md-{run}"));
             if extra.is_some() {
                 args.extend(["-o", dir.to_str().unwrap()]);
             }
-            let (t, out) = kith(&bin, &home, &args);
-            ts.push(t);
+            let s = kith(&bin, &home, &args, scratch);
             check = if extra.is_some() {
                 format!("{} files", std::fs::read_dir(&dir).unwrap().count())
             } else {
-                format!("{} bytes, fnv {:016x}", out.len(), fnv(&out))
+                format!("{} bytes, fnv {:016x}", s.stdout.len(), fnv(&s.stdout))
             };
+            samples.push(s);
         }
-        rows.push([
-            format!("export 10,000 contacts as {fmt}"),
-            format!("{:.2} s", median(ts).as_secs_f64()),
-            "1 s".into(),
+        let target = if extra.is_some() {
+            "–"
+        } else {
+            "≤ 0.5 s, ≤ 50 MB"
+        };
+        rows.push(row(
+            format!("export 10,000 contacts (+ 2,000 notes) as {fmt}"),
+            &samples,
+            target,
             check,
-        ]);
+        ));
     }
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -286,12 +400,28 @@ fn main() {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    println!("Machine: {cpu}, {cores} cores, {}.", std::env::consts::OS);
-    println!("Command: `cargo build --profile profiling && cargo run --profile profiling --example bench_interop`");
-    println!("Whole-process wall time of `kith`, median of {RUNS} runs.\n");
-    println!("| workload | median | target | check |");
-    println!("|---|---|---|---|");
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "Machine: {cpu}, {cores} cores, {}; load average {}.",
+        std::env::consts::OS,
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!("Command: `cargo build --profile profiling --bin kith --example bench_interop && target/profiling/examples/bench_interop`");
+    println!("Whole-process times of `kith` (spawn to `wait4`), {runs} runs each; CPU = user + system (median); peak RSS = highest `ru_maxrss`.\n");
+    println!("| workload | median | min–max | CPU | peak RSS MiB | target | check |");
+    println!("|---|---:|---:|---:|---:|---|---|");
     for r in rows {
-        println!("| {} | {} | {} | {} |", r[0], r[1], r[2], r[3]);
+        println!("| {} |", r.join(" | "));
+    }
+    println!("\n| vault built by `kith import` | vault.redb bytes | compact JSON bytes | ratio | target |");
+    println!("|---|---:|---:|---:|---|");
+    for (label, vault, json) in sizes {
+        println!(
+            "| {label} | {vault} | {json} | {:.2}× | ≤ 3× |",
+            vault as f64 / json as f64
+        );
     }
 }

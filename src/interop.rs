@@ -18,6 +18,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use automerge::AutoCommit;
+use kith_core::index;
 use kith_core::interop::dedup;
 use kith_core::interop::map::{self, MapOptions};
 use kith_core::interop::{
@@ -29,7 +30,7 @@ use kith_core::{DocId, Kind};
 use serde::{Deserialize, Serialize};
 
 use crate::app::{am_err, App, AppError, ListQuery, Result};
-use crate::store::{map_io, SharedIndex, StoreError, Writer};
+use crate::store::{map_io, Reader, SharedIndex, StoreError, Writer};
 
 /// The longest physical line import buffers; longer lines are cut here and rejected by the
 /// reader ("line longer than ..."), so a 100 MB line costs 1 MiB of memory.
@@ -235,9 +236,10 @@ struct Incoming {
 }
 
 impl App {
-    /// Imports every source in one write transaction. See the module invariants.
+    /// Imports every source in one write transaction. See the module invariants. An import
+    /// that wrote many documents then keeps the file compact ([`COMPACT_AFTER`]).
     pub fn import(
-        &self,
+        &mut self,
         sources: Vec<Source>,
         opts: ImportOptions,
         progress: &mut dyn FnMut(Progress),
@@ -274,12 +276,29 @@ impl App {
             Ok(s)
         });
         match result {
-            Ok(s) => Ok(s),
+            Ok(s) => {
+                if s.created + s.updated >= COMPACT_AFTER {
+                    self.keep_compact();
+                }
+                Ok(s)
+            }
             Err(Abort::Dry(s)) => Ok(*s),
             Err(Abort::Err(e)) => Err(e),
         }
     }
+
+    /// After a write of many documents: gives the free space the write left behind back to the
+    /// file system when the file is mostly free space (`Vault::compact_if_sparse`). The write
+    /// has committed already, so a compaction that cannot run now (another process holds a
+    /// transaction, the disk is full) is skipped: the file stays valid, just larger.
+    pub fn keep_compact(&mut self) {
+        let _ = self.vault.compact_if_sparse();
+    }
 }
+
+/// An import or restore that wrote at least this many documents checks whether the vault file
+/// needs compacting.
+pub const COMPACT_AFTER: usize = 256;
 
 fn import_one(
     w: &mut Writer,
@@ -518,8 +537,9 @@ fn import_json(
             }
             None => {
                 let mut l = w.create_with_id(id);
-                model::write_contact(&mut l.doc, &c, stamp(c.updated)).map_err(am_err)?;
-                w.save(l)?;
+                let stored =
+                    model::new_contact(&mut l.doc, &c, stamp(c.updated)).map_err(am_err)?;
+                w.save_indexed(l, Some(Kind::Contact), index::contact_index(&stored))?;
                 Action::Created
             }
         };
@@ -542,8 +562,8 @@ fn import_json(
             }
             None => {
                 let mut l = w.create_with_id(id);
-                model::write_note(&mut l.doc, &n, stamp(n.updated)).map_err(am_err)?;
-                w.save(l)?;
+                let stored = model::new_note(&mut l.doc, &n, stamp(n.updated)).map_err(am_err)?;
+                w.save_indexed(l, Some(Kind::Note), index::note_index(&stored))?;
                 Action::Created
             }
         };
@@ -565,8 +585,13 @@ fn import_json(
             }
             None => {
                 let mut l = w.create_with_id(id);
-                model::write_interaction(&mut l.doc, &i, stamp(i.updated)).map_err(am_err)?;
-                w.save(l)?;
+                let stored =
+                    model::new_interaction(&mut l.doc, &i, stamp(i.updated)).map_err(am_err)?;
+                w.save_indexed(
+                    l,
+                    Some(Kind::Interaction),
+                    index::interaction_index(&stored),
+                )?;
                 Action::Created
             }
         };
@@ -589,8 +614,9 @@ fn import_json(
             }
             None => {
                 let mut l = w.create_with_id(id);
-                model::write_reminder(&mut l.doc, &r, stamp(r.updated)).map_err(am_err)?;
-                w.save(l)?;
+                let stored =
+                    model::new_reminder(&mut l.doc, &r, stamp(r.updated)).map_err(am_err)?;
+                w.save_indexed(l, Some(Kind::Reminder), index::reminder_index(&stored))?;
                 Action::Created
             }
         };
@@ -656,6 +682,16 @@ fn find_match(w: &Writer, c: &Contact) -> Result<Option<(DocId, Via)>> {
         }
     }
     Ok(None)
+}
+
+/// Whether two contacts are the same apart from their timestamps (`write_contact` would write
+/// nothing).
+fn same_contact(a: &Contact, b: &Contact) -> bool {
+    Contact {
+        created: a.created,
+        updated: a.updated,
+        ..b.clone()
+    } == *a
 }
 
 fn linked_note_bodies(w: &Writer, contact: DocId) -> Result<Vec<String>> {
@@ -725,10 +761,10 @@ fn apply(
     }
     let (id, action) = match find_match(w, &incoming)? {
         Some((id, via)) => {
-            let mut l = w
-                .load(id)?
+            let (mut l, mut c) = w
+                .load_contact(id)?
                 .ok_or_else(|| AppError::user(format!("contact {id} vanished during import")))?;
-            let mut c = model::read_contact(&l.doc);
+            let old = c.clone();
             if via == Via::DocId {
                 // kith's export UID of this very contact: nothing to record.
                 incoming.uid.clear();
@@ -738,8 +774,12 @@ fn apply(
             } else {
                 map::merge_import(&mut c, &incoming);
             }
-            let changed = model::write_contact(&mut l.doc, &c, now).map_err(am_err)?;
-            w.save(l)?;
+            // Unchanged (the usual re-import): nothing to write, nothing to save.
+            let changed = !same_contact(&old, &c)
+                && model::write_contact(&mut l.doc, &c, now).map_err(am_err)?;
+            if changed {
+                w.save(l)?;
+            }
             (
                 id,
                 if changed {
@@ -750,10 +790,11 @@ fn apply(
             )
         }
         None => {
+            // A new contact is built in one pass and indexed from what was built.
             let mut l = w.create();
-            model::write_contact(&mut l.doc, &incoming, now).map_err(am_err)?;
+            let stored = model::new_contact(&mut l.doc, &incoming, now).map_err(am_err)?;
             let id = l.id;
-            w.save(l)?;
+            w.save_indexed(l, Some(Kind::Contact), index::contact_index(&stored))?;
             (id, Action::Created)
         }
     };
@@ -777,8 +818,8 @@ fn apply(
                 contacts: [id].into_iter().collect(),
                 ..Default::default()
             };
-            model::write_note(&mut l.doc, &note, now).map_err(am_err)?;
-            w.save(l)?;
+            let stored = model::new_note(&mut l.doc, &note, now).map_err(am_err)?;
+            w.save_indexed(l, Some(Kind::Note), index::note_index(&stored))?;
             touched = true;
         }
     }
@@ -804,8 +845,12 @@ fn apply(
                 summary: LINKEDIN_SUMMARY.into(),
                 ..Default::default()
             };
-            model::write_interaction(&mut l.doc, &i, now).map_err(am_err)?;
-            w.save(l)?;
+            let stored = model::new_interaction(&mut l.doc, &i, now).map_err(am_err)?;
+            w.save_indexed(
+                l,
+                Some(Kind::Interaction),
+                index::interaction_index(&stored),
+            )?;
             touched = true;
         }
     }
@@ -901,14 +946,148 @@ struct WithId<T> {
     doc: T,
 }
 
-/// The `kith export --format json` document (schema in docs/export-format.md).
+/// Runs `f` over `items` on two threads and hands the results to `sink` in input order, so the
+/// output is the same as a sequential loop's. Memory is bounded: each worker runs at most
+/// [`WINDOW`] items ahead of the sink. An error from `sink` stops the workers.
+fn par_ordered<I: Sync, T: Send>(
+    items: &[I],
+    f: impl Fn(&I) -> T + Sync,
+    mut sink: impl FnMut(T) -> Result<()>,
+) -> Result<()> {
+    const WORKERS: usize = 2;
+    const WINDOW: usize = 64;
+    if items.len() < 2 * WINDOW {
+        for i in items {
+            sink(f(i))?;
+        }
+        return Ok(());
+    }
+    std::thread::scope(|s| {
+        let mut rxs = Vec::with_capacity(WORKERS);
+        for w in 0..WORKERS {
+            let (tx, rx) = std::sync::mpsc::sync_channel(WINDOW);
+            rxs.push(rx);
+            let f = &f;
+            s.spawn(move || {
+                for item in items.iter().skip(w).step_by(WORKERS) {
+                    if tx.send(f(item)).is_err() {
+                        break; // the sink stopped
+                    }
+                }
+            });
+        }
+        for i in 0..items.len() {
+            let Ok(t) = rxs[i % WORKERS].recv() else {
+                return Err(AppError::Store(StoreError::Internal(
+                    "an export worker stopped".into(),
+                )));
+            };
+            sink(t)?; // on error, dropping the receivers stops the workers
+        }
+        Ok(())
+    })
+}
+
+/// One kind's documents in the JSON export, loaded (on two threads) and written one at a
+/// time as the serializer reaches them.
+struct Section<'a, T> {
+    r: &'a Reader,
+    ids: Vec<DocId>,
+    read: fn(&AutoCommit) -> T,
+    /// The error that stopped the export (serde only carries a message).
+    err: &'a std::cell::RefCell<Option<AppError>>,
+}
+
+impl<T: Serialize + Send> Serialize for Section<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let mut seq = s.serialize_seq(Some(self.ids.len()))?;
+        let mut ser_err = None;
+        let (r, read) = (self.r, self.read);
+        let res = par_ordered(
+            &self.ids,
+            |id| -> Result<Option<WithId<T>>> {
+                Ok(r.load(*id)?.map(|d| WithId {
+                    id: *id,
+                    doc: read(&d),
+                }))
+            },
+            |item| {
+                if let Some(w) = item? {
+                    if let Err(e) = seq.serialize_element(&w) {
+                        ser_err = Some(e);
+                        return Err(AppError::user("export stopped"));
+                    }
+                }
+                Ok(())
+            },
+        );
+        if let Some(e) = ser_err {
+            return Err(e);
+        }
+        if let Err(e) = res {
+            *self.err.borrow_mut() = Some(e);
+            return Err(S::Error::custom("export stopped"));
+        }
+        seq.end()
+    }
+}
+
+/// The `kith export --format json` document (schema in docs/export-format.md), streamed.
 #[derive(Serialize)]
-struct VaultExport {
+struct VaultExport<'a> {
     kith_export: u32,
-    contacts: Vec<WithId<Contact>>,
-    notes: Vec<WithId<Note>>,
-    interactions: Vec<WithId<Interaction>>,
-    reminders: Vec<WithId<model::Reminder>>,
+    contacts: Section<'a, Contact>,
+    notes: Section<'a, Note>,
+    interactions: Section<'a, Interaction>,
+    reminders: Section<'a, model::Reminder>,
+}
+
+/// The vCard of one exported contact: its UID (kith's export UID when it has none), its
+/// notes (oldest first) and its links naming their target's UID.
+fn vcard_of(r: &Reader, id: DocId, version: WriteVersion) -> Result<Option<String>> {
+    let Some(doc) = r.load(id)? else {
+        return Ok(None);
+    };
+    let c = model::read_contact(&doc);
+    let mut uids: HashMap<String, String> = HashMap::new();
+    for l in c.links.values() {
+        if uids.contains_key(&l.to) {
+            continue;
+        }
+        let uid = match l.to.parse::<DocId>() {
+            Ok(t) => match r.load(t)? {
+                Some(td) => {
+                    let tu = model::read_contact(&td).uid;
+                    if tu.is_empty() {
+                        map::kith_uid(&t)
+                    } else {
+                        tu
+                    }
+                }
+                None => map::kith_uid(&t),
+            },
+            Err(_) => l.to.clone(),
+        };
+        uids.insert(l.to.clone(), uid);
+    }
+    let mut notes: Vec<(i64, DocId, String)> = Vec::new();
+    for (nid, kind) in r.timeline(id)? {
+        if kind == Kind::Note {
+            if let Some(nd) = r.load(nid)? {
+                let n = model::read_note(&nd);
+                notes.push((n.created, nid, n.body));
+            }
+        }
+    }
+    notes.sort();
+    let bodies: Vec<String> = notes.into_iter().map(|n| n.2).collect();
+    let link_uid = |hex: &str| uids.get(hex).cloned().unwrap_or_else(|| hex.to_string());
+    let mut card = map::contact_to_card_with(&c, &bodies, &link_uid);
+    if card.uid.is_none() {
+        card.uid = Some(map::kith_uid(&id));
+    }
+    Ok(Some(write_vcard(&card, version)))
 }
 
 impl App {
@@ -925,98 +1104,98 @@ impl App {
         Ok(rows.into_iter().map(|r| r.id).collect())
     }
 
-    /// Every selected contact as vCard 4.0 (or 3.0), in `kith list` order (name, then id).
-    /// Each card carries the contact's UID (kith's export UID, [`map::kith_uid`], when it has
-    /// none) and kith's own fields as `X-KITH-*` properties; links name their target's UID.
-    pub fn export_vcard(&self, f: &ExportFilter, version: WriteVersion) -> Result<(usize, String)> {
+    /// Every selected contact as vCard 4.0 (or 3.0), in `kith list` order (name, then id),
+    /// written to `out` card by card (`dest` names it in errors). Each card carries the
+    /// contact's UID (kith's export UID, [`map::kith_uid`], when it has none) and kith's own
+    /// fields as `X-KITH-*` properties; links name their target's UID. Cards are built on two
+    /// threads and written in order; memory holds a window of cards, never the export.
+    /// Returns the number of contacts.
+    pub fn export_vcard_to(
+        &self,
+        f: &ExportFilter,
+        version: WriteVersion,
+        out: &mut dyn Write,
+        dest: &Path,
+    ) -> Result<usize> {
         let ids = self.export_ids(f)?;
         let r = self.vault.read()?;
-        let mut uids: HashMap<String, String> = HashMap::new();
-        let mut out = String::new();
-        for id in &ids {
-            let Some(doc) = r.load(*id)? else { continue };
-            let c = model::read_contact(&doc);
-            for l in c.links.values() {
-                if uids.contains_key(&l.to) {
-                    continue;
+        par_ordered(
+            &ids,
+            |id| vcard_of(&r, *id, version),
+            |card| {
+                if let Some(card) = card? {
+                    out.write_all(card.as_bytes())
+                        .map_err(|e| AppError::from(map_io(dest, e)))?;
                 }
-                let uid = match l.to.parse::<DocId>() {
-                    Ok(t) => match r.load(t)? {
-                        Some(td) => {
-                            let tu = model::read_contact(&td).uid;
-                            if tu.is_empty() {
-                                map::kith_uid(&t)
-                            } else {
-                                tu
-                            }
-                        }
-                        None => map::kith_uid(&t),
-                    },
-                    Err(_) => l.to.clone(),
-                };
-                uids.insert(l.to.clone(), uid);
-            }
-            let mut notes: Vec<(i64, DocId, String)> = Vec::new();
-            for (nid, kind) in r.timeline(*id)? {
-                if kind == Kind::Note {
-                    if let Some(nd) = r.load(nid)? {
-                        let n = model::read_note(&nd);
-                        notes.push((n.created, nid, n.body));
-                    }
-                }
-            }
-            notes.sort();
-            let bodies: Vec<String> = notes.into_iter().map(|n| n.2).collect();
-            let link_uid = |hex: &str| uids.get(hex).cloned().unwrap_or_else(|| hex.to_string());
-            let mut card = map::contact_to_card_with(&c, &bodies, &link_uid);
-            if card.uid.is_none() {
-                card.uid = Some(map::kith_uid(id));
-            }
-            out.push_str(&write_vcard(&card, version));
-        }
-        Ok((ids.len(), out))
+                Ok(())
+            },
+        )?;
+        Ok(ids.len())
     }
 
-    /// The whole vault as deterministic JSON: every document by kind, sorted by id.
-    pub fn export_json(&self) -> Result<String> {
+    /// [`App::export_vcard_to`] into a string.
+    pub fn export_vcard(&self, f: &ExportFilter, version: WriteVersion) -> Result<(usize, String)> {
+        let mut out = Vec::new();
+        let n = self.export_vcard_to(f, version, &mut out, Path::new("memory"))?;
+        Ok((n, String::from_utf8(out).expect("vCards are UTF-8")))
+    }
+
+    /// The whole vault as deterministic JSON (every document by kind, sorted by id), written to
+    /// `out` document by document (`dest` names it in errors): memory holds a window of
+    /// documents, never the export.
+    pub fn export_json_to(&self, out: &mut dyn Write, dest: &Path) -> Result<()> {
         let r = self.vault.read()?;
-        let mut v = VaultExport {
+        let err = std::cell::RefCell::new(None);
+        let section = |kind: Kind| -> Result<Vec<DocId>> { Ok(r.ids_of_kind(kind)?) };
+        let v = VaultExport {
             kith_export: 1,
-            contacts: Vec::new(),
-            notes: Vec::new(),
-            interactions: Vec::new(),
-            reminders: Vec::new(),
+            contacts: Section {
+                r: &r,
+                ids: section(Kind::Contact)?,
+                read: model::read_contact,
+                err: &err,
+            },
+            notes: Section {
+                r: &r,
+                ids: section(Kind::Note)?,
+                read: model::read_note,
+                err: &err,
+            },
+            interactions: Section {
+                r: &r,
+                ids: section(Kind::Interaction)?,
+                read: model::read_interaction,
+                err: &err,
+            },
+            // Device configuration (the membership document) is not part of the network: not
+            // exported.
+            reminders: Section {
+                r: &r,
+                ids: section(Kind::Reminder)?,
+                read: model::read_reminder,
+                err: &err,
+            },
         };
-        for kind in Kind::ALL {
-            for id in r.ids_of_kind(kind)? {
-                let Some(doc) = r.load(id)? else { continue };
-                match kind {
-                    Kind::Contact => v.contacts.push(WithId {
-                        id,
-                        doc: model::read_contact(&doc),
-                    }),
-                    Kind::Note => v.notes.push(WithId {
-                        id,
-                        doc: model::read_note(&doc),
-                    }),
-                    Kind::Interaction => v.interactions.push(WithId {
-                        id,
-                        doc: model::read_interaction(&doc),
-                    }),
-                    Kind::Reminder => v.reminders.push(WithId {
-                        id,
-                        doc: model::read_reminder(&doc),
-                    }), // Device configuration, not part of the network: not exported.
-                    Kind::Devices => {}
-                    // Not in the JSON export format yet (kept by `kith backup`).
-                    Kind::Opportunity => {}
-                }
-            }
+        let mut w = std::io::BufWriter::with_capacity(64 * 1024, out);
+        let res = serde_json::to_writer_pretty(&mut w, &v);
+        if let Some(e) = err.take() {
+            return Err(e);
         }
-        let mut s = serde_json::to_string_pretty(&v)
-            .map_err(|e| AppError::Store(StoreError::Internal(e.to_string())))?;
-        s.push('\n');
-        Ok(s)
+        let io = |e: std::io::Error| AppError::from(map_io(dest, e));
+        res.map_err(|e| match e.io_error_kind() {
+            Some(kind) => io(std::io::Error::new(kind, e.to_string())),
+            None => AppError::Store(StoreError::Internal(e.to_string())),
+        })?;
+        w.write_all(b"\n").map_err(io)?;
+        w.flush().map_err(io)?;
+        Ok(())
+    }
+
+    /// [`App::export_json_to`] into a string.
+    pub fn export_json(&self) -> Result<String> {
+        let mut out = Vec::new();
+        self.export_json_to(&mut out, Path::new("memory"))?;
+        Ok(String::from_utf8(out).expect("JSON is UTF-8"))
     }
 
     /// One Markdown file per selected contact in `dir`: YAML front matter, how we met, and the

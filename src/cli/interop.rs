@@ -52,7 +52,7 @@ pub fn import(ctx: &Ctx, a: ImportArgs, out: &mut Out) -> Result<(), AppError> {
             sources.push(Source::Path(p));
         }
     }
-    let app = ctx.open()?;
+    let mut app = ctx.open()?;
     let tty = std::io::stderr().is_terminal();
     let start = Instant::now();
     let mut shown = false;
@@ -141,13 +141,20 @@ pub struct ExportArgs {
     pub org: Option<String>,
 }
 
-fn write_output(path: &std::path::Path, data: &str) -> Result<(), AppError> {
+/// Runs `write` into a temporary file next to `path` and moves it into place only when it
+/// succeeded: an export that fails leaves no half-written file.
+fn write_output(
+    path: &std::path::Path,
+    write: impl FnOnce(&mut dyn std::io::Write) -> Result<(), AppError>,
+) -> Result<(), AppError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut tmp = crate::atomic::AtomicFile::create(path).map_err(|e| map_io(&dir, e))?;
-    std::io::Write::write_all(&mut tmp, data.as_bytes()).map_err(|e| map_io(path, e))?;
+    let tmp = crate::atomic::AtomicFile::create(path).map_err(|e| map_io(&dir, e))?;
+    let mut w = std::io::BufWriter::with_capacity(64 * 1024, tmp);
+    write(&mut w)?;
+    let tmp = w.into_inner().map_err(|e| map_io(path, e.into_error()))?;
     tmp.commit().map_err(|e| map_io(path, e))?;
     Ok(())
 }
@@ -167,36 +174,43 @@ pub fn export(ctx: &Ctx, a: ExportArgs, out: &mut Out) -> Result<(), AppError> {
             "use --format vcard or markdown for a filtered export",
         ));
     }
-    let (count, data) = match a.format {
-        ExportFormat::Vcard => {
-            let v = if a.vcard3 {
-                WriteVersion::V3_0
-            } else {
-                WriteVersion::V4_0
-            };
-            app.export_vcard(&filter, v)?
-        }
-        ExportFormat::Json => (0, app.export_json()?),
-        ExportFormat::Markdown => {
-            let Some(dir) = a.output else {
-                return Err(AppError::hint(
-                    "--format markdown writes one file per contact and needs a directory",
-                    "add -o DIR",
-                ));
-            };
-            let n = app.export_markdown(&filter, &dir)?;
-            out.note(format!("{n} contacts written to {}", dir.display()));
-            return Ok(());
+    let version = if a.vcard3 {
+        WriteVersion::V3_0
+    } else {
+        WriteVersion::V4_0
+    };
+    // Both formats stream: to the file (moved into place when complete) or to stdout.
+    let run = |w: &mut dyn std::io::Write, dest: &std::path::Path| -> Result<usize, AppError> {
+        match a.format {
+            ExportFormat::Vcard => app.export_vcard_to(&filter, version, w, dest),
+            _ => app.export_json_to(w, dest).map(|()| 0),
         }
     };
-    match a.output {
+    if a.format == ExportFormat::Markdown {
+        let Some(dir) = a.output else {
+            return Err(AppError::hint(
+                "--format markdown writes one file per contact and needs a directory",
+                "add -o DIR",
+            ));
+        };
+        let n = app.export_markdown(&filter, &dir)?;
+        out.note(format!("{n} contacts written to {}", dir.display()));
+        return Ok(());
+    }
+    match &a.output {
         Some(p) => {
-            write_output(&p, &data)?;
+            let mut count = 0;
+            write_output(p, |w| {
+                count = run(w, p)?;
+                Ok(())
+            })?;
             if a.format == ExportFormat::Vcard {
                 out.note(format!("{count} contacts written to {}", p.display()));
             }
         }
-        None => out.raw(data).map_err(io_err)?,
+        None => {
+            run(out.writer(), std::path::Path::new("stdout"))?;
+        }
     }
     Ok(())
 }
@@ -350,8 +364,11 @@ pub fn restore(ctx: &Ctx, a: RestoreArgs, out: &mut Out) -> Result<(), AppError>
             a.file.display()
         )));
     }
-    let app = ctx.open()?;
+    let mut app = ctx.open()?;
     let s = app.restore(&a.file)?;
+    if s.documents >= crate::interop::COMPACT_AFTER as u64 {
+        app.keep_compact();
+    }
     if ctx.json {
         return out.json(&s).map_err(io_err);
     }

@@ -80,6 +80,12 @@ impl Out {
         self.stdout.write_all(s.as_ref())
     }
 
+    /// Standard output (through the pager, if any) for commands that stream their data.
+    pub fn writer(&mut self) -> &mut dyn Write {
+        self.start_pager();
+        &mut self.stdout
+    }
+
     pub fn json<T: Serialize>(&mut self, v: &T) -> io::Result<()> {
         self.start_pager();
         serde_json::to_writer_pretty(&mut self.stdout, v).map_err(io::Error::other)?;

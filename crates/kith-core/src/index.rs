@@ -195,149 +195,173 @@ pub fn derive<D: ReadDoc>(doc: &D) -> (Option<Kind>, DocIndex) {
     {
         return (kind, ix);
     }
-    match kind {
-        Some(Kind::Contact) => {
-            let c = model::read_contact(doc);
-            let t = &mut ix.terms;
-            add_terms(t, &c.name, weight::NAME);
-            add_terms(t, &c.nickname, weight::NAME);
-            for e in c.emails.values() {
-                add_terms(t, &e.value, weight::EMAIL);
-                let e = e.value.trim().to_lowercase();
-                if !e.is_empty() {
-                    ix.emails.insert(e);
-                }
-            }
-            for r in c.orgs.values() {
-                add_terms(t, &r.org, weight::ORG);
-                add_terms(t, &r.unit, weight::ORG);
-                add_terms(t, &r.title, weight::ORG);
-            }
-            for tag in c.tags.iter().chain(c.kinds.iter()) {
-                add_terms(t, tag, weight::TAG);
-            }
-            add_terms(t, &c.met, weight::TEXT_SHORT);
-            for v in c.custom.values() {
-                add_terms(t, v, weight::TEXT_SHORT);
-            }
-            for a in c.addresses.values() {
-                add_terms(t, &a.locality, weight::TEXT_SHORT);
-                add_terms(t, &a.country, weight::TEXT_SHORT);
-            }
-            for p in c.phones.values() {
-                let k = phone_key(&p.value);
-                if !k.is_empty() {
-                    ix.phones.insert(k);
-                }
-                for term in phone_terms(&p.value) {
-                    let e = t.entry(term).or_insert(0);
-                    *e = (*e).max(weight::PHONE);
-                }
-            }
-            let folded = text::fold(c.name.trim());
-            if !folded.is_empty() {
-                ix.names.insert(folded.clone());
-            }
-            if !c.uid.is_empty() {
-                ix.uids.insert(c.uid.clone());
-            }
-            if !c.archived && c.merged_into.is_empty() {
-                let lead = lead_days(&c.lead);
-                for value in std::iter::once(&c.birthday).chain(c.dates.values().map(|d| &d.value))
-                {
-                    if let Some(term) = date_term_of(value) {
-                        let e = ix.terms.entry(term).or_insert(0);
-                        *e = (*e).max(lead);
-                    }
-                }
-            }
-            for l in c.links.values() {
-                if let Some(term) = link_term_of(&l.to, &l.rel) {
-                    ix.terms.insert(term, weight::TAG);
-                }
-            }
-            let role = c.primary_role().cloned().unwrap_or_default();
-            ix.contact = Some(ContactSummary {
-                name: c.name.clone(),
-                sort: folded,
-                org: role.org,
-                title: role.title,
-                email: c.primary_email().unwrap_or("").to_string(),
-                tags: c.tags.iter().cloned().collect(),
-                kinds: c.kinds.iter().cloned().collect(),
-                every: c.every.clone(),
-                archived: c.archived,
-                merged_into: c.merged_into.clone(),
-                created_day: day_of_ms(c.created),
-                birthday: c.birthday.clone(),
-            });
-        }
-        Some(Kind::Note) => {
-            let n = model::read_note(doc);
-            add_terms(&mut ix.terms, &n.body, weight::BODY);
-            for tag in &n.tags {
-                add_terms(&mut ix.terms, tag, weight::TAG);
-            }
-            ix.item = Some(ItemSummary {
-                kind: Kind::Note,
-                day: day_of_ms(n.created),
-                created: n.created,
-                contacts: n.contacts.iter().copied().collect(),
-                label: String::new(),
-                snippet: snippet(&n.body),
-                done: false,
-            });
-        }
-        Some(Kind::Interaction) => {
-            let i = model::read_interaction(doc);
-            add_terms(&mut ix.terms, &i.summary, weight::BODY);
-            add_terms(&mut ix.terms, &i.kind, weight::BODY);
-            ix.item = Some(ItemSummary {
-                kind: Kind::Interaction,
-                day: parse_day(&i.date).unwrap_or_else(|| day_of_ms(i.created)),
-                created: i.created,
-                contacts: i.contacts.iter().copied().collect(),
-                label: i.kind.clone(),
-                snippet: snippet(&i.summary),
-                done: false,
-            });
-        }
-        Some(Kind::Reminder) => {
-            let r = model::read_reminder(doc);
-            add_terms(&mut ix.terms, &r.text, weight::BODY);
-            // One date per reminder: a snooze moves it, in the timeline as in `due`.
-            let due = parse_day(&r.due).unwrap_or_else(|| day_of_ms(r.created));
-            let day = due.max(parse_day(&r.snoozed_until).unwrap_or(i32::MIN));
-            if !r.done {
-                ix.due_day = Some(day);
-            }
-            ix.item = Some(ItemSummary {
-                kind: Kind::Reminder,
-                day,
-                created: r.created,
-                contacts: r.contact.into_iter().collect(),
-                label: String::new(),
-                snippet: snippet(&r.text),
-                done: r.done,
-            });
-        }
-        Some(Kind::Opportunity) => {
-            let o = model::read_opportunity(doc);
-            add_terms(&mut ix.terms, &o.title, weight::TEXT_SHORT);
-            add_terms(&mut ix.terms, &o.note, weight::BODY);
-            ix.item = Some(ItemSummary {
-                kind: Kind::Opportunity,
-                day: day_of_ms(o.created),
-                created: o.created,
-                contacts: o.contacts.iter().copied().collect(),
-                label: o.stage.clone(),
-                snippet: snippet(&o.title),
-                done: false,
-            });
-        }
-        Some(Kind::Devices) | None => {}
-    }
+    ix = match kind {
+        Some(Kind::Contact) => contact_index(&model::read_contact(doc)),
+        Some(Kind::Note) => note_index(&model::read_note(doc)),
+        Some(Kind::Interaction) => interaction_index(&model::read_interaction(doc)),
+        Some(Kind::Reminder) => reminder_index(&model::read_reminder(doc)),
+        Some(Kind::Opportunity) => opportunity_index(&model::read_opportunity(doc)),
+        Some(Kind::Devices) | None => ix,
+    };
     (kind, ix)
+}
+
+/// What a contact contributes to the derived tables: `derive` of a document that reads as `c`
+/// (import derives a document it has just built from the value it built it from).
+pub fn contact_index(c: &model::Contact) -> DocIndex {
+    let mut ix = DocIndex::default();
+    let t = &mut ix.terms;
+    add_terms(t, &c.name, weight::NAME);
+    add_terms(t, &c.nickname, weight::NAME);
+    for e in c.emails.values() {
+        add_terms(t, &e.value, weight::EMAIL);
+        let e = e.value.trim().to_lowercase();
+        if !e.is_empty() {
+            ix.emails.insert(e);
+        }
+    }
+    for r in c.orgs.values() {
+        add_terms(t, &r.org, weight::ORG);
+        add_terms(t, &r.unit, weight::ORG);
+        add_terms(t, &r.title, weight::ORG);
+    }
+    for tag in c.tags.iter().chain(c.kinds.iter()) {
+        add_terms(t, tag, weight::TAG);
+    }
+    add_terms(t, &c.met, weight::TEXT_SHORT);
+    for v in c.custom.values() {
+        add_terms(t, v, weight::TEXT_SHORT);
+    }
+    for a in c.addresses.values() {
+        add_terms(t, &a.locality, weight::TEXT_SHORT);
+        add_terms(t, &a.country, weight::TEXT_SHORT);
+    }
+    for p in c.phones.values() {
+        let k = phone_key(&p.value);
+        if !k.is_empty() {
+            ix.phones.insert(k);
+        }
+        for term in phone_terms(&p.value) {
+            let e = t.entry(term).or_insert(0);
+            *e = (*e).max(weight::PHONE);
+        }
+    }
+    let folded = text::fold(c.name.trim());
+    if !folded.is_empty() {
+        ix.names.insert(folded.clone());
+    }
+    if !c.uid.is_empty() {
+        ix.uids.insert(c.uid.clone());
+    }
+    if !c.archived && c.merged_into.is_empty() {
+        let lead = lead_days(&c.lead);
+        for value in std::iter::once(&c.birthday).chain(c.dates.values().map(|d| &d.value)) {
+            if let Some(term) = date_term_of(value) {
+                let e = ix.terms.entry(term).or_insert(0);
+                *e = (*e).max(lead);
+            }
+        }
+    }
+    for l in c.links.values() {
+        if let Some(term) = link_term_of(&l.to, &l.rel) {
+            ix.terms.insert(term, weight::TAG);
+        }
+    }
+    let role = c.primary_role().cloned().unwrap_or_default();
+    ix.contact = Some(ContactSummary {
+        name: c.name.clone(),
+        sort: folded,
+        org: role.org,
+        title: role.title,
+        email: c.primary_email().unwrap_or("").to_string(),
+        tags: c.tags.iter().cloned().collect(),
+        kinds: c.kinds.iter().cloned().collect(),
+        every: c.every.clone(),
+        archived: c.archived,
+        merged_into: c.merged_into.clone(),
+        created_day: day_of_ms(c.created),
+        birthday: c.birthday.clone(),
+    });
+    ix
+}
+
+/// What a note (not removed) contributes to the derived tables: `derive` of a document that reads as `n`
+/// (import derives a document it has just built from the value it built it from).
+pub fn note_index(n: &model::Note) -> DocIndex {
+    let mut ix = DocIndex::default();
+    add_terms(&mut ix.terms, &n.body, weight::BODY);
+    for tag in &n.tags {
+        add_terms(&mut ix.terms, tag, weight::TAG);
+    }
+    ix.item = Some(ItemSummary {
+        kind: Kind::Note,
+        day: day_of_ms(n.created),
+        created: n.created,
+        contacts: n.contacts.iter().copied().collect(),
+        label: String::new(),
+        snippet: snippet(&n.body),
+        done: false,
+    });
+    ix
+}
+
+/// What an interaction (not removed) contributes to the derived tables: `derive` of a document that reads as `i`
+/// (import derives a document it has just built from the value it built it from).
+pub fn interaction_index(i: &model::Interaction) -> DocIndex {
+    let mut ix = DocIndex::default();
+    add_terms(&mut ix.terms, &i.summary, weight::BODY);
+    add_terms(&mut ix.terms, &i.kind, weight::BODY);
+    ix.item = Some(ItemSummary {
+        kind: Kind::Interaction,
+        day: parse_day(&i.date).unwrap_or_else(|| day_of_ms(i.created)),
+        created: i.created,
+        contacts: i.contacts.iter().copied().collect(),
+        label: i.kind.clone(),
+        snippet: snippet(&i.summary),
+        done: false,
+    });
+    ix
+}
+
+/// What a reminder (not removed) contributes to the derived tables: `derive` of a document that reads as `r`
+/// (import derives a document it has just built from the value it built it from).
+pub fn reminder_index(r: &model::Reminder) -> DocIndex {
+    let mut ix = DocIndex::default();
+    add_terms(&mut ix.terms, &r.text, weight::BODY);
+    // One date per reminder: a snooze moves it, in the timeline as in `due`.
+    let due = parse_day(&r.due).unwrap_or_else(|| day_of_ms(r.created));
+    let day = due.max(parse_day(&r.snoozed_until).unwrap_or(i32::MIN));
+    if !r.done {
+        ix.due_day = Some(day);
+    }
+    ix.item = Some(ItemSummary {
+        kind: Kind::Reminder,
+        day,
+        created: r.created,
+        contacts: r.contact.into_iter().collect(),
+        label: String::new(),
+        snippet: snippet(&r.text),
+        done: r.done,
+    });
+    ix
+}
+
+/// What an opportunity contributes to the derived tables: `derive` of a document that reads as
+/// `o`.
+pub fn opportunity_index(o: &model::Opportunity) -> DocIndex {
+    let mut ix = DocIndex::default();
+    add_terms(&mut ix.terms, &o.title, weight::TEXT_SHORT);
+    add_terms(&mut ix.terms, &o.note, weight::BODY);
+    ix.item = Some(ItemSummary {
+        kind: Kind::Opportunity,
+        day: day_of_ms(o.created),
+        created: o.created,
+        contacts: o.contacts.iter().copied().collect(),
+        label: o.stage.clone(),
+        snippet: snippet(&o.title),
+        done: false,
+    });
+    ix
 }
 
 /// Prefix of the link terms in the full-text index. A contact with a link to contact `X` with

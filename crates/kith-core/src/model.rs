@@ -23,6 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::DocId;
 
+mod build;
+pub use build::{new_contact, new_interaction, new_note, new_reminder};
+
 /// The schema version written into every document's root (`schema` key).
 pub const SCHEMA_VERSION: i64 = 1;
 

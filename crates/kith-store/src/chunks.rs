@@ -9,7 +9,7 @@ use std::path::Path;
 use automerge::AutoCommit;
 use kith_core::index::{self, DocIndex};
 use kith_core::tombstones::{self, TOMBSTONES_DOC};
-use kith_core::DocId;
+use kith_core::{model, DocId, Kind};
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +26,22 @@ pub struct DocMeta {
     pub incremental_len: u64,
     pub heads: Vec<[u8; 32]>,
 }
+
+/// How a vault file's bytes are used ([`Vault::space`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Space {
+    /// The file's size.
+    pub file: u64,
+    /// Pages in use (the rest of the file is free pages).
+    pub allocated: u64,
+    /// Keys, values and table metadata: what a perfectly dense file would hold.
+    pub stored: u64,
+}
+
+/// [`Vault::compact_if_sparse`] compacts a file larger than this many times its stored bytes...
+pub const SPARSE_RATIO: u64 = 2;
+/// ...and at least this large (small vaults are not worth the rewrite).
+pub const SPARSE_MIN_BYTES: u64 = 4 << 20;
 
 /// A document loaded for editing, with the index it had before the edit.
 pub struct Loaded {
@@ -64,6 +80,34 @@ impl Vault {
             }
         }
         Ok(())
+    }
+
+    /// How the file's bytes are used, from redb's statistics (one pass over the tables' pages).
+    pub fn space(&self) -> Result<Space> {
+        let p = self.path.clone();
+        let txn = self.begin_write()?;
+        let s = txn.stats().map_err(|e| map_redb(&p, e))?;
+        txn.abort().map_err(|e| map_redb(&p, e))?;
+        Ok(Space {
+            file: file_size(&p),
+            allocated: s.allocated_pages() * s.page_size() as u64,
+            stored: s.stored_bytes() + s.metadata_bytes(),
+        })
+    }
+
+    /// Keeps the file compact as part of normal operation. After a write that stored many
+    /// documents (an import, a restore, a sync), the caller asks; when the file is more than
+    /// [`SPARSE_RATIO`] times the bytes its tables hold (free pages left by copy-on-write, and
+    /// leaves about two thirds full after inserts in random key order) and at least
+    /// [`SPARSE_MIN_BYTES`], it is rewritten densely and shrunk ([`Vault::optimize`]). Returns
+    /// the space before and, when it compacted, after.
+    pub fn compact_if_sparse(&mut self) -> Result<(Space, Option<Space>)> {
+        let before = self.space()?;
+        if before.file < SPARSE_MIN_BYTES || before.file <= SPARSE_RATIO * before.stored {
+            return Ok((before, None));
+        }
+        self.optimize()?;
+        Ok((before, Some(self.space()?)))
     }
 
     /// Rewrites every document as one fresh snapshot (the compaction rule applied to all).
@@ -148,6 +192,21 @@ impl Writer {
         Ok(Some(l))
     }
 
+    /// Loads a contact for editing and reads it once: the index it had is derived from that
+    /// read rather than by reading the document again. None when it does not exist.
+    pub fn load_contact(&self, id: DocId) -> Result<Option<(Loaded, model::Contact)>> {
+        let Some(mut l) = self.load_doc(id)? else {
+            return Ok(None);
+        };
+        let c = model::read_contact(&l.doc);
+        l.before = Some(if model::doc_kind(&l.doc) == Some(Kind::Contact) {
+            index::contact_index(&c)
+        } else {
+            index::derive(&l.doc).1
+        });
+        Ok(Some((l, c)))
+    }
+
     pub(crate) fn load_doc(&self, id: DocId) -> Result<Option<Loaded>> {
         let meta = {
             let t = wt!(self, DOCS);
@@ -192,12 +251,29 @@ impl Writer {
     }
 
     /// Writes a loaded document's new changes and updates every index it affects.
-    pub fn save(&mut self, mut l: Loaded) -> Result<()> {
-        let p = self.path.clone();
+    pub fn save(&mut self, l: Loaded) -> Result<()> {
         // A document of a kind this version does not know (written by a newer kith) is stored
         // and synced as is, with kind code 0 and no index entries.
-        crate::origin::commit_pending(&mut l.doc, self.now);
         let (kind, after) = index::derive(&l.doc);
+        self.save_indexed(l, kind, after)
+    }
+
+    /// Saves a document whose index entries the caller derived from the value it just wrote
+    /// (`kith_core::index::contact_index` of what `model::new_contact` returned, ...), so the
+    /// document is not read back. `after` must equal `index::derive(&l.doc)`; debug builds
+    /// check it.
+    pub fn save_indexed(
+        &mut self,
+        mut l: Loaded,
+        kind: Option<Kind>,
+        after: DocIndex,
+    ) -> Result<()> {
+        crate::origin::commit_pending(&mut l.doc, self.now);
+        debug_assert!(
+            index::derive(&l.doc) == (kind, after.clone()),
+            "save_indexed: the index given is not the document's"
+        );
+        let p = self.path.clone();
         let kind_code = kind.map(|k| k.code()).unwrap_or(0);
         let deleted = (l.id == TOMBSTONES_DOC).then(|| tombstones::read_tombstones(&l.doc));
         let mut meta = match l.meta.take() {
