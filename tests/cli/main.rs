@@ -27,4 +27,5 @@ mod storage;
 mod store;
 mod store_maps;
 mod sync;
+mod sync9;
 mod web;
