@@ -538,12 +538,9 @@ fn prepare_whole(events: &[Event]) -> std::collections::HashMap<DocId, Result<Wh
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| match h.join() {
-                Ok(v) => v,
-                // A panic inside Automerge on a peer's bytes: leave those to the store step,
-                // which prepares them again and refuses them one by one.
-                Err(_) => Vec::new(),
-            })
+            // A panic inside Automerge on a peer's bytes: leave those to the store step, which
+            // prepares them again and refuses them one by one.
+            .flat_map(|h| h.join().unwrap_or_default())
             .collect()
     })
 }
@@ -553,8 +550,8 @@ fn env_u64(name: &str) -> Option<u64> {
 }
 
 /// Fault injection for tests, from the environment of the sending process:
-/// - `KITH_FAULT_CORRUPT_DOC=<doc id>`: every Sync message for that document goes out as
-///   garbage (a poisoned document, as a peer with a damaged copy would send);
+/// - `KITH_FAULT_CORRUPT_DOC=<doc id>`: every Sync message for that document, and its bytes
+///   when it travels whole, go out as garbage (a poisoned document, as a peer with a damaged copy would send);
 /// - `KITH_FAULT_TRICKLE_MS=<ms>`: frames go out one byte at a time, this long apart (a peer on
 ///   a link that barely moves).
 struct Faults {
@@ -582,6 +579,14 @@ impl Faults {
                     message: garbage,
                 }
                 .encode()
+            }
+            kith_core::sync::Frame::Docs { mut docs } if self.corrupt.is_some() => {
+                for (id, bytes) in docs.iter_mut() {
+                    if Some(*id) == self.corrupt {
+                        *bytes = vec![0x85, 0x6f, 0x4a, 0x83, 0xff, 0xff, 0xff];
+                    }
+                }
+                kith_core::sync::Frame::Docs { docs }.encode()
             }
             f => f.encode(),
         }

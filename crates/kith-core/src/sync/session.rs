@@ -289,6 +289,11 @@ pub struct Session {
     /// Quarantined documents: frames for them are counted and otherwise ignored.
     skipped: BTreeSet<DocId>,
     started_at: Option<u64>,
+    /// The time of the event being handled.
+    now: u64,
+    /// Whole documents were handed to the driver in this step: no Idle until the next event,
+    /// so a `Skip` for a refused one goes out before the Idle that lets the peer finish.
+    unconfirmed_whole: bool,
     out: Vec<Effect>,
 }
 
@@ -325,6 +330,8 @@ impl Session {
             deleted: BTreeSet::new(),
             skipped: BTreeSet::new(),
             started_at: None,
+            now: 0,
+            unconfirmed_whole: false,
             out: Vec::new(),
         }
     }
@@ -347,11 +354,12 @@ impl Session {
         &self.summary
     }
 
-    /// Whether the session has whole documents left to send: the driver then feeds
+    /// Whether the session has whole documents left to send, or has just handed whole documents
+    /// over to store (its `Idle` waits until they are confirmed): the driver then feeds
     /// [`Event::Tick`] as soon as it has written the frames it got, so the stream keeps moving
     /// while at most a few MiB of documents are in memory at once.
     pub fn wants_to_send(&self) -> bool {
-        self.phase == Phase::Syncing && !self.whole_out.is_empty()
+        self.phase == Phase::Syncing && (!self.whole_out.is_empty() || self.unconfirmed_whole)
     }
 
     fn in_x(&self, id: &DocId) -> bool {
@@ -364,6 +372,12 @@ impl Session {
             return Vec::new();
         }
         self.started_at.get_or_insert(now_ms);
+        self.now = now_ms;
+        // Every whole document handed over in an earlier step is stored or was refused
+        // (refusals come back as `Rejected` before anything else): Idle may go out again.
+        if !matches!(event, Event::Rejected { .. }) {
+            self.unconfirmed_whole = false;
+        }
         let result = match event {
             Event::Start => {
                 self.last_activity = now_ms;
@@ -642,7 +656,11 @@ impl Session {
             self.generate(id);
         }
         self.send_whole(store)?;
-        if self.queue.is_empty() && self.unsettled == 0 && self.whole_out.is_empty() {
+        if self.queue.is_empty()
+            && self.unsettled == 0
+            && self.whole_out.is_empty()
+            && !self.unconfirmed_whole
+        {
             let now = (self.sync_sent, self.sync_received);
             if self.last_idle_sent != Some(now) {
                 self.send(Frame::Idle {
@@ -937,6 +955,13 @@ impl Session {
         }
         if !batch.is_empty() {
             self.send(Frame::Docs { docs: batch });
+            frames += 1;
+        }
+        if frames > 0 {
+            // Sending whole documents is progress even while the peer, busy storing them, sends
+            // nothing back: a peer that stops reading stops these writes (flow control), and
+            // the idle timeout then fires as usual.
+            self.last_activity = self.now;
         }
         if !self.queue.is_empty() {
             // Oversized documents moved to the Automerge queue: start them.
@@ -988,6 +1013,7 @@ impl Session {
                 }
             }
             self.whole_received += 1;
+            self.unconfirmed_whole = true;
             self.summary.docs_received += 1;
             self.summary.docs_created += 1;
             self.out.push(Effect::StoreWhole {

@@ -140,6 +140,14 @@ impl Side {
         }
     }
 
+    /// Like a driver: while the session has whole documents to send (or to confirm), ask for
+    /// more at once.
+    fn pump(&mut self, store: &mut MemStore, now: u64, out: &mut Net) {
+        while self.session.wants_to_send() {
+            self.step(store, now, Event::Tick, out);
+        }
+    }
+
     /// Feeds raw bytes through the decoder into the session.
     fn receive(&mut self, store: &mut MemStore, now: u64, bytes: &[u8], out: &mut Net) {
         self.decoder.push(bytes);
@@ -153,6 +161,7 @@ impl Side {
                 }
             }
         }
+        self.pump(store, now, out);
     }
 }
 
@@ -835,8 +844,8 @@ fn interrupted_sync_resumes_with_saved_states() {
     let cfg = Config {
         idle_timeout_ms: 100,
         max_active_docs: 16,
-        // A few documents per Docs frame, so the cut lands mid-transfer.
-        whole_frame_bytes: 2_000,
+        // One document per Docs frame, so the cut lands mid-transfer.
+        whole_frame_bytes: 1,
         ..Config::default()
     };
     let cut = Faults {
@@ -1200,4 +1209,54 @@ fn a_first_sync_sends_documents_whole_and_runs_automerge_only_for_shared_ones() 
     // the 10 shared documents were loaded there (once each, for Automerge sync).
     assert_eq!(stores[1].loads(), 10, "{sb:?}");
     assert!(sa.round_trips < 8, "{sa:?}");
+}
+
+#[test]
+fn a_sender_streaming_whole_documents_does_not_time_out_while_the_peer_is_quiet() {
+    let a = vault(60, 9);
+    let cfg = Config {
+        whole_frame_bytes: 1, // one document per frame: 8 per step, 8 steps
+        ..Config::default()
+    };
+    let mut s = Session::new(Role::Initiator, PeerId([9; 32]), cfg);
+    s.handle(&a, 0, Event::Start);
+    let empty = BucketHashes::empty();
+    let docs_in = |out: &[Effect]| {
+        out.iter()
+            .map(|e| match e {
+                Effect::Send(Frame::Docs { docs }) => docs.len(),
+                _ => 0,
+            })
+            .sum::<usize>()
+    };
+    let mut sent = 0;
+    for f in [
+        hello(empty.root()),
+        Frame::Buckets(empty),
+        Frame::DocList {
+            last: true,
+            entries: vec![],
+        },
+    ] {
+        sent += docs_in(&s.handle(&a, 0, Event::Received(f)));
+    }
+    let mut t = 0;
+    while s.wants_to_send() {
+        // 20 s between steps (a slow link): 160 s in all with nothing received.
+        t += 20_000;
+        let out = s.handle(&a, t, Event::Tick);
+        assert!(
+            !out.iter().any(|e| matches!(e, Effect::Fail(_))),
+            "at {t}: {out:?}"
+        );
+        sent += docs_in(&out);
+    }
+    assert!(t >= 100_000, "{t}");
+    assert_eq!(sent, 60, "every document sent");
+    // Once everything is out and the peer stays silent, the idle timeout fires as before.
+    let out = s.handle(&a, t + 30_000, Event::Tick);
+    assert!(
+        matches!(out.last(), Some(Effect::Fail(SyncError::Timeout { .. }))),
+        "{out:?}"
+    );
 }
