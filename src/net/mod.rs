@@ -291,6 +291,11 @@ pub async fn bind(
             Endpoint::builder(presets::N0).relay_mode(RelayMode::custom([url]))
         }
     };
+    let mut alpns = alpns;
+    if alpns.iter().any(|a| a == kith_core::sync::ALPN) {
+        // An older kith (protocol v1) is answered with a clear refusal, not a failed handshake.
+        alpns.push(kith_core::sync::ALPN_V1.to_vec());
+    }
     b = b.secret_key(key).alpns(alpns);
     if let Some(addr) = cfg.bind {
         b = b
@@ -391,6 +396,13 @@ pub fn trusted_peers(
 pub fn admit(vault: &Vault, conn: &Connection) -> bool {
     let peer = conn.remote_id();
     match trust(vault, &peer) {
+        Ok(Trust::Trusted) if conn.alpn() == kith_core::sync::ALPN_V1 => {
+            conn.close(
+                u32::from(CloseCode::VERSION.0).into(),
+                b"this device speaks kith/sync/2 and the other one kith/sync/1: upgrade kith on the older device",
+            );
+            false
+        }
         Ok(Trust::Trusted) => true,
         Ok(Trust::Removed) => {
             conn.close(

@@ -1,8 +1,15 @@
-//! Runs one `kith/sync/1` session over an iroh bi-stream: bytes from the peer go through the
+//! Runs one `kith/sync/2` session over an iroh bi-stream: bytes from the peer go through the
 //! capped `FrameDecoder` into `Session::handle`; the effects it returns are carried out in
 //! order: frames written to the stream, document changes and sync states written to the vault
 //! in one write transaction per batch (with their index updates, so `list` and `search` see
 //! synced data at once).
+//!
+//! Documents the peer sends whole (`Docs` frames) are loaded, verified and indexed on both
+//! cores before the batch's write transaction opens (`WholeDoc::prepare`), then stored as
+//! received; a batch of nothing but `Docs` frames waits for more (up to `BATCH_DOCS` documents
+//! or a short quiet gap), so a large first sync commits (and rewrites posting lists) once per
+//! few thousand documents, not per frame. While the engine has whole documents to send, the
+//! driver asks for more as soon as the previous frames are written (flow control is QUIC's).
 //!
 //! A document the engine quarantines is recorded in the vault's `quarantine` table (peer, doc,
 //! reason, time) in the batch's transaction; a session that completes clears the entries of
@@ -18,10 +25,51 @@ use std::time::{Duration, Instant};
 
 use iroh::endpoint::{Connection, RecvStream, SendStream};
 use kith_core::sync::{
-    Config, Effect, Event, FrameDecoder, PeerId, Role, Session, Summary, SyncError,
+    Config, Effect, Event, Frame, FrameDecoder, PeerId, Role, Session, Summary, SyncError,
 };
+use kith_core::DocId;
 
-use crate::store::{PeerState, StoreError, Vault};
+use crate::store::{PeerState, StoreError, Vault, WholeDoc};
+
+/// A batch of only whole documents waits for more frames until it holds this many documents
+/// (or this many bytes, or nothing arrived for `BATCH_GAP`): one write transaction each.
+const BATCH_DOCS: usize = 4096;
+const BATCH_BYTES: usize = 24 * 1024 * 1024;
+const BATCH_GAP: Duration = Duration::from_millis(15);
+
+/// Bytes queued for the writer task above which no more whole documents are produced.
+const MAX_BACKLOG: usize = 8 * 1024 * 1024;
+
+type Writer = tokio::task::JoinHandle<(SendStream, Result<(), String>)>;
+
+/// The writer task stopped early: why.
+async fn writer_error(writer: &mut Writer) -> SessionError {
+    match writer.await {
+        Ok((_, Err(e))) => SessionError::Io(e),
+        Ok((_, Ok(()))) => SessionError::Io("the stream writer stopped".into()),
+        Err(e) => SessionError::Io(e.to_string()),
+    }
+}
+
+/// Writes queued frames: all at once, or one byte at a time `trickle` apart (test fault).
+async fn write_out(
+    send: &mut SendStream,
+    wire: &[u8],
+    trickle: Option<Duration>,
+) -> Result<(), String> {
+    match trickle {
+        None => send.write_all(wire).await.map_err(|e| e.to_string()),
+        Some(gap) => {
+            for b in wire {
+                send.write_all(std::slice::from_ref(b))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tokio::time::sleep(gap).await;
+            }
+            Ok(())
+        }
+    }
+}
 
 /// Why a session did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +93,7 @@ fn peer_close_reason(conn: &Connection) -> Option<String> {
             Some(match code {
                 3 => format!("refused as an unknown device ({reason})"),
                 4 => format!("refused: this device was removed from the vault ({reason})"),
+                2 => format!("refused: the peer speaks another protocol version ({reason})"),
                 0 => return None,
                 c => format!("the peer closed the session with code {c}: {reason}"),
             })
@@ -83,6 +132,10 @@ fn persist(vault: &Vault, peer: [u8; 32], effects: &[Effect]) -> Result<(), Stor
                 } => w.apply_remote(*doc, *created, bytes)?,
                 Effect::SaveSyncState { doc, state } => w.save_sync_state(peer, *doc, state)?,
                 Effect::Quarantine { doc, reason } => w.quarantine(peer, *doc, reason)?,
+                Effect::StoreWhole { .. } => {
+                    // Never produced without a received Docs frame, whose batch runs in a
+                    // write transaction (see `run`).
+                }
                 _ => {}
             }
         }
@@ -91,15 +144,27 @@ fn persist(vault: &Vault, peer: [u8; 32], effects: &[Effect]) -> Result<(), Stor
 }
 
 /// Carries out one step's store effects in the batch's write transaction. Returns whether the
-/// step ended the session.
+/// step ended the session. Whole documents that do not verify are pushed to `rejected` (nothing
+/// of them stored), for the engine to learn as `Event::Rejected`.
 fn apply(
     w: &mut crate::store::Writer,
     peer: [u8; 32],
     effects: &[Effect],
+    prepared: &mut std::collections::HashMap<DocId, Result<WholeDoc, String>>,
+    rejected: &mut Vec<(DocId, String)>,
 ) -> Result<bool, StoreError> {
     let mut terminal = false;
     for e in effects {
         match e {
+            Effect::StoreWhole { doc, bytes, leaf } => {
+                let ready = prepared
+                    .remove(doc)
+                    .unwrap_or_else(|| WholeDoc::prepare(bytes));
+                match ready.and_then(|wd| wd.verify(doc, leaf).map(|()| wd)) {
+                    Ok(wd) => w.store_whole(*doc, bytes, wd)?,
+                    Err(reason) => rejected.push((*doc, reason)),
+                }
+            }
             Effect::StoreChanges {
                 doc,
                 created,
@@ -121,7 +186,7 @@ pub async fn run(
     vault: Arc<Vault>,
     peer: PeerId,
     role: Role,
-    mut send: SendStream,
+    send: SendStream,
     mut recv: RecvStream,
     on_progress: &mut (dyn FnMut(&Summary) + Send),
     own: &mut OwnChanges,
@@ -132,9 +197,37 @@ pub async fn run(
     if let Some(ms) = env_u64("KITH_SYNC_IDLE_TIMEOUT_MS") {
         cfg.idle_timeout_ms = ms;
     }
+    // Test knobs: smaller Docs frames (sender) and smaller batches of whole documents
+    // (receiver), so a test can stop a transfer between batches.
+    if let Some(n) = env_u64("KITH_SYNC_FRAME_BYTES") {
+        cfg.whole_frame_bytes = n as usize;
+    }
+    let batch_docs = env_u64("KITH_SYNC_BATCH_DOCS").map_or(BATCH_DOCS, |n| n.max(1) as usize);
     let mut session = Session::new(role, peer, cfg);
     let mut quarantined = std::collections::BTreeSet::new();
     let faults = Faults::from_env();
+    // Frames are written by their own task, so this loop keeps reading while a large write
+    // waits for the peer's flow control: two sides sending each other many documents at once
+    // cannot block each other. `backlog` counts queued bytes; whole documents are only asked
+    // for while it is below `MAX_BACKLOG`.
+    let backlog = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (wire_tx, mut wire_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let mut writer = {
+        let backlog = backlog.clone();
+        let trickle = faults.trickle;
+        let mut send = send;
+        tokio::spawn(async move {
+            while let Some(buf) = wire_rx.recv().await {
+                let r = write_out(&mut send, &buf, trickle).await;
+                backlog.fetch_sub(buf.len(), std::sync::atomic::Ordering::SeqCst);
+                if let Err(e) = r {
+                    return (send, Err(e));
+                }
+            }
+            (send, Ok(()))
+        })
+    };
+    let mut pump = false;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut decoder = FrameDecoder::new();
@@ -159,30 +252,46 @@ pub async fn run(
     if role == Role::Initiator {
         pending.push(Event::Start);
     }
+    // Set when a batch of whole documents stopped waiting for more.
+    let mut flush = false;
     loop {
-        if !pending.is_empty() {
+        if !pending.is_empty() && (flush || !gathering(&pending, batch_docs)) {
+            flush = false;
             // Every event received so far is one batch: handled in order, its effects carried out
             // before the next event, and persisted in one write transaction (one commit per
             // batch, not per frame). A batch that can change documents (it holds Sync frames)
             // runs inside that transaction, the engine reading through it; any other batch
             // is handled against a read snapshot and needs a write only for sync states.
-            let events = std::mem::take(&mut pending);
+            let events = take_batch(&mut pending, batch_docs);
             let now = clock.ms();
-            let needs_txn = events
-                .iter()
-                .any(|e| matches!(e, Event::Received(kith_core::sync::Frame::Sync { .. })));
+            let needs_txn = events.iter().any(|e| {
+                matches!(
+                    e,
+                    Event::Received(Frame::Sync { .. }) | Event::Received(Frame::Docs { .. })
+                )
+            });
             let v = vault.clone();
             let effects: Vec<Effect> = tokio::task::block_in_place(|| {
                 if needs_txn {
+                    // Load, verify and index the whole documents on both cores first.
+                    let mut prepared = prepare_whole(&events);
                     v.write(crate::net::now_ms(), |w| {
                         let mut out = Vec::new();
                         let seq0 = w.change_seq()?;
-                        for ev in events {
+                        let mut queue: std::collections::VecDeque<Event> = events.into();
+                        while let Some(ev) = queue.pop_front() {
                             let effects = session.handle(&*w, now, ev);
-                            let terminal = apply(w, peer.0, &effects)?;
+                            let mut rejected = Vec::new();
+                            let terminal =
+                                apply(w, peer.0, &effects, &mut prepared, &mut rejected)?;
                             out.extend(effects);
                             if terminal {
                                 break;
+                            }
+                            // A refused whole document goes back to the engine before the
+                            // next frame.
+                            for (i, (doc, reason)) in rejected.into_iter().enumerate() {
+                                queue.insert(i, Event::Rejected { doc, reason });
                             }
                         }
                         own.add(seq0, w.change_seq()?);
@@ -210,7 +319,7 @@ pub async fn run(
             // tombstone documents): the kill must come after data arrived.
             if needs_txn
                 && effects.iter().any(|e| {
-                    matches!(e, Effect::StoreChanges { doc, .. }
+                    matches!(e, Effect::StoreChanges { doc, .. } | Effect::StoreWhole { doc, .. }
                         if *doc != kith_core::devices::DEVICES_DOC
                             && *doc != kith_core::tombstones::TOMBSTONES_DOC)
                 })
@@ -247,50 +356,84 @@ pub async fn run(
                     Effect::Quarantine { doc, .. } => {
                         quarantined.insert(doc);
                     }
-                    Effect::StoreChanges { .. } | Effect::SaveSyncState { .. } => {}
+                    Effect::StoreChanges { .. }
+                    | Effect::StoreWhole { .. }
+                    | Effect::SaveSyncState { .. } => {}
                 }
             }
+            // More whole documents to send: ask for them while the write backlog is short.
+            pump = terminal.is_none() && session.wants_to_send();
             if !wire.is_empty() {
-                faults
-                    .write(&mut send, &wire)
-                    .await
-                    .map_err(|e| SessionError::Io(e.to_string()))?;
                 bytes_out += wire.len() as u64;
-                tracing::trace!(peer = %peer_hex, bytes = wire.len(), "frames sent");
-            }
-            match terminal {
-                Some(Ok(summary)) => {
-                    // Every document not skipped this time is in sync now (or no longer
-                    // differs): its old quarantine entry goes.
-                    let v = vault.clone();
-                    tokio::task::block_in_place(|| {
-                        v.write(crate::net::now_ms(), |w| {
-                            w.clear_quarantine(peer.0, &quarantined)
-                        })
-                    })?;
-                    on_progress(&summary);
-                    tracing::info!(
-                        peer = %peer_hex, frames_sent = frames_out, frames_received = frames_in,
-                        bytes_sent = bytes_out, bytes_received = bytes_in,
-                        docs_sent = summary.docs_sent, docs_received = summary.docs_received,
-                        ms = clock.ms(), "sync session finished"
-                    );
-                    finish(&mut send, &mut recv).await;
-                    return Ok(summary);
+                tracing::trace!(peer = %peer_hex, bytes = wire.len(), "frames queued");
+                backlog.fetch_add(wire.len(), std::sync::atomic::Ordering::SeqCst);
+                if wire_tx.send(wire).is_err() {
+                    return Err(writer_error(&mut writer).await);
                 }
-                Some(Err(err)) => {
-                    tracing::info!(peer = %peer_hex, ms = clock.ms(), error = %err, "sync session failed");
-                    let _ = send.finish();
-                    return Err(SessionError::Sync(err));
-                }
-                None => on_progress(session.summary()),
             }
+            if let Some(end) = terminal {
+                // Let the writer drain what is queued (the Close frame included).
+                drop(wire_tx);
+                let (mut send, written) = match (&mut writer).await {
+                    Ok(r) => r,
+                    Err(e) => return Err(SessionError::Io(e.to_string())),
+                };
+                match end {
+                    Ok(summary) => {
+                        written.map_err(SessionError::Io)?;
+                        // Every document not skipped this time is in sync now (or no longer
+                        // differs): its old quarantine entry goes.
+                        let v = vault.clone();
+                        tokio::task::block_in_place(|| {
+                            v.write(crate::net::now_ms(), |w| {
+                                w.clear_quarantine(peer.0, &quarantined)
+                            })
+                        })?;
+                        on_progress(&summary);
+                        tracing::info!(
+                            peer = %peer_hex, frames_sent = frames_out, frames_received = frames_in,
+                            bytes_sent = bytes_out, bytes_received = bytes_in,
+                            docs_sent = summary.docs_sent, docs_received = summary.docs_received,
+                            ms = clock.ms(), "sync session finished"
+                        );
+                        finish(&mut send, &mut recv).await;
+                        return Ok(summary);
+                    }
+                    Err(err) => {
+                        tracing::info!(peer = %peer_hex, ms = clock.ms(), error = %err, "sync session failed");
+                        let _ = send.finish();
+                        return Err(SessionError::Sync(err));
+                    }
+                }
+            }
+            on_progress(session.summary());
+        }
+        if writer.is_finished() {
+            return Err(writer_error(&mut writer).await);
         }
         // Read more bytes, or tick the timers once a second. The tick fires on its own schedule,
         // not only when a read is quiet: a peer trickling bytes cannot hold off the timeouts.
+        // While the pending batch holds only whole documents and is small, it waits for more
+        // (at most `BATCH_GAP` of quiet).
+        if !pending.is_empty() && !gathering(&pending, batch_docs) {
+            continue;
+        }
+        let room = backlog.load(std::sync::atomic::Ordering::SeqCst) < MAX_BACKLOG;
         let read = tokio::select! {
+            biased;
             _ = tick.tick() => None,
             r = recv.read(&mut buf) => Some(r),
+            // Bytes already waiting are read first (above); then more whole documents.
+            _ = std::future::ready(()), if pump && room && pending.is_empty() => {
+                pump = false;
+                pending.push(Event::Tick);
+                continue;
+            }
+            _ = tokio::time::sleep(Duration::from_millis(2)), if pump && !room => continue,
+            _ = tokio::time::sleep(BATCH_GAP), if !pending.is_empty() => {
+                flush = true;
+                continue;
+            }
         };
         match read {
             None => pending.push(Event::Tick),
@@ -322,13 +465,93 @@ pub async fn run(
     }
 }
 
+/// Whether a pending batch should wait for more frames: it holds only whole documents, fewer
+/// than `BATCH_DOCS` of them and fewer than `BATCH_BYTES` bytes.
+fn gathering(pending: &[Event], batch_docs: usize) -> bool {
+    let (mut docs, mut bytes) = (0usize, 0usize);
+    for e in pending {
+        match e {
+            Event::Received(Frame::Docs { docs: d }) => {
+                docs += d.len();
+                bytes += d.iter().map(|(_, b)| b.len()).sum::<usize>();
+            }
+            _ => return false,
+        }
+    }
+    docs < batch_docs && bytes < BATCH_BYTES
+}
+
+/// The next batch: every pending event, except that one batch holds whole documents of at most
+/// `batch_docs` documents' worth of frames (at least one frame); the rest waits for the next.
+fn take_batch(pending: &mut Vec<Event>, batch_docs: usize) -> Vec<Event> {
+    let mut docs = 0usize;
+    let mut cut = pending.len();
+    for (i, e) in pending.iter().enumerate() {
+        if let Event::Received(Frame::Docs { docs: d }) = e {
+            if i > 0 && docs + d.len() > batch_docs {
+                cut = i;
+                break;
+            }
+            docs += d.len();
+        }
+    }
+    let rest = pending.split_off(cut);
+    std::mem::replace(pending, rest)
+}
+
+/// Loads and indexes every whole document of a batch, on as many threads as there are cores
+/// (two here), before the write transaction opens. Keyed by document id; the store step takes
+/// each one as the engine hands the document over.
+fn prepare_whole(events: &[Event]) -> std::collections::HashMap<DocId, Result<WholeDoc, String>> {
+    let docs: Vec<(DocId, &[u8])> = events
+        .iter()
+        .flat_map(|e| match e {
+            Event::Received(Frame::Docs { docs }) => docs.as_slice(),
+            _ => &[],
+        })
+        .map(|(id, b)| (*id, b.as_slice()))
+        .collect();
+    if docs.is_empty() {
+        return Default::default();
+    }
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 4);
+    if threads == 1 || docs.len() < 16 {
+        return docs
+            .into_iter()
+            .map(|(id, b)| (id, WholeDoc::prepare(b)))
+            .collect();
+    }
+    let per = docs.len().div_ceil(threads);
+    std::thread::scope(|sc| {
+        let handles: Vec<_> = docs
+            .chunks(per)
+            .map(|part| {
+                sc.spawn(move || {
+                    part.iter()
+                        .map(|(id, b)| (*id, WholeDoc::prepare(b)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            // A panic inside Automerge on a peer's bytes: leave those to the store step, which
+            // prepares them again and refuses them one by one.
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
 /// Fault injection for tests, from the environment of the sending process:
-/// - `KITH_FAULT_CORRUPT_DOC=<doc id>`: every Sync message for that document goes out as
-///   garbage (a poisoned document, as a peer with a damaged copy would send);
+/// - `KITH_FAULT_CORRUPT_DOC=<doc id>`: every Sync message for that document, and its bytes
+///   when it travels whole, go out as garbage (a poisoned document, as a peer with a damaged copy would send);
 /// - `KITH_FAULT_TRICKLE_MS=<ms>`: frames go out one byte at a time, this long apart (a peer on
 ///   a link that barely moves).
 struct Faults {
@@ -357,22 +580,15 @@ impl Faults {
                 }
                 .encode()
             }
-            f => f.encode(),
-        }
-    }
-
-    async fn write(&self, send: &mut SendStream, wire: &[u8]) -> Result<(), String> {
-        match self.trickle {
-            None => send.write_all(wire).await.map_err(|e| e.to_string()),
-            Some(gap) => {
-                for b in wire {
-                    send.write_all(std::slice::from_ref(b))
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    tokio::time::sleep(gap).await;
+            kith_core::sync::Frame::Docs { mut docs } if self.corrupt.is_some() => {
+                for (id, bytes) in docs.iter_mut() {
+                    if Some(*id) == self.corrupt {
+                        *bytes = vec![0x85, 0x6f, 0x4a, 0x83, 0xff, 0xff, 0xff];
+                    }
                 }
-                Ok(())
+                kith_core::sync::Frame::Docs { docs }.encode()
             }
+            f => f.encode(),
         }
     }
 }

@@ -31,6 +31,7 @@ mod storage;
 mod store;
 mod store_maps;
 mod sync;
+mod sync9;
 mod web;
 mod web12;
 mod web_browser;

@@ -424,10 +424,21 @@ fn an_interrupted_sync_resumes_and_completes() {
         }
         a.ok(&["note", &ada, &body]);
     }
-    let daemon = Daemon::start(&a);
+    // Protocol v2 sends these 61 documents whole, all in one frame and one batch by default:
+    // A packs one document per frame and B commits at most 10 documents per batch, so the
+    // kill lands mid-transfer.
+    let mut child = a.cmd(&["daemon"]);
+    child
+        .env("KITH_SYNC_FRAME_BYTES", "8000")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = child.spawn().unwrap();
+    assert!(first_line(&mut child).contains("ready"));
+    let daemon = Daemon(Some(child));
     // B's sync dies (abort, as kill -9) right after its first committed batch of documents.
     let mut crash = b.cmd(&["sync"]);
     crash.env("KITH_FAULT_ABORT_AFTER_BATCHES", "1");
+    crash.env("KITH_SYNC_BATCH_DOCS", "10");
     let crashed = finish(crash.output().unwrap());
     assert_ne!(crashed.code, 0, "the sync was killed");
     let partial = b.run(&["--json", "timeline", "Ada"]);

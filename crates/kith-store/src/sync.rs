@@ -214,6 +214,14 @@ macro_rules! sync_store_impl {
                 sync_state_of(&t, peer, doc, &self.path)
             }
 
+            fn load_bytes(&self, doc: &DocId) -> SyncResult<Option<Vec<u8>>> {
+                let t = self
+                    .txn
+                    .open_table(CHUNKS)
+                    .map_err(|e| sync_err(self.e(e)))?;
+                load_chunks(&t, doc.0, &self.path).map_err(sync_err)
+            }
+
             fn is_deleted(&self, doc: &DocId) -> SyncResult<bool> {
                 let t = self
                     .txn
@@ -409,6 +417,101 @@ impl Writer {
             .collect();
         for d in gone {
             t.remove((peer, d)).map_err(|e| map_redb(&p, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// A document a peer sent whole (sync protocol v2), loaded once and indexed before the write
+/// transaction: [`WholeDoc::prepare`] may run on any thread (the driver runs it on both cores
+/// while the transaction is not open yet); [`WholeDoc::verify`] checks its heads against the
+/// leaf the peer announced; [`Writer::store_whole`] then stores the bytes exactly as received,
+/// with no reload and no re-save.
+pub struct WholeDoc {
+    heads: Vec<[u8; 32]>,
+    kind: u8,
+    index: kith_core::index::DocIndex,
+}
+
+impl WholeDoc {
+    /// Loads the bytes and derives the index entries. `Err` is why they are refused.
+    pub fn prepare(bytes: &[u8]) -> std::result::Result<WholeDoc, String> {
+        let doc =
+            automerge::Automerge::load(bytes).map_err(|e| format!("it does not load: {e}"))?;
+        let (kind, index) = kith_core::index::derive(&doc);
+        let heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
+        if heads.is_empty() {
+            return Err("it has no changes".into());
+        }
+        Ok(WholeDoc {
+            heads,
+            kind: kind.map(|k| k.code()).unwrap_or(0),
+            index,
+        })
+    }
+
+    /// Checks that the document's heads give the leaf the peer announced for `id`.
+    pub fn verify(&self, id: &DocId, leaf: &Digest) -> std::result::Result<(), String> {
+        if leaf_of(id, &self.heads) == *leaf {
+            Ok(())
+        } else {
+            Err("its heads are not the ones the peer announced".into())
+        }
+    }
+}
+
+impl Writer {
+    /// Stores a verified document received whole: its bytes as they are, its metadata, leaf,
+    /// bucket, change number and index entries, in this transaction. A document that exists
+    /// here after all (another command created it meanwhile), the membership and the tombstone
+    /// documents take the general path, `apply_remote` (loaded and merged), so nothing stored
+    /// is replaced.
+    pub fn store_whole(&mut self, id: DocId, bytes: &[u8], w: WholeDoc) -> Result<()> {
+        if self.is_deleted(id)? {
+            return Ok(());
+        }
+        let exists = {
+            let t = wt!(self, DOCS);
+            let v = t.get(id.0).map_err(|e| self.e(e))?;
+            v.is_some()
+        };
+        if exists
+            || id == kith_core::tombstones::TOMBSTONES_DOC
+            || id == kith_core::devices::DEVICES_DOC
+        {
+            return self.apply_remote(id, true, bytes);
+        }
+        let p = self.path.clone();
+        let ord = self.next_ord()?;
+        {
+            let mut t = wt!(self, ORDS);
+            t.insert(ord, id.0).map_err(|e| map_redb(&p, e))?;
+        }
+        self.toggle_bucket(&id, None, Some(leaf_of(&id, &w.heads)))?;
+        self.record_change(id)?;
+        {
+            let mut chunks = wt!(self, CHUNKS);
+            chunks
+                .insert((id.0, 0), bytes)
+                .map_err(|e| map_redb(&p, e))?;
+        }
+        let meta = DocMeta {
+            kind: w.kind,
+            ord,
+            next_seq: 1,
+            snapshot_len: bytes.len() as u64,
+            incremental_len: 0,
+            heads: w.heads,
+        };
+        {
+            let mut docs = wt!(self, DOCS);
+            docs.insert(id.0, enc(&meta).as_slice())
+                .map_err(|e| map_redb(&p, e))?;
+        }
+        self.apply_index_with_ord(id, ord, None, &w.index, true)?;
+        // An item received after its contacts were deleted loses those links (or goes too).
+        if self.links_deleted_contact(id)? {
+            self.settle_links(&[id])?;
         }
         Ok(())
     }

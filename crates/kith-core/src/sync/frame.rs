@@ -1,4 +1,4 @@
-//! Wire frames of `kith/sync/1`: `u32` big-endian length, then a type byte and the body.
+//! Wire frames of `kith/sync/2`: `u32` big-endian length, then a type byte and the body.
 //!
 //! Invariant: decoding never trusts the peer. The length is checked against [`MAX_FRAME_LEN`]
 //! before any byte of the body is awaited, no buffer is sized from a peer-chosen number, and
@@ -14,6 +14,14 @@ pub const MAX_FRAME_LEN: u32 = 16 * 1024 * 1024;
 /// Most entries a sender puts in one `DocList` frame (32 bytes each: 2 MiB).
 pub const DOC_LIST_CHUNK: usize = 65_536;
 
+/// Most document bytes a sender packs into one `Docs` frame (the frame stays far below
+/// [`MAX_FRAME_LEN`]; a document larger than this travels alone, or by Automerge sync when it
+/// does not fit a frame at all).
+pub const DOCS_FRAME_TARGET: usize = 1024 * 1024;
+
+/// Overhead of one entry of a `Docs` frame: id (16) and length (4).
+pub const DOCS_ENTRY_OVERHEAD: usize = 20;
+
 /// The type byte of each frame.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[repr(u8)]
@@ -25,6 +33,7 @@ pub enum FrameType {
     Idle = 0x05,
     Close = 0x06,
     Skip = 0x07,
+    Docs = 0x08,
 }
 
 impl FrameType {
@@ -37,6 +46,7 @@ impl FrameType {
             0x05 => FrameType::Idle,
             0x06 => FrameType::Close,
             0x07 => FrameType::Skip,
+            0x08 => FrameType::Docs,
             _ => return None,
         })
     }
@@ -69,6 +79,9 @@ pub enum Frame {
     /// syncing it for the rest of the session, and the rest of the session goes on. A UTF-8
     /// reason follows the id.
     Skip { doc: DocId, reason: String },
+    /// Whole documents the peer lacks entirely, as stored (`Automerge::save` output, possibly
+    /// followed by incremental chunks): `(id, bytes)` each. Protocol version 2.
+    Docs { docs: Vec<(DocId, Vec<u8>)> },
 }
 
 /// Why bytes from the peer are not a valid frame.
@@ -99,6 +112,7 @@ impl Frame {
             Frame::Idle { .. } => FrameType::Idle,
             Frame::Close { .. } => FrameType::Close,
             Frame::Skip { .. } => FrameType::Skip,
+            Frame::Docs { .. } => FrameType::Docs,
         }
     }
 
@@ -112,6 +126,12 @@ impl Frame {
             Frame::Idle { .. } => 16,
             Frame::Close { reason, .. } => 2 + reason.len(),
             Frame::Skip { reason, .. } => 16 + reason.len(),
+            Frame::Docs { docs } => {
+                4 + docs
+                    .iter()
+                    .map(|(_, b)| DOCS_ENTRY_OVERHEAD + b.len())
+                    .sum::<usize>()
+            }
         }
     }
 
@@ -164,6 +184,14 @@ impl Frame {
             Frame::Skip { doc, reason } => {
                 out.extend_from_slice(doc.as_bytes());
                 out.extend_from_slice(reason.as_bytes());
+            }
+            Frame::Docs { docs } => {
+                out.extend_from_slice(&(docs.len() as u32).to_be_bytes());
+                for (id, bytes) in docs {
+                    out.extend_from_slice(id.as_bytes());
+                    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+                    out.extend_from_slice(bytes);
+                }
             }
         }
         out
@@ -269,6 +297,43 @@ impl Frame {
                     doc: DocId(id),
                     reason,
                 })
+            }
+            FrameType::Docs => {
+                if body.len() < 4 {
+                    return Err(bad("body shorter than its 4-byte count"));
+                }
+                let count = u32::from_be_bytes(arr4(&body[..4])) as usize;
+                let mut rest = &body[4..];
+                // Every entry takes at least 20 bytes: check the count against the bytes
+                // present before allocating for it.
+                if count == 0 {
+                    return Err(bad("a Docs frame carries at least one document"));
+                }
+                if count > rest.len() / DOCS_ENTRY_OVERHEAD {
+                    return Err(bad("entry count exceeds what the body can hold"));
+                }
+                let mut docs = Vec::with_capacity(count);
+                for _ in 0..count {
+                    if rest.len() < DOCS_ENTRY_OVERHEAD {
+                        return Err(bad("entry header cut short"));
+                    }
+                    let mut id = [0u8; 16];
+                    id.copy_from_slice(&rest[..16]);
+                    let len = u32::from_be_bytes(arr4(&rest[16..20])) as usize;
+                    rest = &rest[20..];
+                    if len == 0 {
+                        return Err(bad("a document of zero bytes"));
+                    }
+                    if len > rest.len() {
+                        return Err(bad("document length exceeds the body"));
+                    }
+                    docs.push((DocId(id), rest[..len].to_vec()));
+                    rest = &rest[len..];
+                }
+                if !rest.is_empty() {
+                    return Err(bad("bytes after the last document"));
+                }
+                Ok(Frame::Docs { docs })
             }
         }
     }
@@ -398,7 +463,62 @@ mod tests {
                 doc: DocId([6; 16]),
                 reason: "cannot apply".into(),
             },
+            Frame::Docs {
+                docs: vec![
+                    (DocId([1; 16]), vec![0x85, 1, 2]),
+                    (DocId([2; 16]), vec![7]),
+                ],
+            },
         ]
+    }
+
+    #[test]
+    fn docs_frames_with_lying_counts_or_lengths_are_rejected() {
+        let ok = Frame::Docs {
+            docs: vec![(DocId([1; 16]), vec![1, 2, 3])],
+        }
+        .encode();
+        let payload = &ok[4..];
+        assert!(Frame::decode(payload).is_ok());
+        let bad = |p: &[u8], reason: &'static str| {
+            assert_eq!(
+                Frame::decode(p),
+                Err(FrameError::Malformed {
+                    kind: FrameType::Docs,
+                    reason
+                }),
+                "{p:?}"
+            );
+        };
+        // A count of 4 billion with a tiny body: refused before anything is allocated.
+        let mut p = payload.to_vec();
+        p[1..5].copy_from_slice(&u32::MAX.to_be_bytes());
+        bad(&p, "entry count exceeds what the body can hold");
+        // Zero documents.
+        bad(
+            &[0x08, 0, 0, 0, 0],
+            "a Docs frame carries at least one document",
+        );
+        // A length beyond the body.
+        let mut p = payload.to_vec();
+        p[21..25].copy_from_slice(&1000u32.to_be_bytes());
+        bad(&p, "document length exceeds the body");
+        // A zero-length document.
+        let mut p = payload.to_vec();
+        p[21..25].copy_from_slice(&0u32.to_be_bytes());
+        p.truncate(25);
+        p.extend_from_slice(&[0; 20]);
+        bad(&p, "a document of zero bytes");
+        // Trailing bytes.
+        let mut p = payload.to_vec();
+        p.push(9);
+        bad(&p, "bytes after the last document");
+        // Two entries announced, one present (plus enough bytes to pass the count check).
+        let mut p = payload.to_vec();
+        p[1..5].copy_from_slice(&2u32.to_be_bytes());
+        p.extend_from_slice(&[0; 19]);
+        bad(&p, "entry header cut short");
+        bad(&[0x08, 0, 0], "body shorter than its 4-byte count");
     }
 
     #[test]

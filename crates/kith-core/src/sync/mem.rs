@@ -138,6 +138,11 @@ impl MemStore {
                     self.purge_tombstoned();
                 }
             }
+            Effect::StoreWhole { doc, bytes, leaf } => {
+                if let Err(reason) = self.store_whole(doc, bytes, leaf) {
+                    return Err(StoreError(format!("document {doc} refused: {reason}")));
+                }
+            }
             Effect::SaveSyncState { doc, state } if !self.deleted(doc) => {
                 self.states.insert((*peer, *doc), state.clone());
             }
@@ -146,6 +151,29 @@ impl MemStore {
             | Effect::Done(_)
             | Effect::Fail(_)
             | Effect::Quarantine { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// Carries out [`Effect::StoreWhole`]: verifies the bytes ([`super::verify_whole`]) and
+    /// stores the document, merged into the stored copy if there is one. `Err` is the reason
+    /// to feed back as [`super::Event::Rejected`]; nothing was stored then.
+    pub fn store_whole(&mut self, doc: &DocId, bytes: &[u8], leaf: &Digest) -> Result<(), String> {
+        if self.deleted(doc) {
+            return Ok(());
+        }
+        let got = super::verify_whole(doc, bytes, leaf)?;
+        let am = match self.docs.get(doc) {
+            Some(e) => {
+                let mut am = e.doc.clone();
+                am.merge(&mut got.clone()).map_err(|e| e.to_string())?;
+                am
+            }
+            None => got,
+        };
+        self.put(*doc, am);
+        if *doc == TOMBSTONES_DOC {
+            self.purge_tombstoned();
         }
         Ok(())
     }

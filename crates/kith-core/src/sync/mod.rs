@@ -1,9 +1,11 @@
 //! The sans-IO sync engine: reconciles a vault of Automerge documents with one trusted peer.
 //!
-//! The protocol (`kith/sync/1`, specified in `docs/design/sync-protocol.md`) first compares a
+//! The protocol (`kith/sync/2`, specified in `docs/design/sync-protocol.md`) first compares a
 //! root hash over 256 buckets of per-document heads digests, narrows down to the buckets and then
-//! the documents that differ, and only then runs Automerge's own sync protocol, pipelined, for
-//! those documents. A reconnect with nothing changed is one round trip of two small frames.
+//! the documents that differ. A document one side lacks entirely travels whole (its stored
+//! bytes, many per `Docs` frame, streamed); Automerge's own sync protocol runs, pipelined, only
+//! for documents both sides have that differ. A reconnect with nothing changed is one round
+//! trip of two small frames.
 //!
 //! Invariant: nothing here does I/O. The driver (iroh + redb, in the `kith` crate) decodes
 //! frames with [`FrameDecoder`], feeds them to [`Session::handle`] with the current time, and
@@ -20,21 +22,29 @@ mod deletion_tests;
 #[cfg(test)]
 mod sim;
 
-pub use frame::{Frame, FrameDecoder, FrameError, FrameType, MAX_FRAME_LEN};
+pub use frame::{
+    Frame, FrameDecoder, FrameError, FrameType, DOCS_ENTRY_OVERHEAD, DOCS_FRAME_TARGET,
+    MAX_FRAME_LEN,
+};
 pub use mem::MemStore;
 pub use reconcile::{
-    bucket_of, check_doc_list, differing_buckets, differing_docs, leaf_digest, BucketHashes,
-    Digest, DocListError, BUCKETS,
+    bucket_of, check_doc_list, differing_buckets, differing_docs, leaf_digest, partition_docs,
+    BucketHashes, Digest, DocListError, Partition, BUCKETS,
 };
-pub use session::{Config, Effect, Event, Role, Session, Summary, SyncError};
+pub use session::{verify_whole, Config, Effect, Event, Role, Session, Summary, SyncError};
 
 use crate::DocId;
 
 /// The ALPN string of this protocol. A new incompatible version gets a new string.
-pub const ALPN: &[u8] = b"kith/sync/1";
+pub const ALPN: &[u8] = b"kith/sync/2";
+
+/// The ALPN of protocol version 1 (kith before whole-document transfer). A listener still
+/// accepts it, only to close the connection with [`CloseCode::VERSION`] and a reason the older
+/// peer shows its user, instead of a bare handshake failure.
+pub const ALPN_V1: &[u8] = b"kith/sync/1";
 
 /// The protocol version carried in `Hello`.
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// The id of the peer device a session talks to: its 32-byte iroh `EndpointId` (public key).
 /// The engine only uses it to key persisted Automerge sync states.
@@ -95,5 +105,11 @@ pub trait SyncStore {
     fn is_deleted(&self, doc: &DocId) -> Result<bool, StoreError> {
         let _ = doc;
         Ok(false)
+    }
+    /// The document's bytes as stored, to send whole to a peer that lacks it: anything
+    /// `Automerge::load` accepts, reflecting every stored change. The default loads and saves;
+    /// a store that keeps saved bytes returns them without loading.
+    fn load_bytes(&self, doc: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.load(doc)?.map(|d| d.save()))
     }
 }

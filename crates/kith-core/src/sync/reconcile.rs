@@ -122,6 +122,51 @@ pub fn check_doc_list(
     Ok(())
 }
 
+/// The documents that differ, split three ways (each list ascending): documents both sides
+/// have with different leaves (synced with Automerge's protocol), documents only `mine` lists
+/// (this side sends them whole), and documents only `theirs` lists, with the leaf the peer
+/// announced (the peer sends them whole; each must arrive with exactly that leaf).
+pub struct Partition {
+    pub both: Vec<DocId>,
+    pub only_mine: Vec<DocId>,
+    pub only_theirs: Vec<(DocId, Digest)>,
+}
+
+/// Splits the differing documents of two sorted `(id, leaf)` lists; see [`Partition`].
+pub fn partition_docs(mine: &[(DocId, Digest)], theirs: &[(DocId, Digest)]) -> Partition {
+    let mut p = Partition {
+        both: Vec::new(),
+        only_mine: Vec::new(),
+        only_theirs: Vec::new(),
+    };
+    let (mut i, mut j) = (0, 0);
+    loop {
+        match (mine.get(i), theirs.get(j)) {
+            (Some(a), Some(b)) if a.0 == b.0 => {
+                if a.1 != b.1 {
+                    p.both.push(a.0);
+                }
+                i += 1;
+                j += 1;
+            }
+            (Some(a), Some(b)) if a.0 < b.0 => {
+                p.only_mine.push(a.0);
+                i += 1;
+            }
+            (Some(a), None) => {
+                p.only_mine.push(a.0);
+                i += 1;
+            }
+            (_, Some(b)) => {
+                p.only_theirs.push(*b);
+                j += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    p
+}
+
 /// Documents to run Automerge sync on: ids on one side only, or on both with different leaves.
 /// Both inputs sorted ascending by id; the output is ascending and the same on both sides.
 pub fn differing_docs(mine: &[(DocId, Digest)], theirs: &[(DocId, Digest)]) -> Vec<DocId> {

@@ -20,9 +20,12 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use automerge::sync::{self, SyncDoc};
 use automerge::{Automerge, ChangeHash};
 
-use super::frame::{Frame, FrameError, FrameType, DOC_LIST_CHUNK};
+use super::frame::{
+    Frame, FrameError, FrameType, DOCS_ENTRY_OVERHEAD, DOCS_FRAME_TARGET, DOC_LIST_CHUNK,
+    MAX_FRAME_LEN,
+};
 use super::reconcile::{
-    check_doc_list, differing_buckets, differing_docs, BucketHashes, Digest, DocListError,
+    check_doc_list, differing_buckets, partition_docs, BucketHashes, Digest, DocListError,
 };
 use super::{CloseCode, PeerId, StoreError, SyncStore, PROTOCOL_VERSION};
 use crate::tombstones::{self, TOMBSTONES_DOC};
@@ -50,6 +53,8 @@ pub struct Config {
     pub deadline_base_ms: u64,
     pub deadline_per_doc_ms: u64,
     pub deadline_min_rate: u64,
+    /// Most document bytes packed into one `Docs` frame (whole-document transfer).
+    pub whole_frame_bytes: usize,
 }
 
 impl Default for Config {
@@ -60,6 +65,7 @@ impl Default for Config {
             deadline_base_ms: 120_000,
             deadline_per_doc_ms: 100,
             deadline_min_rate: 32 * 1024,
+            whole_frame_bytes: DOCS_FRAME_TARGET,
         }
     }
 }
@@ -80,8 +86,14 @@ pub enum Event {
     Received(Frame),
     /// The [`super::FrameDecoder`] rejected the peer's bytes.
     DecodeError(FrameError),
-    /// Time passed (check the idle timeout).
+    /// Time passed (check the idle timeout). Also lets the session send more whole documents:
+    /// a driver feeds a `Tick` as soon as it has written the previous frames while
+    /// [`Session::wants_to_send`] is true.
     Tick,
+    /// The driver could not verify or store a document the peer sent whole
+    /// ([`Effect::StoreWhole`]); nothing of it was stored. The session quarantines it and tells
+    /// the peer (`Skip`). Fed right after the effect, before the next frame.
+    Rejected { doc: DocId, reason: String },
 }
 
 /// What the engine asks the driver to do, in order.
@@ -101,6 +113,18 @@ pub enum Effect {
     },
     /// Persist the Automerge sync state for (this session's peer, doc).
     SaveSyncState { doc: DocId, state: Vec<u8> },
+    /// A document this side lacked entirely, sent whole by the peer (protocol version 2): its
+    /// stored bytes as the peer had them. The driver verifies them before storing: they load
+    /// (`Automerge::load`) and `leaf_digest(doc, heads) == leaf`, the leaf the peer announced in
+    /// its DocList. Then it stores the bytes as they are, with the document's heads, leaf,
+    /// bucket and index entries, in the batch's transaction. If they do not verify (or the
+    /// document exists here after all and cannot take them), it stores nothing of them and
+    /// feeds [`Event::Rejected`] back. A document in the tombstone set is dropped silently.
+    StoreWhole {
+        doc: DocId,
+        bytes: Vec<u8>,
+        leaf: Digest,
+    },
     /// Record that `doc` was skipped in this session with this peer (and why); the rest of the
     /// session goes on. Nothing of the document was stored after the failure.
     Quarantine { doc: DocId, reason: String },
@@ -148,6 +172,8 @@ pub enum SyncError {
     TooManyDocs,
     #[error("peer sent a sync message for document {0}, which is not being synced")]
     UnknownDoc(DocId),
+    #[error("peer sent document {0} whole, but it did not list it as one this side lacks")]
+    UnexpectedWhole(DocId),
     #[error("peer sent an undecodable sync message for document {doc}: {reason}")]
     BadSyncMessage { doc: DocId, reason: String },
     #[error("document {doc} rejected the peer's changes: {reason}")]
@@ -172,6 +198,7 @@ impl SyncError {
             | SyncError::DocList(_)
             | SyncError::TooManyDocs
             | SyncError::UnknownDoc(_)
+            | SyncError::UnexpectedWhole(_)
             | SyncError::NotConverging(_)
             | SyncError::BadSyncMessage { .. } => CloseCode::PROTOCOL,
             SyncError::Version { .. } => CloseCode::VERSION,
@@ -233,8 +260,17 @@ pub struct Session {
     diff_buckets: Vec<u8>,
     my_leaves: Vec<(DocId, Digest)>,
     their_leaves: Vec<(DocId, Digest)>,
-    differing: BTreeSet<DocId>,
+    /// Every differing document (X), ascending: frames may name only these.
+    differing: Vec<DocId>,
+    /// Documents both sides have that differ, not yet started: run through Automerge sync.
     queue: VecDeque<DocId>,
+    /// Documents the peer lacks entirely, not yet sent: they travel whole in `Docs` frames.
+    whole_out: VecDeque<DocId>,
+    /// Documents this side lacks entirely, with the leaf the peer announced: the peer sends
+    /// them whole, and each must arrive with exactly that leaf. Ascending.
+    whole_in: Vec<(DocId, Digest)>,
+    whole_sent: u64,
+    whole_received: u64,
     docs: BTreeMap<DocId, DocSync>,
     unsettled: usize,
     sync_sent: u64,
@@ -253,6 +289,11 @@ pub struct Session {
     /// Quarantined documents: frames for them are counted and otherwise ignored.
     skipped: BTreeSet<DocId>,
     started_at: Option<u64>,
+    /// The time of the event being handled.
+    now: u64,
+    /// Whole documents were handed to the driver in this step: no Idle until the next event,
+    /// so a `Skip` for a refused one goes out before the Idle that lets the peer finish.
+    unconfirmed_whole: bool,
     out: Vec<Effect>,
 }
 
@@ -269,8 +310,12 @@ impl Session {
             diff_buckets: Vec::new(),
             my_leaves: Vec::new(),
             their_leaves: Vec::new(),
-            differing: BTreeSet::new(),
+            differing: Vec::new(),
             queue: VecDeque::new(),
+            whole_out: VecDeque::new(),
+            whole_in: Vec::new(),
+            whole_sent: 0,
+            whole_received: 0,
             docs: BTreeMap::new(),
             unsettled: 0,
             sync_sent: 0,
@@ -285,6 +330,8 @@ impl Session {
             deleted: BTreeSet::new(),
             skipped: BTreeSet::new(),
             started_at: None,
+            now: 0,
+            unconfirmed_whole: false,
             out: Vec::new(),
         }
     }
@@ -307,12 +354,30 @@ impl Session {
         &self.summary
     }
 
+    /// Whether the session has whole documents left to send, or has just handed whole documents
+    /// over to store (its `Idle` waits until they are confirmed): the driver then feeds
+    /// [`Event::Tick`] as soon as it has written the frames it got, so the stream keeps moving
+    /// while at most a few MiB of documents are in memory at once.
+    pub fn wants_to_send(&self) -> bool {
+        self.phase == Phase::Syncing && (!self.whole_out.is_empty() || self.unconfirmed_whole)
+    }
+
+    fn in_x(&self, id: &DocId) -> bool {
+        self.differing.binary_search(id).is_ok()
+    }
+
     /// Advances the session by one event. `now_ms` is any monotonic clock in milliseconds.
     pub fn handle<S: SyncStore>(&mut self, store: &S, now_ms: u64, event: Event) -> Vec<Effect> {
         if self.is_finished() {
             return Vec::new();
         }
         self.started_at.get_or_insert(now_ms);
+        self.now = now_ms;
+        // Every whole document handed over in an earlier step is stored or was refused
+        // (refusals come back as `Rejected` before anything else): Idle may go out again.
+        if !matches!(event, Event::Rejected { .. }) {
+            self.unconfirmed_whole = false;
+        }
         let result = match event {
             Event::Start => {
                 self.last_activity = now_ms;
@@ -341,6 +406,24 @@ impl Session {
                     Err(SyncError::Deadline {
                         deadline_ms: deadline,
                     })
+                } else if self.phase == Phase::Syncing {
+                    self.progress(store)
+                } else {
+                    Ok(())
+                }
+            }
+            Event::Rejected { doc, reason } => {
+                if self.phase == Phase::Syncing
+                    && self.whole_in.binary_search_by_key(&doc, |e| e.0).is_ok()
+                {
+                    self.summary.docs_received = self.summary.docs_received.saturating_sub(1);
+                    self.summary.docs_created = self.summary.docs_created.saturating_sub(1);
+                    self.quarantine(
+                        doc,
+                        format!("its whole copy was refused here: {reason}"),
+                        true,
+                    );
+                    self.progress(store)
                 } else {
                     Ok(())
                 }
@@ -405,6 +488,7 @@ impl Session {
             self.summary.docs_sent += u64::from(d.sent_changes);
             self.summary.docs_received += u64::from(d.received_changes);
         }
+        self.summary.docs_sent += self.whole_sent;
         self.phase = Phase::Done;
         self.out.push(Effect::Done(self.summary.clone()));
     }
@@ -413,7 +497,7 @@ impl Session {
         self.summary.frames_sent += 1;
         self.summary.bytes_sent += frame.encoded_len() as u64;
         self.sent_since_receive = true;
-        if matches!(frame, Frame::Sync { .. }) {
+        if matches!(frame, Frame::Sync { .. } | Frame::Docs { .. }) {
             self.sync_sent += 1;
         }
         self.out.push(Effect::Send(frame));
@@ -496,12 +580,18 @@ impl Session {
                 }
                 self.their_leaves.extend(entries);
                 if last {
-                    let diff = differing_docs(&self.my_leaves, &self.their_leaves);
+                    let p = partition_docs(&self.my_leaves, &self.their_leaves);
                     self.my_leaves = Vec::new();
                     self.their_leaves = Vec::new();
+                    let mut diff: Vec<DocId> = p.both.clone();
+                    diff.extend(&p.only_mine);
+                    diff.extend(p.only_theirs.iter().map(|e| e.0));
+                    diff.sort_unstable();
                     self.summary.docs_differing = diff.len() as u64;
-                    self.differing = diff.iter().copied().collect();
-                    self.queue = diff.into();
+                    self.differing = diff;
+                    self.queue = p.both.into();
+                    self.whole_out = p.only_mine.into();
+                    self.whole_in = p.only_theirs;
                     self.phase = Phase::Syncing;
                     self.progress(store)?;
                 }
@@ -511,8 +601,12 @@ impl Session {
                 self.on_sync(store, doc, message)?;
                 self.progress(store)
             }
+            (Phase::Syncing, Frame::Docs { docs }) => {
+                self.on_docs(store, docs)?;
+                self.progress(store)
+            }
             (Phase::Syncing, Frame::Skip { doc, reason }) => {
-                if !self.differing.contains(&doc) {
+                if !self.in_x(&doc) {
                     return Err(SyncError::UnknownDoc(doc));
                 }
                 let reason: String = reason.chars().take(500).collect();
@@ -561,7 +655,12 @@ impl Session {
             }
             self.generate(id);
         }
-        if self.queue.is_empty() && self.unsettled == 0 {
+        self.send_whole(store)?;
+        if self.queue.is_empty()
+            && self.unsettled == 0
+            && self.whole_out.is_empty()
+            && !self.unconfirmed_whole
+        {
             let now = (self.sync_sent, self.sync_received);
             if self.last_idle_sent != Some(now) {
                 self.send(Frame::Idle {
@@ -652,7 +751,7 @@ impl Session {
         id: DocId,
         message: Vec<u8>,
     ) -> Result<(), SyncError> {
-        if !self.differing.contains(&id) {
+        if !self.in_x(&id) {
             return Err(SyncError::UnknownDoc(id));
         }
         self.sync_received += 1;
@@ -769,13 +868,19 @@ impl Session {
         let Some(doc) = self.docs.get(&TOMBSTONES_DOC).and_then(|d| d.doc.as_ref()) else {
             return;
         };
-        let gone: Vec<DocId> = tombstones::read_tombstones(doc)
+        let set = tombstones::read_tombstones(doc);
+        self.learn_tombstone_set(set);
+    }
+
+    fn learn_tombstone_set(&mut self, set: BTreeMap<DocId, tombstones::Tombstone>) {
+        let gone: Vec<DocId> = set
             .into_keys()
-            .filter(|id| self.differing.contains(id) && !self.deleted.contains(id))
+            .filter(|id| self.in_x(id) && !self.deleted.contains(id))
             .collect();
         for id in gone {
             self.deleted.insert(id);
             self.queue.retain(|q| *q != id);
+            self.whole_out.retain(|q| *q != id);
             if let Some(d) = self.docs.remove(&id) {
                 if !d.settled {
                     self.unsettled -= 1;
@@ -799,4 +904,141 @@ fn check_version(theirs: u8) -> Result<(), SyncError> {
             theirs,
         })
     }
+}
+
+/// Whole-document transfer (protocol version 2): documents one side lacks entirely travel as
+/// stored bytes in `Docs` frames instead of through Automerge's sync protocol.
+impl Session {
+    /// Packs whole documents the peer lacks into `Docs` frames: at most
+    /// [`WHOLE_FRAMES_PER_STEP`] frames per call, so a large first sync streams with a few MiB
+    /// in memory. A document too large for one frame goes through Automerge sync instead.
+    fn send_whole<S: SyncStore>(&mut self, store: &S) -> Result<(), SyncError> {
+        let mut frames = 0;
+        let mut batch: Vec<(DocId, Vec<u8>)> = Vec::new();
+        let mut size = 4usize;
+        while frames < WHOLE_FRAMES_PER_STEP {
+            let Some(id) = self.whole_out.pop_front() else {
+                break;
+            };
+            if self.deleted.contains(&id) || self.skipped.contains(&id) {
+                continue;
+            }
+            if store.is_deleted(&id)? {
+                self.deleted.insert(id);
+                continue;
+            }
+            let bytes = match store.load_bytes(&id) {
+                Ok(Some(b)) if !b.is_empty() => b,
+                // Gone meanwhile (purged by another command): nothing to send.
+                Ok(_) => continue,
+                Err(e) => {
+                    self.quarantine(id, format!("cannot load it here: {e}"), true);
+                    continue;
+                }
+            };
+            let entry = DOCS_ENTRY_OVERHEAD + bytes.len();
+            if entry + 4 + 1 > MAX_FRAME_LEN as usize {
+                // Too large to travel whole: Automerge sync splits it into changes.
+                self.queue.push_back(id);
+                continue;
+            }
+            if !batch.is_empty() && size + entry > self.cfg.whole_frame_bytes {
+                self.send(Frame::Docs {
+                    docs: std::mem::take(&mut batch),
+                });
+                frames += 1;
+                size = 4;
+            }
+            size += entry;
+            self.whole_sent += 1;
+            batch.push((id, bytes));
+        }
+        if !batch.is_empty() {
+            self.send(Frame::Docs { docs: batch });
+            frames += 1;
+        }
+        if frames > 0 {
+            // Sending whole documents is progress even while the peer, busy storing them, sends
+            // nothing back: a peer that stops reading stops these writes (flow control), and
+            // the idle timeout then fires as usual.
+            self.last_activity = self.now;
+        }
+        if !self.queue.is_empty() {
+            // Oversized documents moved to the Automerge queue: start them.
+            while self.unsettled < self.cfg.max_active_docs {
+                let Some(id) = self.queue.pop_front() else {
+                    break;
+                };
+                if self.docs.contains_key(&id) || self.skipped.contains(&id) {
+                    continue;
+                }
+                if let Err(e) = self.activate(store, id) {
+                    self.quarantine(id, format!("cannot load it here: {e}"), true);
+                    continue;
+                }
+                self.generate(id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whole documents from the peer: each must be one this side lacks (listed by the peer,
+    /// absent here). They are handed to the driver to verify and store.
+    fn on_docs<S: SyncStore>(
+        &mut self,
+        store: &S,
+        docs: Vec<(DocId, Vec<u8>)>,
+    ) -> Result<(), SyncError> {
+        self.sync_received += 1;
+        for (id, bytes) in docs {
+            let Ok(ix) = self.whole_in.binary_search_by_key(&id, |e| e.0) else {
+                return Err(SyncError::UnexpectedWhole(id));
+            };
+            let leaf = self.whole_in[ix].1;
+            if self.skipped.contains(&id) || self.deleted.contains(&id) {
+                continue;
+            }
+            if store.is_deleted(&id)? {
+                self.deleted.insert(id);
+                continue;
+            }
+            if id == TOMBSTONES_DOC {
+                // The engine must know the peer's tombstones to stop waiting for what they
+                // delete; this one document is loaded here too.
+                if let Ok(doc) = Automerge::load(&bytes) {
+                    if super::leaf_digest(&id, &doc.get_heads()) == leaf {
+                        let set = tombstones::read_tombstones(&doc);
+                        self.learn_tombstone_set(set);
+                    }
+                }
+            }
+            self.whole_received += 1;
+            self.unconfirmed_whole = true;
+            self.summary.docs_received += 1;
+            self.summary.docs_created += 1;
+            self.out.push(Effect::StoreWhole {
+                doc: id,
+                bytes,
+                leaf,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Most `Docs` frames one step emits (each up to [`DOCS_FRAME_TARGET`] bytes).
+const WHOLE_FRAMES_PER_STEP: usize = 8;
+
+/// Loads and checks a document received whole: it must load, and its heads must give the leaf
+/// the peer announced. The check every driver runs for [`Effect::StoreWhole`].
+pub fn verify_whole(id: &DocId, bytes: &[u8], leaf: &Digest) -> Result<Automerge, String> {
+    let doc = Automerge::load(bytes).map_err(|e| format!("it does not load: {e}"))?;
+    let heads = doc.get_heads();
+    if heads.is_empty() {
+        return Err("it has no changes".into());
+    }
+    if super::leaf_digest(id, &heads) != *leaf {
+        return Err("its heads are not the ones the peer announced".into());
+    }
+    Ok(doc)
 }

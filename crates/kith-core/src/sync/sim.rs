@@ -88,7 +88,20 @@ impl Side {
 
     fn step(&mut self, store: &mut MemStore, now: u64, event: Event, out: &mut Net) {
         let peer = *self.session.peer();
-        for effect in self.session.handle(store, now, event) {
+        let mut effects: VecDeque<Effect> = self.session.handle(store, now, event).into();
+        while let Some(effect) = effects.pop_front() {
+            if let Effect::StoreWhole { doc, bytes, leaf } = &effect {
+                // A driver verifies whole documents; a refusal goes back to the engine at once.
+                if let Err(reason) = store.store_whole(doc, bytes, leaf) {
+                    let more =
+                        self.session
+                            .handle(store, now, Event::Rejected { doc: *doc, reason });
+                    for (i, e) in more.into_iter().enumerate() {
+                        effects.insert(i, e);
+                    }
+                }
+                continue;
+            }
             store
                 .apply(&peer, &effect)
                 .expect("store accepts the engine's writes");
@@ -120,9 +133,18 @@ impl Side {
                 Effect::Done(s) => self.result = Some(Ok(s)),
                 Effect::Fail(e) => self.result = Some(Err(e)),
                 Effect::StoreChanges { .. }
+                | Effect::StoreWhole { .. }
                 | Effect::SaveSyncState { .. }
                 | Effect::Quarantine { .. } => {}
             }
+        }
+    }
+
+    /// Like a driver: while the session has whole documents to send (or to confirm), ask for
+    /// more at once.
+    fn pump(&mut self, store: &mut MemStore, now: u64, out: &mut Net) {
+        while self.session.wants_to_send() {
+            self.step(store, now, Event::Tick, out);
         }
     }
 
@@ -139,6 +161,7 @@ impl Side {
                 }
             }
         }
+        self.pump(store, now, out);
     }
 }
 
@@ -821,6 +844,8 @@ fn interrupted_sync_resumes_with_saved_states() {
     let cfg = Config {
         idle_timeout_ms: 100,
         max_active_docs: 16,
+        // One document per Docs frame, so the cut lands mid-transfer.
+        whole_frame_bytes: 1,
         ..Config::default()
     };
     let cut = Faults {
@@ -888,12 +913,38 @@ fn bad_peer_input_table() {
         (
             Role::Responder,
             vec![],
+            // an older kith (protocol version 1)
             Event::Received(Frame::Hello {
-                version: 2,
+                version: 1,
                 root: [0; 32],
                 doc_count: 0,
             }),
             CloseCode::VERSION,
+        ),
+        (
+            Role::Responder,
+            vec![hello(empty_root)],
+            // whole documents before the document lists
+            Event::Received(Frame::Docs {
+                docs: vec![(DocId([0; 16]), vec![1])],
+            }),
+            CloseCode::PROTOCOL,
+        ),
+        (
+            Role::Responder,
+            vec![
+                hello(empty_root),
+                Frame::Buckets(BucketHashes::empty()),
+                Frame::DocList {
+                    last: true,
+                    entries: vec![],
+                },
+            ],
+            // a whole document the peer never listed
+            Event::Received(Frame::Docs {
+                docs: vec![(DocId([0; 16]), vec![1])],
+            }),
+            CloseCode::PROTOCOL,
         ),
         (
             Role::Responder,
@@ -1065,4 +1116,147 @@ fn a_session_that_outlives_its_deadline_fails_on_tick() {
     let out = s.handle(&store, 5_100 + s.deadline_ms() - 5_000, Event::Tick);
     let e = expect_fail(&out, CloseCode::TIMEOUT);
     assert!(matches!(e, SyncError::Deadline { .. }), "{e}");
+}
+
+#[test]
+fn whole_documents_that_do_not_verify_are_quarantined_and_the_session_goes_on() {
+    let a = vault(3, 7);
+    let mut b = MemStore::new();
+    let ids: Vec<DocId> = a.ids().copied().collect();
+    let mut leaves = Vec::new();
+    for bucket in 0..=255u8 {
+        leaves.extend(a.bucket_leaves(bucket).unwrap());
+    }
+    let mut s = Session::new(Role::Responder, PeerId([9; 32]), Config::default());
+    for f in [
+        hello(a.root()),
+        Frame::Buckets(a.bucket_hashes().unwrap()),
+        Frame::DocList {
+            last: true,
+            entries: leaves,
+        },
+    ] {
+        let out = s.handle(&b, 0, Event::Received(f));
+        assert!(!out.iter().any(|e| matches!(e, Effect::Fail(_))), "{out:?}");
+    }
+    let good = a.load_bytes(&ids[1]).unwrap().unwrap();
+    // ids[0]: garbage; ids[1]: its own bytes; ids[2]: ids[1]'s bytes (loads, wrong heads).
+    let docs = vec![
+        (ids[0], vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3]),
+        (ids[1], good.clone()),
+        (ids[2], good),
+    ];
+    let out = s.handle(&b, 1, Event::Received(Frame::Docs { docs }));
+    let wholes: Vec<_> = out
+        .iter()
+        .filter_map(|e| match e {
+            Effect::StoreWhole { doc, bytes, leaf } => Some((*doc, bytes.clone(), *leaf)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(wholes.len(), 3, "{out:?}");
+    let mut refused = Vec::new();
+    for (doc, bytes, leaf) in wholes {
+        if let Err(reason) = b.store_whole(&doc, &bytes, &leaf) {
+            assert!(
+                b.heads(&doc).is_none(),
+                "nothing of a refused document is stored"
+            );
+            let more = s.handle(&b, 1, Event::Rejected { doc, reason });
+            assert!(
+                more.iter()
+                    .any(|e| matches!(e, Effect::Send(Frame::Skip { doc: d, .. }) if *d == doc)),
+                "{more:?}"
+            );
+            assert!(
+                more.iter()
+                    .any(|e| matches!(e, Effect::Quarantine { doc: d, .. } if *d == doc)),
+                "{more:?}"
+            );
+            refused.push(doc);
+        }
+    }
+    assert_eq!(refused, vec![ids[0], ids[2]]);
+    assert_eq!(b.heads(&ids[1]), a.heads(&ids[1]));
+    assert!(!s.is_finished());
+}
+
+#[test]
+fn a_first_sync_sends_documents_whole_and_runs_automerge_only_for_shared_ones() {
+    // A has 500 documents; B has a copy of 100 of them, 10 of which both edited.
+    let a = vault(500, 8);
+    let mut b = MemStore::new();
+    for id in a.ids().take(100) {
+        b.put(*id, a.doc(id).unwrap().clone());
+    }
+    let mut stores = [a, b];
+    let shared: Vec<DocId> = stores[1].ids().copied().take(10).collect();
+    for (n, id) in shared.iter().enumerate() {
+        for (side, store) in stores.iter_mut().enumerate() {
+            store
+                .edit(*id, ActorId::from(vec![side as u8 + 7; 16]), |d| {
+                    use automerge::transaction::Transactable;
+                    d.put(ROOT, "note", format!("side {side} edit {n}"))
+                })
+                .unwrap();
+        }
+    }
+    let (sa, sb) = clean(&mut stores);
+    assert_eq!(stores[0].root(), stores[1].root());
+    assert_eq!(sa.docs_differing, 410);
+    assert_eq!(sb.docs_created, 400);
+    // Whole documents need no per-document round trips and no loads on the receiver: only
+    // the 10 shared documents were loaded there (once each, for Automerge sync).
+    assert_eq!(stores[1].loads(), 10, "{sb:?}");
+    assert!(sa.round_trips < 8, "{sa:?}");
+}
+
+#[test]
+fn a_sender_streaming_whole_documents_does_not_time_out_while_the_peer_is_quiet() {
+    let a = vault(60, 9);
+    let cfg = Config {
+        whole_frame_bytes: 1, // one document per frame: 8 per step, 8 steps
+        ..Config::default()
+    };
+    let mut s = Session::new(Role::Initiator, PeerId([9; 32]), cfg);
+    s.handle(&a, 0, Event::Start);
+    let empty = BucketHashes::empty();
+    let docs_in = |out: &[Effect]| {
+        out.iter()
+            .map(|e| match e {
+                Effect::Send(Frame::Docs { docs }) => docs.len(),
+                _ => 0,
+            })
+            .sum::<usize>()
+    };
+    let mut sent = 0;
+    for f in [
+        hello(empty.root()),
+        Frame::Buckets(empty),
+        Frame::DocList {
+            last: true,
+            entries: vec![],
+        },
+    ] {
+        sent += docs_in(&s.handle(&a, 0, Event::Received(f)));
+    }
+    let mut t = 0;
+    while s.wants_to_send() {
+        // 20 s between steps (a slow link): 160 s in all with nothing received.
+        t += 20_000;
+        let out = s.handle(&a, t, Event::Tick);
+        assert!(
+            !out.iter().any(|e| matches!(e, Effect::Fail(_))),
+            "at {t}: {out:?}"
+        );
+        sent += docs_in(&out);
+    }
+    assert!(t >= 100_000, "{t}");
+    assert_eq!(sent, 60, "every document sent");
+    // Once everything is out and the peer stays silent, the idle timeout fires as before.
+    let out = s.handle(&a, t + 30_000, Event::Tick);
+    assert!(
+        matches!(out.last(), Some(Effect::Fail(SyncError::Timeout { .. }))),
+        "{out:?}"
+    );
 }
