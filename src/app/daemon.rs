@@ -130,7 +130,12 @@ pub fn serve(
     let key = net::device_key(home)?;
     let me = key.public();
     runtime()?.block_on(async {
-        let ep = net::bind(&cfg, key, vec![SYNC_ALPN.to_vec()]).await?;
+        let ep = net::bind(
+            &cfg,
+            key,
+            vec![SYNC_ALPN.to_vec(), net::share::SHARE_ALPN.to_vec()],
+        )
+        .await?;
         let addrs = net::listen_addrs(&ep);
         let name = net::default_device_name_for(&vault, &me);
         net::register_self(&vault, &me, &name, &addrs, now)?;
@@ -148,6 +153,13 @@ pub fn serve(
                 let fail_tx = fail_tx.clone();
                 tokio::spawn(async move {
                     let Ok(conn) = incoming.await else { return };
+                    // Persons' share sessions: their own trust check (docs/design/sharing.md).
+                    if conn.alpn() == net::share::SHARE_ALPN {
+                        if let Err(e) = net::share::serve_conn(v, conn).await {
+                            tracing::info!("share session: {e}");
+                        }
+                        return;
+                    }
                     let admitted = {
                         let (v, c) = (v.clone(), conn.clone());
                         net::blocking(&v, move |v| net::admit(v, &c)).await

@@ -7,6 +7,8 @@
 pub mod daemon;
 pub mod devices;
 pub mod pairing;
+pub mod persons;
+pub mod share;
 pub mod sync;
 
 use std::collections::{BTreeMap, BTreeSet};

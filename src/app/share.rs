@@ -18,7 +18,7 @@ use kith_core::{model, DocId};
 use serde::{Deserialize, Serialize};
 
 use super::{App, AppError, Result};
-use crate::store::{ShareTable, StoreError, Writer};
+use crate::store::{ShareTable, StoreError, Vault, Writer};
 
 /// A person paired with (`kith person invite/accept`): never a device.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -176,7 +176,30 @@ pub struct WhoKnows {
     pub id: String,
 }
 
+/// The sharing use cases over an open vault (the CLI gets one from [`App::sharing`]; the
+/// network code builds one over the daemon's vault).
+pub struct Sharing<'a> {
+    pub vault: &'a Vault,
+    /// Milliseconds since the epoch.
+    pub now: i64,
+}
+
 impl App {
+    pub fn sharing(&self) -> Sharing<'_> {
+        Sharing {
+            vault: &self.vault,
+            now: self.now,
+        }
+    }
+
+    /// Rewrites the vault file so dropped documents leave no bytes behind in free pages.
+    pub fn compact_after_drop(&mut self) -> Result<()> {
+        self.vault.optimize()?;
+        Ok(())
+    }
+}
+
+impl Sharing<'_> {
     // -----------------------------------------------------------------------------------------
     // Persons
 
@@ -249,7 +272,7 @@ impl App {
     }
 
     /// Removes a person, the shares to them and what they shared (then compacts).
-    pub fn remove_person(&mut self, name: &str) -> Result<Person> {
+    pub fn remove_person(&self, name: &str) -> Result<Person> {
         let p = self.resolve_person(name)?;
         let shares: Vec<DocId> = self
             .shares()?
@@ -313,7 +336,6 @@ impl App {
     /// Creates a share with a person and derives its projections. Returns its id.
     pub fn create_share(&self, person: &str, spec: Spec) -> Result<DocId> {
         let p = self.resolve_person(person)?;
-        let hits = self.query_hits(&spec)?;
         let def = ShareDef {
             id: DocId(rand::random()),
             person: p.key,
@@ -328,7 +350,7 @@ impl App {
             last_attempt: 0,
         };
         let id = def.id;
-        self.vault.write(self.now, |w| derive(w, def, &hits))?;
+        self.vault.write(self.now, |w| derive(w, def))?;
         Ok(id)
     }
 
@@ -347,8 +369,7 @@ impl App {
             def.spec.fields = f;
         }
         def.updated = self.now;
-        let hits = self.query_hits(&def.spec)?;
-        self.vault.write(self.now, |w| derive(w, def, &hits))
+        self.vault.write(self.now, |w| derive(w, def))
     }
 
     /// Revokes a share: its definition and projections are deleted.
@@ -365,8 +386,7 @@ impl App {
     /// Derives a share's projections now and returns what the person sees.
     pub fn show_share(&self, reference: &str) -> Result<(ShareDef, Vec<Projection>)> {
         let def = self.resolve_share(reference)?;
-        let hits = self.query_hits(&def.spec)?;
-        let def = self.vault.write(self.now, |w| derive(w, def, &hits))?;
+        let def = self.vault.write(self.now, |w| derive(w, def))?;
         let store = self.share_store(&def)?;
         let mut rows: Vec<Projection> = store
             .ids()
@@ -402,19 +422,6 @@ impl App {
         Ok(out)
     }
 
-    fn query_hits(&self, spec: &Spec) -> Result<BTreeSet<DocId>> {
-        match &spec.filter {
-            Filter::Query(q) => Ok(self
-                .search(q, usize::MAX)?
-                .1
-                .into_iter()
-                .filter(|h| h.kind == kith_core::Kind::Contact)
-                .map(|h| h.id)
-                .collect()),
-            _ => Ok(BTreeSet::new()),
-        }
-    }
-
     /// Re-derives every share to `person_key` and returns the offer and the scoped stores.
     pub fn serve_shares(&self, person_key: &str) -> Result<Vec<(OfferEntry, ShareStore)>> {
         let mut out = Vec::new();
@@ -422,8 +429,7 @@ impl App {
             if def.person != person_key {
                 continue;
             }
-            let hits = self.query_hits(&def.spec)?;
-            let def = self.vault.write(self.now, |w| derive(w, def, &hits))?;
+            let def = self.vault.write(self.now, |w| derive(w, def))?;
             let store = self.share_store(&def)?;
             out.push((
                 OfferEntry {
@@ -504,7 +510,9 @@ impl App {
                 None => None,
             };
             if old.as_ref().is_some_and(|o| o.from != from) {
-                return Err(AppError::user("a person offered a share id another person uses"));
+                return Err(AppError::user(
+                    "a person offered a share id another person uses",
+                ));
             }
             let dropped = match &old {
                 Some(o) if o.epoch != offer.epoch => {
@@ -554,9 +562,9 @@ impl App {
         })
     }
 
-    /// Drops every received share from `from` not in `keep` (revoked), then compacts the vault
-    /// file if anything went. Returns how many shares were dropped.
-    pub fn drop_received_except(&mut self, from: &str, keep: &[[u8; 16]]) -> Result<usize> {
+    /// Drops every received share from `from` not in `keep` (revoked). Returns how many
+    /// shares were dropped; the caller then compacts the file (`App::compact_after_drop`).
+    pub fn drop_received_except(&self, from: &str, keep: &[[u8; 16]]) -> Result<usize> {
         let gone: Vec<DocId> = self
             .received()?
             .into_iter()
@@ -573,14 +581,7 @@ impl App {
             }
             Ok::<_, AppError>(())
         })?;
-        self.compact_after_drop()?;
         Ok(gone.len())
-    }
-
-    /// Rewrites the vault file so dropped documents leave no bytes behind in free pages.
-    pub fn compact_after_drop(&mut self) -> Result<()> {
-        self.vault.optimize()?;
-        Ok(())
     }
 
     /// Every received contact, optionally from one person only.
@@ -602,7 +603,9 @@ impl App {
                 .map(|p| p.name.clone())
                 .unwrap_or_else(|| rec.from.chars().take(8).collect());
             for (k, v) in r.share_scan(ShareTable::Received, &rec.id.0)? {
-                let Ok(doc) = Automerge::load(&v) else { continue };
+                let Ok(doc) = Automerge::load(&v) else {
+                    continue;
+                };
                 out.push(SharedRow {
                     from: who.clone(),
                     share: rec.id.to_hex(),
@@ -631,7 +634,13 @@ impl App {
             let mut all = true;
             for w in &words {
                 let mut best = 0;
-                for (field, weight) in [("name", 40), ("org", 30), ("title", 20), ("help", 15), ("tags", 10)] {
+                for (field, weight) in [
+                    ("name", 40),
+                    ("org", 30),
+                    ("title", 20),
+                    ("help", 15),
+                    ("tags", 10),
+                ] {
                     let terms = kith_core::text::terms(&row.get(field));
                     if terms.iter().any(|t| t == w) {
                         best = best.max(weight + 5);
@@ -649,7 +658,7 @@ impl App {
                 out.push((score, row));
             }
         }
-        out.sort_by(|a, b| b.0.cmp(&a.0));
+        out.sort_by_key(|x| std::cmp::Reverse(x.0));
         Ok(out)
     }
 
@@ -726,13 +735,33 @@ impl App {
     }
 }
 
+/// Whether every word of a query filter matches (as a prefix) a word of the contact's name,
+/// organisation, title, emails, tags or help.
+fn query_matches(words: &[String], c: &model::Contact) -> bool {
+    let mut text: Vec<String> = vec![c.name.clone(), c.help.clone()];
+    for r in c.orgs.values() {
+        text.push(r.org.clone());
+        text.push(r.title.clone());
+    }
+    text.extend(c.emails.values().map(|e| e.value.clone()));
+    text.extend(c.tags.iter().cloned());
+    let terms: Vec<String> = text
+        .iter()
+        .flat_map(|t| kith_core::text::terms(t))
+        .collect();
+    !words.is_empty()
+        && words
+            .iter()
+            .all(|w| terms.iter().any(|t| t.starts_with(w.as_str())))
+}
+
 /// Derives a share's projections in the write transaction `w` and stores the definition.
-/// `query_hits` are the contacts a query filter matches (empty for other filters).
-fn derive(w: &mut Writer, mut def: ShareDef, query_hits: &BTreeSet<DocId>) -> Result<ShareDef> {
+fn derive(w: &mut Writer, mut def: ShareDef) -> Result<ShareDef> {
     let mut now_proj: BTreeMap<DocId, Projection> = BTreeMap::new();
+    let mut query_hits: BTreeSet<DocId> = BTreeSet::new();
     let candidates: Vec<DocId> = match &def.spec.filter {
         Filter::Contacts(ids) => ids.iter().copied().collect(),
-        Filter::Query(_) => query_hits.iter().copied().collect(),
+        Filter::Query(_) => w.contact_ids()?,
         Filter::Tags(tags) => {
             let mut v = Vec::new();
             for id in w.contact_ids()? {
@@ -751,7 +780,12 @@ fn derive(w: &mut Writer, mut def: ShareDef, query_hits: &BTreeSet<DocId>) -> Re
             continue;
         }
         let c = model::read_contact(&l.doc);
-        if def.spec.selects(&id, &c, query_hits) {
+        if let Filter::Query(q) = &def.spec.filter {
+            if query_matches(&kith_core::text::terms(q), &c) {
+                query_hits.insert(id);
+            }
+        }
+        if def.spec.selects(&id, &c, &query_hits) {
             now_proj.insert(id, share::project(&c, &def.spec.fields));
         }
     }

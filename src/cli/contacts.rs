@@ -120,7 +120,11 @@ fn day_text(today: Date, date: &str) -> String {
 
 pub fn show(ctx: &Ctx, a: ShowArgs, out: &mut Out) -> Result<(), AppError> {
     let app = ctx.open_read()?;
-    let id = app::resolve_contact(&app.vault.read()?, &a.contact)?;
+    let id = match app::resolve_contact(&app.vault.read()?, &a.contact) {
+        Ok(id) => id,
+        // A contact from a person's slice (docs/design/sharing.md).
+        Err(e) => return super::share::show_shared(ctx, &app, &a.contact, e, out),
+    };
     let v = app.show(id)?;
     if ctx.json {
         return out.json(&v).map_err(io_err);
@@ -144,6 +148,9 @@ pub fn show(ctx: &Ctx, a: ShowArgs, out: &mut Out) -> Result<(), AppError> {
     row("id", v.id.to_hex());
     if !c.nickname.is_empty() {
         row("nickname", c.nickname.clone());
+    }
+    if !c.help.is_empty() {
+        row("help", format!("{}{}", c.help, conflict("help")));
     }
     let labeled = |l: &Labeled| {
         if l.label.is_empty() {
@@ -621,7 +628,8 @@ fn edit_contact(
 pub struct SetArgs {
     /// Contact: id prefix, name or email
     pub contact: String,
-    /// Field: name, nickname, given, family, email, phone, url, org, title, birthday, met,
+    /// Field: name, nickname, given, family, email, phone, url, org, title, birthday, met, help
+    /// (how they could help),
     /// every, lead (how early `due` shows dates), date.LABEL (e.g. date.anniversary), kinds,
     /// archived, custom.KEY, or one field of an entry: GROUP.ENTRY.FIELD, e.g.
     /// org.Commodore.title or email.ada@example.com.label (ENTRY: the organisation, address,
@@ -666,6 +674,7 @@ pub fn set(ctx: &Ctx, a: SetArgs, out: &mut Out) -> Result<(), AppError> {
                 settle(doc, "every", &c.every)?;
             }
             "met" => c.met = value.clone(),
+            "help" => c.help = value.clone(),
             "kinds" | "kind" => c.kinds = app::clean_tags(std::slice::from_ref(&value))?,
             "archived" => {
                 c.archived = match value.to_lowercase().as_str() {

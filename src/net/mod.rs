@@ -11,6 +11,7 @@
 
 pub mod pair;
 pub mod session;
+pub mod share;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;

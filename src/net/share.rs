@@ -4,7 +4,8 @@
 //!
 //! Invariants:
 //! - The owner decides trust before any frame: the dialer must be a person (never an own
-//!   device) with at least one live share; anyone else is closed with code 3 and no data.
+//!   device); anyone else is closed with code 3 and no data. A person with no live share gets
+//!   an empty offer (so their client drops revoked slices) and nothing else.
 //! - A share session sees only that share's projection documents (`ShareStore`); the owner
 //!   applies nothing the recipient sends: a `StoreChanges` effect ends the session with code 9
 //!   and is recorded.
@@ -25,8 +26,16 @@ use kith_core::DocId;
 use serde::{Deserialize, Serialize};
 
 use super::pair;
-use crate::app::share::OfferEntry;
-use crate::app::{App, AppError};
+use crate::app::share::{OfferEntry, Sharing};
+use crate::app::AppError;
+use crate::store::Vault;
+
+fn sharing(v: &Vault) -> Sharing<'_> {
+    Sharing {
+        vault: v,
+        now: super::now_ms(),
+    }
+}
 
 pub const PERSON_ALPN: &[u8] = b"kith/person/1";
 pub const SHARE_ALPN: &[u8] = kith_core::share::ALPN;
@@ -43,7 +52,10 @@ const B32: data_encoding::Encoding = data_encoding::BASE32_NOPAD;
 /// A person ticket: like a device ticket, under its own prefix.
 pub fn encode_ticket(t: &pair::Ticket) -> String {
     let bytes = postcard::to_stdvec(t).expect("plain struct");
-    format!("{PERSON_TICKET_PREFIX}{}", B32.encode(&bytes).to_lowercase())
+    format!(
+        "{PERSON_TICKET_PREFIX}{}",
+        B32.encode(&bytes).to_lowercase()
+    )
 }
 
 pub fn decode_ticket(s: &str, now: i64) -> Result<pair::Ticket, AppError> {
@@ -115,26 +127,32 @@ pub fn addrs_of(addrs: &[String]) -> Vec<SocketAddr> {
 // Owner side
 
 /// Serves one `kith/share/1` connection (owner side). Returns what happened, for the log.
-pub async fn serve_conn(app: Arc<std::sync::Mutex<App>>, conn: Connection) -> Result<String, String> {
+pub async fn serve_conn(vault: Arc<Vault>, conn: Connection) -> Result<String, String> {
     let key = super::id_hex(&conn.remote_id());
     // Trust before any frame: a person with a live share.
     let offer = {
-        let (app, key) = (app.clone(), key.clone());
-        tokio::task::spawn_blocking(move || -> Result<Option<Vec<(OfferEntry, ShareStore)>>, String> {
-            let app = app.lock().map_err(|_| "poisoned".to_string())?;
-            let persons = app.persons().map_err(|e| e.to_string())?;
-            if !persons.iter().any(|p| p.key == key) {
-                return Ok(None);
-            }
-            let served = app.serve_shares(&key).map_err(|e| e.to_string())?;
-            Ok((!served.is_empty()).then_some(served))
-        })
+        let (v, key) = (vault.clone(), key.clone());
+        tokio::task::spawn_blocking(
+            move || -> Result<Option<Vec<(OfferEntry, ShareStore)>>, String> {
+                let app = sharing(&v);
+                let persons = app.persons().map_err(|e| e.to_string())?;
+                if !persons.iter().any(|p| p.key == key) {
+                    return Ok(None);
+                }
+                // A person with no live share gets an empty offer: that is how their client learns
+                // of a revocation (and drops the slice). Nothing else is sent.
+                Ok(Some(app.serve_shares(&key).map_err(|e| e.to_string())?))
+            },
+        )
         .await
         .map_err(|e| e.to_string())??
     };
     let Some(served) = offer else {
-        conn.close(UNKNOWN_PERSON.into(), b"unknown person: nothing is shared with this key");
-        return Err(format!("refused {}: not a person with a live share", &key[..8]));
+        conn.close(
+            UNKNOWN_PERSON.into(),
+            b"unknown person: nothing is shared with this key",
+        );
+        return Err(format!("refused {}: not a person", &key[..8]));
     };
     let (mut send, mut recv) = conn.accept_bi().await.map_err(|e| e.to_string())?;
     let hello: Hello = pair::read_frame(&mut recv).await?;
@@ -161,17 +179,23 @@ pub async fn serve_conn(app: Arc<std::sync::Mutex<App>>, conn: Connection) -> Re
             return Err("the person asked for a share not offered".into());
         };
         let (entry, mut store) = stores.swap_remove(pos);
-        match run_engine(&mut store, Role::Responder, peer, send, recv, Side::Owner, None).await {
+        match run_engine(
+            &mut store,
+            Role::Responder,
+            peer,
+            send,
+            recv,
+            Side::Owner,
+            None,
+        )
+        .await
+        {
             Ok(_) => done += 1,
             Err(EngineError::WriteAttempt) => {
-                let a = app.clone();
+                let v = vault.clone();
                 let sid = DocId(entry.id);
-                let _ = tokio::task::spawn_blocking(move || {
-                    if let Ok(app) = a.lock() {
-                        let _ = app.record_write_attempt(&sid);
-                    }
-                })
-                .await;
+                let _ = tokio::task::spawn_blocking(move || sharing(&v).record_write_attempt(&sid))
+                    .await;
                 tracing::warn!(person = %&key[..8], share = %sid.short(), "refused a write into a share");
                 conn.close(READ_ONLY.into(), b"read-only share: changes refused");
                 return Err(format!(
@@ -203,7 +227,7 @@ pub struct PullReport {
 
 /// Pulls every share a person offers (recipient side) over an open `kith/share/1` connection.
 pub async fn pull(
-    app: Arc<std::sync::Mutex<App>>,
+    vault: Arc<Vault>,
     conn: &Connection,
     person_key: &str,
 ) -> Result<PullReport, String> {
@@ -226,11 +250,14 @@ pub async fn pull(
     for entry in offer.shares {
         let sid = DocId(entry.id);
         let store = {
-            let (a, key, e) = (app.clone(), person_key.to_string(), entry.clone());
+            let (v, key, e) = (vault.clone(), person_key.to_string(), entry.clone());
             tokio::task::spawn_blocking(move || -> Result<(bool, ShareStore), String> {
-                let app = a.lock().map_err(|_| "poisoned".to_string())?;
+                let app = sharing(&v);
                 let dropped = app.begin_received(&key, &e).map_err(|e| e.to_string())?;
-                Ok((dropped, app.received_store(&sid).map_err(|e| e.to_string())?))
+                Ok((
+                    dropped,
+                    app.received_store(&sid).map_err(|e| e.to_string())?,
+                ))
             })
             .await
             .map_err(|e| e.to_string())??
@@ -241,7 +268,8 @@ pub async fn pull(
         }
         // Test hook: pretend to be a misbehaving recipient that edits a received document.
         if std::env::var_os("KITH_TEST_SHARE_TAMPER").is_some() {
-            if let Some(pid) = store.ids().next().copied() {
+            let first = store.ids().next().copied();
+            if let Some(pid) = first {
                 let mut d = automerge::AutoCommit::load(&store.get(&pid).expect("present").save())
                     .map_err(|e| e.to_string())?;
                 use automerge::transaction::Transactable;
@@ -255,7 +283,13 @@ pub async fn pull(
         let actors: Vec<ActorId> = entry
             .actors
             .iter()
-            .map(|a| ActorId::from(data_encoding::HEXLOWER.decode(a.as_bytes()).unwrap_or_default()))
+            .map(|a| {
+                ActorId::from(
+                    data_encoding::HEXLOWER
+                        .decode(a.as_bytes())
+                        .unwrap_or_default(),
+                )
+            })
             .collect();
         let out = run_engine(
             &mut store,
@@ -278,10 +312,11 @@ pub async fn pull(
             .iter()
             .filter_map(|id| store.get(id).map(|d| (*id, d.clone())))
             .collect();
-        let a = app.clone();
+        let v = vault.clone();
         tokio::task::spawn_blocking(move || {
-            let app = a.lock().map_err(|_| "poisoned".to_string())?;
-            app.store_received(&sid, &docs).map_err(|e| e.to_string())
+            sharing(&v)
+                .store_received(&sid, &docs)
+                .map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| e.to_string())??;
@@ -289,25 +324,16 @@ pub async fn pull(
         report.docs_received += summary.docs_received;
         report.round_trips += summary.round_trips;
     }
-    // Shares no longer offered were revoked: drop them (and compact).
-    let (a, key) = (app.clone(), person_key.to_string());
+    // Shares no longer offered were revoked: drop them (the caller compacts the file).
+    let (v, key) = (vault.clone(), person_key.to_string());
     let gone = tokio::task::spawn_blocking(move || {
-        let mut app = a.lock().map_err(|_| "poisoned".to_string())?;
-        app.drop_received_except(&key, &keep).map_err(|e| e.to_string())
+        sharing(&v)
+            .drop_received_except(&key, &keep)
+            .map_err(|e| e.to_string())
     })
     .await
     .map_err(|e| e.to_string())??;
     report.dropped += gone;
-    // If an epoch changed, the old documents were deleted: compact so no byte stays behind.
-    if report.dropped > 0 && gone == 0 {
-        let a = app.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            if let Ok(mut app) = a.lock() {
-                let _ = app.compact_after_drop();
-            }
-        })
-        .await;
-    }
     conn.close(0u32.into(), b"done");
     Ok(report)
 }
@@ -321,7 +347,9 @@ fn close_reason(conn: &Connection) -> Option<String> {
                 0 => None,
                 3 => Some(format!("refused: {reason}")),
                 9 => Some(format!("refused by the owner: {reason}")),
-                c => Some(format!("the owner closed the session with code {c}: {reason}")),
+                c => Some(format!(
+                    "the owner closed the session with code {c}: {reason}"
+                )),
             }
         }
         other => Some(other.to_string()),
@@ -433,7 +461,11 @@ async fn run_engine(
             Some(Ok(Some(n))) => {
                 if let Some(path) = wire {
                     use std::io::Write;
-                    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+                    if let Ok(mut f) = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                    {
                         let _ = f.write_all(&buf[..n]);
                     }
                 }
