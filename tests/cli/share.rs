@@ -158,6 +158,17 @@ fn a_slice_reaches_the_person_and_nothing_else_does() {
     );
 
     pair_persons(&a, "Ben", &b, "Ann");
+    // A person is never a device: neither side's membership document names the other.
+    for (dev, other) in [(&a, &b), (&b, &a)] {
+        let other_key = other.ok(&["device", "id"]).trim().to_string();
+        let devices = dev.json(&["device", "list"]).to_string();
+        assert!(
+            !devices.contains(&other_key),
+            "a person became a device: {devices}"
+        );
+        let persons = dev.json(&["person", "list"]).to_string();
+        assert!(persons.contains(&other_key), "{persons}");
+    }
     // C gets a copy of B's vault (B's persons, A's key) but its own device key: a stranger to A.
     std::fs::create_dir_all(c.env.home()).unwrap();
     std::fs::copy(b.env.vault(), c.env.vault()).unwrap();

@@ -184,6 +184,38 @@ fn the_engine_syncs_a_scoped_store_and_an_unchanged_reconnect_is_one_round_trip(
     assert_eq!((w, got.len()), (0, 0));
 }
 
+#[test]
+fn a_scoped_store_answers_for_its_share_alone() {
+    use crate::sync::SyncStore;
+    let actor = ActorId::from([9u8; 16]);
+    let doc = |name: &str| {
+        let p = project(&contact(name), &Field::DEFAULT.into_iter().collect());
+        build_projection(&p, actor.clone())
+            .unwrap()
+            .document()
+            .clone()
+    };
+    let (inside, outside) = (id(1), id(2));
+    let mut share = ShareStore::new();
+    share.put(inside, doc("In"));
+    let mut whole = ShareStore::new();
+    whole.put(inside, doc("In"));
+    whole.put(outside, doc("Out"));
+    // Counts, hashes and leaves cover the share only; an id outside reads as unknown.
+    assert_eq!(share.doc_count().unwrap(), 1);
+    assert_ne!(
+        share.bucket_hashes().unwrap(),
+        whole.bucket_hashes().unwrap()
+    );
+    assert!(share.load(&outside).unwrap().is_none());
+    assert_eq!(
+        share.load(&outside).unwrap().is_none(),
+        share.load(&id(3)).unwrap().is_none()
+    );
+    assert!(share.bucket_leaves(2).unwrap().is_empty());
+    assert_eq!(share.bucket_leaves(1).unwrap().len(), 1);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Property: over random edits on two owner devices, merges, narrowing, widening and
 // revocation, the recipient's decoded history never holds a value outside what its epoch
