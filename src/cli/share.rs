@@ -557,6 +557,23 @@ pub fn who_knows(ctx: &Ctx, a: WhoKnowsArgs, out: &mut Out) -> Result<(), AppErr
     Ok(())
 }
 
+/// For `kith status`: one warning per share a person tried to write into (refused).
+pub fn status_warnings(ctx: &Ctx, out: &mut Out) -> Result<(), AppError> {
+    let app = ctx.open_read()?;
+    for r in app.sharing().share_rows()? {
+        if r.write_attempts > 0 {
+            out.warn(format!(
+                "{} tried to write into share {} {} time{} (refused: shares are read-only)",
+                r.with,
+                &r.id[..8],
+                r.write_attempts,
+                if r.write_attempts == 1 { "" } else { "s" }
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// For `kith search`: received contacts matching the query, as lines "NAME — from X's slice".
 pub fn shared_search_lines(app: &app::App, query: &str) -> Vec<String> {
     app.sharing()

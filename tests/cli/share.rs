@@ -269,6 +269,12 @@ fn a_slice_reaches_the_person_and_nothing_else_does() {
     );
     let list = a.json(&["share", "list"]);
     assert_eq!(list[0]["write_attempts"], 1, "{list}");
+    let status = a.run(&["status"]);
+    assert!(
+        status.stderr.contains("Ben tried to write into share"),
+        "{}",
+        status.stderr
+    );
     for h in received_histories(&b.env.vault()) {
         assert!(!h.contains("TAMPERED"), "a refused write was stored");
     }
