@@ -358,3 +358,17 @@ fn person_commands_refuse_bad_input() {
     );
     assert!(err.contains("'notes'"), "{err}");
 }
+
+#[test]
+fn help_is_set_shown_and_survives_a_vcard_round_trip() {
+    let a = crate::env::TestEnv::new();
+    let id = a.add("Ada", &[]);
+    a.ok(&["set", &id, "help", "intros to analysts"]);
+    assert!(a.ok(&["show", &id]).contains("help:"));
+    let file = a.root().join("out.vcf");
+    a.ok(&["export", "--format", "vcard", "-o", file.to_str().unwrap()]);
+    let b = crate::env::TestEnv::new();
+    b.ok(&["import", file.to_str().unwrap()]);
+    let shown = b.ok(&["show", "Ada"]);
+    assert!(shown.contains("intros to analysts"), "{shown}");
+}
