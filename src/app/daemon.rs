@@ -254,7 +254,12 @@ pub fn serve_with(
     runtime()?.block_on(async {
         let mut notifier = bind_notifier(&sock_path);
         let companion = companion.map(tokio::spawn);
-        let ep = net::bind(&cfg, key, vec![SYNC_ALPN.to_vec()]).await?;
+        let ep = net::bind(
+            &cfg,
+            key,
+            vec![SYNC_ALPN.to_vec(), net::share::SHARE_ALPN.to_vec()],
+        )
+        .await?;
         let addrs = net::listen_addrs(&ep);
         net::blocking(&vault, {
             let addrs = addrs.clone();
@@ -287,6 +292,13 @@ pub fn serve_with(
                 let silent = silent.clone();
                 tokio::spawn(async move {
                     let Ok(conn) = incoming.await else { return };
+                    // Persons' share sessions: their own trust check (docs/design/sharing.md).
+                    if conn.alpn() == net::share::SHARE_ALPN {
+                        if let Err(e) = net::share::serve_conn(v, conn).await {
+                            tracing::info!("share session: {e}");
+                        }
+                        return;
+                    }
                     let admitted = {
                         let (v, c) = (v.clone(), conn.clone());
                         net::blocking(&v, move |v| net::admit(v, &c)).await

@@ -8,6 +8,8 @@ mod clock;
 pub mod daemon;
 pub mod devices;
 pub mod pairing;
+pub mod persons;
+pub mod share;
 pub mod sync;
 
 // Use cases by concern; their names are re-exported so `crate::app::X` paths stay as they were.

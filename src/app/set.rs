@@ -43,6 +43,7 @@ impl App {
                     settle(doc, "every", &c.every)?;
                 }
                 "met" => c.met = value.clone(),
+                "help" => c.help = value.clone(),
                 "kinds" | "kind" => c.kinds = clean_tags(std::slice::from_ref(&value))?,
                 "archived" => {
                     c.archived = match value.to_lowercase().as_str() {

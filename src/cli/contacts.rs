@@ -115,7 +115,11 @@ fn day_text(today: Date, date: &str) -> String {
 
 pub fn show(ctx: &Ctx, a: ShowArgs, out: &mut Out) -> Result<(), AppError> {
     let app = ctx.open_read()?;
-    let id = app::resolve_contact(&app.vault.read()?, &a.contact)?;
+    let id = match app::resolve_contact(&app.vault.read()?, &a.contact) {
+        Ok(id) => id,
+        // A contact from a person's slice (docs/design/sharing.md).
+        Err(e) => return super::share::show_shared(ctx, &app, &a.contact, e, out),
+    };
     let v = app.show(id)?;
     if ctx.json {
         return out.json(&super::keep::show_json(&app, &v)?).map_err(io_err);
@@ -139,6 +143,9 @@ pub fn show(ctx: &Ctx, a: ShowArgs, out: &mut Out) -> Result<(), AppError> {
     row("id", v.id.to_hex());
     if !c.nickname.is_empty() {
         row("nickname", c.nickname.clone());
+    }
+    if !c.help.is_empty() {
+        row("help", format!("{}{}", c.help, conflict("help")));
     }
     let labeled = |l: &Labeled| {
         if l.label.is_empty() {

@@ -305,5 +305,7 @@ pub fn status(ctx: &Ctx, out: &mut Out) -> Result<(), AppError> {
     if rows.len() <= 1 {
         out.note("no other devices yet: pair one with `kith device invite` here and `kith device join TICKET` there");
     }
+    // Persons who tried to write into a share (docs/design/sharing.md).
+    super::share::status_warnings(ctx, out)?;
     Ok(())
 }

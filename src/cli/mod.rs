@@ -17,6 +17,7 @@ mod list;
 mod output;
 mod search;
 mod set;
+mod share;
 mod sync;
 
 use std::path::PathBuf;
@@ -173,6 +174,18 @@ pub enum Command {
     Man,
     /// Serve a web UI of your vault on this machine (127.0.0.1) and print its URL
     Web(crate::web::WebArgs),
+    /// Persons you share slices with (never your own devices): invite, accept, list, remove
+    #[command(subcommand)]
+    Person(share::PersonCommand),
+    /// Share a read-only slice of your contacts with a person: create, list, show, edit,
+    /// revoke, sync, serve
+    #[command(subcommand)]
+    Share(share::ShareCommand),
+    /// What persons shared with you
+    Shared(share::SharedArgs),
+    /// Who you, or the persons who share with you, know at an organisation, with a title, or
+    /// who could help with something
+    WhoKnows(share::WhoKnowsArgs),
 }
 
 /// Settings resolved from flags and the environment.
@@ -310,6 +323,10 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<(), AppError> {
         Command::Restore(a) => interop::restore(&ctx, a, out),
         Command::Completions { .. } | Command::Man => Ok(()),
         Command::Web(a) => crate::web::run(&ctx, a, out),
+        Command::Person(c) => share::person(&ctx, c, out),
+        Command::Share(c) => share::share(&ctx, c, out),
+        Command::Shared(a) => share::shared(&ctx, a, out),
+        Command::WhoKnows(a) => share::who_knows(&ctx, a, out),
     }
 }
 

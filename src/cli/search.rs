@@ -21,9 +21,16 @@ pub struct SearchArgs {
 pub fn search(ctx: &Ctx, a: SearchArgs, out: &mut Out) -> Result<(), AppError> {
     let app = ctx.open_read()?;
     let (total, hits) = app.search(&a.query.join(" "), a.limit)?;
+    // Contacts from persons' slices (docs/design/sharing.md), after your own.
+    let shared = super::share::shared_search_lines(&app, &a.query.join(" "));
     if ctx.json {
         out.json(&serde_json::json!({ "total": total, "hits": hits }))
             .map_err(io_err)?;
+    } else if total == 0 && !shared.is_empty() {
+        for l in &shared {
+            out.line(l).map_err(io_err)?;
+        }
+        return Ok(());
     } else if total == 0 {
         out.note("no matches");
     }
@@ -50,6 +57,9 @@ pub fn search(ctx: &Ctx, a: SearchArgs, out: &mut Out) -> Result<(), AppError> {
         })
         .collect();
     out.table(&table).map_err(io_err)?;
+    for l in &shared {
+        out.line(l).map_err(io_err)?;
+    }
     if total > hits.len() {
         out.note(format!(
             "{} of {total} matches shown; use --limit for more",

@@ -13,7 +13,8 @@ use crate::app::{self, AppError};
 pub struct SetArgs {
     /// Contact: id prefix, name or email
     pub contact: String,
-    /// Field: name, nickname, given, family, email, phone, url, org, title, birthday, met,
+    /// Field: name, nickname, given, family, email, phone, url, org, title, birthday, met, help
+    /// (how they could help),
     /// every, lead (how early `due` shows dates), date.LABEL (e.g. date.anniversary), kinds,
     /// archived, custom.KEY, or one field of an entry: GROUP.ENTRY.FIELD, e.g.
     /// org.Commodore.title or email.ada@example.com.label (ENTRY: the organisation, address,

@@ -56,7 +56,13 @@ pub fn sync(ctx: &Ctx, a: SyncArgs, out: &mut Out) -> Result<(), AppError> {
         cfg,
         Duration::from_secs(a.timeout),
         progress.then(terminal_progress),
-    )?;
+    );
+    // Slices persons share with this user (docs/design/sharing.md).
+    let pulled = super::share::pull_after_sync(ctx, &a.net, out)?;
+    let reports = match reports {
+        Err(_) if pulled => return Ok(()),
+        r => r?,
+    };
     if progress {
         clear_progress();
     }

@@ -12,6 +12,7 @@
 mod error;
 pub mod pair;
 pub mod session;
+pub mod share;
 
 pub use error::NetError;
 

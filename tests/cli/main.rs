@@ -27,6 +27,7 @@ mod net;
 mod purge;
 mod refs;
 mod rough;
+mod share;
 mod storage;
 mod store;
 mod store_maps;

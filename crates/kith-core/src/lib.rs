@@ -8,6 +8,7 @@ pub mod id;
 pub mod index;
 pub mod interop;
 pub mod model;
+pub mod share;
 pub mod sync;
 pub mod text;
 pub mod time;

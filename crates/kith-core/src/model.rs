@@ -193,6 +193,9 @@ pub struct Contact {
     /// How we met (Text).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub met: String,
+    /// How they could help (a short scalar; shared by default in a slice, docs/design/sharing.md).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub help: String,
     /// Relationship kinds (mentor, client, ...).
     #[serde(default)]
     pub kinds: BTreeSet<String>,
@@ -732,6 +735,7 @@ pub fn read_contact<D: ReadDoc>(doc: &D) -> Contact {
         birthday: read_str(doc, r, "birthday").unwrap_or_default(),
         dates: read_records(doc, r, "dates"),
         met: read_str(doc, r, "met").unwrap_or_default(),
+        help: read_str(doc, r, "help").unwrap_or_default(),
         kinds: read_set(doc, r, "kinds"),
         tags: read_set(doc, r, "tags"),
         every: read_str(doc, r, "every").unwrap_or_default(),
@@ -771,6 +775,7 @@ pub fn write_contact(doc: &mut AutoCommit, new: &Contact, now: i64) -> AmResult<
     write_str(doc, r, "birthday", &new.birthday)?;
     write_records(doc, r, "dates", &new.dates)?;
     write_text(doc, r, "met", &new.met)?;
+    write_str(doc, r, "help", &new.help)?;
     write_set(doc, r, "kinds", &new.kinds)?;
     write_set(doc, r, "tags", &new.tags)?;
     write_str(doc, r, "every", &new.every)?;
@@ -1092,7 +1097,7 @@ pub fn contact_conflicts<D: ReadDoc>(doc: &D) -> Vec<Conflict> {
         &[ROOT],
         "",
         &[
-            "name", "nickname", "birthday", "every", "lead", "uid", "archived",
+            "name", "nickname", "birthday", "every", "lead", "uid", "archived", "help",
         ],
         &mut out,
     );

@@ -77,6 +77,16 @@ tables! {
     PEERS: [u8; 32] => &[u8] = "peers", Local;
     /// Documents skipped by a sync session, per (peer, doc); see `Quarantined`.
     QUARANTINE: ([u8; 32], Id) => &[u8] = "quarantine", Lazy;
+    /// Sharing (docs/design/sharing.md, `share.rs`): persons paired with, by their key.
+    PERSONS: &[u8] => &[u8] = "persons", Lazy;
+    /// Shares this device serves, by share id.
+    SHARES: &[u8] => &[u8] = "shares", Lazy;
+    /// Projection documents of the shares this device serves: share id ‖ pseudonym.
+    SHARE_DOCS: &[u8] => &[u8] = "share_docs", Lazy;
+    /// Shares received from persons, by share id.
+    RECEIVED_SHARES: &[u8] => &[u8] = "received_shares", Lazy;
+    /// Received (foreign, read-only) documents: share id ‖ pseudonym.
+    RECEIVED: &[u8] => &[u8] = "received", Lazy;
 }
 
 /// Every class of table.

@@ -472,6 +472,7 @@ fn apply_kith_prop(
     };
     match p.name.as_str() {
         "X-KITH-MET" => c.met = unescape(&p.value),
+        "X-KITH-HELP" => c.help = unescape(&p.value),
         "X-KITH-KIND" => {
             let k = unescape(&p.value);
             if !k.is_empty() {
@@ -688,6 +689,9 @@ pub fn contact_to_card_with(
     let mut kith = Vec::new();
     if !c.met.is_empty() {
         kith.push(kith_prop("X-KITH-MET", &[&c.met]));
+    }
+    if !c.help.is_empty() {
+        kith.push(kith_prop("X-KITH-HELP", &[&c.help]));
     }
     for k in &c.kinds {
         kith.push(kith_prop("X-KITH-KIND", &[k]));

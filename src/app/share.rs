@@ -1,0 +1,821 @@
+//! Sharing a slice of the network with a person (docs/design/sharing.md): persons, shares and
+//! their projections on the owner's side; received slices on the recipient's side.
+//!
+//! Invariants:
+//! - A projection is derived from the vault's current merged contacts each time it is served
+//!   or shown (`derive`), in one write transaction; a narrowing starts a new epoch (fresh
+//!   actor, fresh pseudonyms, the old epoch's documents deleted) before anything is written.
+//! - Projection and received documents live in their own tables (`ShareTable`), never among
+//!   the user's documents, so device sync never carries them.
+//! - Received documents are written only by `store_received`, which refuses any change by an
+//!   actor the owner did not announce for the epoch; no other command writes them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::{ActorId, AutoCommit, Automerge};
+use kith_core::share::{self, Field, Filter, Projection, ShareStore, Spec};
+use kith_core::{model, DocId};
+use serde::{Deserialize, Serialize};
+
+use super::{App, AppError, Result};
+use crate::store::{ShareTable, StoreError, Vault, Writer};
+
+/// A person paired with (`kith person invite/accept`): never a device.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Person {
+    /// What this user calls the person.
+    pub name: String,
+    /// The person's device key (64 hex digits).
+    pub key: String,
+    /// Addresses to dial them at.
+    #[serde(default)]
+    pub addrs: Vec<String>,
+    pub added: i64,
+    /// Last time a share session with them completed (ms), 0 if never.
+    #[serde(default)]
+    pub last_sync: i64,
+    #[serde(default)]
+    pub last_error: String,
+}
+
+/// A share this device serves.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ShareDef {
+    pub id: DocId,
+    /// The person's key (hex).
+    pub person: String,
+    pub spec: Spec,
+    /// Secret of the pseudonyms (hex of 32 bytes).
+    pub secret: String,
+    pub epoch: u32,
+    /// The epoch's actor (hex).
+    pub actor: String,
+    pub created: i64,
+    pub updated: i64,
+    /// The projections last derived, by source contact (to detect narrowing).
+    #[serde(default)]
+    pub last: BTreeMap<DocId, Projection>,
+    /// Times the person tried to write into the share (refused).
+    #[serde(default)]
+    pub write_attempts: u32,
+    #[serde(default)]
+    pub last_attempt: i64,
+}
+
+impl ShareDef {
+    fn secret_bytes(&self) -> [u8; 32] {
+        data_encoding::HEXLOWER
+            .decode(self.secret.as_bytes())
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .unwrap_or([0; 32])
+    }
+
+    pub fn actor_id(&self) -> ActorId {
+        ActorId::from(
+            data_encoding::HEXLOWER
+                .decode(self.actor.as_bytes())
+                .unwrap_or_default(),
+        )
+    }
+}
+
+/// A share received from a person.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Received {
+    pub id: DocId,
+    /// The sharing person's key (hex).
+    pub from: String,
+    pub epoch: u32,
+    /// The actors the owner announced for the epoch (hex).
+    pub actors: Vec<String>,
+    pub fields: Vec<Field>,
+    /// Last time a session with the owner completed (ms).
+    pub updated: i64,
+}
+
+/// What the owner announces for one share in a session's offer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfferEntry {
+    pub id: [u8; 16],
+    pub epoch: u32,
+    pub actors: Vec<String>,
+    pub fields: Vec<Field>,
+}
+
+fn enc<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("plain data")
+}
+
+fn dec<T: for<'a> Deserialize<'a>>(b: &[u8], what: &str) -> Result<T> {
+    serde_json::from_slice(b)
+        .map_err(|e| AppError::Store(StoreError::Internal(format!("damaged {what}: {e}"))))
+}
+
+fn hex(b: &[u8]) -> String {
+    data_encoding::HEXLOWER.encode(b)
+}
+
+fn key2(a: &DocId, b: &DocId) -> Vec<u8> {
+    let mut k = a.0.to_vec();
+    k.extend_from_slice(&b.0);
+    k
+}
+
+pub(crate) fn all_persons(r: &crate::store::Reader) -> Result<Vec<Person>> {
+    r.share_scan(ShareTable::Persons, &[])?
+        .iter()
+        .map(|(_, v)| dec(v, "person"))
+        .collect()
+}
+
+/// One contact of a received slice, as the recipient sees it.
+#[derive(Clone, Debug, Serialize)]
+pub struct SharedRow {
+    /// Who shared it (the name this user gave the person).
+    pub from: String,
+    pub share: String,
+    /// The pseudonym id of the contact in that share.
+    pub id: String,
+    pub values: Projection,
+    pub updated: i64,
+}
+
+impl SharedRow {
+    pub fn get(&self, k: &str) -> String {
+        match self.values.get(k) {
+            Some(share::PValue::Str(s)) => s.clone(),
+            Some(share::PValue::Set(s)) => s.iter().cloned().collect::<Vec<_>>().join(", "),
+            None => String::new(),
+        }
+    }
+}
+
+/// A row of `kith share list`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ShareRow {
+    pub id: String,
+    pub with: String,
+    pub filter: Filter,
+    pub fields: Vec<Field>,
+    pub epoch: u32,
+    pub contacts: usize,
+    pub write_attempts: u32,
+}
+
+/// A row of `kith who-knows`.
+#[derive(Clone, Debug, Serialize)]
+pub struct WhoKnows {
+    pub name: String,
+    pub org: String,
+    pub title: String,
+    pub help: String,
+    /// Empty for your own contacts; the person whose slice it came from otherwise.
+    pub through: String,
+    pub score: u32,
+    pub id: String,
+}
+
+/// The sharing use cases over an open vault (the CLI gets one from [`App::sharing`]; the
+/// network code builds one over the daemon's vault).
+pub struct Sharing<'a> {
+    pub vault: &'a Vault,
+    /// Milliseconds since the epoch.
+    pub now: i64,
+}
+
+impl App {
+    pub fn sharing(&self) -> Sharing<'_> {
+        Sharing {
+            vault: &self.vault,
+            now: self.now(),
+        }
+    }
+
+    /// Rewrites the vault file so dropped documents leave no bytes behind in free pages.
+    pub fn compact_after_drop(&mut self) -> Result<()> {
+        self.vault.optimize()?;
+        Ok(())
+    }
+}
+
+impl Sharing<'_> {
+    // -----------------------------------------------------------------------------------------
+    // Persons
+
+    pub fn persons(&self) -> Result<Vec<Person>> {
+        let r = self.vault.read()?;
+        all_persons(&r)
+    }
+
+    /// Resolves a person by the name this user gave them (case-insensitive) or a key prefix.
+    pub fn resolve_person(&self, name: &str) -> Result<Person> {
+        let persons = self.persons()?;
+        let n = name.trim().to_lowercase();
+        let hits: Vec<&Person> = persons
+            .iter()
+            .filter(|p| p.name.to_lowercase() == n || (n.len() >= 8 && p.key.starts_with(&n)))
+            .collect();
+        match hits.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(AppError::hint(
+                format!("no person called '{}'", name.trim()),
+                if persons.is_empty() {
+                    "pair with someone first: `kith person invite --name NAME`".to_string()
+                } else {
+                    format!(
+                        "persons: {}",
+                        persons
+                            .iter()
+                            .map(|p| p.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                },
+            )),
+            _ => Err(AppError::user(format!(
+                "'{}' names several persons; use a longer key prefix",
+                name.trim()
+            ))),
+        }
+    }
+
+    /// Records a person (pairing); a person already known by key keeps their entry, renamed.
+    pub fn add_person(&self, name: &str, key: &str, addrs: Vec<String>) -> Result<()> {
+        let now = self.now;
+        self.vault.write(now, |w| {
+            let others: Vec<Person> = w
+                .share_scan(ShareTable::Persons, &[])?
+                .iter()
+                .map(|(_, v)| dec::<Person>(v, "person"))
+                .collect::<Result<_>>()?;
+            if others
+                .iter()
+                .any(|p| p.key != key && p.name.eq_ignore_ascii_case(name))
+            {
+                return Err(AppError::hint(
+                    format!("there is already a person called '{name}'"),
+                    "choose another --name",
+                ));
+            }
+            let p = Person {
+                name: name.to_string(),
+                key: key.to_string(),
+                addrs,
+                added: now,
+                last_sync: 0,
+                last_error: String::new(),
+            };
+            w.share_put(ShareTable::Persons, key.as_bytes(), &enc(&p))?;
+            Ok(())
+        })
+    }
+
+    /// Removes a person, the shares to them and what they shared (then compacts).
+    pub fn remove_person(&self, name: &str) -> Result<Person> {
+        let p = self.resolve_person(name)?;
+        let shares: Vec<DocId> = self
+            .shares()?
+            .into_iter()
+            .filter(|s| s.person == p.key)
+            .map(|s| s.id)
+            .collect();
+        for id in shares {
+            self.revoke_share(&id.to_hex())?;
+        }
+        self.vault.write(self.now, |w| {
+            w.share_delete(ShareTable::Persons, p.key.as_bytes())?;
+            Ok::<_, AppError>(())
+        })?;
+        self.drop_received_except(&p.key, &[])?;
+        Ok(p)
+    }
+
+    pub(crate) fn update_person(&self, key: &str, f: impl FnOnce(&mut Person)) -> Result<()> {
+        self.vault.write(self.now, |w| {
+            if let Some(v) = w.share_get(ShareTable::Persons, key.as_bytes())? {
+                let mut p: Person = dec(&v, "person")?;
+                f(&mut p);
+                w.share_put(ShareTable::Persons, key.as_bytes(), &enc(&p))?;
+            }
+            Ok(())
+        })
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Shares (owner side)
+
+    pub fn shares(&self) -> Result<Vec<ShareDef>> {
+        let r = self.vault.read()?;
+        r.share_scan(ShareTable::Shares, &[])?
+            .iter()
+            .map(|(_, v)| dec(v, "share"))
+            .collect()
+    }
+
+    pub fn resolve_share(&self, reference: &str) -> Result<ShareDef> {
+        let q = reference.trim().to_lowercase();
+        let hits: Vec<ShareDef> = self
+            .shares()?
+            .into_iter()
+            .filter(|s| q.len() >= 4 && s.id.to_hex().starts_with(&q))
+            .collect();
+        match hits.len() {
+            1 => Ok(hits.into_iter().next().expect("one")),
+            0 => Err(AppError::hint(
+                format!("no share '{}'", reference.trim()),
+                "`kith share list` shows the ids (at least 4 hex digits)",
+            )),
+            _ => Err(AppError::user(format!(
+                "'{}' names several shares; give more digits",
+                reference.trim()
+            ))),
+        }
+    }
+
+    /// Creates a share with a person and derives its projections. Returns its id.
+    pub fn create_share(&self, person: &str, spec: Spec) -> Result<DocId> {
+        let p = self.resolve_person(person)?;
+        let def = ShareDef {
+            id: DocId(rand::random()),
+            person: p.key,
+            spec,
+            secret: hex(&rand::random::<[u8; 32]>()),
+            epoch: 1,
+            actor: hex(&rand::random::<[u8; 16]>()),
+            created: self.now,
+            updated: self.now,
+            last: BTreeMap::new(),
+            write_attempts: 0,
+            last_attempt: 0,
+        };
+        let id = def.id;
+        self.vault.write(self.now, |w| derive(w, def))?;
+        Ok(id)
+    }
+
+    /// Changes a share's filter and/or fields (a narrowing starts a new epoch).
+    pub fn edit_share(
+        &self,
+        reference: &str,
+        filter: Option<Filter>,
+        fields: Option<BTreeSet<Field>>,
+    ) -> Result<ShareDef> {
+        let mut def = self.resolve_share(reference)?;
+        if let Some(f) = filter {
+            def.spec.filter = f;
+        }
+        if let Some(f) = fields {
+            def.spec.fields = f;
+        }
+        def.updated = self.now;
+        self.vault.write(self.now, |w| derive(w, def))
+    }
+
+    /// Revokes a share: its definition and projections are deleted.
+    pub fn revoke_share(&self, reference: &str) -> Result<ShareDef> {
+        let def = self.resolve_share(reference)?;
+        self.vault.write(self.now, |w| {
+            w.share_delete(ShareTable::Shares, &def.id.0)?;
+            w.share_delete_prefix(ShareTable::ShareDocs, &def.id.0)?;
+            Ok::<_, AppError>(())
+        })?;
+        Ok(def)
+    }
+
+    /// Derives a share's projections now and returns what the person sees.
+    pub fn show_share(&self, reference: &str) -> Result<(ShareDef, Vec<Projection>)> {
+        let def = self.resolve_share(reference)?;
+        let def = self.vault.write(self.now, |w| derive(w, def))?;
+        let store = self.share_store(&def)?;
+        let mut rows: Vec<Projection> = store
+            .ids()
+            .filter_map(|id| store.get(id).map(share::read_projection))
+            .collect();
+        rows.sort_by_key(|p| match p.get("name") {
+            Some(share::PValue::Str(s)) => kith_core::text::fold(s),
+            _ => String::new(),
+        });
+        Ok((def, rows))
+    }
+
+    pub fn share_rows(&self) -> Result<Vec<ShareRow>> {
+        let persons = self.persons()?;
+        let r = self.vault.read()?;
+        let mut out = Vec::new();
+        for s in self.shares()? {
+            let n = r.share_scan(ShareTable::ShareDocs, &s.id.0)?.len();
+            out.push(ShareRow {
+                id: s.id.to_hex(),
+                with: persons
+                    .iter()
+                    .find(|p| p.key == s.person)
+                    .map(|p| p.name.clone())
+                    .unwrap_or_else(|| s.person[..8].to_string()),
+                filter: s.spec.filter.clone(),
+                fields: s.spec.fields.iter().copied().collect(),
+                epoch: s.epoch,
+                contacts: n,
+                write_attempts: s.write_attempts,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Re-derives every share to `person_key` and returns the offer and the scoped stores.
+    pub fn serve_shares(&self, person_key: &str) -> Result<Vec<(OfferEntry, ShareStore)>> {
+        let mut out = Vec::new();
+        for def in self.shares()? {
+            if def.person != person_key {
+                continue;
+            }
+            let def = self.vault.write(self.now, |w| derive(w, def))?;
+            let store = self.share_store(&def)?;
+            out.push((
+                OfferEntry {
+                    id: def.id.0,
+                    epoch: def.epoch,
+                    actors: vec![def.actor.clone()],
+                    fields: def.spec.fields.iter().copied().collect(),
+                },
+                store,
+            ));
+        }
+        Ok(out)
+    }
+
+    fn share_store(&self, def: &ShareDef) -> Result<ShareStore> {
+        let r = self.vault.read()?;
+        let mut store = ShareStore::new();
+        for (k, v) in r.share_scan(ShareTable::ShareDocs, &def.id.0)? {
+            let Ok(pid) = <[u8; 16]>::try_from(&k[16..]) else {
+                continue;
+            };
+            let doc = Automerge::load(&v).map_err(|e| {
+                AppError::Store(StoreError::Internal(format!("damaged projection: {e}")))
+            })?;
+            store.put(DocId(pid), doc);
+        }
+        Ok(store)
+    }
+
+    /// Records that a person tried to write into a share (refused).
+    pub fn record_write_attempt(&self, share: &DocId) -> Result<()> {
+        let now = self.now;
+        self.vault.write(now, |w| {
+            if let Some(v) = w.share_get(ShareTable::Shares, &share.0)? {
+                let mut def: ShareDef = dec(&v, "share")?;
+                def.write_attempts += 1;
+                def.last_attempt = now;
+                w.share_put(ShareTable::Shares, &share.0, &enc(&def))?;
+            }
+            Ok(())
+        })
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Received (recipient side)
+
+    pub fn received(&self) -> Result<Vec<Received>> {
+        let r = self.vault.read()?;
+        r.share_scan(ShareTable::ReceivedShares, &[])?
+            .iter()
+            .map(|(_, v)| dec(v, "received share"))
+            .collect()
+    }
+
+    /// The received store of one share (current epoch), for a session.
+    pub fn received_store(&self, share: &DocId) -> Result<ShareStore> {
+        let r = self.vault.read()?;
+        let mut store = ShareStore::new();
+        for (k, v) in r.share_scan(ShareTable::Received, &share.0)? {
+            let Ok(pid) = <[u8; 16]>::try_from(&k[16..]) else {
+                continue;
+            };
+            if let Ok(doc) = Automerge::load(&v) {
+                store.put(DocId(pid), doc);
+            }
+        }
+        Ok(store)
+    }
+
+    /// Before a session: records the owner's offer for a share; a new epoch drops the old
+    /// epoch's documents. Returns whether anything was dropped.
+    pub fn begin_received(&self, from: &str, offer: &OfferEntry) -> Result<bool> {
+        let id = DocId(offer.id);
+        let now = self.now;
+        self.vault.write(now, |w| {
+            let old: Option<Received> = match w.share_get(ShareTable::ReceivedShares, &id.0)? {
+                Some(v) => Some(dec(&v, "received share")?),
+                None => None,
+            };
+            if old.as_ref().is_some_and(|o| o.from != from) {
+                return Err(AppError::user(
+                    "a person offered a share id another person uses",
+                ));
+            }
+            let dropped = match &old {
+                Some(o) if o.epoch != offer.epoch => {
+                    w.share_delete_prefix(ShareTable::Received, &id.0)? > 0
+                }
+                _ => false,
+            };
+            let rec = Received {
+                id,
+                from: from.to_string(),
+                epoch: offer.epoch,
+                actors: offer.actors.clone(),
+                fields: offer.fields.clone(),
+                updated: old.map(|o| o.updated).unwrap_or(0),
+            };
+            w.share_put(ShareTable::ReceivedShares, &id.0, &enc(&rec))?;
+            Ok(dropped)
+        })
+    }
+
+    /// After a completed session: stores the documents received, each checked to hold only
+    /// changes by the epoch's announced actors (else nothing is stored).
+    pub fn store_received(&self, share: &DocId, docs: &[(DocId, Automerge)]) -> Result<()> {
+        let now = self.now;
+        self.vault.write(now, |w| {
+            let Some(v) = w.share_get(ShareTable::ReceivedShares, &share.0)? else {
+                return Err(AppError::user("received documents for a share never offered"));
+            };
+            let mut rec: Received = dec(&v, "received share")?;
+            let actors: Vec<ActorId> = rec
+                .actors
+                .iter()
+                .map(|a| ActorId::from(data_encoding::HEXLOWER.decode(a.as_bytes()).unwrap_or_default()))
+                .collect();
+            for (pid, doc) in docs {
+                if !share::changes_only_by(doc, &actors) {
+                    return Err(AppError::user(format!(
+                        "refused a shared document holding changes by an actor the owner did not announce ({})",
+                        pid.short()
+                    )));
+                }
+                w.share_put(ShareTable::Received, &key2(share, pid), &doc.save())?;
+            }
+            rec.updated = now;
+            w.share_put(ShareTable::ReceivedShares, &share.0, &enc(&rec))?;
+            Ok(())
+        })
+    }
+
+    /// Drops every received share from `from` not in `keep` (revoked). Returns how many
+    /// shares were dropped; the caller then compacts the file (`App::compact_after_drop`).
+    pub fn drop_received_except(&self, from: &str, keep: &[[u8; 16]]) -> Result<usize> {
+        let gone: Vec<DocId> = self
+            .received()?
+            .into_iter()
+            .filter(|r| r.from == from && !keep.contains(&r.id.0))
+            .map(|r| r.id)
+            .collect();
+        if gone.is_empty() {
+            return Ok(0);
+        }
+        self.vault.write(self.now, |w| {
+            for id in &gone {
+                w.share_delete(ShareTable::ReceivedShares, &id.0)?;
+                w.share_delete_prefix(ShareTable::Received, &id.0)?;
+            }
+            Ok::<_, AppError>(())
+        })?;
+        Ok(gone.len())
+    }
+
+    /// Every received contact, optionally from one person only.
+    pub fn shared(&self, from: Option<&str>) -> Result<Vec<SharedRow>> {
+        let persons = self.persons()?;
+        let only = match from {
+            Some(n) => Some(self.resolve_person(n)?.key),
+            None => None,
+        };
+        let r = self.vault.read()?;
+        let mut out = Vec::new();
+        for rec in self.received()? {
+            if only.as_ref().is_some_and(|k| *k != rec.from) {
+                continue;
+            }
+            let who = persons
+                .iter()
+                .find(|p| p.key == rec.from)
+                .map(|p| p.name.clone())
+                .unwrap_or_else(|| rec.from.chars().take(8).collect());
+            for (k, v) in r.share_scan(ShareTable::Received, &rec.id.0)? {
+                let Ok(doc) = Automerge::load(&v) else {
+                    continue;
+                };
+                out.push(SharedRow {
+                    from: who.clone(),
+                    share: rec.id.to_hex(),
+                    id: hex(&k[16..]),
+                    values: share::read_projection(&doc),
+                    updated: rec.updated,
+                });
+            }
+        }
+        out.sort_by(|a, b| {
+            kith_core::text::fold(&a.get("name")).cmp(&kith_core::text::fold(&b.get("name")))
+        });
+        Ok(out)
+    }
+
+    /// Received contacts matching every word of `query` in their name, org, title, help or
+    /// tags (for `search`, `show`).
+    pub fn shared_matching(&self, query: &str) -> Result<Vec<(u32, SharedRow)>> {
+        let words = kith_core::text::terms(query);
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for row in self.shared(None)? {
+            let mut score = 0;
+            let mut all = true;
+            for w in &words {
+                let mut best = 0;
+                for (field, weight) in [
+                    ("name", 40),
+                    ("org", 30),
+                    ("title", 20),
+                    ("help", 15),
+                    ("tags", 10),
+                ] {
+                    let terms = kith_core::text::terms(&row.get(field));
+                    if terms.iter().any(|t| t == w) {
+                        best = best.max(weight + 5);
+                    } else if terms.iter().any(|t| t.starts_with(w.as_str())) {
+                        best = best.max(weight);
+                    }
+                }
+                if best == 0 {
+                    all = false;
+                    break;
+                }
+                score += best;
+            }
+            if all {
+                out.push((score, row));
+            }
+        }
+        out.sort_by_key(|x| std::cmp::Reverse(x.0));
+        Ok(out)
+    }
+
+    /// `kith who-knows QUERY`: own and received contacts whose org, title or help match.
+    pub fn who_knows(&self, query: &str) -> Result<Vec<WhoKnows>> {
+        let words = kith_core::text::terms(query);
+        if words.is_empty() {
+            return Err(AppError::hint(
+                "the query has no words",
+                "ask for an organisation, a title or a word of how they could help, e.g. `kith who-knows acme`",
+            ));
+        }
+        let score_of = |fields: &[(&str, u32)]| -> u32 {
+            let mut total = 0;
+            for w in &words {
+                let mut best = 0;
+                for (text, weight) in fields {
+                    let terms = kith_core::text::terms(text);
+                    if terms.iter().any(|t| t == w) {
+                        best = best.max(weight + 5);
+                    } else if terms.iter().any(|t| t.starts_with(w.as_str())) {
+                        best = best.max(*weight);
+                    }
+                }
+                if best == 0 {
+                    return 0;
+                }
+                total += best;
+            }
+            total
+        };
+        let mut out = Vec::new();
+        let r = self.vault.read()?;
+        for id in r.ids_of_kind(kith_core::Kind::Contact)? {
+            let Some(doc) = r.load(id)? else { continue };
+            let c = model::read_contact(&doc);
+            if c.archived || !c.merged_into.is_empty() {
+                continue;
+            }
+            let (org, title) = c
+                .primary_role()
+                .map(|r| (r.org.clone(), r.title.clone()))
+                .unwrap_or_default();
+            let s = score_of(&[(&org, 30), (&title, 20), (&c.help, 15)]);
+            if s > 0 {
+                out.push(WhoKnows {
+                    name: c.name.clone(),
+                    org,
+                    title,
+                    help: c.help.clone(),
+                    through: String::new(),
+                    score: s + 100,
+                    id: id.short(),
+                });
+            }
+        }
+        for row in self.shared(None)? {
+            let (org, title, help) = (row.get("org"), row.get("title"), row.get("help"));
+            let s = score_of(&[(&org, 30), (&title, 20), (&help, 15)]);
+            if s > 0 {
+                out.push(WhoKnows {
+                    name: row.get("name"),
+                    org,
+                    title,
+                    help,
+                    through: row.from.clone(),
+                    score: s,
+                    id: row.id[..8].to_string(),
+                });
+            }
+        }
+        out.sort_by(|a, b| b.score.cmp(&a.score).then(a.name.cmp(&b.name)));
+        Ok(out)
+    }
+}
+
+/// Whether every word of a query filter matches (as a prefix) a word of the contact's name,
+/// organisation, title, emails, tags or help.
+fn query_matches(words: &[String], c: &model::Contact) -> bool {
+    let mut text: Vec<String> = vec![c.name.clone(), c.help.clone()];
+    for r in c.orgs.values() {
+        text.push(r.org.clone());
+        text.push(r.title.clone());
+    }
+    text.extend(c.emails.values().map(|e| e.value.clone()));
+    text.extend(c.tags.iter().cloned());
+    let terms: Vec<String> = text
+        .iter()
+        .flat_map(|t| kith_core::text::terms(t))
+        .collect();
+    !words.is_empty()
+        && words
+            .iter()
+            .all(|w| terms.iter().any(|t| t.starts_with(w.as_str())))
+}
+
+/// Derives a share's projections in the write transaction `w` and stores the definition.
+fn derive(w: &mut Writer, mut def: ShareDef) -> Result<ShareDef> {
+    let mut now_proj: BTreeMap<DocId, Projection> = BTreeMap::new();
+    let mut query_hits: BTreeSet<DocId> = BTreeSet::new();
+    let candidates: Vec<DocId> = match &def.spec.filter {
+        Filter::Contacts(ids) => ids.iter().copied().collect(),
+        Filter::Query(_) => w.contact_ids()?,
+        Filter::Tags(tags) => {
+            let mut v = Vec::new();
+            for id in w.contact_ids()? {
+                if let Some(s) = w.contact(id)? {
+                    if s.tags.iter().any(|t| tags.contains(t)) {
+                        v.push(id);
+                    }
+                }
+            }
+            v
+        }
+    };
+    for id in candidates {
+        let Some(l) = w.load(id)? else { continue };
+        if kith_core::model::doc_kind(&l.doc) != Some(kith_core::Kind::Contact) {
+            continue;
+        }
+        let c = model::read_contact(&l.doc);
+        if let Filter::Query(q) = &def.spec.filter {
+            if query_matches(&kith_core::text::terms(q), &c) {
+                query_hits.insert(id);
+            }
+        }
+        if def.spec.selects(&id, &c, &query_hits) {
+            now_proj.insert(id, share::project(&c, &def.spec.fields));
+        }
+    }
+    if share::narrows(&def.last, &now_proj) {
+        // A new epoch: fresh actor, fresh pseudonyms, the old documents gone.
+        w.share_delete_prefix(ShareTable::ShareDocs, &def.id.0)?;
+        def.epoch += 1;
+        def.actor = hex(&rand::random::<[u8; 16]>());
+        def.last.clear();
+    }
+    let secret = def.secret_bytes();
+    let actor = def.actor_id();
+    for (cid, p) in &now_proj {
+        if def.last.get(cid) == Some(p) {
+            continue;
+        }
+        let pid = share::pseudonym(&secret, def.epoch, cid);
+        let key = key2(&def.id, &pid);
+        let doc = match w.share_get(ShareTable::ShareDocs, &key)? {
+            Some(bytes) => {
+                let mut d = AutoCommit::load(&bytes).map_err(super::am_err)?;
+                share::refresh_projection(&mut d, p, actor.clone()).map_err(super::am_err)?;
+                d
+            }
+            None => share::build_projection(p, actor.clone()).map_err(super::am_err)?,
+        };
+        let mut doc = doc;
+        w.share_put(ShareTable::ShareDocs, &key, &doc.save())?;
+    }
+    def.last = now_proj;
+    w.share_put(ShareTable::Shares, &def.id.0, &enc(&def))?;
+    Ok(def)
+}
