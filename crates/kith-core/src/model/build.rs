@@ -106,6 +106,7 @@ pub fn new_contact(doc: &mut AutoCommit, c: &Contact, now: i64) -> AmResult<Cont
     m.s("name", &c.name);
     m.put("n", record(&c.n).value());
     m.s("nickname", &c.nickname);
+    m.s("help", &c.help);
     m.put("emails", records(&c.emails));
     m.put("phones", records(&c.phones));
     m.put("urls", records(&c.urls));
@@ -195,6 +196,7 @@ mod tests {
             nickname: "Zo".into(),
             birthday: "--03-14".into(),
             met: "At the Café,\nsecond line".into(),
+            help: "intros to analysts".into(),
             every: "30d".into(),
             lead: "14d".into(),
             uid: "urn:uuid:1".into(),
