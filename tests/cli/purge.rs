@@ -223,6 +223,14 @@ fn a_purge_leaves_no_row_and_survives_reindex() {
     let n: kith_core::DocId = note.parse().unwrap();
     assert!(r.is_deleted(g).unwrap() && r.is_deleted(n).unwrap());
     assert_eq!(r.tombstones().unwrap().len(), 2);
+    drop(r);
+    drop(vault);
+    // `kith check` knows the tombstone document (it has no kind of its own) and finds the
+    // indexes equal to a fresh reindex after the purge.
+    let j = t.json(&["check"]);
+    assert_eq!(j["ok"], true, "{j}");
+    assert_eq!(j["documents"]["tombstones"], 1, "{j}");
+    assert_eq!(j["problems"].as_array().unwrap().len(), 0, "{j}");
 }
 
 /// A contact made with `kith add` has no UID of its own; its vCard export carries one derived

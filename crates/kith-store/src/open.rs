@@ -407,9 +407,10 @@ impl Vault {
             for row in docs.iter().map_err(|e| map_redb(path, e))? {
                 let (k, v) = row.map_err(|e| map_redb(path, e))?;
                 let id = DocId(k.value());
+                // Ok(None): a document of no kind this version knows (the tombstone document,
+                // or one written by a newer kith), stored and synced as is.
                 let kind = dec::<DocMeta>(v.value(), "document metadata")
-                    .ok()
-                    .and_then(|m| Kind::from_code(m.kind));
+                    .map(|m| Kind::from_code(m.kind));
                 let loaded = guarded(path, || {
                     let bytes = load_chunks(&chunks, id.0, path)?
                         .ok_or_else(|| StoreError::BadDocument(id, "no chunks".into()))?;
@@ -424,10 +425,15 @@ impl Vault {
             Ok(found) => {
                 for (id, kind, loaded) in found {
                     match (kind, loaded) {
-                        (Some(k), Ok(())) => {
-                            *rep.documents.entry(k.as_str().to_string()).or_insert(0) += 1;
+                        (Ok(k), Ok(())) => {
+                            let name = match k {
+                                Some(k) => k.as_str(),
+                                None if id == kith_core::tombstones::TOMBSTONES_DOC => "tombstones",
+                                None => "other",
+                            };
+                            *rep.documents.entry(name.to_string()).or_insert(0) += 1;
                         }
-                        (None, _) => {
+                        (Err(_), _) => {
                             docs_ok = false;
                             rep.problems
                                 .push(format!("document {id}: undecodable metadata"));
