@@ -440,6 +440,8 @@ struct VaultImport {
     interactions: Vec<IdDoc<Interaction>>,
     #[serde(default)]
     reminders: Vec<IdDoc<model::Reminder>>,
+    #[serde(default)]
+    opportunities: Vec<IdDoc<model::Opportunity>>,
 }
 
 /// Imports kith's own JSON export: every document keeps its id, so links and the contacts of
@@ -473,7 +475,11 @@ fn import_json(
     }
     let now = w.now();
     let stamp = |updated: i64| if updated != 0 { updated } else { now };
-    let total = v.contacts.len() + v.notes.len() + v.interactions.len() + v.reminders.len();
+    let total = v.contacts.len()
+        + v.notes.len()
+        + v.interactions.len()
+        + v.reminders.len()
+        + v.opportunities.len();
     let record = |s: &mut ImportSummary, id: DocId, action: Action, label: String| {
         match action {
             Action::Created => s.created += 1,
@@ -617,6 +623,29 @@ fn import_json(
                 let stored =
                     model::new_reminder(&mut l.doc, &r, stamp(r.updated)).map_err(am_err)?;
                 w.save_indexed(l, Some(Kind::Reminder), index::reminder_index(&stored))?;
+                Action::Created
+            }
+        };
+        record(s, id, action, label);
+    }
+    for IdDoc { id, doc: o } in v.opportunities {
+        let label = kith_core::index::snippet(&o.title);
+        let action = match existing(w, id, Kind::Opportunity)? {
+            Some(mut l) => {
+                let mut new = o.clone();
+                new.contacts
+                    .extend(model::read_opportunity(&l.doc).contacts);
+                if model::write_opportunity(&mut l.doc, &new, now).map_err(am_err)? {
+                    w.save(l)?;
+                    Action::Updated
+                } else {
+                    Action::Unchanged
+                }
+            }
+            None => {
+                let mut l = w.create_with_id(id);
+                model::write_opportunity(&mut l.doc, &o, stamp(o.updated)).map_err(am_err)?;
+                w.save(l)?;
                 Action::Created
             }
         };
@@ -998,6 +1027,12 @@ struct Section<'a, T> {
     err: &'a std::cell::RefCell<Option<AppError>>,
 }
 
+impl<T> Section<'_, T> {
+    fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
 impl<T: Serialize + Send> Serialize for Section<'_, T> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::{Error, SerializeSeq};
@@ -1041,6 +1076,10 @@ struct VaultExport<'a> {
     notes: Section<'a, Note>,
     interactions: Section<'a, Interaction>,
     reminders: Section<'a, model::Reminder>,
+    /// Left out when there are none, so exports of vaults without opportunities keep the
+    /// format they always had.
+    #[serde(skip_serializing_if = "Section::is_empty")]
+    opportunities: Section<'a, model::Opportunity>,
 }
 
 /// The vCard of one exported contact: its UID (kith's export UID when it has none), its
@@ -1173,6 +1212,12 @@ impl App {
                 r: &r,
                 ids: section(Kind::Reminder)?,
                 read: model::read_reminder,
+                err: &err,
+            },
+            opportunities: Section {
+                r: &r,
+                ids: section(Kind::Opportunity)?,
+                read: model::read_opportunity,
                 err: &err,
             },
         };

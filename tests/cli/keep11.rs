@@ -570,3 +570,43 @@ fn purging_a_contact_keeps_the_opportunity_without_the_link() {
     assert_eq!(ids, [ada.as_str()], "{v:#}");
     assert_eq!(t.json(&["show", &ada])["opportunities"][0]["title"], "Acme");
 }
+
+/// Opportunities are part of kith's JSON export, and importing that export into an empty home
+/// brings them back with their stage, note and contacts; a second import changes nothing.
+#[test]
+fn opportunities_round_trip_through_the_json_export() {
+    let t = TestEnv::new();
+    t.add("Ada Lovelace", &[]);
+    let opp = t
+        .ok(&[
+            "opp",
+            "add",
+            "Staff role at Acme",
+            "--with",
+            "ada",
+            "--stage",
+            "active",
+            "--note",
+            "ping in January",
+        ])
+        .trim()
+        .to_string();
+    let file = t.root().join("vault.json");
+    t.ok(&["export", "--format", "json", "-o", file.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("\"opportunities\""), "{text}");
+
+    let u = TestEnv::new();
+    u.ok(&["import", file.to_str().unwrap()]);
+    let before = t.json(&["opp", "list"]);
+    let after = u.json(&["opp", "list"]);
+    assert_eq!(before, after);
+    let shown = u.ok(&["opp", "show", &opp]);
+    assert!(
+        shown.contains("ping in January") && shown.contains("Ada Lovelace"),
+        "{shown}"
+    );
+    let again = u.json(&["import", file.to_str().unwrap()]);
+    assert_eq!(again["updated"], 0, "{again}");
+    assert_eq!(again["created"], 0, "{again}");
+}

@@ -409,8 +409,8 @@ impl Vault {
                 let id = DocId(k.value());
                 // Ok(None): a document of no kind this version knows (the tombstone document,
                 // or one written by a newer kith), stored and synced as is.
-                let kind = dec::<DocMeta>(v.value(), "document metadata")
-                    .map(|m| Kind::from_code(m.kind));
+                let kind =
+                    dec::<DocMeta>(v.value(), "document metadata").map(|m| Kind::from_code(m.kind));
                 let loaded = guarded(path, || {
                     let bytes = load_chunks(&chunks, id.0, path)?
                         .ok_or_else(|| StoreError::BadDocument(id, "no chunks".into()))?;
