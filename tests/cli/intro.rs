@@ -334,3 +334,68 @@ fn intro_commands_refuse_bad_input_without_a_share() {
     let out = t.ok(&["--json", "intro", "list"]);
     assert_eq!(out.trim(), "[]");
 }
+
+#[test]
+fn the_web_page_lists_asks_and_answers_with_the_cli_rules() {
+    let (a, b, _ada, daemon) = setup();
+    let shared = b.json(&["shared"]);
+    let pid = shared[0]["id"].as_str().unwrap().to_string();
+    let s = crate::web::Server::start(&b.env);
+    let page = s.get("/intros");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("Ada Shared") && page.body.contains("Ann"),
+        "{}",
+        page.body
+    );
+    // An empty why: the CLI's message next to the field, nothing written.
+    let cli = b.env.fails(&["intro", "ask", "Ada", "--why", " "], 1);
+    let cli_msg = cli
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches("error: ")
+        .to_string();
+    let r = s.post("/intros/ask", &[("contact", &pid), ("why", " ")]);
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        crate::web::unescape(&r.body).contains(&cli_msg),
+        "{cli_msg} in {}",
+        r.body
+    );
+    assert!(r.body.contains("id=\"err-why\""), "{}", r.body);
+    assert!(list(&b).is_empty());
+    let r = s.post(
+        "/intros/ask",
+        &[("contact", &pid), ("why", "asked from the web")],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let l = list(&b);
+    assert_eq!(
+        (l[0]["about"].as_str(), l[0]["why"].as_str()),
+        (Some("Ada Shared"), Some("asked from the web"))
+    );
+    drop(s);
+    synced(&b);
+    // Ann answers on her page; a wrong step is refused with the CLI's message.
+    let s = crate::web::Server::start(&a.env);
+    let id = list(&a)[0]["id"].as_str().unwrap().to_string();
+    assert!(s.get("/intros").body.contains("asked from the web"));
+    let r = s.post("/intros/step", &[("id", &id), ("step", "made")]);
+    assert_eq!(r.status, 422);
+    assert!(
+        crate::web::unescape(&r.body).contains("cannot mark as made an introduction that is asked"),
+        "{}",
+        r.body
+    );
+    let r = s.post(
+        "/intros/step",
+        &[("id", &id), ("step", "accept"), ("text", "gladly")],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(list(&a)[0]["state"], "accepted");
+    drop(s);
+    synced(&b);
+    assert_eq!(list(&b)[0]["note"], "gladly");
+    drop(daemon);
+}
