@@ -271,6 +271,15 @@ impl Intros<'_> {
     }
 }
 
+/// Forgets the introductions with a person (`kith person remove`): both directions and the
+/// bookkeeping, in the caller's write transaction.
+pub(crate) fn drop_intros_of(w: &mut Writer, person: &str) -> Result<()> {
+    w.share_delete_prefix(ShareTable::IntroDocs, person.as_bytes())?;
+    w.share_delete_prefix(ShareTable::IntroReceived, person.as_bytes())?;
+    w.share_delete(ShareTable::IntroPeers, person.as_bytes())?;
+    Ok(())
+}
+
 /// Owner side: the own contact a request is about, when the share is one this device serves
 /// to that person: the contact whose pseudonym in the request's epoch is the request's.
 fn resolve_about(w: &Writer, person: &str, req: &Request) -> Result<Option<DocId>> {

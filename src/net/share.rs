@@ -250,7 +250,12 @@ pub async fn pull(
 ) -> Result<PullReport, String> {
     let mut report = PullReport::default();
     let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
-    pair::write_frame(&mut send, &Hello { version: VERSION }).await?;
+    // Test hook: speak another protocol version (an older or a newer peer).
+    let version = std::env::var("KITH_TEST_SHARE_VERSION")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(VERSION);
+    pair::write_frame(&mut send, &Hello { version }).await?;
     let offer: Offer = match pair::read_frame(&mut recv).await {
         Ok(o) => o,
         Err(e) => {
@@ -342,7 +347,12 @@ pub async fn pull(
         report.round_trips += summary.round_trips;
     }
     // Introductions: this person's intro documents, both ways (version 2).
-    match super::intro::pull_intros(vault.clone(), conn, person_key).await {
+    let intros = if version >= 2 {
+        super::intro::pull_intros(vault.clone(), conn, person_key).await
+    } else {
+        Ok((0, 0))
+    };
+    match intros {
         Ok((docs, trips)) => {
             report.intro_docs_received = docs;
             report.intro_round_trips = trips;

@@ -26,10 +26,19 @@ fn pair_persons(owner: &Dev, owner_calls: &str, recipient: &Dev, recipient_calls
 }
 
 fn share_sync(b: &Dev, tamper: bool) -> crate::env::Output {
+    share_sync_env(
+        b,
+        if tamper {
+            &[("KITH_TEST_INTRO_TAMPER", "1")]
+        } else {
+            &[]
+        },
+    )
+}
+
+fn share_sync_env(b: &Dev, env: &[(&str, &str)]) -> crate::env::Output {
     let mut c = b.cmd(&["--json", "share", "sync"]);
-    if tamper {
-        c.env("KITH_TEST_INTRO_TAMPER", "1");
-    }
+    c.envs(env.iter().copied());
     crate::env::finish(c.output().unwrap())
 }
 
@@ -397,5 +406,37 @@ fn the_web_page_lists_asks_and_answers_with_the_cli_rules() {
     drop(s);
     synced(&b);
     assert_eq!(list(&b)[0]["note"], "gladly");
+    drop(daemon);
+}
+
+#[test]
+fn other_protocol_versions_are_served_without_intros_or_refused_clearly() {
+    let (a, b, _ada, daemon) = setup();
+    b.ok(&["intro", "ask", "Ada", "--why", "from an older kith"]);
+    // A recipient speaking version 1 (an older kith): its shares are served, no intro stream.
+    let out = share_sync_env(&b, &[("KITH_TEST_SHARE_VERSION", "1")]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let rep: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            rep[0]["shares"].as_u64(),
+            rep[0]["intro_round_trips"].as_u64()
+        ),
+        (Some(1), Some(0)),
+        "{rep}"
+    );
+    assert!(list(&a).is_empty());
+    // A version the owner does not speak: refused at once with a clear reason, no hang.
+    let start = std::time::Instant::now();
+    let out = share_sync_env(&b, &[("KITH_TEST_SHARE_VERSION", "3")]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stdout.contains("older share protocol"), "{out:?}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(20));
+    // The current version delivers the request.
+    synced(&b);
+    assert_eq!(list(&a).len(), 1);
+    // Removing the person forgets the introductions with them.
+    a.ok(&["person", "remove", "Ben"]);
+    assert!(list(&a).is_empty());
     drop(daemon);
 }
