@@ -246,6 +246,13 @@ impl Intros<'_> {
                         )));
                     }
                     if let Some(req) = ki::read_request(doc) {
+                        if req.why.len() > ki::MAX_TEXT || req.name.len() > ki::MAX_TEXT {
+                            return Err(AppError::user(format!(
+                                "refused intro request {}: a text is longer than {} bytes",
+                                id.short(),
+                                ki::MAX_TEXT
+                            )));
+                        }
                         if let Some(c) = resolve_about(w, person, &req)? {
                             peer.about.insert(id.to_hex(), c.to_hex());
                         }
@@ -632,7 +639,11 @@ impl App {
                             date: today.to_string(),
                             kind: crate::keep::GAVE.to_string(),
                             contacts: [c].into_iter().collect(),
-                            summary: format!("Introduced to {} ({})", row.person, row.why),
+                            summary: format!(
+                                "Introduced to {} ({})",
+                                row.person,
+                                row.why.chars().take(200).collect::<String>()
+                            ),
                             ..Default::default()
                         };
                         let mut l = w.create();
