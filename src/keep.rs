@@ -309,7 +309,7 @@ pub struct Digest {
     pub reminders: Vec<DigestLine>,
     /// Every open promise ([`is_promise`]), whatever its date, the earliest first.
     pub promises: Vec<DigestLine>,
-    /// Introductions someone offered or asked for that are still pending: none yet (see
+    /// Introductions asked of the user that are still pending (see
     /// [`App::pending_introductions`]); absent from the JSON while empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub introductions: Vec<DigestLine>,
@@ -339,11 +339,10 @@ pub fn is_promise(text: &str) -> bool {
 }
 
 impl App {
-    /// HOOK for issue 10 (sharing): introductions offered to or asked of the user that are
-    /// still pending. Sharing does not record introductions yet, so there are none; the
-    /// sharing work fills this in and the digest shows them under "Introductions".
-    pub fn pending_introductions(&self, _r: &Reader) -> Result<Vec<DigestLine>> {
-        Ok(Vec::new())
+    /// Introductions asked of the user that are still pending (not answered, or accepted and
+    /// not made yet): `app/intro.rs`; the digest shows them under "Introductions".
+    pub fn pending_introductions(&self, r: &Reader) -> Result<Vec<DigestLine>> {
+        self.intros_pending(r)
     }
 
     /// `kith promise REF TEXT`: a reminder whose text starts with [`PROMISE_PREFIX`].

@@ -81,6 +81,22 @@ impl App {
                 .iter()
                 .map(crate::keep::UpcomingDate::due_row),
         );
+        // Introductions asked of the user and still pending (asked or accepted, not made).
+        for l in self.pending_introductions(&r)? {
+            let day = l.days.map_or(today, |d| today + d);
+            rows.push(DueRow {
+                kind: "introduction",
+                id: l.id,
+                date: Date::from_days(day).to_string(),
+                days: day - today,
+                contact: l.contact,
+                name: l.name,
+                text: l.why,
+                label: None,
+                years: None,
+                sort: day,
+            });
+        }
         rows.sort_by(|a, b| {
             a.sort
                 .cmp(&b.sort)

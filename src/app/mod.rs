@@ -7,6 +7,7 @@
 mod clock;
 pub mod daemon;
 pub mod devices;
+pub mod intro;
 pub mod pairing;
 pub mod persons;
 pub mod share;

@@ -285,6 +285,7 @@ impl Sharing<'_> {
         }
         self.vault.write(self.now, |w| {
             w.share_delete(ShareTable::Persons, p.key.as_bytes())?;
+            super::intro::drop_intros_of(w, &p.key)?;
             Ok::<_, AppError>(())
         })?;
         self.drop_received_except(&p.key, &[])?;

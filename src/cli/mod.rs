@@ -11,6 +11,7 @@ mod device;
 mod edit;
 mod editor;
 mod interop;
+mod intro;
 mod items;
 mod keep;
 mod list;
@@ -186,6 +187,9 @@ pub enum Command {
     /// Who you, or the persons who share with you, know at an organisation, with a title, or
     /// who could help with something
     WhoKnows(share::WhoKnowsArgs),
+    /// Introductions through shared slices: ask, list, accept, decline, made, outcome
+    #[command(subcommand)]
+    Intro(intro::IntroCommand),
 }
 
 /// Settings resolved from flags and the environment.
@@ -327,6 +331,7 @@ pub fn run(cli: Cli, out: &mut Out) -> Result<(), AppError> {
         Command::Share(c) => share::share(&ctx, c, out),
         Command::Shared(a) => share::shared(&ctx, a, out),
         Command::WhoKnows(a) => share::who_knows(&ctx, a, out),
+        Command::Intro(c) => intro::intro(&ctx, c, out),
     }
 }
 

@@ -10,6 +10,7 @@
 //!   `daemon` and `status` call into this module, and `status` never binds).
 
 mod error;
+pub mod intro;
 pub mod pair;
 pub mod session;
 pub mod share;

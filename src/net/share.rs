@@ -44,6 +44,8 @@ pub const PERSON_TICKET_PREFIX: &str = "kithp1";
 pub const READ_ONLY: u32 = 9;
 /// Close code: not a person with a live share.
 pub const UNKNOWN_PERSON: u32 = 3;
+/// The share protocol version this build speaks: 2 adds the intro stream (sharing.md).
+pub const VERSION: u8 = 2;
 /// Most shares one offer may list.
 const MAX_OFFER: usize = 1024;
 
@@ -156,7 +158,7 @@ pub async fn serve_conn(vault: Arc<Vault>, conn: Connection) -> Result<String, S
     };
     let (mut send, mut recv) = conn.accept_bi().await.map_err(|e| e.to_string())?;
     let hello: Hello = pair::read_frame(&mut recv).await?;
-    if hello.version != 1 {
+    if !(1..=VERSION).contains(&hello.version) {
         conn.close(2u32.into(), b"share protocol version");
         return Err(format!("share protocol version {}", hello.version));
     }
@@ -166,7 +168,10 @@ pub async fn serve_conn(vault: Arc<Vault>, conn: Connection) -> Result<String, S
     let mut stores: Vec<(OfferEntry, ShareStore)> = served;
     let peer = PeerId(*conn.remote_id().as_bytes());
     let mut done = 0;
-    while !stores.is_empty() {
+    // Version 2: after the share streams the recipient opens the intro stream (always last).
+    let mut intro_pending = hello.version >= 2;
+    let mut intro_note = String::new();
+    while !stores.is_empty() || intro_pending {
         let Ok(Ok((send, mut recv))) =
             tokio::time::timeout(Duration::from_secs(30), conn.accept_bi()).await
         else {
@@ -174,6 +179,11 @@ pub async fn serve_conn(vault: Arc<Vault>, conn: Connection) -> Result<String, S
         };
         let mut id = [0u8; 16];
         recv.read_exact(&mut id).await.map_err(|e| e.to_string())?;
+        if intro_pending && id == super::intro::INTRO_STREAM {
+            intro_pending = false;
+            intro_note = super::intro::serve_intros(vault.clone(), &conn, &key, send, recv).await?;
+            continue;
+        }
         let Some(pos) = stores.iter().position(|(o, _)| o.id == id) else {
             conn.close(1u32.into(), b"share not offered");
             return Err("the person asked for a share not offered".into());
@@ -208,7 +218,10 @@ pub async fn serve_conn(vault: Arc<Vault>, conn: Connection) -> Result<String, S
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
-    Ok(format!("served {done} share(s) to {}", &key[..8]))
+    Ok(format!(
+        "served {done} share(s) to {}{intro_note}",
+        &key[..8]
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -222,6 +235,10 @@ pub struct PullReport {
     pub docs_received: u64,
     pub dropped: usize,
     pub round_trips: u64,
+    /// Intro documents received (requests asked of this user, or answers to its requests).
+    pub intro_docs_received: u64,
+    /// Round trips of the intro stream (apart from `round_trips`, which counts the shares).
+    pub intro_round_trips: u64,
     pub error: Option<String>,
 }
 
@@ -233,7 +250,12 @@ pub async fn pull(
 ) -> Result<PullReport, String> {
     let mut report = PullReport::default();
     let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
-    pair::write_frame(&mut send, &Hello { version: 1 }).await?;
+    // Test hook: speak another protocol version (an older or a newer peer).
+    let version = std::env::var("KITH_TEST_SHARE_VERSION")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(VERSION);
+    pair::write_frame(&mut send, &Hello { version }).await?;
     let offer: Offer = match pair::read_frame(&mut recv).await {
         Ok(o) => o,
         Err(e) => {
@@ -324,6 +346,23 @@ pub async fn pull(
         report.docs_received += summary.docs_received;
         report.round_trips += summary.round_trips;
     }
+    // Introductions: this person's intro documents, both ways (version 2).
+    let intros = if version >= 2 {
+        super::intro::pull_intros(vault.clone(), conn, person_key).await
+    } else {
+        Ok((0, 0))
+    };
+    match intros {
+        Ok((docs, trips)) => {
+            report.intro_docs_received = docs;
+            report.intro_round_trips = trips;
+        }
+        Err(e) if e.starts_with("refused:") => return Err(e),
+        Err(e) => {
+            let _ = tokio::time::timeout(Duration::from_millis(500), conn.closed()).await;
+            return Err(close_reason(conn).unwrap_or(e));
+        }
+    }
     // Shares no longer offered were revoked: drop them (the caller compacts the file).
     let (v, key) = (vault.clone(), person_key.to_string());
     let gone = tokio::task::spawn_blocking(move || {
@@ -345,6 +384,9 @@ fn close_reason(conn: &Connection) -> Option<String> {
             let reason = String::from_utf8_lossy(&c.reason).to_string();
             match code {
                 0 => None,
+                2 => Some(format!(
+                    "refused: the other person's kith speaks an older share protocol ({reason}); introductions need both sides updated"
+                )),
                 3 => Some(format!("refused: {reason}")),
                 9 => Some(format!("refused by the owner: {reason}")),
                 c => Some(format!(
@@ -359,15 +401,49 @@ fn close_reason(conn: &Connection) -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 // The engine over one stream pair
 
-enum Side {
+pub(crate) enum Side {
     /// Applies nothing: a `StoreChanges` effect is a write attempt.
     Owner,
     /// Applies changes into the scoped store, refusing any actor not announced.
     Recipient(Vec<ActorId>),
+    /// The intro stream: a change to a document authored here (`mine`) is a write attempt;
+    /// any other document must be of kind `kind` and hold only changes by `actor`.
+    Intro {
+        mine: Vec<DocId>,
+        actor: ActorId,
+        kind: &'static str,
+    },
+}
+
+impl Side {
+    /// Checks a document as it would be after the peer's changes (receiving sides only).
+    fn admit(&self, doc: &DocId, am: &Automerge) -> Result<(), EngineError> {
+        match self {
+            Side::Owner => Err(EngineError::WriteAttempt),
+            Side::Recipient(actors) => {
+                if kith_core::share::changes_only_by(am, actors) {
+                    Ok(())
+                } else {
+                    Err(EngineError::ForeignActor)
+                }
+            }
+            Side::Intro { mine, actor, kind } => {
+                if mine.contains(doc) {
+                    Err(EngineError::WriteAttempt)
+                } else if kith_core::share::intro::kind_of(am).as_deref() != Some(*kind)
+                    || !kith_core::share::changes_only_by(am, std::slice::from_ref(actor))
+                {
+                    Err(EngineError::ForeignActor)
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
-enum EngineError {
+pub(crate) enum EngineError {
     #[error("the person tried to write into a read-only share")]
     WriteAttempt,
     #[error("refused a change by an actor the owner did not announce for this epoch")]
@@ -380,7 +456,7 @@ enum EngineError {
     Doc(String),
 }
 
-async fn run_engine(
+pub(crate) async fn run_engine(
     store: &mut ShareStore,
     role: Role,
     peer: PeerId,
@@ -409,13 +485,16 @@ async fn run_engine(
                     Effect::Send(f) => out.extend_from_slice(&f.encode()),
                     Effect::StoreChanges { doc, bytes, .. } => match &side {
                         Side::Owner => return Err(EngineError::WriteAttempt),
-                        Side::Recipient(actors) => {
+                        Side::Recipient(_) | Side::Intro { .. } => {
+                            if let Side::Intro { mine, .. } = &side {
+                                if mine.contains(&doc) {
+                                    return Err(EngineError::WriteAttempt);
+                                }
+                            }
                             let mut am = store.get(&doc).cloned().unwrap_or_else(Automerge::new);
                             am.load_incremental(&bytes)
                                 .map_err(|e| EngineError::Doc(e.to_string()))?;
-                            if !kith_core::share::changes_only_by(&am, actors) {
-                                return Err(EngineError::ForeignActor);
-                            }
+                            side.admit(&doc, &am)?;
                             store.put(doc, am);
                             if !changed.contains(&doc) {
                                 changed.push(doc);
@@ -426,7 +505,12 @@ async fn run_engine(
                     // match the leaf the owner announced, and hold only the epoch's actors.
                     Effect::StoreWhole { doc, bytes, leaf } => match &side {
                         Side::Owner => return Err(EngineError::WriteAttempt),
-                        Side::Recipient(actors) => {
+                        Side::Recipient(_) | Side::Intro { .. } => {
+                            if let Side::Intro { mine, .. } = &side {
+                                if mine.contains(&doc) {
+                                    return Err(EngineError::WriteAttempt);
+                                }
+                            }
                             let mut am = Automerge::load(&bytes)
                                 .map_err(|e| EngineError::Doc(e.to_string()))?;
                             if kith_core::sync::leaf_digest(&doc, &am.get_heads()) != leaf {
@@ -435,9 +519,7 @@ async fn run_engine(
                                     doc.short()
                                 )));
                             }
-                            if !kith_core::share::changes_only_by(&am, actors) {
-                                return Err(EngineError::ForeignActor);
-                            }
+                            side.admit(&doc, &am)?;
                             if let Some(old) = store.get(&doc) {
                                 let mut old = old.clone();
                                 old.merge(&mut am)

@@ -8,6 +8,7 @@
 //! functions as the CLI; vault calls run on the blocking pool. Open pages follow the vault live:
 //! `/events` (Server-Sent Events) reports the change counter, polled while a page listens.
 
+mod intro;
 mod live;
 mod network;
 mod pages;
@@ -184,6 +185,7 @@ impl Prepared {
         let st = self.st;
         let stopper = st.clone();
         let router = pages::routes()
+            .merge(intro::routes())
             .layer(middleware::from_fn_with_state(st.clone(), guard))
             .with_state(st);
         axum::serve(listener, router)

@@ -17,6 +17,7 @@ mod errors;
 mod finish7;
 mod import;
 mod interop;
+mod intro;
 mod io9;
 mod items;
 mod keep;

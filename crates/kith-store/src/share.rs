@@ -18,6 +18,13 @@ pub enum ShareTable {
     ShareDocs,
     ReceivedShares,
     Received,
+    /// Introductions (docs/design/sharing.md): per person, this device's intro actor, the
+    /// other side's pinned actor and local bookkeeping.
+    IntroPeers,
+    /// Intro documents authored here: person key ‖ document id.
+    IntroDocs,
+    /// Intro documents received from a person: person key ‖ document id.
+    IntroReceived,
 }
 
 impl ShareTable {
@@ -28,6 +35,9 @@ impl ShareTable {
             ShareTable::ShareDocs => SHARE_DOCS,
             ShareTable::ReceivedShares => RECEIVED_SHARES,
             ShareTable::Received => RECEIVED,
+            ShareTable::IntroPeers => INTRO_PEERS,
+            ShareTable::IntroDocs => INTRO_DOCS,
+            ShareTable::IntroReceived => INTRO_RECEIVED,
         }
     }
 }

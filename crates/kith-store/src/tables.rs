@@ -87,6 +87,12 @@ tables! {
     RECEIVED_SHARES: &[u8] => &[u8] = "received_shares", Lazy;
     /// Received (foreign, read-only) documents: share id ‖ pseudonym.
     RECEIVED: &[u8] => &[u8] = "received", Lazy;
+    /// Introductions, per person (key hex): this device's intro actor and bookkeeping.
+    INTRO_PEERS: &[u8] => &[u8] = "intro_peers", Lazy;
+    /// Intro documents authored here (requests asked, answers given): person key ‖ doc id.
+    INTRO_DOCS: &[u8] => &[u8] = "intro_docs", Lazy;
+    /// Intro documents received from persons (foreign, read-only): person key ‖ doc id.
+    INTRO_RECEIVED: &[u8] => &[u8] = "intro_received", Lazy;
 }
 
 /// Every class of table.

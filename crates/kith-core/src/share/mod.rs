@@ -9,6 +9,7 @@
 //! and nothing else.
 
 mod doc;
+pub mod intro;
 mod store;
 
 #[cfg(test)]
