@@ -161,6 +161,8 @@ pub struct ShareRow {
     pub epoch: u32,
     pub contacts: usize,
     pub write_attempts: u32,
+    /// When the last refused write happened (ms since the epoch), 0 if never.
+    pub last_attempt: i64,
 }
 
 /// A row of `kith who-knows`.
@@ -417,6 +419,7 @@ impl Sharing<'_> {
                 epoch: s.epoch,
                 contacts: n,
                 write_attempts: s.write_attempts,
+                last_attempt: s.last_attempt,
             });
         }
         Ok(out)

