@@ -13,6 +13,7 @@ mod error;
 pub mod pair;
 pub mod session;
 pub mod share;
+pub mod slices;
 
 pub use error::NetError;
 

@@ -313,6 +313,7 @@ pub async fn pull(
                 return Err(close_reason(conn).unwrap_or_else(|| e.to_string()));
             }
         };
+        let epoch = entry.epoch;
         let docs: Vec<(DocId, Automerge)> = changed
             .iter()
             .filter_map(|id| store.get(id).map(|d| (*id, d.clone())))
@@ -320,7 +321,7 @@ pub async fn pull(
         let v = vault.clone();
         tokio::task::spawn_blocking(move || {
             sharing(&v)
-                .store_received(&sid, &docs)
+                .store_received(&sid, &docs, epoch, None)
                 .map_err(|e| e.to_string())
         })
         .await
@@ -399,7 +400,7 @@ fn test_ask() -> Option<Frame> {
     Some(Frame::Sync { doc: id, message })
 }
 
-enum Side {
+pub(crate) enum Side {
     /// Applies nothing: a `StoreChanges` effect is a write attempt.
     Owner,
     /// Applies changes into the scoped store, refusing any actor not announced.
@@ -407,7 +408,7 @@ enum Side {
 }
 
 #[derive(Debug, thiserror::Error)]
-enum EngineError {
+pub(crate) enum EngineError {
     #[error("the person tried to write into a read-only share")]
     WriteAttempt,
     #[error("refused a change by an actor the owner did not announce for this epoch")]
@@ -420,7 +421,7 @@ enum EngineError {
     Doc(String),
 }
 
-async fn run_engine(
+pub(crate) async fn run_engine(
     store: &mut ShareStore,
     role: Role,
     peer: PeerId,

@@ -157,3 +157,177 @@ fn search_json_has_received_contacts_and_status_json_has_refused_writes() {
     assert!(me(&b).get("shares").is_none());
     drop(daemon);
 }
+
+/// Private markers of the owner's vault (A) for the scenarios below.
+fn owner_with_canaries(a: &Dev) {
+    let ada = a.add(
+        "Ada Shared",
+        &[
+            "--org",
+            "Acme",
+            "--tag",
+            "slice",
+            "--email",
+            "canary-email@x.org",
+        ],
+    );
+    a.ok(&["set", &ada, "title", "CanaryOverwritten"]);
+    a.ok(&["set", &ada, "title", "CTO"]);
+    a.ok(&["set", &ada, "help", "CanaryDeleted draft"]);
+    a.ok(&["set", &ada, "help", "intros to analysts"]);
+    a.ok(&["set", &ada, "nickname", "CanaryNick"]);
+    a.ok(&["set", &ada, "custom.k", "CanaryCustom"]);
+    a.ok(&["tag", &ada, "+canarytag"]);
+    a.ok(&["note", "--about", &ada, "--", "CanaryNote about her"]);
+    a.ok(&[
+        "log",
+        "--about",
+        &ada,
+        "--kind",
+        "call",
+        "--",
+        "CanaryInteraction",
+    ]);
+    a.ok(&["remind", &ada, "CanaryReminder", "--on", "2026-12-01"]);
+    let carol = a.add("Carol Slice", &["--org", "Initech", "--tag", "slice"]);
+    a.ok(&["set", &carol, "help", "RetractedMarker hiring"]);
+    a.add("Bob Outside", &["--org", "CanaryOutsider"]);
+}
+
+/// B2's stored received histories and its raw vault file hold none of the private markers
+/// nor `also`.
+#[track_caller]
+fn assert_clean_at(dev: &Dev, also: &[&str], step: &str) {
+    let histories = received_histories(&dev.env.vault());
+    let raw = String::from_utf8_lossy(&std::fs::read(dev.env.vault()).unwrap()).to_string();
+    for m in crate::share::PRIVATE.iter().chain(also) {
+        for h in &histories {
+            assert!(
+                !h.contains(m),
+                "{step}: {m} in a received history on {}:\n{h}",
+                dev.name
+            );
+        }
+        assert!(!raw.contains(m), "{step}: {m} in {}'s vault file", dev.name);
+    }
+}
+
+/// `kith sync --json` on `dev`: its one report's `slices` part.
+fn sync_slices(dev: &Dev) -> Value {
+    let out = dev.run(&["--json", "sync"]);
+    assert_eq!(out.code, 0, "{} sync: {}", dev.name, out.stderr);
+    let reps: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(reps[0]["ok"], true, "{reps}");
+    reps[0]["slices"].clone()
+}
+
+#[test]
+fn received_slices_reach_the_recipients_other_device_through_device_sync() {
+    let a = Dev::new("ann");
+    let b1 = Dev::new("ben-laptop");
+    let b2 = Dev::new("ben-phone");
+    crate::sync::pair(&b1, &b2);
+    owner_with_canaries(&a);
+    pair_persons(&a, "Ben", &b1, "Ann");
+    let id = a
+        .ok(&["share", "create", "--with", "Ben", "--tag", "slice"])
+        .trim()
+        .to_string();
+    let _owner = Daemon::start(&a);
+    let wire = b1.env.root().join("wire.bin");
+    assert_eq!(share_sync(&b1, &wire, &[]).code, 0);
+    let _b1 = Daemon::start(&b1);
+
+    // B2 never talks to A: it syncs with B1 only.
+    let slices = sync_slices(&b2);
+    assert_eq!(slices["docs_received"], 2, "{slices}");
+    assert_eq!(slices["shares"], 1, "{slices}");
+    let shared = b2.json(&["shared"]);
+    let names: Vec<&str> = shared
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["values"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Ada Shared", "Carol Slice"]);
+    assert_eq!(
+        shared[0]["from"], "Ann",
+        "B2 knows whose slice it is: {shared}"
+    );
+    assert_eq!(
+        b2.json(&["shared", "--from", "Ann"])
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let found = b2.ok(&["search", "acme"]);
+    assert!(
+        found.contains("Ada Shared") && found.contains("from Ann's slice"),
+        "{found}"
+    );
+    let who = b2.ok(&["who-knows", "analysts"]);
+    assert!(
+        who.contains("Ada Shared") && who.contains("Ann's slice"),
+        "{who}"
+    );
+    // A person is not a device, and B2 did not become A's person either.
+    assert!(b2.json(&["person", "list"]).as_array().unwrap().is_empty());
+    assert_clean_at(&b2, &[], "relayed");
+    // Positive control: what was shared is there (so the checks above can fail).
+    let all = received_histories(&b2.env.vault()).join("\n");
+    assert!(
+        all.contains("RetractedMarker") && all.contains("intros to analysts"),
+        "{all}"
+    );
+    // Same documents on both of B's devices.
+    let mut h1 = received_histories(&b1.env.vault());
+    let mut h2 = received_histories(&b2.env.vault());
+    h1.sort();
+    h2.sort();
+    assert_eq!(h1, h2);
+    // Nothing changed: one round trip per slice, nothing received.
+    let slices = sync_slices(&b2);
+    assert_eq!(
+        (
+            slices["docs_received"].as_u64(),
+            slices["round_trips"].as_u64()
+        ),
+        (Some(0), Some(1)),
+        "{slices}"
+    );
+
+    // A narrows the share (help no longer shared): B1 learns of epoch 2 from A, B2 from B1.
+    let out = a.run(&["share", "edit", &id[..8], "--fields", "name,org,title"]);
+    assert!(out.stderr.contains("epoch 2"), "{}", out.stderr);
+    assert_eq!(share_sync(&b1, &wire, &[]).code, 0);
+    let slices = sync_slices(&b2);
+    assert_eq!(slices["dropped"], 1, "{slices}");
+    assert_eq!(slices["docs_received"], 2, "{slices}");
+    assert_eq!(b2.json(&["shared"]).as_array().unwrap().len(), 2);
+    assert_clean_at(
+        &b2,
+        &["RetractedMarker", "intros to analysts"],
+        "after narrowing",
+    );
+
+    // A revokes: B1 drops the slice, then B2 does, and a later sync brings nothing back.
+    a.ok(&["share", "revoke", &id[..8]]);
+    assert_eq!(share_sync(&b1, &wire, &[]).code, 0);
+    assert!(b1.json(&["shared"]).as_array().unwrap().is_empty());
+    let slices = sync_slices(&b2);
+    assert_eq!(slices["dropped"], 1, "{slices}");
+    assert!(b2.json(&["shared"]).as_array().unwrap().is_empty());
+    assert!(received_histories(&b2.env.vault()).is_empty());
+    assert_clean_at(
+        &b2,
+        &["Ada Shared", "Initech", "RetractedMarker"],
+        "after revocation",
+    );
+    let slices = sync_slices(&b2);
+    assert_eq!(
+        (slices["docs_received"].as_u64(), slices["dropped"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert!(b2.json(&["shared"]).as_array().unwrap().is_empty());
+}
