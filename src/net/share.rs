@@ -227,6 +227,9 @@ pub struct PullReport {
     pub docs_received: u64,
     pub dropped: usize,
     pub round_trips: u64,
+    /// Sync frames' bytes each way, over every share session.
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
     pub error: Option<String>,
 }
 
@@ -329,6 +332,8 @@ pub async fn pull(
         report.shares += 1;
         report.docs_received += summary.docs_received;
         report.round_trips += summary.round_trips;
+        report.bytes_sent += summary.bytes_sent;
+        report.bytes_received += summary.bytes_received;
     }
     // Shares no longer offered were revoked: drop them (the caller compacts the file).
     let (v, key) = (vault.clone(), person_key.to_string());
