@@ -192,9 +192,17 @@ fn measure(kith: &Path, h: &Home, args: &[&str], owner: &Daemon) -> Res<Step> {
         .stderr(Stdio::piped())
         .spawn()?;
     let mut out = String::new();
-    child.stdout.take().ok_or("stdout")?.read_to_string(&mut out)?;
+    child
+        .stdout
+        .take()
+        .ok_or("stdout")?
+        .read_to_string(&mut out)?;
     let mut err = String::new();
-    child.stderr.take().ok_or("stderr")?.read_to_string(&mut err)?;
+    child
+        .stderr
+        .take()
+        .ok_or("stderr")?
+        .read_to_string(&mut err)?;
     let mut status = 0;
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut ru) };
@@ -342,18 +350,29 @@ fn main() -> Res<()> {
     let cards = root.path().join("contacts.vcf");
     std::fs::write(&cards, vcards(a.contacts, SEED))?;
     owner.run(&kith, &["import", cards.to_str().ok_or("path")?])?;
-    let share = owner.run(&kith, &["share", "create", "--with", "Ben", "--tag", "bench"])?;
+    let share = owner.run(
+        &kith,
+        &["share", "create", "--with", "Ben", "--tag", "bench"],
+    )?;
     let list: Value = serde_json::from_str(&owner.run(&kith, &["--json", "share", "list"])?)?;
     let in_share = list[0]["contacts"].as_u64().unwrap_or(0) as usize;
     if in_share != a.contacts || contacts_in(&owner)? != a.contacts {
         return Err(format!("the share holds {in_share} of {} contacts", a.contacts).into());
     }
-    eprintln!("share {} of {in_share} contacts; {} runs...", share.trim(), a.runs);
+    eprintln!(
+        "share {} of {in_share} contacts; {} runs...",
+        share.trim(),
+        a.runs
+    );
     let daemon = Daemon::start(&kith, &owner)?;
     std::thread::sleep(std::time::Duration::from_secs(2));
     let load_before = loadavg();
-    let (mut dev, mut shr, mut dev_again, mut shr_again) =
-        (Col::default(), Col::default(), Col::default(), Col::default());
+    let (mut dev, mut shr, mut dev_again, mut shr_again) = (
+        Col::default(),
+        Col::default(),
+        Col::default(),
+        Col::default(),
+    );
     for run in 0..a.runs {
         let d = device.copy(root.path(), &format!("device{run}"))?;
         let s = measure(&kith, &d, &["--json", "sync"], &daemon)?;
@@ -381,7 +400,10 @@ fn main() -> Res<()> {
     println!("| step | wall ms, median (min–max) | recipient CPU ms | owner daemon CPU ms | recipient peak RSS MiB | round trips | sync bytes (both ways) | docs received | docs found after (per run) |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     println!("{}", dev.row("device sync, empty device (`kith sync`)"));
-    println!("{}", shr.row("share sync, empty recipient (`kith share sync`)"));
+    println!(
+        "{}",
+        shr.row("share sync, empty recipient (`kith share sync`)")
+    );
     println!("{}", dev_again.row("device sync, no change"));
     println!("{}", shr_again.row("share sync, no change"));
     println!();

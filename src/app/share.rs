@@ -173,6 +173,9 @@ pub struct ShareRow {
     pub write_attempts: u32,
     /// When the last refused write happened (ms since the epoch), 0 if never.
     pub last_attempt: i64,
+    /// `None`: this device serves the share; else the name of the own device that does (as
+    /// of the last `kith sync` with it).
+    pub served_by: Option<String>,
 }
 
 /// A row of `kith who-knows`.
@@ -334,10 +337,24 @@ impl Sharing<'_> {
             .collect();
         match hits.len() {
             1 => Ok(hits.into_iter().next().expect("one")),
-            0 => Err(AppError::hint(
-                format!("no share '{}'", reference.trim()),
-                "`kith share list` shows the ids (at least 4 hex digits)",
-            )),
+            0 => match self
+                .shares_elsewhere_rows()?
+                .into_iter()
+                .find(|s| q.len() >= 4 && s.id.starts_with(&q))
+            {
+                Some(s) => Err(AppError::hint(
+                    format!(
+                        "share {} is served by your device {}, not this one",
+                        &s.id[..8],
+                        s.served_by.unwrap_or_default()
+                    ),
+                    "show, edit or revoke it there (one device serves a share)",
+                )),
+                None => Err(AppError::hint(
+                    format!("no share '{}'", reference.trim()),
+                    "`kith share list` shows the ids (at least 4 hex digits)",
+                )),
+            },
             _ => Err(AppError::user(format!(
                 "'{}' names several shares; give more digits",
                 reference.trim()
@@ -430,8 +447,10 @@ impl Sharing<'_> {
                 contacts: n,
                 write_attempts: s.write_attempts,
                 last_attempt: s.last_attempt,
+                served_by: None,
             });
         }
+        out.extend(self.shares_elsewhere_rows()?);
         Ok(out)
     }
 

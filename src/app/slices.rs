@@ -34,6 +34,29 @@ pub struct RelayEntry {
     pub revoked: bool,
 }
 
+/// A share another own device serves, as it offers it (no secret, no projections).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServedShare {
+    pub id: [u8; 16],
+    /// The person's name on the serving device.
+    pub with: String,
+    /// The filter, as JSON (`Filter`).
+    pub filter: String,
+    pub fields: Vec<Field>,
+    pub epoch: u32,
+    pub contacts: u64,
+    pub write_attempts: u32,
+    pub last_attempt: i64,
+}
+
+/// A row of `shares_elsewhere`: what a device last offered, and which device.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Elsewhere {
+    /// The serving device's key (hex).
+    device: String,
+    share: ServedShare,
+}
+
 /// What to do with one entry of an own device's offer.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RelayStep {
@@ -47,6 +70,91 @@ pub enum RelayStep {
 }
 
 impl Sharing<'_> {
+    /// The shares this device serves, as offered to an own device (so it can say where they
+    /// are served; docs/design/sharing.md, "One serving device").
+    pub fn served_offer(&self) -> Result<Vec<ServedShare>> {
+        Ok(self
+            .share_rows()?
+            .into_iter()
+            .filter(|r| r.served_by.is_none())
+            .filter_map(|r| {
+                let id = r.id.parse::<DocId>().ok()?;
+                Some(ServedShare {
+                    id: id.0,
+                    with: r.with,
+                    filter: serde_json::to_string(&r.filter).unwrap_or_default(),
+                    fields: r.fields,
+                    epoch: r.epoch,
+                    contacts: r.contacts as u64,
+                    write_attempts: r.write_attempts,
+                    last_attempt: r.last_attempt,
+                })
+            })
+            .collect())
+    }
+
+    /// Replaces what `device` (an own device's key, hex) serves by what it just offered.
+    pub fn record_served_elsewhere(&self, device: &str, shares: &[ServedShare]) -> Result<()> {
+        self.vault.write(self.now, |w| {
+            for (k, v) in w.share_scan(ShareTable::SharesElsewhere, &[])? {
+                let row: Elsewhere = dec(&v, "share served elsewhere")?;
+                if row.device == device {
+                    w.share_delete(ShareTable::SharesElsewhere, &k)?;
+                }
+            }
+            for s in shares {
+                // A share this device serves itself is never listed as served elsewhere.
+                if w.share_get(ShareTable::Shares, &s.id)?.is_some() {
+                    continue;
+                }
+                let row = Elsewhere {
+                    device: device.to_string(),
+                    share: s.clone(),
+                };
+                w.share_put(ShareTable::SharesElsewhere, &s.id, &enc(&row))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// `kith share list` rows of the shares other own devices serve.
+    pub fn shares_elsewhere_rows(&self) -> Result<Vec<super::share::ShareRow>> {
+        let r = self.vault.read()?;
+        let names: std::collections::BTreeMap<String, String> =
+            match r.load(kith_core::devices::DEVICES_DOC)? {
+                Some(doc) => kith_core::devices::read_devices(&doc)
+                    .into_iter()
+                    .map(|(k, d)| (k, d.name))
+                    .collect(),
+                None => Default::default(),
+            };
+        let mut out = Vec::new();
+        for (_, v) in r.share_scan(ShareTable::SharesElsewhere, &[])? {
+            let row: Elsewhere = dec(&v, "share served elsewhere")?;
+            let Ok(filter) = serde_json::from_str(&row.share.filter) else {
+                continue;
+            };
+            let s = row.share;
+            out.push(super::share::ShareRow {
+                id: DocId(s.id).to_hex(),
+                with: s.with,
+                filter,
+                fields: s.fields,
+                epoch: s.epoch,
+                contacts: s.contacts as usize,
+                write_attempts: s.write_attempts,
+                last_attempt: s.last_attempt,
+                served_by: Some(
+                    names
+                        .get(&row.device)
+                        .cloned()
+                        .unwrap_or_else(|| row.device.chars().take(8).collect()),
+                ),
+            });
+        }
+        Ok(out)
+    }
+
     /// The offer to an own device: every received share record, tombstones included.
     pub fn relay_offer(&self) -> Result<Vec<RelayEntry>> {
         let persons = self.persons()?;

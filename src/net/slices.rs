@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use super::pair;
 use super::share::{run_engine, Side};
 use crate::app::share::Sharing;
-use crate::app::slices::{RelayEntry, RelayStep};
+use crate::app::slices::{RelayEntry, RelayStep, ServedShare};
 use crate::store::Vault;
 
 pub const SLICES_ALPN: &[u8] = b"kith/slices/1";
@@ -47,6 +47,8 @@ struct Hello {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Offer {
     slices: Vec<RelayEntry>,
+    /// The shares the answering device serves (so the other can say where they are served).
+    served: Vec<ServedShare>,
 }
 
 /// What one `kith/slices/1` pull from an own device did (in `kith sync --json`).
@@ -89,10 +91,13 @@ pub async fn serve_conn(vault: Arc<Vault>, conn: Connection) -> Result<String, S
         conn.close(2u32.into(), b"slices protocol version");
         return Err(format!("slices protocol version {}", hello.version));
     }
-    let slices = super::blocking(&vault, |v| sharing(v).relay_offer())
-        .await
-        .map_err(|e| e.to_string())?;
-    pair::write_frame(&mut send, &Offer { slices }).await?;
+    let (slices, served) = super::blocking(&vault, |v| {
+        let s = sharing(v);
+        Ok::<_, crate::app::AppError>((s.relay_offer()?, s.served_offer()?))
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    pair::write_frame(&mut send, &Offer { slices, served }).await?;
     let _ = send.finish();
     let peer = PeerId(*conn.remote_id().as_bytes());
     let mut done = 0;
@@ -176,10 +181,16 @@ async fn pull(
     let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
     pair::write_frame(&mut send, &Hello { version: 1 }).await?;
     let offer: Offer = pair::read_frame(&mut recv).await?;
-    if offer.slices.len() > MAX_OFFER {
+    if offer.slices.len() > MAX_OFFER || offer.served.len() > MAX_OFFER {
         return Err("the offer lists too many slices".into());
     }
     let peer = PeerId(*conn.remote_id().as_bytes());
+    let (device, served) = (super::id_hex(&conn.remote_id()), offer.served);
+    super::blocking(&vault, move |v| {
+        sharing(v).record_served_elsewhere(&device, &served)
+    })
+    .await
+    .map_err(|e| e.to_string())?;
     for entry in offer.slices {
         let sid = DocId(entry.id);
         let e = entry.clone();

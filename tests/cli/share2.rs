@@ -331,3 +331,52 @@ fn received_slices_reach_the_recipients_other_device_through_device_sync() {
     );
     assert!(b2.json(&["shared"]).as_array().unwrap().is_empty());
 }
+
+#[test]
+fn share_list_on_the_owners_other_device_says_where_the_share_is_served() {
+    let a1 = Dev::new("ann-laptop");
+    let a2 = Dev::new("ann-phone");
+    let b = Dev::new("ben");
+    crate::sync::pair(&a1, &a2);
+    a1.add("Ada Shared", &["--org", "Acme", "--tag", "slice"]);
+    pair_persons(&a1, "Ben", &b, "Ann");
+    let id = a1
+        .ok(&["share", "create", "--with", "Ben", "--tag", "slice"])
+        .trim()
+        .to_string();
+    let daemon = Daemon::start(&a1);
+    assert_eq!(a2.json(&["share", "list"]), serde_json::json!([]));
+    sync_slices(&a2);
+    let list = a2.json(&["share", "list"]);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["id"], id.as_str(), "{list}");
+    assert_eq!(list[0]["served_by"], "ann-laptop", "{list}");
+    assert_eq!(
+        (list[0]["with"].as_str(), list[0]["contacts"].as_u64()),
+        (Some("Ben"), Some(1))
+    );
+    let human = a2.ok(&["share", "list"]);
+    assert!(
+        human.contains("SERVED BY") && human.contains("ann-laptop"),
+        "{human}"
+    );
+    let err = a2.env.fails(&["share", "show", &id[..8]], 1);
+    assert!(err.contains("served by your device ann-laptop"), "{err}");
+    // The serving device says so too; only it lists the share in `status --json`.
+    assert_eq!(a1.json(&["share", "list"])[0]["served_by"], Value::Null);
+    assert!(a1.ok(&["share", "list"]).contains("this device"));
+    let status = a2.json(&["status"]);
+    assert!(
+        status
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r.get("shares").is_none()),
+        "{status}"
+    );
+    // Revoked on A1: gone from A2's list at the next sync.
+    a1.ok(&["share", "revoke", &id[..8]]);
+    sync_slices(&a2);
+    assert_eq!(a2.json(&["share", "list"]), serde_json::json!([]));
+    drop(daemon);
+}

@@ -19,6 +19,7 @@ pub enum ShareTable {
     ShareDocs,
     ReceivedShares,
     Received,
+    SharesElsewhere,
 }
 
 impl ShareTable {
@@ -29,6 +30,7 @@ impl ShareTable {
             ShareTable::ShareDocs => SHARE_DOCS,
             ShareTable::ReceivedShares => RECEIVED_SHARES,
             ShareTable::Received => RECEIVED,
+            ShareTable::SharesElsewhere => SHARES_ELSEWHERE,
         }
     }
 }

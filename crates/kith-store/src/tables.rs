@@ -87,6 +87,8 @@ tables! {
     RECEIVED_SHARES: &[u8] => &[u8] = "received_shares", Lazy;
     /// Received (foreign, read-only) documents: share id ‖ pseudonym.
     RECEIVED: &[u8] => &[u8] = "received", Lazy;
+    /// Shares another own device serves (what it last offered), by share id.
+    SHARES_ELSEWHERE: &[u8] => &[u8] = "shares_elsewhere", Lazy;
 }
 
 /// Every class of table.

@@ -213,6 +213,7 @@ pub fn status_shares_json(app: &app::App) -> Result<Vec<serde_json::Value>, AppE
         .sharing()
         .share_rows()?
         .into_iter()
+        .filter(|r| r.served_by.is_none())
         .map(|r| {
             serde_json::json!({
                 "id": r.id,
