@@ -247,3 +247,97 @@ impl Sharing<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Vault;
+
+    fn entry(epoch: u32, revoked: bool) -> RelayEntry {
+        RelayEntry {
+            id: [7; 16],
+            from: "aa".repeat(32),
+            from_name: "Ann".into(),
+            epoch,
+            actors: vec!["01".repeat(16)],
+            fields: vec![Field::Name],
+            updated: 5,
+            revoked,
+        }
+    }
+
+    /// A stand-in received document for share `[7; 16]`.
+    fn put_doc(s: &Sharing<'_>, pid: u8) {
+        s.vault
+            .write(0, |w| {
+                let mut k = vec![7u8; 16];
+                k.extend_from_slice(&[pid; 16]);
+                w.share_put(ShareTable::Received, &k, b"doc")?;
+                Ok::<_, AppError>(())
+            })
+            .unwrap();
+    }
+
+    fn docs(s: &Sharing<'_>) -> usize {
+        let r = s.vault.read().unwrap();
+        r.share_scan(ShareTable::Received, &[7; 16]).unwrap().len()
+    }
+
+    #[test]
+    fn epochs_only_move_forward_and_tombstones_are_final() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(&dir.path().join("vault.redb")).unwrap();
+        let s = Sharing {
+            vault: &vault,
+            now: 10,
+        };
+        // First seen: synced, recorded with the owner's name.
+        assert_eq!(
+            s.begin_relayed(&entry(2, false)).unwrap(),
+            RelayStep::Sync { dropped: false }
+        );
+        put_doc(&s, 1);
+        assert_eq!(s.received().unwrap()[0].from_name, "Ann");
+        // A device still at an older epoch changes nothing.
+        assert_eq!(s.begin_relayed(&entry(1, false)).unwrap(), RelayStep::Skip);
+        assert_eq!((s.received().unwrap()[0].epoch, docs(&s)), (2, 1));
+        // The same epoch syncs; a newer one drops the old documents first.
+        assert_eq!(
+            s.begin_relayed(&entry(2, false)).unwrap(),
+            RelayStep::Sync { dropped: false }
+        );
+        assert_eq!(
+            s.begin_relayed(&entry(3, false)).unwrap(),
+            RelayStep::Sync { dropped: true }
+        );
+        assert_eq!(docs(&s), 0);
+        put_doc(&s, 2);
+        // Documents of a session that ran in another epoch are refused.
+        assert!(s.store_received(&DocId([7; 16]), &[], 2, Some(1)).is_err());
+        // Another owner for the same share id is refused.
+        let mut other = entry(4, false);
+        other.from = "bb".repeat(32);
+        assert!(s.begin_relayed(&other).is_err());
+        // Revoked: documents gone, a tombstone stays, and no device brings the slice back.
+        assert_eq!(
+            s.begin_relayed(&entry(3, true)).unwrap(),
+            RelayStep::Revoked { dropped: true }
+        );
+        assert_eq!(docs(&s), 0);
+        assert!(s.received().unwrap().is_empty());
+        assert!(s.received_all().unwrap()[0].revoked);
+        for e in [entry(3, false), entry(9, false), entry(3, true)] {
+            assert_eq!(s.begin_relayed(&e).unwrap(), RelayStep::Skip);
+        }
+        assert!(s.received().unwrap().is_empty());
+        // A revocation heard of before the slice itself leaves a tombstone too.
+        let mut fresh = entry(1, true);
+        fresh.id = [8; 16];
+        assert_eq!(
+            s.begin_relayed(&fresh).unwrap(),
+            RelayStep::Revoked { dropped: false }
+        );
+        fresh.revoked = false;
+        assert_eq!(s.begin_relayed(&fresh).unwrap(), RelayStep::Skip);
+    }
+}
