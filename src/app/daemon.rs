@@ -257,7 +257,11 @@ pub fn serve_with(
         let ep = net::bind(
             &cfg,
             key,
-            vec![SYNC_ALPN.to_vec(), net::share::SHARE_ALPN.to_vec()],
+            vec![
+                SYNC_ALPN.to_vec(),
+                net::share::SHARE_ALPN.to_vec(),
+                net::slices::SLICES_ALPN.to_vec(),
+            ],
         )
         .await?;
         let addrs = net::listen_addrs(&ep);
@@ -296,6 +300,13 @@ pub fn serve_with(
                     if conn.alpn() == net::share::SHARE_ALPN {
                         if let Err(e) = net::share::serve_conn(v, conn).await {
                             tracing::info!("share session: {e}");
+                        }
+                        return;
+                    }
+                    // Received slices for an own device (it checks the membership itself).
+                    if conn.alpn() == net::slices::SLICES_ALPN {
+                        if let Err(e) = net::slices::serve_conn(v, conn).await {
+                            tracing::info!("slices session: {e}");
                         }
                         return;
                     }

@@ -11,6 +11,7 @@ pub mod intro;
 pub mod pairing;
 pub mod persons;
 pub mod share;
+pub mod slices;
 pub mod sync;
 
 // Use cases by concern; their names are re-exported so `crate::app::X` paths stay as they were.

@@ -6,7 +6,8 @@
 //!   or shown (`derive`), in one write transaction; a narrowing starts a new epoch (fresh
 //!   actor, fresh pseudonyms, the old epoch's documents deleted) before anything is written.
 //! - Projection and received documents live in their own tables (`ShareTable`), never among
-//!   the user's documents, so device sync never carries them.
+//!   the user's documents, so `kith/sync/2` never carries them (received slices reach own
+//!   devices over `kith/slices/1`, `net::slices`).
 //! - Received documents are written only by `store_received`, which refuses any change by an
 //!   actor the owner did not announce for the epoch; no other command writes them.
 
@@ -90,8 +91,17 @@ pub struct Received {
     /// The actors the owner announced for the epoch (hex).
     pub actors: Vec<String>,
     pub fields: Vec<Field>,
-    /// Last time a session with the owner completed (ms).
+    /// Last time a session with the owner completed (ms), on this device or (relayed) on
+    /// another of the user's devices.
     pub updated: i64,
+    /// The name the user gave the person, for devices that do not know the person (slices
+    /// relayed by an own device, docs/design/sharing.md).
+    #[serde(default)]
+    pub from_name: String,
+    /// Revoked (or the person removed): the documents are gone; the record stays as a
+    /// tombstone so an own device that still holds the slice cannot bring it back.
+    #[serde(default)]
+    pub revoked: bool,
 }
 
 /// What the owner announces for one share in a session's offer.
@@ -103,11 +113,11 @@ pub struct OfferEntry {
     pub fields: Vec<Field>,
 }
 
-fn enc<T: Serialize>(v: &T) -> Vec<u8> {
+pub(crate) fn enc<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).expect("plain data")
 }
 
-fn dec<T: for<'a> Deserialize<'a>>(b: &[u8], what: &str) -> Result<T> {
+pub(crate) fn dec<T: for<'a> Deserialize<'a>>(b: &[u8], what: &str) -> Result<T> {
     serde_json::from_slice(b)
         .map_err(|e| AppError::Store(StoreError::Internal(format!("damaged {what}: {e}"))))
 }
@@ -116,7 +126,7 @@ fn hex(b: &[u8]) -> String {
     data_encoding::HEXLOWER.encode(b)
 }
 
-fn key2(a: &DocId, b: &DocId) -> Vec<u8> {
+pub(crate) fn key2(a: &DocId, b: &DocId) -> Vec<u8> {
     let mut k = a.0.to_vec();
     k.extend_from_slice(&b.0);
     k
@@ -161,6 +171,11 @@ pub struct ShareRow {
     pub epoch: u32,
     pub contacts: usize,
     pub write_attempts: u32,
+    /// When the last refused write happened (ms since the epoch), 0 if never.
+    pub last_attempt: i64,
+    /// `None`: this device serves the share; else the name of the own device that does (as
+    /// of the last `kith sync` with it).
+    pub served_by: Option<String>,
 }
 
 /// A row of `kith who-knows`.
@@ -323,10 +338,24 @@ impl Sharing<'_> {
             .collect();
         match hits.len() {
             1 => Ok(hits.into_iter().next().expect("one")),
-            0 => Err(AppError::hint(
-                format!("no share '{}'", reference.trim()),
-                "`kith share list` shows the ids (at least 4 hex digits)",
-            )),
+            0 => match self
+                .shares_elsewhere_rows()?
+                .into_iter()
+                .find(|s| q.len() >= 4 && s.id.starts_with(&q))
+            {
+                Some(s) => Err(AppError::hint(
+                    format!(
+                        "share {} is served by your device {}, not this one",
+                        &s.id[..8],
+                        s.served_by.unwrap_or_default()
+                    ),
+                    "show, edit or revoke it there (one device serves a share)",
+                )),
+                None => Err(AppError::hint(
+                    format!("no share '{}'", reference.trim()),
+                    "`kith share list` shows the ids (at least 4 hex digits)",
+                )),
+            },
             _ => Err(AppError::user(format!(
                 "'{}' names several shares; give more digits",
                 reference.trim()
@@ -418,8 +447,11 @@ impl Sharing<'_> {
                 epoch: s.epoch,
                 contacts: n,
                 write_attempts: s.write_attempts,
+                last_attempt: s.last_attempt,
+                served_by: None,
             });
         }
+        out.extend(self.shares_elsewhere_rows()?);
         Ok(out)
     }
 
@@ -477,7 +509,17 @@ impl Sharing<'_> {
     // -----------------------------------------------------------------------------------------
     // Received (recipient side)
 
+    /// The live received shares (not revoked).
     pub fn received(&self) -> Result<Vec<Received>> {
+        Ok(self
+            .received_all()?
+            .into_iter()
+            .filter(|r| !r.revoked)
+            .collect())
+    }
+
+    /// Every received share record, revoked ones (tombstones) included.
+    pub fn received_all(&self) -> Result<Vec<Received>> {
         let r = self.vault.read()?;
         r.share_scan(ShareTable::ReceivedShares, &[])?
             .iter()
@@ -515,12 +557,19 @@ impl Sharing<'_> {
                     "a person offered a share id another person uses",
                 ));
             }
+            // The owner is the authority on its shares: its offer replaces whatever an own
+            // device relayed (a tombstone included).
             let dropped = match &old {
                 Some(o) if o.epoch != offer.epoch => {
                     w.share_delete_prefix(ShareTable::Received, &id.0)? > 0
                 }
                 _ => false,
             };
+            let from_name = w
+                .share_get(ShareTable::Persons, from.as_bytes())?
+                .and_then(|v| dec::<Person>(&v, "person").ok())
+                .map(|p| p.name)
+                .unwrap_or_default();
             let rec = Received {
                 id,
                 from: from.to_string(),
@@ -528,6 +577,8 @@ impl Sharing<'_> {
                 actors: offer.actors.clone(),
                 fields: offer.fields.clone(),
                 updated: old.map(|o| o.updated).unwrap_or(0),
+                from_name,
+                revoked: false,
             };
             w.share_put(ShareTable::ReceivedShares, &id.0, &enc(&rec))?;
             Ok(dropped)
@@ -535,14 +586,29 @@ impl Sharing<'_> {
     }
 
     /// After a completed session: stores the documents received, each checked to hold only
-    /// changes by the epoch's announced actors (else nothing is stored).
-    pub fn store_received(&self, share: &DocId, docs: &[(DocId, Automerge)]) -> Result<()> {
+    /// changes by the epoch's announced actors (else nothing is stored). `epoch` is the epoch
+    /// the session ran in: if the record moved on meanwhile (a new epoch, a revocation), the
+    /// documents are stale and refused. `updated`: when the owner's session completed, for
+    /// documents relayed by an own device (`None`: now, from the owner itself).
+    pub fn store_received(
+        &self,
+        share: &DocId,
+        docs: &[(DocId, Automerge)],
+        epoch: u32,
+        updated: Option<i64>,
+    ) -> Result<()> {
         let now = self.now;
         self.vault.write(now, |w| {
             let Some(v) = w.share_get(ShareTable::ReceivedShares, &share.0)? else {
                 return Err(AppError::user("received documents for a share never offered"));
             };
             let mut rec: Received = dec(&v, "received share")?;
+            if rec.revoked || rec.epoch != epoch {
+                return Err(AppError::user(format!(
+                    "share {} changed epoch or was revoked during the session; nothing stored",
+                    share.short()
+                )));
+            }
             let actors: Vec<ActorId> = rec
                 .actors
                 .iter()
@@ -557,7 +623,10 @@ impl Sharing<'_> {
                 }
                 w.share_put(ShareTable::Received, &key2(share, pid), &doc.save())?;
             }
-            rec.updated = now;
+            rec.updated = match updated {
+                Some(t) => rec.updated.max(t),
+                None => now,
+            };
             w.share_put(ShareTable::ReceivedShares, &share.0, &enc(&rec))?;
             Ok(())
         })
@@ -577,19 +646,29 @@ impl Sharing<'_> {
         }
         self.vault.write(self.now, |w| {
             for id in &gone {
-                w.share_delete(ShareTable::ReceivedShares, &id.0)?;
-                w.share_delete_prefix(ShareTable::Received, &id.0)?;
+                tombstone(w, id)?;
             }
             Ok::<_, AppError>(())
         })?;
         Ok(gone.len())
     }
 
-    /// Every received contact, optionally from one person only.
+    /// Every received contact, optionally from one person only (a person known here, or
+    /// the name of a person whose slice an own device relayed).
     pub fn shared(&self, from: Option<&str>) -> Result<Vec<SharedRow>> {
         let persons = self.persons()?;
         let only = match from {
-            Some(n) => Some(self.resolve_person(n)?.key),
+            Some(n) => match self.resolve_person(n) {
+                Ok(p) => Some(p.key),
+                Err(e) => match self
+                    .received()?
+                    .into_iter()
+                    .find(|r| r.from_name.eq_ignore_ascii_case(n.trim()))
+                {
+                    Some(r) => Some(r.from),
+                    None => return Err(e),
+                },
+            },
             None => None,
         };
         let r = self.vault.read()?;
@@ -602,6 +681,7 @@ impl Sharing<'_> {
                 .iter()
                 .find(|p| p.key == rec.from)
                 .map(|p| p.name.clone())
+                .or_else(|| (!rec.from_name.is_empty()).then(|| rec.from_name.clone()))
                 .unwrap_or_else(|| rec.from.chars().take(8).collect());
             for (k, v) in r.share_scan(ShareTable::Received, &rec.id.0)? {
                 let Ok(doc) = Automerge::load(&v) else {
@@ -734,6 +814,19 @@ impl Sharing<'_> {
         out.sort_by(|a, b| b.score.cmp(&a.score).then(a.name.cmp(&b.name)));
         Ok(out)
     }
+}
+
+/// Deletes a received share's documents and leaves its record as a tombstone (revoked, no
+/// actors), so an own device still holding the slice cannot bring it back.
+pub(crate) fn tombstone(w: &mut Writer, id: &DocId) -> Result<bool> {
+    let dropped = w.share_delete_prefix(ShareTable::Received, &id.0)? > 0;
+    if let Some(v) = w.share_get(ShareTable::ReceivedShares, &id.0)? {
+        let mut rec: Received = dec(&v, "received share")?;
+        rec.revoked = true;
+        rec.actors.clear();
+        w.share_put(ShareTable::ReceivedShares, &id.0, &enc(&rec))?;
+    }
+    Ok(dropped)
 }
 
 /// Whether every word of a query filter matches (as a prefix) a word of the contact's name,

@@ -39,6 +39,10 @@ pub struct SyncReport {
     pub bytes_received: u64,
     pub round_trips: u64,
     pub millis: u64,
+    /// The slices persons shared with the user, pulled from that device after the session
+    /// (`kith sync` only; docs/design/sharing.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slices: Option<net::slices::SlicesReport>,
 }
 
 /// Connects to one device and runs a session with it; never fails, the report says how it went.
@@ -64,6 +68,7 @@ pub async fn sync_one(
         bytes_received: 0,
         round_trips: 0,
         millis: 0,
+        slices: None,
     };
     let conn = match tokio::time::timeout(timeout, ep.connect(addr, SYNC_ALPN)).await {
         Err(_) => {
@@ -121,18 +126,27 @@ pub fn sync_all(
             "pair one with `kith device invite` here and `kith device join TICKET` there",
         ));
     }
-    runtime()?.block_on(async {
+    let reports = runtime()?.block_on(async {
         let ep = net::bind(&cfg, key, vec![SYNC_ALPN.to_vec()]).await?;
         let mut tasks = Vec::new();
         for (addr, name) in peers {
-            tasks.push(tokio::spawn(sync_one(
-                vault.clone(),
-                ep.clone(),
-                addr,
-                name,
-                timeout,
-                progress.clone(),
-            )));
+            let (vault, ep, progress) = (vault.clone(), ep.clone(), progress.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut r = sync_one(
+                    vault.clone(),
+                    ep.clone(),
+                    addr.clone(),
+                    name,
+                    timeout,
+                    progress,
+                )
+                .await;
+                // Then the slices persons shared with the user, from that device.
+                if r.ok {
+                    r.slices = Some(net::slices::pull_from(vault, ep, addr).await);
+                }
+                r
+            }));
         }
         let mut reports = Vec::new();
         for t in tasks {
@@ -142,7 +156,21 @@ pub fn sync_all(
         }
         ep.close().await;
         Ok::<_, AppError>(reports)
-    })
+    });
+    // A slice dropped (revoked, or an older epoch): no byte of it stays in free pages.
+    let dropped = reports
+        .as_ref()
+        .map(|rs| {
+            rs.iter()
+                .any(|r| r.slices.as_ref().is_some_and(|s| s.dropped > 0))
+        })
+        .unwrap_or(false);
+    if dropped {
+        if let Ok(mut v) = Arc::try_unwrap(vault) {
+            v.optimize()?;
+        }
+    }
+    reports
 }
 
 /// The verdict of a `sync`: Ok when any device synced; the removed-device error when every

@@ -284,10 +284,20 @@ fn remove(ctx: &Ctx, device: &str, out: &mut Out) -> Result<(), AppError> {
 }
 
 pub fn status(ctx: &Ctx, out: &mut Out) -> Result<(), AppError> {
-    let rows = device_rows(&ctx.open_read()?)?;
+    let app = ctx.open_read()?;
+    let rows = device_rows(&app)?;
     if ctx.json {
+        // The shares this device serves ride on its own row (docs/json-output.md).
+        let shares = super::share::status_shares_json(&app)?;
+        let mut rows = serde_json::to_value(&rows).map_err(|e| AppError::user(e.to_string()))?;
+        if let (false, Some(list)) = (shares.is_empty(), rows.as_array_mut()) {
+            if let Some(me) = list.iter_mut().find(|r| r["this_device"] == true) {
+                me["shares"] = serde_json::Value::Array(shares);
+            }
+        }
         return out.json(&rows).map_err(io_err);
     }
+    drop(app);
     out.table(&device_table(&rows)).map_err(io_err)?;
     for d in &rows {
         for q in &d.quarantined {

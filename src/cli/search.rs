@@ -24,8 +24,12 @@ pub fn search(ctx: &Ctx, a: SearchArgs, out: &mut Out) -> Result<(), AppError> {
     // Contacts from persons' slices (docs/design/sharing.md), after your own.
     let shared = super::share::shared_search_lines(&app, &a.query.join(" "));
     if ctx.json {
-        out.json(&serde_json::json!({ "total": total, "hits": hits }))
+        let received = super::share::shared_search_json(&app, &a.query.join(" "));
+        out.json(&serde_json::json!({ "total": total, "hits": hits, "shared": received }))
             .map_err(io_err)?;
+        if total == 0 && !shared.is_empty() {
+            return Ok(());
+        }
     } else if total == 0 && !shared.is_empty() {
         for l in &shared {
             out.line(l).map_err(io_err)?;

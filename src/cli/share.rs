@@ -268,6 +268,7 @@ pub fn share(ctx: &Ctx, cmd: ShareCommand, out: &mut Out) -> Result<(), AppError
                 "EPOCH".into(),
                 "CONTACTS".into(),
                 "REFUSED WRITES".into(),
+                "SERVED BY".into(),
             ]];
             for r in rows {
                 t.push(vec![
@@ -282,6 +283,7 @@ pub fn share(ctx: &Ctx, cmd: ShareCommand, out: &mut Out) -> Result<(), AppError
                     r.epoch.to_string(),
                     r.contacts.to_string(),
                     r.write_attempts.to_string(),
+                    r.served_by.unwrap_or_else(|| "this device".into()),
                 ]);
             }
             out.table(&t).map_err(io_err)

@@ -76,6 +76,18 @@ pub fn sync(ctx: &Ctx, a: SyncArgs, out: &mut Out) -> Result<(), AppError> {
                     "{}: {} documents differed, {} sent, {} received; {} bytes sent, {} received; {} round trips; {:.2} s",
                     r.name, r.docs_differing, r.docs_sent, r.docs_received, r.bytes_sent, r.bytes_received, r.round_trips, r.millis as f64 / 1000.0
                 ));
+                match &r.slices {
+                    Some(s) if s.error.is_some() => out.note(format!(
+                        "{}: shared slices not synced: {}",
+                        r.name,
+                        s.error.as_deref().unwrap_or_default()
+                    )),
+                    Some(s) if s.docs_received > 0 || s.dropped > 0 => out.note(format!(
+                        "{}: shared slices: {} document(s) received, {} slice(s) dropped",
+                        r.name, s.docs_received, s.dropped
+                    )),
+                    _ => {}
+                }
             } else {
                 out.note(format!("{} ({}): {}", r.name, &r.device[..8], r.error));
             }

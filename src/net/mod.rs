@@ -14,6 +14,7 @@ pub mod intro;
 pub mod pair;
 pub mod session;
 pub mod share;
+pub mod slices;
 
 pub use error::NetError;
 

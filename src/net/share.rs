@@ -21,7 +21,7 @@ use automerge::{ActorId, Automerge};
 use iroh::endpoint::{Connection, RecvStream, SendStream};
 use iroh::{EndpointAddr, EndpointId};
 use kith_core::share::ShareStore;
-use kith_core::sync::{Config, Effect, Event, FrameDecoder, PeerId, Role, Session, Summary};
+use kith_core::sync::{Config, Effect, Event, Frame, FrameDecoder, PeerId, Role, Session, Summary};
 use kith_core::DocId;
 use serde::{Deserialize, Serialize};
 
@@ -214,7 +214,12 @@ pub async fn serve_conn(vault: Arc<Vault>, conn: Connection) -> Result<String, S
                     sid.short()
                 ));
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => {
+                // Let the engine's `Close` frame (why) reach the person before the connection
+                // goes.
+                let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
+                return Err(e.to_string());
+            }
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
@@ -239,6 +244,9 @@ pub struct PullReport {
     pub intro_docs_received: u64,
     /// Round trips of the intro stream (apart from `round_trips`, which counts the shares).
     pub intro_round_trips: u64,
+    /// Sync frames' bytes each way, over every share session.
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
     pub error: Option<String>,
 }
 
@@ -330,6 +338,7 @@ pub async fn pull(
                 return Err(close_reason(conn).unwrap_or_else(|| e.to_string()));
             }
         };
+        let epoch = entry.epoch;
         let docs: Vec<(DocId, Automerge)> = changed
             .iter()
             .filter_map(|id| store.get(id).map(|d| (*id, d.clone())))
@@ -337,7 +346,7 @@ pub async fn pull(
         let v = vault.clone();
         tokio::task::spawn_blocking(move || {
             sharing(&v)
-                .store_received(&sid, &docs)
+                .store_received(&sid, &docs, epoch, None)
                 .map_err(|e| e.to_string())
         })
         .await
@@ -345,6 +354,8 @@ pub async fn pull(
         report.shares += 1;
         report.docs_received += summary.docs_received;
         report.round_trips += summary.round_trips;
+        report.bytes_sent += summary.bytes_sent;
+        report.bytes_received += summary.bytes_received;
     }
     // Introductions: this person's intro documents, both ways (version 2).
     let intros = if version >= 2 {
@@ -400,6 +411,41 @@ fn close_reason(conn: &Connection) -> Option<String> {
 
 // ---------------------------------------------------------------------------------------------
 // The engine over one stream pair
+
+/// Test hook (`KITH_TEST_SHARE_WIRE`): appends the bytes received to a file, also those that
+/// arrive after the session completed (a late `Close`).
+fn test_wire(wire: Option<&std::path::Path>, bytes: &[u8]) {
+    if let Some(path) = wire {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = f.write_all(bytes);
+        }
+    }
+}
+
+/// Test hook: `KITH_TEST_SHARE_ASK=<32 hex>` makes a recipient ask the owner for that
+/// document id (a `Sync` frame carrying a fresh sync state, "send me everything") in each
+/// share session, as a curious person's client could. The owner's answer is the engine's
+/// answer to any id outside its scoped store (tests/cli/share2.rs compares the two).
+fn test_ask() -> Option<Frame> {
+    let hex = std::env::var("KITH_TEST_SHARE_ASK").ok()?;
+    let id: DocId = hex.trim().parse().ok()?;
+    tracing::debug!("test hook: asking for {}", id.short());
+    let message = automerge::sync::Message {
+        heads: Vec::new(),
+        need: Vec::new(),
+        have: vec![automerge::sync::Have::default()],
+        changes: Vec::<Vec<u8>>::new().into(),
+        flags: None,
+        version: automerge::sync::MessageVersion::V1,
+    }
+    .encode();
+    Some(Frame::Sync { doc: id, message })
+}
 
 pub(crate) enum Side {
     /// Applies nothing: a `StoreChanges` effect is a write attempt.
@@ -475,6 +521,10 @@ pub(crate) async fn run_engine(
     if role == Role::Initiator {
         pending.push(Event::Start);
     }
+    let mut ask = match side {
+        Side::Recipient(_) => test_ask(),
+        Side::Owner | Side::Intro { .. } => None,
+    };
     loop {
         let mut out = Vec::new();
         let mut terminal = None;
@@ -482,7 +532,19 @@ pub(crate) async fn run_engine(
             let now = clock.elapsed().as_millis() as u64;
             for e in session.handle(&*store, now, ev) {
                 match e {
-                    Effect::Send(f) => out.extend_from_slice(&f.encode()),
+                    Effect::Send(f) => {
+                        // Test hook (see `test_ask`): once the engine syncs documents, ask
+                        // for one more id before its first document or idle frame.
+                        if matches!(
+                            f,
+                            Frame::Sync { .. } | Frame::Docs { .. } | Frame::Idle { .. }
+                        ) {
+                            if let Some(f) = ask.take() {
+                                out.extend_from_slice(&f.encode());
+                            }
+                        }
+                        out.extend_from_slice(&f.encode())
+                    }
                     Effect::StoreChanges { doc, bytes, .. } => match &side {
                         Side::Owner => return Err(EngineError::WriteAttempt),
                         Side::Recipient(_) | Side::Intro { .. } => {
@@ -551,7 +613,9 @@ pub(crate) async fn run_engine(
                 let _ = send.finish();
                 let _ = tokio::time::timeout(Duration::from_secs(10), async {
                     let mut b = [0u8; 1024];
-                    while let Ok(Some(_)) = recv.read(&mut b).await {}
+                    while let Ok(Some(n)) = recv.read(&mut b).await {
+                        test_wire(wire, &b[..n]);
+                    }
                 })
                 .await;
                 return Ok((summary, changed));
@@ -569,16 +633,7 @@ pub(crate) async fn run_engine(
         match read {
             None => pending.push(Event::Tick),
             Some(Ok(Some(n))) => {
-                if let Some(path) = wire {
-                    use std::io::Write;
-                    if let Ok(mut f) = std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(path)
-                    {
-                        let _ = f.write_all(&buf[..n]);
-                    }
-                }
+                test_wire(wire, &buf[..n]);
                 decoder.push(&buf[..n]);
                 loop {
                     match decoder.next_frame() {

@@ -29,6 +29,7 @@ mod purge;
 mod refs;
 mod rough;
 mod share;
+mod share2;
 mod storage;
 mod store;
 mod store_maps;

@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::sync::{first_line, wait_with_timeout, Daemon, Dev};
 
 /// Markers that must never reach the recipient.
-const PRIVATE: &[&str] = &[
+pub(crate) const PRIVATE: &[&str] = &[
     "CanaryNote",
     "CanaryInteraction",
     "CanaryReminder",
@@ -31,7 +31,7 @@ const PRIVATE: &[&str] = &[
 ];
 
 /// Every received document of a vault: (key, full decoded history).
-fn received_histories(vault: &Path) -> Vec<String> {
+pub(crate) fn received_histories(vault: &Path) -> Vec<String> {
     let v = Vault::open_read_only(vault).expect("open the recipient's vault");
     let r = v.read().unwrap();
     r.share_scan(ShareTable::Received, &[])
@@ -45,7 +45,7 @@ fn received_histories(vault: &Path) -> Vec<String> {
 
 /// Everything decodable from the bytes the recipient received on the wire: each Automerge
 /// change of each Sync frame, decoded, plus the raw bytes as text.
-fn wire_text(path: &Path) -> String {
+pub(crate) fn wire_text(path: &Path) -> String {
     let Ok(bytes) = std::fs::read(path) else {
         return String::new(); // nothing received at all
     };
@@ -73,7 +73,7 @@ fn wire_text(path: &Path) -> String {
 
 /// The three layers at the recipient: none holds a private marker nor one of `also`.
 #[track_caller]
-fn assert_clean(b: &Dev, wire: &Path, also: &[&str], step: &str) {
+pub(crate) fn assert_clean(b: &Dev, wire: &Path, also: &[&str], step: &str) {
     let histories = received_histories(&b.env.vault());
     let wire = wire_text(wire);
     let raw = String::from_utf8_lossy(&std::fs::read(b.env.vault()).unwrap()).to_string();
@@ -89,7 +89,7 @@ fn assert_clean(b: &Dev, wire: &Path, also: &[&str], step: &str) {
     }
 }
 
-fn pair_persons(owner: &Dev, owner_calls: &str, recipient: &Dev, recipient_calls: &str) {
+pub(crate) fn pair_persons(owner: &Dev, owner_calls: &str, recipient: &Dev, recipient_calls: &str) {
     let mut invite = owner.spawn(&["person", "invite", "--name", owner_calls]);
     let ticket = first_line(&mut invite);
     assert!(ticket.starts_with("kithp1"), "ticket: {ticket}");
@@ -104,7 +104,7 @@ fn pair_persons(owner: &Dev, owner_calls: &str, recipient: &Dev, recipient_calls
     );
 }
 
-fn share_sync(b: &Dev, wire: &Path, extra_env: &[(&str, &str)]) -> crate::env::Output {
+pub(crate) fn share_sync(b: &Dev, wire: &Path, extra_env: &[(&str, &str)]) -> crate::env::Output {
     let mut c = b.cmd(&["--json", "share", "sync"]);
     c.env("KITH_TEST_SHARE_WIRE", wire);
     c.envs(extra_env.iter().copied());

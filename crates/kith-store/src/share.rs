@@ -3,8 +3,9 @@
 //! crate's `app::share` owns their encoding.
 //!
 //! Invariant: these tables are not documents: they are never in the `docs` table, the bucket
-//! hashes or device sync, so nothing stored here reaches an own device or a person except
-//! through the share protocol, which reads only one share's rows.
+//! hashes or `kith/sync/2`, so nothing stored here reaches a person except through the share
+//! protocol, which reads only one share's rows, nor an own device except received slices
+//! (`kith/slices/1`, one slice's rows at a time).
 
 use redb::{ReadableTable, TableDefinition};
 
@@ -25,6 +26,7 @@ pub enum ShareTable {
     IntroDocs,
     /// Intro documents received from a person: person key ‖ document id.
     IntroReceived,
+    SharesElsewhere,
 }
 
 impl ShareTable {
@@ -38,6 +40,7 @@ impl ShareTable {
             ShareTable::IntroPeers => INTRO_PEERS,
             ShareTable::IntroDocs => INTRO_DOCS,
             ShareTable::IntroReceived => INTRO_RECEIVED,
+            ShareTable::SharesElsewhere => SHARES_ELSEWHERE,
         }
     }
 }

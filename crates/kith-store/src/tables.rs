@@ -93,6 +93,8 @@ tables! {
     INTRO_DOCS: &[u8] => &[u8] = "intro_docs", Lazy;
     /// Intro documents received from persons (foreign, read-only): person key ‖ doc id.
     INTRO_RECEIVED: &[u8] => &[u8] = "intro_received", Lazy;
+    /// Shares another own device serves (what it last offered), by share id.
+    SHARES_ELSEWHERE: &[u8] => &[u8] = "shares_elsewhere", Lazy;
 }
 
 /// Every class of table.

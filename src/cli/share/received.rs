@@ -186,6 +186,47 @@ pub fn status_warnings(ctx: &Ctx, out: &mut Out) -> Result<(), AppError> {
     Ok(())
 }
 
+/// For `kith search --json`: received contacts matching the query, best first, as
+/// `{from, share, id, score, updated, values}` (`updated` in RFC 3339, docs/json-output.md).
+pub fn shared_search_json(app: &app::App, query: &str) -> Vec<serde_json::Value> {
+    app.sharing()
+        .shared_matching(query)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(score, r)| {
+            serde_json::json!({
+                "from": r.from,
+                "share": r.share,
+                "id": r.id,
+                "score": score,
+                "updated": when(r.updated),
+                "values": r.values,
+            })
+        })
+        .collect()
+}
+
+/// For `kith status --json`: the shares this device serves, with the refused writes
+/// (`{id, with, write_attempts, last_attempt}`, `last_attempt` in RFC 3339 or "never").
+pub fn status_shares_json(app: &app::App) -> Result<Vec<serde_json::Value>, AppError> {
+    Ok(app
+        .sharing()
+        .share_rows()?
+        .into_iter()
+        .filter(|r| r.served_by.is_none())
+        .map(|r| {
+            serde_json::json!({
+                "id": r.id,
+                "with": r.with,
+                "epoch": r.epoch,
+                "contacts": r.contacts,
+                "write_attempts": r.write_attempts,
+                "last_attempt": when(r.last_attempt),
+            })
+        })
+        .collect())
+}
+
 /// For `kith search`: received contacts matching the query, as lines "NAME — from X's slice".
 pub fn shared_search_lines(app: &app::App, query: &str) -> Vec<String> {
     app.sharing()

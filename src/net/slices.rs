@@ -1,0 +1,232 @@
+//! `kith/slices/1`: received slices between the user's own devices (docs/design/sharing.md,
+//! "The recipient's own devices"). After a device session, the device that dialled asks the
+//! other for the slices persons shared with the user and syncs each one's documents with the
+//! ordinary engine over the same scoped store a share session uses.
+//!
+//! Invariants:
+//! - Only an own device (membership document, `net::admit`) is answered; anyone else is closed
+//!   with the device-sync close codes before any frame.
+//! - Both sides store a slice's documents only through `Sharing::store_received`, after a
+//!   completed session, and only documents whose every change is by an actor the owner
+//!   announced for the epoch (`Side::Recipient` on both ends).
+//! - Epochs only move forward and tombstones are final (`Sharing::begin_relayed`).
+//! - Every length from a peer is capped (`pair::read_frame`, `FrameDecoder`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use automerge::{ActorId, Automerge};
+use iroh::endpoint::Connection;
+use iroh::{Endpoint, EndpointAddr};
+use kith_core::sync::{PeerId, Role};
+use kith_core::DocId;
+use serde::{Deserialize, Serialize};
+
+use super::pair;
+use super::share::{run_engine, Side};
+use crate::app::share::Sharing;
+use crate::app::slices::{RelayEntry, RelayStep, ServedShare};
+use crate::store::Vault;
+
+pub const SLICES_ALPN: &[u8] = b"kith/slices/1";
+/// Most received shares one offer may list.
+const MAX_OFFER: usize = 4096;
+
+fn sharing(v: &Vault) -> Sharing<'_> {
+    Sharing {
+        vault: v,
+        now: super::now_ms(),
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Hello {
+    version: u8,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Offer {
+    slices: Vec<RelayEntry>,
+    /// The shares the answering device serves (so the other can say where they are served).
+    served: Vec<ServedShare>,
+}
+
+/// What one `kith/slices/1` pull from an own device did (in `kith sync --json`).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SlicesReport {
+    /// Slices whose documents were synced.
+    pub shares: usize,
+    pub docs_received: u64,
+    /// Slices whose documents were dropped here (an older epoch, or revoked).
+    pub dropped: usize,
+    pub round_trips: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+fn actors_of(hex: &[String]) -> Vec<ActorId> {
+    hex.iter()
+        .map(|a| {
+            ActorId::from(
+                data_encoding::HEXLOWER
+                    .decode(a.as_bytes())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// Answers an own device's `kith/slices/1` connection.
+pub async fn serve_conn(vault: Arc<Vault>, conn: Connection) -> Result<String, String> {
+    let admitted = {
+        let (v, c) = (vault.clone(), conn.clone());
+        super::blocking(&v, move |v| super::admit(v, &c)).await
+    };
+    if !admitted {
+        return Err("refused a slices session: not an own device".into());
+    }
+    let (mut send, mut recv) = conn.accept_bi().await.map_err(|e| e.to_string())?;
+    let hello: Hello = pair::read_frame(&mut recv).await?;
+    if hello.version != 1 {
+        conn.close(2u32.into(), b"slices protocol version");
+        return Err(format!("slices protocol version {}", hello.version));
+    }
+    let (slices, served) = super::blocking(&vault, |v| {
+        let s = sharing(v);
+        Ok::<_, crate::app::AppError>((s.relay_offer()?, s.served_offer()?))
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    pair::write_frame(&mut send, &Offer { slices, served }).await?;
+    let _ = send.finish();
+    let peer = PeerId(*conn.remote_id().as_bytes());
+    let mut done = 0;
+    loop {
+        let Ok(Ok((send, mut recv))) =
+            tokio::time::timeout(Duration::from_secs(30), conn.accept_bi()).await
+        else {
+            break;
+        };
+        let mut id = [0u8; 16];
+        recv.read_exact(&mut id).await.map_err(|e| e.to_string())?;
+        let sid = DocId(id);
+        let (rec, mut store) = super::blocking(&vault, move |v| {
+            let s = sharing(v);
+            Ok::<_, crate::app::AppError>((s.received_record(&sid)?, s.received_store(&sid)?))
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let Some(rec) = rec else {
+            conn.close(1u32.into(), b"slice not offered");
+            return Err("an own device asked for a slice not offered".into());
+        };
+        let side = Side::Recipient(actors_of(&rec.actors));
+        match run_engine(&mut store, Role::Responder, peer, send, recv, side, None).await {
+            Ok((_, changed)) => {
+                let docs: Vec<(DocId, Automerge)> = changed
+                    .iter()
+                    .filter_map(|d| store.get(d).map(|am| (*d, am.clone())))
+                    .collect();
+                let (epoch, updated) = (rec.epoch, rec.updated);
+                super::blocking(&vault, move |v| {
+                    sharing(v).store_received(&sid, &docs, epoch, Some(updated))
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+                done += 1;
+            }
+            Err(e) => {
+                let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
+                return Err(e.to_string());
+            }
+        }
+    }
+    Ok(format!("synced {done} slice(s) with an own device"))
+}
+
+/// Pulls the slices an own device holds (after a device session with it). Never fails: the
+/// report says how it went.
+pub async fn pull_from(vault: Arc<Vault>, ep: Endpoint, addr: EndpointAddr) -> SlicesReport {
+    let conn =
+        match tokio::time::timeout(Duration::from_secs(10), ep.connect(addr, SLICES_ALPN)).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                return SlicesReport {
+                    error: Some(format!("not reachable: {e}")),
+                    ..Default::default()
+                }
+            }
+            Err(_) => {
+                return SlicesReport {
+                    error: Some("not reachable within 10 s".into()),
+                    ..Default::default()
+                }
+            }
+        };
+    let mut report = SlicesReport::default();
+    let out = tokio::time::timeout(Duration::from_secs(120), pull(vault, &conn, &mut report)).await;
+    match out {
+        Ok(Ok(())) => conn.close(0u32.into(), b"done"),
+        Ok(Err(e)) => report.error = Some(e),
+        Err(_) => report.error = Some("timed out".into()),
+    }
+    report
+}
+
+async fn pull(
+    vault: Arc<Vault>,
+    conn: &Connection,
+    report: &mut SlicesReport,
+) -> Result<(), String> {
+    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+    pair::write_frame(&mut send, &Hello { version: 1 }).await?;
+    let offer: Offer = pair::read_frame(&mut recv).await?;
+    if offer.slices.len() > MAX_OFFER || offer.served.len() > MAX_OFFER {
+        return Err("the offer lists too many slices".into());
+    }
+    let peer = PeerId(*conn.remote_id().as_bytes());
+    let (device, served) = (super::id_hex(&conn.remote_id()), offer.served);
+    super::blocking(&vault, move |v| {
+        sharing(v).record_served_elsewhere(&device, &served)
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    for entry in offer.slices {
+        let sid = DocId(entry.id);
+        let e = entry.clone();
+        let step = super::blocking(&vault, move |v| sharing(v).begin_relayed(&e))
+            .await
+            .map_err(|e| e.to_string())?;
+        match step {
+            RelayStep::Skip => continue,
+            RelayStep::Revoked { dropped } => {
+                report.dropped += usize::from(dropped);
+                continue;
+            }
+            RelayStep::Sync { dropped } => report.dropped += usize::from(dropped),
+        }
+        let mut store = super::blocking(&vault, move |v| sharing(v).received_store(&sid))
+            .await
+            .map_err(|e| e.to_string())?;
+        let (mut s, r) = conn.open_bi().await.map_err(|e| e.to_string())?;
+        s.write_all(&entry.id).await.map_err(|e| e.to_string())?;
+        let side = Side::Recipient(actors_of(&entry.actors));
+        let (summary, changed) = run_engine(&mut store, Role::Initiator, peer, s, r, side, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        let docs: Vec<(DocId, Automerge)> = changed
+            .iter()
+            .filter_map(|d| store.get(d).map(|am| (*d, am.clone())))
+            .collect();
+        let (epoch, updated) = (entry.epoch, entry.updated);
+        super::blocking(&vault, move |v| {
+            sharing(v).store_received(&sid, &docs, epoch, Some(updated))
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        report.shares += 1;
+        report.docs_received += summary.docs_received;
+        report.round_trips += summary.round_trips;
+    }
+    Ok(())
+}
