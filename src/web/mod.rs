@@ -11,6 +11,7 @@
 mod live;
 mod network;
 mod pages;
+mod shares;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};

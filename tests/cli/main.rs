@@ -36,3 +36,4 @@ mod sync9;
 mod web;
 mod web12;
 mod web_browser;
+mod webui;
