@@ -37,3 +37,4 @@ mod web;
 mod web12;
 mod web_browser;
 mod webui;
+mod webui_browser;
