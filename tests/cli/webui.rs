@@ -190,7 +190,8 @@ fn shares_are_created_shown_narrowed_widened_and_revoked_through_forms() {
 
     // Exactly what Ben sees: the names `kith share show` gives, with the fields allowed.
     let shown = s.get(&to);
-    assert_eq!(shown.status, 200, "{}", shown.body);
+    assert!(assert_accessible_and_strict(&to, &shown) >= 10);
+    assert!(assert_accessible_and_strict("/shares", &s.get("/shares")) >= 10);
     let cli = a.json(&["share", "show", &id]);
     assert_eq!(
         names_of(&cli["contacts"], "/name"),
@@ -385,6 +386,15 @@ fn received_slices_their_own_pages_search_and_who_knows_say_from_whom() {
     );
 
     let s = Server::start(&b.env);
+    for r in received.as_array().unwrap() {
+        let path = format!(
+            "/shared/{}/{}",
+            r["share"].as_str().unwrap(),
+            r["id"].as_str().unwrap()
+        );
+        assert_accessible_and_strict(&path, &s.get(&path));
+    }
+    assert_accessible_and_strict("/shared", &s.get("/shared"));
     // The slices, from whom and when updated.
     let page = unescape(&s.get("/shared").body);
     assert!(
@@ -584,6 +594,7 @@ fn the_network_shows_links_both_ways_and_ties_over_time() {
 
     // Ties over time: interactions per month of the last twelve (2025-12 to 2026-11).
     let r = s.get(&format!("/network?c={ada}"));
+    assert_accessible_and_strict("/network", &r);
     let b = &r.body;
     assert!(
         b.contains("<svg class=\"ties\"") && b.contains("<title id=\"tot-title\">"),
@@ -647,7 +658,51 @@ fn the_network_shows_links_both_ways_and_ties_over_time() {
     );
 }
 
-/// Every control of the new pages has a label, and each page fits a phone.
+/// Checks a page: its controls have labels (returns how many), it fits a phone, it has the
+/// strict CSP, no CORS, nothing from another origin and no inline style.
+#[track_caller]
+fn assert_accessible_and_strict(path: &str, r: &crate::web::Resp) -> usize {
+    assert_eq!(r.status, 200, "{path}: {}", r.body);
+    let b = &r.body;
+    assert!(
+        b.contains("name=\"viewport\" content=\"width=device-width"),
+        "{path}"
+    );
+    let csp = r.header("content-security-policy").unwrap_or_default();
+    assert!(csp.contains("default-src 'none'"), "{path}: {csp}");
+    assert!(
+        !r.head.to_ascii_lowercase().contains("access-control-"),
+        "{path}: no CORS"
+    );
+    assert!(
+        !b.contains("http://") && !b.contains("https://") && !b.contains("style=\""),
+        "{path}: nothing from another origin, no inline style"
+    );
+    let mut controls = 0;
+    for tag in ["<input", "<select", "<textarea"] {
+        let mut rest = b.as_str();
+        while let Some(i) = rest.find(tag) {
+            let el = &rest[i..i + rest[i..].find('>').unwrap()];
+            rest = &rest[i + tag.len()..];
+            if el.contains("type=\"hidden\"") {
+                continue;
+            }
+            controls += 1;
+            let id_at = el
+                .find(" id=\"")
+                .unwrap_or_else(|| panic!("{path}: a field without an id: {el}"));
+            let id = &el[id_at + 5..];
+            let id = &id[..id.find('"').unwrap()];
+            assert!(
+                b.contains(&format!("<label for=\"{id}\"")),
+                "{path}: no label for {el}"
+            );
+        }
+    }
+    controls
+}
+
+/// Every control of the new pages has a label; each page fits a phone and is strict.
 #[test]
 fn every_field_of_the_sharing_pages_has_a_label() {
     let a = owner();
@@ -661,33 +716,7 @@ fn every_field_of_the_sharing_pages_has_a_label() {
     ];
     let mut controls = 0;
     for path in paths {
-        let r = s.get(path);
-        assert_eq!(r.status, 200, "{path}");
-        let b = &r.body;
-        assert!(
-            b.contains("name=\"viewport\" content=\"width=device-width"),
-            "{path}"
-        );
-        for tag in ["<input", "<select", "<textarea"] {
-            let mut rest = b.as_str();
-            while let Some(i) = rest.find(tag) {
-                let el = &rest[i..i + rest[i..].find('>').unwrap()];
-                rest = &rest[i + tag.len()..];
-                if el.contains("type=\"hidden\"") {
-                    continue;
-                }
-                controls += 1;
-                let id_at = el
-                    .find(" id=\"")
-                    .unwrap_or_else(|| panic!("{path}: a field without an id: {el}"));
-                let id = &el[id_at + 5..];
-                let id = &id[..id.find('"').unwrap()];
-                assert!(
-                    b.contains(&format!("<label for=\"{id}\"")),
-                    "{path}: no label for {el}"
-                );
-            }
-        }
+        controls += assert_accessible_and_strict(path, &s.get(path));
     }
     assert!(controls >= 15, "the pages have fields: {controls}");
 }
