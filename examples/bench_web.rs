@@ -6,12 +6,13 @@
 //! the request to the last byte (median, min and max of several runs after a warm-up). Per page
 //! it also reports the server's CPU time per request (the sum of the server threads' run time
 //! from /proc/PID/task/*/schedstat, over all runs, divided by the runs), the bytes of HTML and
-//! a count of rows or items rendered (proof of work). The server's peak RSS (VmHWM) is printed
+//! a count of rows or items rendered (proof of work). The sharing pages get a person, a share of
+//! one tag's contacts to them and a slice of 1,000 contacts received from them. The server's peak RSS (VmHWM) is printed
 //! at the end. Output: Markdown, as in docs/benchmarks.md.
 //!
 //! ```text
 //! cargo build --profile profiling --bin kith --example bench_web
-//! target/profiling/examples/bench_web [--contacts 10000 --runs 15 --dir PATH --keep]
+//! target/profiling/examples/bench_web [--contacts 10000 --received 1000 --runs 15 --dir PATH --keep]
 //! ```
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -21,10 +22,15 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use clap::Parser;
+use kith::app::share::{OfferEntry, Sharing};
 use kith::store::Vault;
+use kith_core::share::{Field, Filter, Spec};
+use kith_core::DocId;
 
 mod common;
-use common::{build_vault, generate, loadavg, machine, median, Res, Sizes, NOW, RARE_WORD, SEED};
+use common::{
+    build_vault, generate, loadavg, machine, median, Data, Res, Sizes, NOW, RARE_WORD, SEED,
+};
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -36,6 +42,9 @@ struct Args {
     interactions: usize,
     #[arg(long, default_value_t = 5_000)]
     reminders: usize,
+    /// Contacts in the slice received from a person
+    #[arg(long, default_value_t = 1_000)]
+    received: usize,
     /// Measured runs per page (after one warm-up run)
     #[arg(long, default_value_t = 15)]
     runs: usize,
@@ -51,6 +60,78 @@ struct Args {
     /// The kith binary (default: the one of this example's profile)
     #[arg(long)]
     kith: Option<PathBuf>,
+}
+
+/// What the sharing rows of the benchmark point at.
+struct SharingSetup {
+    tag: String,
+    /// The share's id (hex).
+    share: String,
+    /// `/shared/SHARE/ID` of one received contact.
+    received_contact: String,
+    /// A word of an organisation (for who-knows).
+    org_word: String,
+}
+
+/// Pairs nobody for real: records a person, shares the contacts of the first contact's first
+/// tag with them, and stores a slice of `received` contacts as received from them (the owner's
+/// actor announced, as `kith share sync` checks). Done once per vault (`--reuse` keeps it).
+fn setup_sharing(vault: &Vault, data: &Data, now_ms: i64, received: usize) -> Res<SharingSetup> {
+    let s = Sharing { vault, now: now_ms };
+    let key = "5a".repeat(32);
+    let tag = data
+        .contacts
+        .iter()
+        .find_map(|(_, c)| c.tags.iter().next().cloned())
+        .ok_or("no tagged contact")?;
+    let org_word = data
+        .contacts
+        .iter()
+        .find_map(|(_, c)| c.primary_role().map(|r| r.org.clone()))
+        .and_then(|o| o.split_whitespace().next().map(str::to_lowercase))
+        .ok_or("no organisation")?;
+    let share_id = DocId([0x5a; 16]);
+    if s.persons()?.is_empty() {
+        s.add_person("Sam", &key, Vec::new())?;
+        s.create_share(
+            "Sam",
+            Spec {
+                filter: Filter::Tags([tag.clone()].into_iter().collect()),
+                fields: Field::DEFAULT.into_iter().collect(),
+            },
+        )?;
+        let actor = "a5".repeat(16);
+        let offer = OfferEntry {
+            id: share_id.0,
+            epoch: 1,
+            actors: vec![actor.clone()],
+            fields: Field::DEFAULT.to_vec(),
+        };
+        s.begin_received(&key, &offer)?;
+        let fields = Field::DEFAULT.into_iter().collect();
+        let actor = automerge::ActorId::from(data_encoding::HEXLOWER.decode(actor.as_bytes())?);
+        let mut docs = Vec::with_capacity(received);
+        for (i, (_, c)) in data.contacts.iter().take(received).enumerate() {
+            let p = kith_core::share::project(c, &fields);
+            let mut d = kith_core::share::build_projection(&p, actor.clone())?;
+            let mut pid = [0u8; 16];
+            pid[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
+            docs.push((DocId(pid), automerge::Automerge::load(&d.save())?));
+        }
+        s.store_received(&share_id, &docs)?;
+    }
+    let share = s.shares()?.first().ok_or("no share")?.id.to_hex();
+    let first = s
+        .shared(None)?
+        .into_iter()
+        .next()
+        .ok_or("nothing received")?;
+    Ok(SharingSetup {
+        tag,
+        share,
+        received_contact: format!("/shared/{}/{}", first.share, first.id),
+        org_word,
+    })
 }
 
 /// One GET with the session cookie; returns the status and the body.
@@ -146,6 +227,13 @@ fn main() -> Res<()> {
         build_vault(&vault, &data, now_ms, 1000)?;
         eprintln!("vault built in {:.1} s", t.elapsed().as_secs_f64());
     }
+    // Sharing: a person (Sam), a share of one tag's contacts to Sam, and a slice of
+    // `--received` contacts received from Sam (the projections of the first contacts, as
+    // `kith share sync` would store them).
+    let sharing = {
+        let vault = Vault::open(&vault_path)?;
+        setup_sharing(&vault, &data, now_ms, a.received)?
+    };
     let ada = data.contacts[0].0;
     let note = data
         .notes
@@ -226,6 +314,27 @@ fn main() -> Res<()> {
         ("devices".into(), "/devices".into(), "<tr>"),
         ("network (Ada)".into(), format!("/network?c={ada}"), "<tr>"),
         ("add contact".into(), "/new".into(), "<input"),
+        ("shares given".into(), "/shares".into(), "<tr>"),
+        (
+            format!("share show (tag {})", sharing.tag),
+            format!("/shares/{}", sharing.share),
+            "<tr>",
+        ),
+        (
+            format!("shared with you ({} received)", a.received),
+            "/shared".into(),
+            "<tr>",
+        ),
+        (
+            "received contact".into(),
+            sharing.received_contact.clone(),
+            "<dd>",
+        ),
+        (
+            format!("who-knows \"{}\"", sharing.org_word),
+            format!("/who-knows?q={}", sharing.org_word),
+            "<tr>",
+        ),
     ];
     println!(
         "| page | median ms | min–max ms | server CPU ms/request | HTML KiB | rows/items |\n|---|---:|---:|---:|---:|---:|"

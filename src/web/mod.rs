@@ -12,6 +12,7 @@ mod intro;
 mod live;
 mod network;
 mod pages;
+mod shares;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};

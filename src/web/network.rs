@@ -1,8 +1,12 @@
-//! The network view: one person's ties, as a server-rendered SVG picture and a table. A tie is
-//! an explicit link on the contact (`kith link`) or people met together (items that name both);
-//! its strength is the number of shared items, with the first and last of them (ties over
-//! time). Read from the derived tables (the timeline and the summaries) plus the one contact
-//! document, so it costs the same at 10,000 contacts as at 10.
+//! The network view: one person's ties, as a server-rendered SVG picture and a table, and the
+//! ties over time as a chart. A tie is an explicit link, in either direction (on this contact,
+//! `kith link`, or on the other one, read from the incoming-link index as `kith show` does), or
+//! people met together (items that name both); its strength is the number of shared items,
+//! with the first and last of them. "Ties over time" counts interactions per month over the
+//! last twelve months: with the person, and with each of their strongest ties together; the
+//! chart is drawn by the `plotters` crate (its SVG backend). Read from the derived tables (the
+//! timeline, the link terms and the summaries) plus the one contact document, so it costs the
+//! same at 10,000 contacts as at 10.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,7 +14,9 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use kith_core::id::DocId;
-use maud::{html, Markup};
+use kith_core::time::Date;
+use kith_core::Kind;
+use maud::{html, Markup, PreEscaped};
 
 use super::pages::layout;
 use super::Web;
@@ -23,8 +29,13 @@ const MAX_DRAWN: usize = 24;
 pub(crate) struct Tie {
     pub id: DocId,
     pub name: String,
-    /// The relations of explicit links to this person (`kith link`), if any.
+    /// The relations of explicit links from the person in the middle to this one (`kith link`
+    /// written on the middle person), if any.
     pub rels: Vec<String>,
+    /// The relations of links written on this person to the one in the middle.
+    pub rels_in: Vec<String>,
+    /// Interactions naming both, by month (`YYYY-MM`).
+    pub months: BTreeMap<String, u32>,
     /// Notes, interactions and reminders naming both.
     pub shared: usize,
     pub first: String,
@@ -36,6 +47,10 @@ pub(crate) struct Ego {
     pub name: String,
     /// Strongest first: most shared items, then explicit links, then by name.
     pub ties: Vec<Tie>,
+    /// Interactions with the person, by month (`YYYY-MM`).
+    pub months: BTreeMap<String, u32>,
+    /// The last month of the chart (today's).
+    pub today: Date,
 }
 
 /// The ties of `id`.
@@ -55,7 +70,22 @@ pub(crate) fn ego(app: &App, id: DocId) -> Result<Ego, AppError> {
             }
         }
     }
+    for l in app.incoming_links(&r, id)? {
+        if let Some(t) = tie(&mut ties, &r, id, l.from)? {
+            t.rels_in.push(if l.rel.is_empty() {
+                "link".into()
+            } else {
+                l.rel
+            });
+        }
+    }
+    let mut months: BTreeMap<String, u32> = BTreeMap::new();
     for row in &timeline {
+        let month = (row.kind == Kind::Interaction && !row.planned && row.date.len() >= 7)
+            .then(|| row.date[..7].to_string());
+        if let Some(m) = &month {
+            *months.entry(m.clone()).or_default() += 1;
+        }
         for c in &row.contacts {
             if let Some(t) = tie(&mut ties, &r, id, *c)? {
                 t.shared += 1;
@@ -65,6 +95,9 @@ pub(crate) fn ego(app: &App, id: DocId) -> Result<Ego, AppError> {
                 if row.date > t.last {
                     t.last = row.date.clone();
                 }
+                if let Some(m) = &month {
+                    *t.months.entry(m.clone()).or_default() += 1;
+                }
             }
         }
     }
@@ -72,13 +105,15 @@ pub(crate) fn ego(app: &App, id: DocId) -> Result<Ego, AppError> {
     ties.sort_by(|a, b| {
         b.shared
             .cmp(&a.shared)
-            .then(b.rels.len().cmp(&a.rels.len()))
+            .then((b.rels.len() + b.rels_in.len()).cmp(&(a.rels.len() + a.rels_in.len())))
             .then(a.name.cmp(&b.name))
     });
     Ok(Ego {
         id,
         name: view.contact.name,
         ties,
+        months,
+        today: app.today(),
     })
 }
 
@@ -101,6 +136,8 @@ fn tie<'a>(
                 id: c,
                 name: s.name,
                 rels: Vec::new(),
+                rels_in: Vec::new(),
+                months: BTreeMap::new(),
                 shared: 0,
                 first: String::new(),
                 last: String::new(),
@@ -126,7 +163,7 @@ pub(crate) fn picture(e: &Ego) -> Markup {
             title #net-title { "The network of " (e.name) ": " (e.ties.len()) " ties" }
             @for (i, t) in drawn.iter().enumerate() {
                 @let (x, y) = at(i);
-                line class=(if t.rels.is_empty() { "tie" } else { "tie link" }) x1=(f(cx)) y1=(f(cy)) x2=(f(x)) y2=(f(y))
+                line class=(if t.rels.is_empty() && t.rels_in.is_empty() { "tie" } else { "tie link" }) x1=(f(cx)) y1=(f(cy)) x2=(f(x)) y2=(f(y))
                     stroke-width=(f(1.0 + (t.shared.min(8) as f64) * 0.6)) {}
             }
             @for (i, t) in drawn.iter().enumerate() {
@@ -139,6 +176,201 @@ pub(crate) fn picture(e: &Ego) -> Markup {
             a href={ "/c/" (e.id) } {
                 circle.me cx=(f(cx)) cy=(f(cy)) r="11" {}
                 text.me x=(f(cx)) y=(f(cy + 28.0)) text-anchor="middle" { (e.name) }
+            }
+        }
+    }
+}
+
+/// Months in the ties-over-time chart, ending with the current one.
+const CHART_MONTHS: usize = 12;
+/// Ties drawn in the chart beside the person's own line.
+const CHART_TIES: usize = 5;
+/// Line colours of the chart: the person, then the ties (distinct in light and dark).
+const CHART_COLOURS: [(u8, u8, u8); 6] = [
+    (26, 95, 180),
+    (192, 28, 40),
+    (38, 162, 105),
+    (229, 165, 10),
+    (145, 65, 172),
+    (134, 94, 60),
+];
+
+/// The `CHART_MONTHS` months up to `today`'s, oldest first, as `YYYY-MM`.
+fn chart_months(today: Date) -> Vec<String> {
+    let (mut y, mut m) = (today.year, today.month as i32);
+    let mut out = Vec::with_capacity(CHART_MONTHS);
+    for _ in 0..CHART_MONTHS {
+        out.push(format!("{y:04}-{m:02}"));
+        m -= 1;
+        if m == 0 {
+            m = 12;
+            y -= 1;
+        }
+    }
+    out.reverse();
+    out
+}
+
+/// One line of the chart: its label and a count per month.
+pub(crate) struct Series {
+    pub label: String,
+    pub counts: Vec<u32>,
+}
+
+/// The chart's lines: all interactions with the person, then those together with each of the
+/// strongest ties that have one in the window. Empty when the window holds no interaction.
+pub(crate) fn ties_series(e: &Ego) -> (Vec<String>, Vec<Series>) {
+    let months = chart_months(e.today);
+    let counts = |by: &BTreeMap<String, u32>| -> Vec<u32> {
+        months
+            .iter()
+            .map(|m| by.get(m).copied().unwrap_or(0))
+            .collect()
+    };
+    let own = counts(&e.months);
+    if own.iter().all(|c| *c == 0) {
+        return (months, Vec::new());
+    }
+    let mut series = vec![Series {
+        label: format!("all with {}", e.name),
+        counts: own,
+    }];
+    let mut ranked: Vec<(u32, &Tie)> = e
+        .ties
+        .iter()
+        .map(|t| (counts(&t.months).iter().sum::<u32>(), t))
+        .filter(|(n, _)| *n > 0)
+        .collect();
+    ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.name.cmp(&b.1.name)));
+    for (_, t) in ranked.into_iter().take(CHART_TIES) {
+        series.push(Series {
+            label: format!("with {}", t.name),
+            counts: counts(&t.months),
+        });
+    }
+    (months, series)
+}
+
+/// Draws the series with plotters' SVG backend into a string.
+fn draw_chart(months: &[String], series: &[Series]) -> Result<String, String> {
+    use plotters::prelude::*;
+    let top = series
+        .iter()
+        .flat_map(|s| s.counts.iter().copied())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 320)).into_drawing_area();
+        let last = months.len().saturating_sub(1) as i32;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .x_label_area_size(34)
+            .y_label_area_size(36)
+            .build_cartesian_2d(0..last, 0..(top as i32 + 1))
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_labels(months.len())
+            .x_label_formatter(&|i| {
+                months
+                    .get(*i as usize)
+                    .map(|m| m[2..].to_string())
+                    .unwrap_or_default()
+            })
+            .y_labels((top as usize + 1).min(8))
+            .y_label_formatter(&|v| v.to_string())
+            .y_desc("interactions")
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (i, s) in series.iter().enumerate() {
+            let (r, g, b) = CHART_COLOURS[i % CHART_COLOURS.len()];
+            let colour = RGBColor(r, g, b);
+            let width = if i == 0 { 3 } else { 2 };
+            let points: Vec<(i32, i32)> = s
+                .counts
+                .iter()
+                .enumerate()
+                .map(|(x, c)| (x as i32, *c as i32))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), colour.stroke_width(width)))
+                .map_err(|e| e.to_string())?
+                .label(s.label.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(3))
+                });
+            chart
+                .draw_series(
+                    points
+                        .into_iter()
+                        .map(|p| Circle::new(p, 3, colour.filled())),
+                )
+                .map_err(|e| e.to_string())?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 13))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(svg)
+}
+
+/// The ties-over-time chart as inline SVG with a title, and the same numbers as a table for
+/// screen readers and for reading exact values.
+pub(crate) fn ties_over_time(e: &Ego) -> Markup {
+    let (months, series) = ties_series(e);
+    if series.is_empty() {
+        return html! {
+            section #ties-over-time aria-labelledby="tot-h" {
+                h2 #tot-h { "Ties over time" }
+                p.muted { "No interaction with " (e.name) " in the last " (CHART_MONTHS) " months." }
+            }
+        };
+    }
+    let svg = match draw_chart(&months, &series) {
+        Ok(s) => s,
+        Err(err) => {
+            return html! { p.error role="alert" { "error: cannot draw the chart: " (err) } }
+        }
+    };
+    // Inline in HTML: no namespace needed; our class, role and title instead of the fixed size.
+    let svg = match svg.find("<svg") {
+        Some(i) => {
+            let body = &svg[i..];
+            let end = body.find('>').unwrap_or(0);
+            let view = body[..end]
+                .split("viewBox=\"")
+                .nth(1)
+                .and_then(|v| v.split('"').next())
+                .unwrap_or("0 0 720 320")
+                .to_string();
+            format!(
+                "<svg class=\"ties\" viewBox=\"{view}\" role=\"img\" aria-labelledby=\"tot-title\"><title id=\"tot-title\">Interactions per month, the last {CHART_MONTHS} months: {} lines</title>{}",
+                series.len(),
+                &body[end + 1..]
+            )
+        }
+        None => String::new(),
+    };
+    html! {
+        section #ties-over-time aria-labelledby="tot-h" {
+            h2 #tot-h { "Ties over time" }
+            p.muted { "Interactions per month: all with " (e.name) ", and those together with each of their strongest ties." }
+            (PreEscaped(svg))
+            details {
+                summary { "The numbers" }
+                table.months {
+                    thead { tr { th scope="col" { "" } @for m in &months { th scope="col" { (m) } } } }
+                    tbody { @for s in &series { tr { th scope="row" { (s.label) } @for c in &s.counts { td { (c) } } } } }
+                }
             }
         }
     }
@@ -184,14 +416,18 @@ pub(super) async fn network(State(st): State<Arc<Web>>, Query(p): Query<NetParam
                     p.muted { "No ties yet: link people with " code { "kith link" } ", or log an interaction with several people." }
                 } @else {
                     (picture(e))
+                    (ties_over_time(e))
                     table {
                         caption { "Ties of " (e.name) ", strongest first" }
-                        thead { tr { th scope="col" { "Person" } th scope="col" { "Link" } th scope="col" { "Shared items" } th scope="col" { "First" } th scope="col" { "Last" } } }
+                        thead { tr { th scope="col" { "Person" } th scope="col" { "Link (→ written on " (e.name) ", ← written on them)" } th scope="col" { "Shared items" } th scope="col" { "First" } th scope="col" { "Last" } } }
                         tbody {
                             @for t in &e.ties {
                                 tr {
                                     td { a href={ "/c/" (t.id) } { (t.name) } " " a.muted href={ "/network?c=" (t.id) } aria-label={ "Network of " (t.name) } { "(network)" } }
-                                    td { (t.rels.join(", ")) }
+                                    td {
+                                        @for r in &t.rels { span.rel title={ (e.name) " " (r) " " (t.name) } { (r) " →" } " " }
+                                        @for r in &t.rels_in { span.rel title={ (t.name) " " (r) " " (e.name) } { "← " (r) } " " }
+                                    }
                                     td { (t.shared) }
                                     td { (t.first) }
                                     td { (t.last) }

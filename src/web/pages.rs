@@ -21,7 +21,7 @@ type St = State<Arc<Web>>;
 /// The submitted fields of a form, in order (repeated names allowed).
 type Fields = Form<Vec<(String, String)>>;
 
-fn field<'a>(f: &'a [(String, String)], name: &str) -> &'a str {
+pub(super) fn field<'a>(f: &'a [(String, String)], name: &str) -> &'a str {
     f.iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
@@ -49,6 +49,16 @@ pub(super) fn routes() -> Router<Arc<Web>> {
         .route("/i/{id}/done", post(done_post))
         .route("/events", get(super::live::events))
         .route("/network", get(super::network::network))
+        .route(
+            "/shares",
+            get(super::shares::shares).post(super::shares::share_create),
+        )
+        .route("/shares/{id}", get(super::shares::share_show))
+        .route("/shares/{id}/edit", post(super::shares::share_edit))
+        .route("/shares/{id}/revoke", post(super::shares::share_revoke))
+        .route("/shared", get(super::shares::shared))
+        .route("/shared/{share}/{id}", get(super::shares::received_contact))
+        .route("/who-knows", get(super::shares::who_knows_page))
         .fallback(not_found)
 }
 
@@ -99,6 +109,10 @@ pub(super) fn layout(st: &Web, title: &str, body: Markup) -> Html<String> {
                             a href="/today" { "Today" }
                             a href="/new" { "Add contact" }
                             a href="/network" { "Network" }
+                            a href="/shares" { "Shares" }
+                            a href="/shared" { "Shared with you" }
+                            a href="/who-knows" { "Who knows" }
+                            a href="/intros" { "Introductions" }
                             a href="/devices" { "Devices" }
                         }
                     }
@@ -111,19 +125,19 @@ pub(super) fn layout(st: &Web, title: &str, body: Markup) -> Html<String> {
     )
 }
 
-fn csrf(st: &Web) -> Markup {
+pub(super) fn csrf(st: &Web) -> Markup {
     html! { input type="hidden" name="csrf" value=(st.csrf()); }
 }
 
 /// A form error: the CLI's message and hint, shown next to the field (or the form).
-struct Problem {
-    field: &'static str,
+pub(super) struct Problem {
+    pub(super) field: &'static str,
     msg: String,
     hint: Option<String>,
 }
 
 impl Problem {
-    fn of(field: &'static str, e: AppError) -> Self {
+    pub(super) fn of(field: &'static str, e: AppError) -> Self {
         Problem {
             field,
             hint: e.hint_text(),
@@ -132,7 +146,7 @@ impl Problem {
     }
 }
 
-fn problem_at(p: Option<&Problem>, field: &str) -> Markup {
+pub(super) fn problem_at(p: Option<&Problem>, field: &str) -> Markup {
     html! {
         @if let Some(p) = p.filter(|p| p.field == field) {
             p.error role="alert" id={ "err-" (field) } {
@@ -159,12 +173,12 @@ pub(super) fn error_page(st: &Web, e: AppError) -> Response {
     (status, layout(st, "Error", body)).into_response()
 }
 
-fn parse_id(s: &str) -> Result<DocId, AppError> {
+pub(super) fn parse_id(s: &str) -> Result<DocId, AppError> {
     s.parse()
         .map_err(|_| AppError::user(format!("'{s}' is not a document id")))
 }
 
-fn see_other(to: String) -> Response {
+pub(super) fn see_other(to: String) -> Response {
     Redirect::to(&to).into_response()
 }
 
@@ -178,7 +192,7 @@ fn kind_word(k: Kind) -> &'static str {
     }
 }
 
-fn split_list(s: &str) -> Vec<String> {
+pub(super) fn split_list(s: &str) -> Vec<String> {
     s.split(',')
         .map(str::trim)
         .filter(|t| !t.is_empty())
@@ -222,6 +236,7 @@ pub(crate) fn render_list(
 ) -> Result<Markup, AppError> {
     if !p_q.trim().is_empty() {
         let (total, hits) = app.search(p_q, 100)?;
+        let shared = super::shares::shared_hits(app, p_q);
         return Ok(html! {
             p #count aria-live="polite" { (total) " match" @if total != 1 { "es" } }
             ul.hits {
@@ -232,6 +247,22 @@ pub(crate) fn render_list(
                             k => {
                                 span.kind { (kind_word(k)) } " " (h.date) " · " (h.title) ": "
                                 a href={ "/i/" (h.id) "/edit" } { (h.text) }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !shared.is_empty() {
+                h2 #shared-hits-h { "In slices shared with you" }
+                ul.hits.shared aria-labelledby="shared-hits-h" {
+                    @for r in &shared {
+                        li {
+                            span.tag { "shared" } " "
+                            a href=(super::shares::received_href(r)) { (r.get("name")) } " "
+                            span.muted {
+                                @let role = [r.get("title"), r.get("org")].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(", ");
+                                @if !role.is_empty() { (role) " · " }
+                                "from " (r.from) "'s slice, updated " (super::shares::when(r.updated))
                             }
                         }
                     }
@@ -424,6 +455,8 @@ struct ContactPage {
     view: app::ContactView,
     timeline: Vec<app::ItemRow>,
     names: std::collections::BTreeMap<DocId, String>,
+    /// Links other contacts have to this one (`kith show`'s "links in").
+    links_in: Vec<crate::keep::graph::IncomingLink>,
 }
 
 fn load_contact(app: &app::App, id: DocId) -> Result<ContactPage, AppError> {
@@ -439,10 +472,12 @@ fn load_contact(app: &app::App, id: DocId) -> Result<ContactPage, AppError> {
             }
         }
     }
+    let links_in = app.incoming_links(&r, id)?;
     Ok(ContactPage {
         view,
         timeline,
         names,
+        links_in,
     })
 }
 
@@ -506,6 +541,10 @@ fn contact_page(
             @for l in &cp.view.links {
                 dt { (l.rel) }
                 dd { @match &l.name { Some(n) => { a href={ "/c/" (l.to) } { (n) } }, None => { (l.to) } } }
+            }
+            @for l in &cp.links_in {
+                dt { "← " (l.rel) }
+                dd { a href={ "/c/" (l.from) } { (l.name) } span.muted { " (" (l.name) " " (l.rel) " " (c.name) ")" } }
             }
         }
         }

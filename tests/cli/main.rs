@@ -38,3 +38,5 @@ mod sync9;
 mod web;
 mod web12;
 mod web_browser;
+mod webui;
+mod webui_browser;
