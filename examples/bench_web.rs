@@ -118,7 +118,7 @@ fn setup_sharing(vault: &Vault, data: &Data, now_ms: i64, received: usize) -> Re
             pid[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
             docs.push((DocId(pid), automerge::Automerge::load(&d.save())?));
         }
-        s.store_received(&share_id, &docs)?;
+        s.store_received(&share_id, &docs, 1, None)?;
     }
     let share = s.shares()?.first().ok_or("no share")?.id.to_hex();
     let first = s
