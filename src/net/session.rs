@@ -270,9 +270,12 @@ pub async fn run(
                     Event::Received(Frame::Sync { .. }) | Event::Received(Frame::Docs { .. })
                 )
             });
-            let v = vault.clone();
-            let effects: Vec<Effect> = tokio::task::block_in_place(|| {
-                if needs_txn {
+            // The batch runs on tokio's blocking pool (`net::blocking`), the session moved
+            // into the task and handed back with the effects.
+            let (s, own_range, effects) = crate::net::blocking(&vault, move |v| {
+                let mut session = session;
+                let mut own_range = None;
+                let effects: Result<Vec<Effect>, StoreError> = if needs_txn {
                     // Load, verify and index the whole documents on both cores first.
                     let mut prepared = prepare_whole(&events);
                     v.write(crate::net::now_ms(), |w| {
@@ -294,27 +297,38 @@ pub async fn run(
                                 queue.insert(i, Event::Rejected { doc, reason });
                             }
                         }
-                        own.add(seq0, w.change_seq()?);
-                        Ok::<_, StoreError>(out)
+                        Ok::<_, StoreError>((out, (seq0, w.change_seq()?)))
+                    })
+                    .map(|(out, range)| {
+                        own_range = Some(range);
+                        out
                     })
                 } else {
-                    let reader = v.read()?;
-                    let mut out = Vec::new();
-                    for ev in events {
-                        let effects = session.handle(&reader, now, ev);
-                        let terminal = effects
-                            .iter()
-                            .any(|e| matches!(e, Effect::Done(_) | Effect::Fail(_)));
-                        out.extend(effects);
-                        if terminal {
-                            break;
+                    (|| {
+                        let reader = v.read()?;
+                        let mut out = Vec::new();
+                        for ev in events {
+                            let effects = session.handle(&reader, now, ev);
+                            let terminal = effects
+                                .iter()
+                                .any(|e| matches!(e, Effect::Done(_) | Effect::Fail(_)));
+                            out.extend(effects);
+                            if terminal {
+                                break;
+                            }
                         }
-                    }
-                    drop(reader);
-                    persist(&v, peer.0, &out)?;
-                    Ok(out)
-                }
-            })?;
+                        drop(reader);
+                        persist(v, peer.0, &out).map(|()| out)
+                    })()
+                };
+                (session, own_range, effects)
+            })
+            .await;
+            session = s;
+            if let Some((before, after)) = own_range {
+                own.add(before, after);
+            }
+            let effects = effects?;
             // Only batches that stored the user's documents count (not the membership or
             // tombstone documents): the kill must come after data arrived.
             if needs_txn
@@ -383,12 +397,12 @@ pub async fn run(
                         written.map_err(SessionError::Io)?;
                         // Every document not skipped this time is in sync now (or no longer
                         // differs): its old quarantine entry goes.
-                        let v = vault.clone();
-                        tokio::task::block_in_place(|| {
+                        crate::net::blocking(&vault, move |v| {
                             v.write(crate::net::now_ms(), |w| {
                                 w.clear_quarantine(peer.0, &quarantined)
                             })
-                        })?;
+                        })
+                        .await?;
                         on_progress(&summary);
                         tracing::info!(
                             peer = %peer_hex, frames_sent = frames_out, frames_received = frames_in,
@@ -611,7 +625,7 @@ pub async fn initiate(
     on_progress: &mut (dyn FnMut(&Summary) + Send),
 ) -> Result<Summary, SessionError> {
     let peer = PeerId(*conn.remote_id().as_bytes());
-    let start = change_seq(&vault);
+    let start = change_seq(&vault).await;
     let mut own = OwnChanges::default();
     let out = match conn.open_bi().await {
         Ok((send, recv)) => {
@@ -639,7 +653,7 @@ pub async fn initiate(
         }
         other => other,
     };
-    record(&vault, peer, own.synced_upto(start), &out);
+    record(&vault, peer, own.synced_upto(start), &out).await;
     conn.close(0u32.into(), b"done");
     out
 }
@@ -647,7 +661,7 @@ pub async fn initiate(
 /// Accepting side, after the trust check.
 pub async fn respond(vault: Arc<Vault>, conn: &Connection) -> Result<Summary, SessionError> {
     let peer = PeerId(*conn.remote_id().as_bytes());
-    let start = change_seq(&vault);
+    let start = change_seq(&vault).await;
     let mut own = OwnChanges::default();
     let (send, recv) = conn
         .accept_bi()
@@ -663,7 +677,7 @@ pub async fn respond(vault: Arc<Vault>, conn: &Connection) -> Result<Summary, Se
         &mut own,
     )
     .await;
-    record(&vault, peer, own.synced_upto(start), &out);
+    record(&vault, peer, own.synced_upto(start), &out).await;
     out
 }
 
@@ -698,8 +712,10 @@ impl OwnChanges {
 }
 
 /// The vault's change counter now (0 when it cannot be read: nothing then counts as synced).
-fn change_seq(vault: &Vault) -> u64 {
-    tokio::task::block_in_place(|| vault.read().and_then(|r| r.change_seq())).unwrap_or(0)
+async fn change_seq(vault: &Arc<Vault>) -> u64 {
+    crate::net::blocking(vault, |v| v.read().and_then(|r| r.change_seq()))
+        .await
+        .unwrap_or(0)
 }
 
 /// Remembers when the peer was last seen and synced (for `kith status` and `device list`).
@@ -707,23 +723,28 @@ fn change_seq(vault: &Vault) -> u64 {
 /// the changes up to `upto` (the counter at the start, extended over the documents the session
 /// itself received) count as synced; an edit made on this device during the session stays
 /// unsent until the next session.
-fn record(vault: &Vault, peer: PeerId, upto: u64, out: &Result<Summary, SessionError>) {
+async fn record(vault: &Arc<Vault>, peer: PeerId, upto: u64, out: &Result<Summary, SessionError>) {
     let now = crate::net::now_ms();
-    let _ = tokio::task::block_in_place(|| {
+    let out: Result<(), String> = match out {
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    };
+    let _ = crate::net::blocking(vault, move |vault| {
         vault.write(now, |w| {
             let mut st: PeerState = w.peer_state(peer.0)?;
             st.last_seen = now;
-            match out {
+            match &out {
                 Ok(_) => {
                     st.last_sync = now;
                     // Everything changed before the session started is now on both sides.
                     st.synced_upto = st.synced_upto.max(upto);
                     st.last_error.clear();
                 }
-                Err(e) => st.last_error = e.to_string(),
+                Err(e) => st.last_error = e.clone(),
             }
             w.set_peer_state(peer.0, &st)?;
             Ok::<_, StoreError>(())
         })
-    });
+    })
+    .await;
 }
