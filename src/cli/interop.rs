@@ -12,8 +12,8 @@ use kith_core::interop::WriteVersion;
 
 use super::output::io_err;
 use super::{Ctx, Out};
+use crate::app::interop::{Action, ExportFilter, ImportOptions, Progress, Source};
 use crate::app::{self, AppError};
-use crate::interop::{Action, ExportFilter, ImportOptions, Progress, Source};
 use crate::store::map_io;
 
 /// Import contacts. The format (vCard 2.1/3.0/4.0, Google Contacts CSV, LinkedIn
@@ -366,7 +366,7 @@ pub fn restore(ctx: &Ctx, a: RestoreArgs, out: &mut Out) -> Result<(), AppError>
     }
     let mut app = ctx.open()?;
     let s = app.restore(&a.file)?;
-    if s.documents >= crate::interop::COMPACT_AFTER as u64 {
+    if s.documents >= crate::app::interop::COMPACT_AFTER as u64 {
         app.keep_compact();
     }
     if ctx.json {
