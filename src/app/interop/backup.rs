@@ -79,8 +79,23 @@ impl App {
         })
     }
 
-    /// Restores a backup into this (empty) vault in one write transaction.
-    pub fn restore(&self, file: &Path) -> Result<BackupSummary> {
+    /// Restores a backup into this (empty) vault in one write transaction; a restore of many
+    /// documents then keeps the file compact ([`super::COMPACT_AFTER`]).
+    pub fn restore(&mut self, file: &Path) -> Result<BackupSummary> {
+        if !file.exists() {
+            return Err(AppError::user(format!(
+                "cannot read {}: no such file",
+                file.display()
+            )));
+        }
+        let s = self.restore_txn(file)?;
+        if s.documents >= super::COMPACT_AFTER as u64 {
+            self.keep_compact();
+        }
+        Ok(s)
+    }
+
+    fn restore_txn(&self, file: &Path) -> Result<BackupSummary> {
         let counts = self.vault.read()?.counts()?;
         let n: u64 = counts.values().sum();
         if n > 0 {

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use kith_core::interop::map::{self};
 use kith_core::interop::{write_vcard, WriteVersion};
@@ -19,6 +19,70 @@ use crate::store::{map_io, Reader, StoreError};
 pub struct ExportFilter {
     pub tags: Vec<String>,
     pub org: Option<String>,
+}
+
+/// The formats of `kith export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Vcard,
+    Json,
+    Markdown,
+}
+
+/// What an export was asked for (by `kith export` or the web UI).
+#[derive(Debug, Clone)]
+pub struct ExportRequest {
+    pub format: ExportFormat,
+    /// vCard 3.0 instead of 4.0.
+    pub vcard3: bool,
+    pub filter: ExportFilter,
+    /// The directory of a Markdown export (it writes one file per contact).
+    pub dir: Option<PathBuf>,
+}
+
+/// The rules of an export request, checked before any output is opened: `vcard3` only for
+/// vCard, no filter for JSON (it is the whole vault), a directory for Markdown.
+pub fn check_export(req: &ExportRequest) -> Result<()> {
+    if req.vcard3 && req.format != ExportFormat::Vcard {
+        return Err(AppError::user("--vcard3 only applies to --format vcard"));
+    }
+    if req.format == ExportFormat::Json && (!req.filter.tags.is_empty() || req.filter.org.is_some())
+    {
+        return Err(AppError::hint(
+            "--format json exports the whole vault; --tag and --org do not apply",
+            "use --format vcard or markdown for a filtered export",
+        ));
+    }
+    if req.format == ExportFormat::Markdown && req.dir.is_none() {
+        return Err(AppError::hint(
+            "--format markdown writes one file per contact and needs a directory",
+            "add -o DIR",
+        ));
+    }
+    Ok(())
+}
+
+impl App {
+    /// Runs an export request: vCard and JSON stream into `out` (`dest` names it in errors),
+    /// Markdown writes its directory. Returns the number of contacts (0 for JSON).
+    pub fn export(&self, req: &ExportRequest, out: &mut dyn Write, dest: &Path) -> Result<usize> {
+        check_export(req)?;
+        match req.format {
+            ExportFormat::Vcard => {
+                let version = if req.vcard3 {
+                    WriteVersion::V3_0
+                } else {
+                    WriteVersion::V4_0
+                };
+                self.export_vcard_to(&req.filter, version, out, dest)
+            }
+            ExportFormat::Json => self.export_json_to(out, dest).map(|()| 0),
+            ExportFormat::Markdown => {
+                let dir = req.dir.as_deref().expect("checked by check_export");
+                self.export_markdown(&req.filter, dir)
+            }
+        }
+    }
 }
 
 #[derive(Serialize)]

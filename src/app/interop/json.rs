@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use automerge::AutoCommit;
-use kith_core::index;
+use kith_core::index::{self, DocIndex};
 use kith_core::interop::map::{self};
 use kith_core::model::{self, Contact, Interaction, Note};
 use kith_core::{DocId, Kind};
@@ -42,6 +42,176 @@ struct VaultImport {
     opportunities: Vec<IdDoc<model::Opportunity>>,
 }
 
+type AmResult<T> = std::result::Result<T, automerge::AutomergeError>;
+
+/// One kind of document in kith's JSON export, as its import treats it.
+trait JsonDoc: Sized {
+    const KIND: Kind;
+    /// How the import summary names it.
+    fn label(&self) -> String;
+    /// When it was last changed in the file (0: unknown).
+    fn updated(&self) -> i64;
+    fn read(doc: &AutoCommit) -> Self;
+    /// Writes `self` over the vault's version; true when something changed.
+    fn write(doc: &mut AutoCommit, new: &Self, now: i64) -> AmResult<bool>;
+    /// Builds a new document holding `self` in one pass, returning its index entries (None:
+    /// the store derives them).
+    fn build(doc: &mut AutoCommit, new: &Self, now: i64) -> AmResult<Option<DocIndex>>;
+    /// The file's value combined with the vault's `mine`: what the import writes.
+    fn merged(&self, mine: Self) -> Self;
+}
+
+impl JsonDoc for Contact {
+    const KIND: Kind = Kind::Contact;
+    fn label(&self) -> String {
+        self.name.clone()
+    }
+    fn updated(&self) -> i64 {
+        self.updated
+    }
+    fn read(doc: &AutoCommit) -> Self {
+        model::read_contact(doc)
+    }
+    fn write(doc: &mut AutoCommit, new: &Self, now: i64) -> AmResult<bool> {
+        model::write_contact(doc, new, now)
+    }
+    fn build(doc: &mut AutoCommit, new: &Self, now: i64) -> AmResult<Option<DocIndex>> {
+        Ok(Some(index::contact_index(&model::new_contact(
+            doc, new, now,
+        )?)))
+    }
+    /// Merged as an import merges a card, plus the file's links and merge pointer.
+    fn merged(&self, mut mine: Self) -> Self {
+        map::merge_import(&mut mine, self);
+        for (k, link) in &self.links {
+            if !mine
+                .links
+                .values()
+                .any(|x| x.to == link.to && x.rel == link.rel)
+            {
+                let mut k = k.clone();
+                while mine.links.contains_key(&k) {
+                    k.push('0');
+                }
+                mine.links.insert(k, link.clone());
+            }
+        }
+        if mine.merged_into.is_empty() && !self.merged_into.is_empty() {
+            mine.merged_into = self.merged_into.clone();
+        }
+        mine
+    }
+}
+
+impl JsonDoc for Note {
+    const KIND: Kind = Kind::Note;
+    fn label(&self) -> String {
+        index::snippet(&self.body)
+    }
+    fn updated(&self) -> i64 {
+        self.updated
+    }
+    fn read(doc: &AutoCommit) -> Self {
+        model::read_note(doc)
+    }
+    fn write(doc: &mut AutoCommit, new: &Self, now: i64) -> AmResult<bool> {
+        model::write_note(doc, new, now)
+    }
+    fn build(doc: &mut AutoCommit, new: &Self, now: i64) -> AmResult<Option<DocIndex>> {
+        Ok(Some(index::note_index(&model::new_note(doc, new, now)?)))
+    }
+    /// The file's values; contacts and tags unioned.
+    fn merged(&self, mine: Self) -> Self {
+        let mut new = self.clone();
+        new.contacts.extend(mine.contacts);
+        new.tags.extend(mine.tags);
+        new
+    }
+}
+
+impl JsonDoc for Interaction {
+    const KIND: Kind = Kind::Interaction;
+    fn label(&self) -> String {
+        index::snippet(&self.summary)
+    }
+    fn updated(&self) -> i64 {
+        self.updated
+    }
+    fn read(doc: &AutoCommit) -> Self {
+        model::read_interaction(doc)
+    }
+    fn write(doc: &mut AutoCommit, new: &Self, now: i64) -> AmResult<bool> {
+        model::write_interaction(doc, new, now)
+    }
+    fn build(doc: &mut AutoCommit, new: &Self, now: i64) -> AmResult<Option<DocIndex>> {
+        Ok(Some(index::interaction_index(&model::new_interaction(
+            doc, new, now,
+        )?)))
+    }
+    /// The file's values; contacts unioned.
+    fn merged(&self, mine: Self) -> Self {
+        let mut new = self.clone();
+        new.contacts.extend(mine.contacts);
+        new
+    }
+}
+
+impl JsonDoc for model::Reminder {
+    const KIND: Kind = Kind::Reminder;
+    fn label(&self) -> String {
+        index::snippet(&self.text)
+    }
+    fn updated(&self) -> i64 {
+        self.updated
+    }
+    fn read(doc: &AutoCommit) -> Self {
+        model::read_reminder(doc)
+    }
+    fn write(doc: &mut AutoCommit, new: &Self, now: i64) -> AmResult<bool> {
+        model::write_reminder(doc, new, now)
+    }
+    fn build(doc: &mut AutoCommit, new: &Self, now: i64) -> AmResult<Option<DocIndex>> {
+        Ok(Some(index::reminder_index(&model::new_reminder(
+            doc, new, now,
+        )?)))
+    }
+    /// The file's values; the vault's contact kept when the file has none.
+    fn merged(&self, mine: Self) -> Self {
+        let mut new = self.clone();
+        if new.contact.is_none() {
+            new.contact = mine.contact;
+        }
+        new
+    }
+}
+
+impl JsonDoc for model::Opportunity {
+    const KIND: Kind = Kind::Opportunity;
+    fn label(&self) -> String {
+        index::snippet(&self.title)
+    }
+    fn updated(&self) -> i64 {
+        self.updated
+    }
+    fn read(doc: &AutoCommit) -> Self {
+        model::read_opportunity(doc)
+    }
+    fn write(doc: &mut AutoCommit, new: &Self, now: i64) -> AmResult<bool> {
+        model::write_opportunity(doc, new, now)
+    }
+    /// No one-pass builder for opportunities: written field by field, indexed by the store.
+    fn build(doc: &mut AutoCommit, new: &Self, now: i64) -> AmResult<Option<DocIndex>> {
+        model::write_opportunity(doc, new, now)?;
+        Ok(None)
+    }
+    /// The file's values; contacts unioned.
+    fn merged(&self, mine: Self) -> Self {
+        let mut new = self.clone();
+        new.contacts.extend(mine.contacts);
+        new
+    }
+}
+
 /// Imports kith's own JSON export: every document keeps its id, so links and the contacts of
 /// notes, interactions and reminders stay as they were. A document the vault lacks is created
 /// with the file's content and timestamps; a contact it has is merged as an import merges a
@@ -71,14 +241,61 @@ pub(super) fn import_json(
             "import it with the kith version that wrote it, or a newer one",
         )));
     }
-    let now = w.now();
-    let stamp = |updated: i64| if updated != 0 { updated } else { now };
     let total = v.contacts.len()
         + v.notes.len()
         + v.interactions.len()
         + v.reminders.len()
         + v.opportunities.len();
-    let record = |s: &mut ImportSummary, id: DocId, action: Action, label: String| {
+    import_kind(w, name, v.contacts, s)?;
+    import_kind(w, name, v.notes, s)?;
+    import_kind(w, name, v.interactions, s)?;
+    import_kind(w, name, v.reminders, s)?;
+    import_kind(w, name, v.opportunities, s)?;
+    Ok(total)
+}
+
+/// Imports one kind's documents of a JSON export (see [`import_json`]).
+fn import_kind<T: JsonDoc>(
+    w: &mut Writer,
+    name: &str,
+    docs: Vec<IdDoc<T>>,
+    s: &mut ImportSummary,
+) -> Result<(), Abort> {
+    let now = w.now();
+    for IdDoc { id, doc } in docs {
+        let label = doc.label();
+        let action = match w.load(id)? {
+            Some(l) if model::doc_kind(&l.doc) != Some(T::KIND) => {
+                return Err(Abort::Err(AppError::hint(
+                    format!(
+                        "{name}: document {id} is a {} in the file but not in this vault; nothing was imported",
+                        T::KIND.as_str()
+                    ),
+                    "import into another home (--home DIR)",
+                )));
+            }
+            Some(mut l) => {
+                let new = doc.merged(T::read(&l.doc));
+                if T::write(&mut l.doc, &new, now).map_err(am_err)? {
+                    w.save(l)?;
+                    Action::Updated
+                } else {
+                    Action::Unchanged
+                }
+            }
+            None => {
+                let mut l = w.create_with_id(id);
+                let stamp = match doc.updated() {
+                    0 => now,
+                    u => u,
+                };
+                match T::build(&mut l.doc, &doc, stamp).map_err(am_err)? {
+                    Some(ix) => w.save_indexed(l, Some(T::KIND), ix)?,
+                    None => w.save(l)?,
+                }
+                Action::Created
+            }
+        };
         match action {
             Action::Created => s.created += 1,
             Action::Updated => s.updated += 1,
@@ -91,165 +308,8 @@ pub(super) fn import_json(
             file: name.to_string(),
             line: 0,
         });
-    };
-    let wrong_kind = |id: DocId, want: Kind| {
-        AppError::hint(
-            format!(
-                "{name}: document {id} is a {} in the file but not in this vault; nothing was imported",
-                want.as_str()
-            ),
-            "import into another home (--home DIR)",
-        )
-    };
-    // Loads the vault's document `id`, or None when it has none; another kind is an error.
-    let existing =
-        |w: &Writer, id: DocId, kind: Kind| -> Result<Option<crate::store::Loaded>, Abort> {
-            match w.load(id)? {
-                Some(l) if model::doc_kind(&l.doc) == Some(kind) => Ok(Some(l)),
-                Some(_) => Err(Abort::Err(wrong_kind(id, kind))),
-                None => Ok(None),
-            }
-        };
-    for IdDoc { id, doc: c } in v.contacts {
-        let label = c.name.clone();
-        let action = match existing(w, id, Kind::Contact)? {
-            Some(mut l) => {
-                let mut mine = model::read_contact(&l.doc);
-                map::merge_import(&mut mine, &c);
-                for (k, link) in &c.links {
-                    if !mine
-                        .links
-                        .values()
-                        .any(|x| x.to == link.to && x.rel == link.rel)
-                    {
-                        let mut k = k.clone();
-                        while mine.links.contains_key(&k) {
-                            k.push('0');
-                        }
-                        mine.links.insert(k, link.clone());
-                    }
-                }
-                if mine.merged_into.is_empty() && !c.merged_into.is_empty() {
-                    mine.merged_into = c.merged_into.clone();
-                }
-                if model::write_contact(&mut l.doc, &mine, now).map_err(am_err)? {
-                    w.save(l)?;
-                    Action::Updated
-                } else {
-                    Action::Unchanged
-                }
-            }
-            None => {
-                let mut l = w.create_with_id(id);
-                let stored =
-                    model::new_contact(&mut l.doc, &c, stamp(c.updated)).map_err(am_err)?;
-                w.save_indexed(l, Some(Kind::Contact), index::contact_index(&stored))?;
-                Action::Created
-            }
-        };
-        record(s, id, action, label);
     }
-    for IdDoc { id, doc: n } in v.notes {
-        let label = kith_core::index::snippet(&n.body);
-        let action = match existing(w, id, Kind::Note)? {
-            Some(mut l) => {
-                let mut new = n.clone();
-                let old = model::read_note(&l.doc);
-                new.contacts.extend(old.contacts);
-                new.tags.extend(old.tags);
-                if model::write_note(&mut l.doc, &new, now).map_err(am_err)? {
-                    w.save(l)?;
-                    Action::Updated
-                } else {
-                    Action::Unchanged
-                }
-            }
-            None => {
-                let mut l = w.create_with_id(id);
-                let stored = model::new_note(&mut l.doc, &n, stamp(n.updated)).map_err(am_err)?;
-                w.save_indexed(l, Some(Kind::Note), index::note_index(&stored))?;
-                Action::Created
-            }
-        };
-        record(s, id, action, label);
-    }
-    for IdDoc { id, doc: i } in v.interactions {
-        let label = kith_core::index::snippet(&i.summary);
-        let action = match existing(w, id, Kind::Interaction)? {
-            Some(mut l) => {
-                let mut new = i.clone();
-                new.contacts
-                    .extend(model::read_interaction(&l.doc).contacts);
-                if model::write_interaction(&mut l.doc, &new, now).map_err(am_err)? {
-                    w.save(l)?;
-                    Action::Updated
-                } else {
-                    Action::Unchanged
-                }
-            }
-            None => {
-                let mut l = w.create_with_id(id);
-                let stored =
-                    model::new_interaction(&mut l.doc, &i, stamp(i.updated)).map_err(am_err)?;
-                w.save_indexed(
-                    l,
-                    Some(Kind::Interaction),
-                    index::interaction_index(&stored),
-                )?;
-                Action::Created
-            }
-        };
-        record(s, id, action, label);
-    }
-    for IdDoc { id, doc: r } in v.reminders {
-        let label = kith_core::index::snippet(&r.text);
-        let action = match existing(w, id, Kind::Reminder)? {
-            Some(mut l) => {
-                let mut new = r.clone();
-                if new.contact.is_none() {
-                    new.contact = model::read_reminder(&l.doc).contact;
-                }
-                if model::write_reminder(&mut l.doc, &new, now).map_err(am_err)? {
-                    w.save(l)?;
-                    Action::Updated
-                } else {
-                    Action::Unchanged
-                }
-            }
-            None => {
-                let mut l = w.create_with_id(id);
-                let stored =
-                    model::new_reminder(&mut l.doc, &r, stamp(r.updated)).map_err(am_err)?;
-                w.save_indexed(l, Some(Kind::Reminder), index::reminder_index(&stored))?;
-                Action::Created
-            }
-        };
-        record(s, id, action, label);
-    }
-    for IdDoc { id, doc: o } in v.opportunities {
-        let label = kith_core::index::snippet(&o.title);
-        let action = match existing(w, id, Kind::Opportunity)? {
-            Some(mut l) => {
-                let mut new = o.clone();
-                new.contacts
-                    .extend(model::read_opportunity(&l.doc).contacts);
-                if model::write_opportunity(&mut l.doc, &new, now).map_err(am_err)? {
-                    w.save(l)?;
-                    Action::Updated
-                } else {
-                    Action::Unchanged
-                }
-            }
-            None => {
-                let mut l = w.create_with_id(id);
-                model::write_opportunity(&mut l.doc, &o, stamp(o.updated)).map_err(am_err)?;
-                w.save(l)?;
-                Action::Created
-            }
-        };
-        record(s, id, action, label);
-    }
-    Ok(total)
+    Ok(())
 }
 
 /// One kind's documents in the JSON export, loaded (on two threads) and written one at a
