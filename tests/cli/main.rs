@@ -18,6 +18,7 @@ mod finish7;
 mod import;
 mod interop;
 mod io9;
+mod ioperf;
 mod items;
 mod keep;
 mod keep11;
