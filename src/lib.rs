@@ -9,7 +9,6 @@ pub mod atomic;
 pub mod cli;
 pub mod config;
 pub mod editbuf;
-pub mod interop;
 pub mod keep;
 pub mod net;
 /// The vault lives in its own crate (no network, no async); re-exported so `crate::store::...`

@@ -19,6 +19,7 @@ mod conflicts;
 mod contacts;
 mod due;
 mod edit;
+pub mod interop;
 mod items;
 mod search;
 mod set;

@@ -1,6 +1,6 @@
 //! Interop commands: import, export, merge, backup, restore.
 //!
-//! Invariant: handlers only parse, call one use case in `crate::interop` and render; the
+//! Invariant: handlers only parse, call one use case in `crate::app::interop` and render; the
 //! progress line goes to stderr, and only when stderr is a terminal.
 
 use std::io::IsTerminal;
@@ -8,12 +8,13 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
-use kith_core::interop::WriteVersion;
 
 use super::output::io_err;
 use super::{Ctx, Out};
+use crate::app::interop::{
+    self, Action, ExportFilter, ExportRequest, ImportOptions, Progress, Source,
+};
 use crate::app::{self, AppError};
-use crate::interop::{Action, ExportFilter, ImportOptions, Progress, Source};
 use crate::store::map_io;
 
 /// Import contacts. The format (vCard 2.1/3.0/4.0, Google Contacts CSV, LinkedIn
@@ -114,6 +115,7 @@ pub fn import(ctx: &Ctx, a: ImportArgs, out: &mut Out) -> Result<(), AppError> {
     Ok(())
 }
 
+/// The `--format` of `kith export`.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportFormat {
     Vcard,
@@ -161,55 +163,42 @@ fn write_output(
 
 pub fn export(ctx: &Ctx, a: ExportArgs, out: &mut Out) -> Result<(), AppError> {
     let app = ctx.open_read()?; // only reads: works on a vault that cannot be written
-    let filter = ExportFilter {
-        tags: a.tags,
-        org: a.org,
+    let format = match a.format {
+        ExportFormat::Vcard => interop::ExportFormat::Vcard,
+        ExportFormat::Json => interop::ExportFormat::Json,
+        ExportFormat::Markdown => interop::ExportFormat::Markdown,
     };
-    if a.vcard3 && a.format != ExportFormat::Vcard {
-        return Err(AppError::user("--vcard3 only applies to --format vcard"));
-    }
-    if a.format == ExportFormat::Json && (!filter.tags.is_empty() || filter.org.is_some()) {
-        return Err(AppError::hint(
-            "--format json exports the whole vault; --tag and --org do not apply",
-            "use --format vcard or markdown for a filtered export",
-        ));
-    }
-    let version = if a.vcard3 {
-        WriteVersion::V3_0
-    } else {
-        WriteVersion::V4_0
+    let req = ExportRequest {
+        format,
+        vcard3: a.vcard3,
+        filter: ExportFilter {
+            tags: a.tags,
+            org: a.org,
+        },
+        dir: (format == interop::ExportFormat::Markdown)
+            .then(|| a.output.clone())
+            .flatten(),
     };
-    // Both formats stream: to the file (moved into place when complete) or to stdout.
-    let run = |w: &mut dyn std::io::Write, dest: &std::path::Path| -> Result<usize, AppError> {
-        match a.format {
-            ExportFormat::Vcard => app.export_vcard_to(&filter, version, w, dest),
-            _ => app.export_json_to(w, dest).map(|()| 0),
+    interop::check_export(&req)?;
+    let stdout = std::path::Path::new("stdout");
+    match (&a.output, format) {
+        (Some(dir), interop::ExportFormat::Markdown) => {
+            let n = app.export(&req, &mut std::io::sink(), stdout)?;
+            out.note(format!("{n} contacts written to {}", dir.display()));
         }
-    };
-    if a.format == ExportFormat::Markdown {
-        let Some(dir) = a.output else {
-            return Err(AppError::hint(
-                "--format markdown writes one file per contact and needs a directory",
-                "add -o DIR",
-            ));
-        };
-        let n = app.export_markdown(&filter, &dir)?;
-        out.note(format!("{n} contacts written to {}", dir.display()));
-        return Ok(());
-    }
-    match &a.output {
-        Some(p) => {
+        // The file is moved into place only when the export is complete.
+        (Some(p), _) => {
             let mut count = 0;
             write_output(p, |w| {
-                count = run(w, p)?;
+                count = app.export(&req, w, p)?;
                 Ok(())
             })?;
-            if a.format == ExportFormat::Vcard {
+            if format == interop::ExportFormat::Vcard {
                 out.note(format!("{count} contacts written to {}", p.display()));
             }
         }
-        None => {
-            run(out.writer(), std::path::Path::new("stdout"))?;
+        (None, _) => {
+            app.export(&req, out.writer(), stdout)?;
         }
     }
     Ok(())
@@ -359,6 +348,7 @@ pub struct RestoreArgs {
 
 pub fn restore(ctx: &Ctx, a: RestoreArgs, out: &mut Out) -> Result<(), AppError> {
     if !a.file.exists() {
+        // Checked before opening, so a missing file never creates a home.
         return Err(AppError::user(format!(
             "cannot read {}: no such file",
             a.file.display()
@@ -366,9 +356,6 @@ pub fn restore(ctx: &Ctx, a: RestoreArgs, out: &mut Out) -> Result<(), AppError>
     }
     let mut app = ctx.open()?;
     let s = app.restore(&a.file)?;
-    if s.documents >= crate::interop::COMPACT_AFTER as u64 {
-        app.keep_compact();
-    }
     if ctx.json {
         return out.json(&s).map_err(io_err);
     }
