@@ -672,9 +672,15 @@ fn log_checked(
             }
         }
     }
-    app.log(&who, kind, on, summary).map_err(|e| {
+    // The same use case as `kith log` (one transaction, the date rule included); the "with"
+    // references were resolved above only to show their problems next to that field.
+    let refs: Vec<String> = who.iter().map(|c| c.to_hex()).collect();
+    app.log_refs(&refs, kind, on, false, summary).map_err(|e| {
+        let msg = e.to_string();
         Problem::of(
-            if e.to_string().contains("kind") {
+            if msg.contains("date") {
+                "on"
+            } else if msg.contains("kind") {
                 "kind"
             } else {
                 "summary"
@@ -694,8 +700,14 @@ async fn remind_post(State(st): St, Path(id): Path<String>, Form(f): Fields) -> 
         .with_app(move |app| {
             Ok((|| {
                 let due = app::parse_date(&due, app.today()).map_err(|e| Problem::of("due", e))?;
-                app.remind(id, due, &text)
-                    .map_err(|e| Problem::of("text", e))
+                app.remind_ref(&id.to_hex(), due, &text).map_err(|e| {
+                    let field = if e.to_string().contains("date") {
+                        "due"
+                    } else {
+                        "text"
+                    };
+                    Problem::of(field, e)
+                })
             })())
         })
         .await;
@@ -744,7 +756,7 @@ async fn done_post(State(st): St, Path(id): Path<String>, Form(f): Fields) -> Re
             } else {
                 Some(app::parse_date(&snooze, app.today())?)
             };
-            app.finish_reminder(id, until)
+            app.done_ref(&id.to_hex(), until)
         })
         .await;
     match res {
