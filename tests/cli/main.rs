@@ -21,6 +21,7 @@ mod io9;
 mod items;
 mod keep;
 mod keep11;
+mod keepperf;
 mod layout;
 mod maps;
 mod net;
