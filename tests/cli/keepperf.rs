@@ -147,7 +147,7 @@ fn a_format_7_vault_gets_the_keep_tables_when_opened() {
     {
         let mut b = redb::Builder::new();
         b.set_concurrency_mode(redb::ConcurrencyMode::MultiWriter);
-        let db = b.open(&t.vault()).unwrap();
+        let db = b.open(t.vault()).unwrap();
         let w = db.begin_write().unwrap();
         for name in ["ix_dates", "ix_contact_days"] {
             let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new(name);
