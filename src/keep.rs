@@ -7,9 +7,9 @@ pub mod graph;
 pub mod history;
 pub mod opp;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
-use kith_core::index::{self, date_term, lead_days};
+use kith_core::index::{self, date_term};
 use kith_core::model;
 use kith_core::time::{is_leap_year, Date, PartialDate, Span};
 use kith_core::DocId;
@@ -75,40 +75,42 @@ impl App {
         let today = self.today();
         let within_days = within.add_to(today).to_days() - today.to_days();
         let horizon = within_days.max(index::MAX_LEAD_DAYS as i32).min(366);
-        let mut ords: BTreeSet<u32> = BTreeSet::new();
+        // The first day of the horizon (days from today) on which each date term falls; 29
+        // February also falls on 28 February of a year that has none.
+        let mut first: HashMap<String, i32> = HashMap::new();
         for k in 0..=horizon {
             let d = today.add_days(k);
-            let mut terms = vec![date_term(d.month, d.day)];
+            first.entry(date_term(d.month, d.day)).or_insert(k);
             if d.month == 2 && d.day == 28 && !is_leap_year(d.year) {
-                terms.push(date_term(2, 29));
+                first.entry(date_term(2, 29)).or_insert(k);
             }
-            for term in terms {
-                for (ord, (lead, exact)) in r.postings_prefix(&term)? {
-                    if exact && (k <= i32::from(lead) || k <= within_days) {
-                        ords.insert(ord);
-                    }
+        }
+        // One range scan over every date term: a contact is in when the term's first day is
+        // within its lead time (the posting's weight) or within `within`.
+        let mut ords: BTreeSet<u32> = BTreeSet::new();
+        for (term, postings) in r.terms_with_prefix(index::DATE_TERM_PREFIX)? {
+            let Some(&k) = first.get(&term) else {
+                continue;
+            };
+            for (ord, lead) in postings {
+                if k <= i32::from(lead) || k <= within_days {
+                    ords.insert(ord);
                 }
             }
         }
+        let look = r.lookup()?;
         let mut out = Vec::new();
         for ord in ords {
             let Some(id) = r.id_of_ord(ord)? else {
                 continue;
             };
-            let Some(doc) = r.load(id)? else { continue };
-            let c = model::read_contact(&doc);
+            let Some(c) = look.contact(id)? else { continue };
             if c.archived || !c.merged_into.is_empty() {
                 continue;
             }
-            let reach = i32::from(lead_days(&c.lead)).max(within_days);
-            let dates = std::iter::once(("birthday".to_string(), c.birthday.clone())).chain(
-                c.dates.values().map(|d| {
-                    let label = d.label.trim();
-                    let label = if label.is_empty() { "date" } else { label };
-                    (label.to_string(), d.value.clone())
-                }),
-            );
-            for (label, value) in dates {
+            let Some(cd) = r.dates_of(id)? else { continue };
+            let reach = i32::from(cd.lead).max(within_days);
+            for (label, value) in cd.dates {
                 let Ok(p) = value.trim().parse::<PartialDate>() else {
                     continue;
                 };
@@ -394,29 +396,24 @@ impl App {
             overdue.push(line(id, Some(id), s.name, Some(day), why));
         }
 
-        // Fading ties and reconnections: contacts whose last contact is long enough ago.
+        // Fading ties and reconnections: contacts whose last contact is long enough ago, each
+        // with the day of every interaction (`ix_contact_days`, one row per contact). A
+        // contact's summary is read only when it makes a line.
         let mut fading = Vec::new();
-        let mut reconnect: Vec<(usize, i32, DigestLine)> = Vec::new();
-        for (id, last) in r.last_contacts()? {
+        // (interactions up to today, gap, id, last day) of each candidate to reconnect with.
+        let mut candidates: Vec<(usize, i32, DocId, i32)> = Vec::new();
+        for (id, days) in r.contact_days()? {
+            let Some(&last) = days.last() else { continue };
             let gap = today - last;
             if gap <= FADING_MIN_DAYS || listed.contains(&id) {
                 continue;
             }
-            let Some(s) = look.contact(id)? else { continue };
-            if s.archived || !s.merged_into.is_empty() {
-                continue;
-            }
-            let mut days = Vec::new();
-            for (item, kind) in r.timeline(id)? {
-                if kind != kith_core::Kind::Interaction {
-                    continue;
-                }
-                if let Some(i) = look.item(item)? {
-                    days.push(i.day);
-                }
-            }
             match rhythm(&days, today) {
                 Some(rh) if rh.fading() => {
+                    let Some(s) = look.contact(id)? else { continue };
+                    if s.archived || !s.merged_into.is_empty() {
+                        continue;
+                    }
                     let why = format!(
                         "last spoke {} ago; you used to talk every {} ({} interactions, median gap {} days)",
                         span_words(rh.current_gap),
@@ -432,21 +429,37 @@ impl App {
                 }
                 _ if gap > RECONNECT_AFTER_DAYS => {
                     let n = days.iter().filter(|d| **d <= today).count();
-                    if n == 0 {
-                        continue;
+                    if n > 0 {
+                        candidates.push((n, gap, id, last));
                     }
-                    let why = format!(
-                        "last contact {} ago ({} interaction{} logged)",
-                        span_words(gap),
-                        n,
-                        if n == 1 { "" } else { "s" }
-                    );
-                    reconnect.push((n, gap, line(id, Some(id), s.name, Some(last), why)));
                 }
                 _ => {}
             }
         }
         fading.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.name.cmp(&b.1.name)));
+        // The best candidates by (interactions, gap), all of those tied with the last one kept,
+        // then ordered by name too: the same as sorting every candidate by all three.
+        candidates.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
+        let mut reconnect: Vec<(usize, i32, DigestLine)> = Vec::new();
+        for (n, gap, id, last) in candidates {
+            if reconnect.len() >= RECONNECT_MAX {
+                let (bn, bgap, _) = &reconnect[RECONNECT_MAX - 1];
+                if (n, gap) != (*bn, *bgap) {
+                    break;
+                }
+            }
+            let Some(s) = look.contact(id)? else { continue };
+            if s.archived || !s.merged_into.is_empty() {
+                continue;
+            }
+            let why = format!(
+                "last contact {} ago ({} interaction{} logged)",
+                span_words(gap),
+                n,
+                if n == 1 { "" } else { "s" }
+            );
+            reconnect.push((n, gap, line(id, Some(id), s.name, Some(last), why)));
+        }
         reconnect.sort_by(|a, b| {
             b.0.cmp(&a.0)
                 .then(b.1.cmp(&a.1))

@@ -198,8 +198,7 @@ pub fn log(ctx: &Ctx, a: LogArgs, out: &mut Out) -> Result<(), AppError> {
         ));
     };
     let app = ctx.open()?;
-    let ids = resolve_all(&app, &split.refs)?;
-    let id = app.log(&ids, &a.kind, on, &text)?;
+    let id = app.log_refs(&split.refs, &a.kind, on, a.planned, &text)?;
     if ctx.json {
         out.json(&serde_json::json!({ "id": id })).map_err(io_err)
     } else {
@@ -276,8 +275,7 @@ pub fn remind(ctx: &Ctx, a: RemindArgs, out: &mut Out) -> Result<(), AppError> {
     };
     app::check_reminder_date(due, ctx.today)?;
     let app = ctx.open()?;
-    let id = app::resolve_contact(&app.vault.read()?, &a.contact)?;
-    let rid = app.remind(id, due, &a.text)?;
+    let rid = app.remind_ref(&a.contact, due, &a.text)?;
     if ctx.json {
         out.json(&serde_json::json!({ "id": rid, "due": due }))
             .map_err(io_err)
@@ -341,11 +339,10 @@ pub fn done(ctx: &Ctx, a: DoneArgs, out: &mut Out) -> Result<(), AppError> {
         None => None,
     };
     let app = ctx.open()?;
-    let id = app::resolve_reminder(&app.vault.read()?, &a.reminder, ctx.today)?;
-    let text = app.finish_reminder(id, snooze)?;
-    match snooze {
-        Some(d) => out.note(format!("snoozed until {d}: {text}")),
-        None => out.note(format!("done: {text}")),
+    let f = app.done_ref(&a.reminder, snooze)?;
+    match f.snoozed_until {
+        Some(d) => out.note(format!("snoozed until {d}: {}", f.text)),
+        None => out.note(format!("done: {}", f.text)),
     }
     Ok(())
 }

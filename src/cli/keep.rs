@@ -87,8 +87,13 @@ pub fn give(ctx: &Ctx, a: GiveArgs, direction: &str, out: &mut Out) -> Result<()
         ));
     }
     let app = ctx.open()?;
-    let who = app::resolve_contact(&app.vault.read()?, &a.contact)?;
-    let id = app.log(&[who], direction, on, a.text.trim())?;
+    let id = app.log_refs(
+        std::slice::from_ref(&a.contact),
+        direction,
+        on,
+        false,
+        a.text.trim(),
+    )?;
     if ctx.json {
         out.json(&serde_json::json!({ "id": id })).map_err(io_err)
     } else {

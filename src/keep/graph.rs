@@ -117,8 +117,8 @@ impl App {
                 tags: s.tags.clone(),
             });
         }
-        // Links, from the link terms.
-        let ords = r.ord_ids()?;
+        // Links, from the link terms; each ordinal resolved once.
+        let mut ords: HashMap<u32, Option<DocId>> = HashMap::new();
         let mut links: BTreeSet<(DocId, DocId, String)> = BTreeSet::new();
         for (term, postings) in r.terms_with_prefix(LINK_TERM_PREFIX)? {
             let Some((to, rel)) = parse_link_term(&term) else {
@@ -128,9 +128,17 @@ impl App {
                 continue;
             }
             for (ord, _) in postings {
-                if let Some(from) = ords.get(&ord) {
-                    if *from != to && people.contains_key(from) {
-                        links.insert((*from, to, rel.to_string()));
+                let from = match ords.get(&ord) {
+                    Some(f) => *f,
+                    None => {
+                        let f = r.id_of_ord(ord)?;
+                        ords.insert(ord, f);
+                        f
+                    }
+                };
+                if let Some(from) = from {
+                    if from != to && people.contains_key(&from) {
+                        links.insert((from, to, rel.to_string()));
                     }
                 }
             }
@@ -178,19 +186,21 @@ impl App {
         }
         // Met together.
         let mut met: BTreeMap<(DocId, DocId), u32> = BTreeMap::new();
-        for (_, it) in r.all_items()? {
+        let mut cs: Vec<DocId> = Vec::new();
+        r.scan_items(|_, it| {
             if it.kind != Kind::Interaction || it.contacts.len() < 2 {
-                continue;
+                return;
             }
             if it.contacts.len() > MET_TOGETHER_MAX {
-                continue;
+                return;
             }
-            let mut cs: Vec<DocId> = it
-                .contacts
-                .iter()
-                .copied()
-                .filter(|c| people.contains_key(c))
-                .collect();
+            cs.clear();
+            cs.extend(
+                it.contacts
+                    .iter()
+                    .filter_map(|c| c.parse::<DocId>().ok())
+                    .filter(|c| people.contains_key(c)),
+            );
             cs.sort();
             cs.dedup();
             for i in 0..cs.len() {
@@ -198,7 +208,7 @@ impl App {
                     *met.entry((cs[i], cs[j])).or_insert(0) += 1;
                 }
             }
-        }
+        })?;
         for ((a, b), n) in met {
             g.edges.push(Edge {
                 from: a.to_hex(),
@@ -429,28 +439,28 @@ impl App {
         }
         months.reverse();
         let mut per_month: BTreeMap<(i32, u8), u32> = months.iter().map(|k| (*k, 0)).collect();
-        let mut per_contact: HashMap<DocId, (u32, i32)> = HashMap::new();
-        for (_, it) in r.all_items()? {
-            match it.kind {
-                Kind::Note => notes += 1,
-                Kind::Reminder if !it.done => reminders_open += 1,
-                Kind::Opportunity => opportunities += 1,
-                Kind::Interaction => {
-                    interactions += 1;
-                    if it.day > today {
-                        continue;
-                    }
+        r.scan_items(|_, it| match it.kind {
+            Kind::Note => notes += 1,
+            Kind::Reminder if !it.done => reminders_open += 1,
+            Kind::Opportunity => opportunities += 1,
+            Kind::Interaction => {
+                interactions += 1;
+                if it.day <= today {
                     let d = Date::from_days(it.day);
                     if let Some(n) = per_month.get_mut(&(d.year, d.month)) {
                         *n += 1;
                     }
-                    for c in &it.contacts {
-                        let e = per_contact.entry(*c).or_insert((0, i32::MIN));
-                        e.0 += 1;
-                        e.1 = e.1.max(it.day);
-                    }
                 }
-                _ => {}
+            }
+            _ => {}
+        })?;
+        // Interactions up to today and the last of them, per contact (`ix_contact_days`).
+        let mut per_contact: HashMap<DocId, (u32, i32)> = HashMap::new();
+        for (id, days) in r.contact_days()? {
+            let past = days.iter().filter(|d| **d <= today);
+            let n = past.clone().count() as u32;
+            if let Some(last) = past.max() {
+                per_contact.insert(id, (n, *last));
             }
         }
         let mut strongest: Vec<Tie> = per_contact

@@ -23,6 +23,7 @@ mod ioperf;
 mod items;
 mod keep;
 mod keep11;
+mod keepperf;
 mod layout;
 mod maps;
 mod net;

@@ -91,6 +91,20 @@ pub struct ItemSummary {
 
 pub const SNIPPET_CHARS: usize = 100;
 
+/// An [`ItemSummary`] decoded without copying its strings (contacts stay hex text): the same
+/// fields in the same order, so it reads the same serialized bytes (for scanning every item).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct ItemSummaryRef<'a> {
+    pub kind: Kind,
+    pub day: i32,
+    pub created: i64,
+    #[serde(borrow)]
+    pub contacts: Vec<&'a str>,
+    pub label: &'a str,
+    pub snippet: &'a str,
+    pub done: bool,
+}
+
 /// Everything one document contributes to the derived tables.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DocIndex {
@@ -107,6 +121,19 @@ pub struct DocIndex {
     pub uids: BTreeSet<String>,
     /// Open reminder: the day it is due (or its snooze end).
     pub due_day: Option<i32>,
+    /// Contacts (not archived, not merged) with a date that matters: the `ix_dates` row.
+    pub dates: Option<ContactDates>,
+}
+
+/// A contact's dates that matter as `kith due` and `kith digest` read them (the `ix_dates`
+/// table), so they load no document: its lead time and each date whose value is a date.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactDates {
+    /// Lead time in days ([`lead_days`]).
+    pub lead: u8,
+    /// (label, value as stored): `birthday` first, then the contact's dates in key order, each
+    /// labelled by its trimmed label (`date` when it has none).
+    pub dates: Vec<(String, String)>,
 }
 
 fn add_terms(terms: &mut BTreeMap<String, u8>, text: &str, w: u8) {
@@ -255,11 +282,21 @@ pub fn contact_index(c: &model::Contact) -> DocIndex {
     }
     if !c.archived && c.merged_into.is_empty() {
         let lead = lead_days(&c.lead);
-        for value in std::iter::once(&c.birthday).chain(c.dates.values().map(|d| &d.value)) {
+        let labelled =
+            std::iter::once(("birthday", &c.birthday)).chain(c.dates.values().map(|d| {
+                let label = d.label.trim();
+                (if label.is_empty() { "date" } else { label }, &d.value)
+            }));
+        let mut dates = Vec::new();
+        for (label, value) in labelled {
             if let Some(term) = date_term_of(value) {
                 let e = ix.terms.entry(term).or_insert(0);
                 *e = (*e).max(lead);
+                dates.push((label.to_string(), value.clone()));
             }
+        }
+        if !dates.is_empty() {
+            ix.dates = Some(ContactDates { lead, dates });
         }
     }
     for l in c.links.values() {
@@ -532,13 +569,41 @@ mod tests {
                 label: "anniversary".into(),
             },
         );
+        c.dates.insert(
+            "b".into(),
+            model::Labeled {
+                value: "not a date".into(),
+                label: "junk".into(),
+            },
+        );
+        c.dates.insert(
+            "c".into(),
+            model::Labeled {
+                value: "2001-02-03".into(),
+                label: "  ".into(),
+            },
+        );
         model::write_contact(&mut doc, &c, 0).unwrap();
         let ix = derive(&doc).1;
         assert_eq!(ix.terms.get(&date_term(12, 9)), Some(&DEFAULT_LEAD_DAYS));
         assert_eq!(ix.terms.get(&date_term(5, 1)), Some(&DEFAULT_LEAD_DAYS));
+        // The `ix_dates` row: birthday first, then the dates that are dates, in key order.
+        let pair = |l: &str, v: &str| (l.to_string(), v.to_string());
+        assert_eq!(
+            ix.dates,
+            Some(ContactDates {
+                lead: DEFAULT_LEAD_DAYS,
+                dates: vec![
+                    pair("birthday", "1906-12-09"),
+                    pair("anniversary", "--05-01"),
+                    pair("date", "2001-02-03"),
+                ],
+            })
+        );
         c.lead = "2w".into();
         model::write_contact(&mut doc, &c, 1).unwrap();
         assert_eq!(derive(&doc).1.terms.get(&date_term(12, 9)), Some(&14));
+        assert_eq!(derive(&doc).1.dates.map(|d| d.lead), Some(14));
         c.archived = true;
         model::write_contact(&mut doc, &c, 2).unwrap();
         assert!(!derive(&doc)
@@ -546,6 +611,7 @@ mod tests {
             .terms
             .keys()
             .any(|t| t.starts_with(DATE_TERM_PREFIX)));
+        assert_eq!(derive(&doc).1.dates, None);
         assert_eq!(lead_days("1y"), 255);
         assert_eq!(lead_days("1d"), 1);
         assert_eq!(lead_days("junk"), DEFAULT_LEAD_DAYS);

@@ -177,6 +177,19 @@ impl Writer {
                 None => {}
             }
         }
+        // Dates that matter.
+        if before.dates != after.dates {
+            let mut t = wt!(self, DATES);
+            match &after.dates {
+                Some(d) => {
+                    t.insert(me, enc(d).as_slice())
+                        .map_err(|e| map_redb(&p, e))?;
+                }
+                None => {
+                    t.remove(me).map_err(|e| map_redb(&p, e))?;
+                }
+            }
+        }
         // Lookup keys.
         for (def, b, a) in [
             (NAMES, &before.names, &after.names),
@@ -281,6 +294,7 @@ impl Writer {
         let p = self.path.clone();
         // Only contacts that exist have a last-contact day and a cadence entry.
         let summary = self.contact(DocId(c))?;
+        let mut days: Vec<i32> = Vec::new();
         let last = if summary.is_none() {
             None
         } else {
@@ -288,15 +302,14 @@ impl Writer {
             let range = t
                 .range((c, i32::MIN, i64::MIN, [0u8; 16])..=(c, i32::MAX, i64::MAX, [0xff; 16]))
                 .map_err(|e| map_redb(&p, e))?;
-            let mut found = None;
-            for row in range.rev() {
+            for row in range {
                 let (k, v) = row.map_err(|e| map_redb(&p, e))?;
                 if v.value() == Kind::Interaction.code() {
-                    found = Some(k.value().1);
-                    break;
+                    days.push(k.value().1);
                 }
             }
-            found
+            // Timeline keys are in day order, so the last is the newest.
+            days.last().copied()
         };
         {
             let mut t = wt!(self, LAST_CONTACT);
@@ -307,6 +320,13 @@ impl Writer {
                 None => {
                     t.remove(c).map_err(|e| map_redb(&p, e))?;
                 }
+            }
+            let mut t = wt!(self, CONTACT_DAYS);
+            if days.is_empty() {
+                t.remove(c).map_err(|e| map_redb(&p, e))?;
+            } else {
+                let bytes: Vec<u8> = days.iter().flat_map(|d| d.to_le_bytes()).collect();
+                t.insert(c, bytes.as_slice()).map_err(|e| map_redb(&p, e))?;
             }
         }
         let due = summary.as_ref().and_then(|s| index::cadence_due(s, last));

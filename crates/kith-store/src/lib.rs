@@ -46,6 +46,7 @@ macro_rules! wt {
 mod chunks;
 mod deletion;
 mod indexing;
+mod keep;
 pub mod notify;
 mod open;
 mod origin;
@@ -58,6 +59,7 @@ mod terms;
 mod txn;
 
 pub use chunks::*;
+pub use keep::decode_days;
 pub use open::*;
 pub use origin::*;
 pub use postings::*;
@@ -69,7 +71,7 @@ pub use terms::TermPostings;
 pub use txn::*;
 
 /// Version of the table layout; bumped with a migration for every change.
-pub const FORMAT_VERSION: u32 = 7;
+pub const FORMAT_VERSION: u32 = 8;
 
 /// Compaction rule: when the incremental chunks of a document add up to more bytes than its
 /// snapshot, or number more than this, they are replaced by one fresh snapshot.

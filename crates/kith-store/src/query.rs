@@ -113,7 +113,7 @@ impl Reader {
     /// Every contact summary, in id order.
     pub fn contacts(&self) -> Result<Vec<(DocId, ContactSummary)>> {
         let t = rt!(self, CONTACTS);
-        let mut out = Vec::with_capacity(t.len().unwrap_or(0) as usize);
+        let mut out = Vec::with_capacity(capacity_hint(t.len()));
         for row in t.iter().map_err(|e| self.e(e))? {
             let (k, v) = row.map_err(|e| self.e(e))?;
             out.push((DocId(k.value()), dec(v.value(), "contact summary")?));
@@ -125,7 +125,7 @@ impl Reader {
     /// each with [`decode_contact`]): listing every contact then costs no allocation per field.
     pub fn contacts_encoded(&self) -> Result<EncodedContacts> {
         let t = rt!(self, CONTACTS);
-        let n = t.len().unwrap_or(0) as usize;
+        let n = capacity_hint(t.len());
         let mut out = EncodedContacts {
             bytes: Vec::with_capacity(n * 128),
             entries: Vec::with_capacity(n),
@@ -211,7 +211,7 @@ impl Reader {
     /// Every contact's last-contact day, in id order.
     pub fn last_contacts(&self) -> Result<Vec<(DocId, i32)>> {
         let t = rt!(self, LAST_CONTACT);
-        let mut out = Vec::with_capacity(t.len().unwrap_or(0) as usize);
+        let mut out = Vec::with_capacity(capacity_hint(t.len()));
         for row in t.iter().map_err(|e| self.e(e))? {
             let (k, v) = row.map_err(|e| self.e(e))?;
             out.push((DocId(k.value()), v.value()));
@@ -472,4 +472,12 @@ pub(crate) fn q_change_seq<T: OpenTable>(txn: &T, p: &Path) -> Result<u64> {
         v.and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes))
             .unwrap_or(0),
     )
+}
+
+/// A table's row count as a preallocation hint, capped: the count is read from the file, and a
+/// damaged file can claim billions of rows (a bit flip in a length made `kith list` try to
+/// allocate 64 GiB and abort, tests/cli/storage.rs). Beyond the cap vectors grow as rows come.
+pub(crate) fn capacity_hint(len: std::result::Result<u64, redb::StorageError>) -> usize {
+    const CAP: u64 = 1 << 18;
+    len.unwrap_or(0).min(CAP) as usize
 }

@@ -66,6 +66,11 @@ tables! {
     DUE: (i32, Id) => &[u8] = "ix_due", Derived;
     CADENCE: (i32, Id) => () = "ix_cadence", Derived;
     CADENCE_OF: Id => i32 = "ix_cadence_of", Derived;
+    /// Dates that matter of a contact (postcard `ContactDates`): `kith due`/`digest` read them.
+    DATES: Id => &[u8] = "ix_dates", Derived;
+    /// The day of every interaction with a contact (i32 LE each, ascending, one per
+    /// interaction): the digest's rhythms and `kith stats` read them.
+    CONTACT_DAYS: Id => &[u8] = "ix_contact_days", Derived;
     BUCKETS: u8 => [u8; 16] = "ix_buckets", Derived;
     /// Documents deleted for good: derived from the tombstone document (docs/design/deletion.md).
     TOMBSTONES: Id => &[u8] = "ix_tombstones", Derived;

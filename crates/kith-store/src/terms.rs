@@ -8,6 +8,7 @@ use redb::{ReadableTable, ReadableTableMetadata};
 use kith_core::index::ItemSummary;
 use kith_core::DocId;
 
+use crate::query::capacity_hint;
 use crate::tables::{ITEMS, ORDS, POSTINGS};
 use crate::{dec, decode_postings, map_redb, Reader, Result};
 
@@ -34,7 +35,7 @@ impl Reader {
     /// Every item summary (notes, interactions, reminders, opportunities), in id order.
     pub fn all_items(&self) -> Result<Vec<(DocId, ItemSummary)>> {
         let t = rt!(self, ITEMS);
-        let mut out = Vec::with_capacity(t.len().unwrap_or(0) as usize);
+        let mut out = Vec::with_capacity(capacity_hint(t.len()));
         for row in t.iter().map_err(|e| self.e(e))? {
             let (k, v) = row.map_err(|e| self.e(e))?;
             out.push((DocId(k.value()), dec(v.value(), "item summary")?));
@@ -45,7 +46,7 @@ impl Reader {
     /// Every ordinal -> document id, for resolving many posting entries at once.
     pub fn ord_ids(&self) -> Result<std::collections::HashMap<u32, DocId>> {
         let t = rt!(self, ORDS);
-        let mut out = std::collections::HashMap::with_capacity(t.len().unwrap_or(0) as usize);
+        let mut out = std::collections::HashMap::with_capacity(capacity_hint(t.len()));
         for row in t.iter().map_err(|e| self.e(e))? {
             let (k, v) = row.map_err(|e| self.e(e))?;
             out.insert(k.value(), DocId(v.value()));
