@@ -347,6 +347,14 @@ impl App {
         self.intros_pending(r)
     }
 
+    /// `kith promise` as one use case: the date rule (today or later), the contact resolved
+    /// and the promise written.
+    pub fn promise_ref(&self, contact: &str, by: Date, text: &str) -> Result<DocId> {
+        crate::app::check_reminder_date(by, self.today())?;
+        let id = crate::app::resolve_contact(&self.vault.read()?, contact)?;
+        self.promise(id, by, text)
+    }
+
     /// `kith promise REF TEXT`: a reminder whose text starts with [`PROMISE_PREFIX`].
     pub fn promise(&self, contact: DocId, by: Date, text: &str) -> Result<DocId> {
         let text = text.trim();

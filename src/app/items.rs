@@ -66,6 +66,19 @@ impl App {
         })
     }
 
+    /// Contacts resolved from references as typed (duplicates dropped), in order.
+    pub fn resolve_contacts(&self, refs: &[String]) -> Result<Vec<DocId>> {
+        resolve_refs(&self.vault.read()?, refs)
+    }
+
+    /// `kith note` as one use case: the references resolved (duplicates dropped) and the note
+    /// checked and written, in one write transaction. (The CLI resolves the references once
+    /// before opening $EDITOR too, only to fail before the user types.)
+    pub fn note_refs(&self, refs: &[String], body: &str, tags: &[String]) -> Result<DocId> {
+        let ids = resolve_refs(&self.vault.read()?, refs)?;
+        self.add_note(&ids, body, tags)
+    }
+
     /// Writes an interaction with contacts already resolved, with no rule about its date (for
     /// tests and tools that write history); commands use [`App::log_refs`].
     pub fn log(&self, contacts: &[DocId], kind: &str, on: Date, summary: &str) -> Result<DocId> {

@@ -4,23 +4,10 @@ use std::io::Read;
 
 use clap::Args;
 use kith_core::time::Date;
-use kith_core::DocId;
 
 use super::output::io_err;
 use super::{Ctx, Out};
 use crate::app::{self, App, AppError};
-
-fn resolve_all(app: &App, refs: &[String]) -> Result<Vec<DocId>, AppError> {
-    let r = app.vault.read()?;
-    let mut ids = Vec::new();
-    for x in refs {
-        let id = app::resolve_contact(&r, x)?;
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
-    Ok(ids)
-}
 
 #[derive(Args, Debug)]
 pub struct NoteArgs {
@@ -132,7 +119,8 @@ pub fn note(ctx: &Ctx, a: NoteArgs, out: &mut Out) -> Result<(), AppError> {
         }
         t => t,
     };
-    let ids = resolve_all(&app, &refs)?;
+    // Fail on a bad reference before $EDITOR opens; the write resolves them again.
+    app.resolve_contacts(&refs)?;
     let body = match text {
         Some(t) => t,
         None => {
@@ -152,7 +140,7 @@ pub fn note(ctx: &Ctx, a: NoteArgs, out: &mut Out) -> Result<(), AppError> {
                 .to_string()
         }
     };
-    let id = app.add_note(&ids, &body, &a.tags)?;
+    let id = app.note_refs(&refs, &body, &a.tags)?;
     if ctx.json {
         out.json(&serde_json::json!({ "id": id })).map_err(io_err)
     } else {

@@ -146,10 +146,8 @@ pub fn promise(ctx: &Ctx, a: PromiseArgs, out: &mut Out) -> Result<(), AppError>
         (None, Some(s)) => app::parse_span(s)?.add_to(ctx.today),
         (None, None) => return Err(AppError::user("give --by DATE or --in DURATION")),
     };
-    app::check_reminder_date(by, ctx.today)?;
     let app = ctx.open()?;
-    let id = app::resolve_contact(&app.vault.read()?, &a.contact)?;
-    let rid = app.promise(id, by, &a.text)?;
+    let rid = app.promise_ref(&a.contact, by, &a.text)?;
     if ctx.json {
         out.json(&serde_json::json!({ "id": rid, "due": by }))
             .map_err(io_err)
