@@ -773,7 +773,24 @@ impl Sharing<'_> {
         };
         let mut out = Vec::new();
         let r = self.vault.read()?;
-        for id in r.ids_of_kind(kith_core::Kind::Contact)? {
+        // Candidates from the full-text index: the documents in which every query word is a
+        // prefix of some term. Org, title and help are all indexed terms, so every contact
+        // that can score is among them; only those are loaded (not every contact).
+        let mut candidates: Option<std::collections::BTreeSet<u32>> = None;
+        for w in &words {
+            let hits: std::collections::BTreeSet<u32> = r.postings_prefix(w)?.into_keys().collect();
+            candidates = Some(match candidates {
+                None => hits,
+                Some(prev) => prev.intersection(&hits).copied().collect(),
+            });
+        }
+        for ord in candidates.unwrap_or_default() {
+            let Some(id) = r.id_of_ord(ord)? else {
+                continue;
+            };
+            if r.contact(id)?.is_none() {
+                continue; // a note, an interaction...: not a contact
+            }
             let Some(doc) = r.load(id)? else { continue };
             let c = model::read_contact(&doc);
             if c.archived || !c.merged_into.is_empty() {

@@ -481,3 +481,39 @@ fn a_planned_meeting_resets_the_keep_in_touch_clock_on_its_date() {
     let tl: Value = serde_json::from_str(&o.stdout).unwrap();
     assert!(tl[0].get("planned").is_none(), "{tl}");
 }
+
+/// `help` ("how they could help") is indexed (storage format 9): `search` finds a contact by
+/// it, and `who-knows` ranks by it while loading only the contacts the index names.
+#[test]
+fn search_and_who_knows_find_a_contact_by_how_they_could_help() {
+    let t = TestEnv::new();
+    t.add("Ada Lovelace", &["--org", "Analytical"]);
+    t.add("Grace Hopper", &["--org", "Navy"]);
+    t.add("Mary Somerville", &[]);
+    t.ok(&["set", "Grace", "help", "introductions to compiler people"]);
+    t.ok(&["set", "Mary", "help", "compilers? no: astronomy"]);
+    let v = t.json(&["search", "introductions"]);
+    assert_eq!(v["total"], 1, "{v}");
+    assert_eq!(v["hits"][0]["title"], "Grace Hopper", "{v}");
+    // Two words, both must match: org or title or help.
+    let who = t.json(&["who-knows", "compil"]);
+    let names: Vec<&str> = who
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{who}");
+    assert!(names.contains(&"Grace Hopper") && names.contains(&"Mary Somerville"));
+    let who = t.json(&["who-knows", "compiler", "introductions"]);
+    assert_eq!(who.as_array().unwrap().len(), 1, "{who}");
+    assert_eq!(who[0]["name"], "Grace Hopper", "{who}");
+    // A word only in a name is not a reason someone knows: Ada is not returned for "ada".
+    let o = t.run(&["--json", "who-knows", "ada"]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert_eq!(o.stdout.trim(), "[]", "{o:?}");
+    assert!(o.stderr.contains("nobody known matches 'ada'"), "{o:?}");
+    // A word in an org ranks the contact too.
+    let who = t.json(&["who-knows", "navy"]);
+    assert_eq!(who[0]["name"], "Grace Hopper", "{who}");
+}

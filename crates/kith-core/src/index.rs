@@ -256,6 +256,8 @@ pub fn contact_index(c: &model::Contact) -> DocIndex {
         add_terms(t, tag, weight::TAG);
     }
     add_terms(t, &c.met, weight::TEXT_SHORT);
+    // "How they could help": `kith search` and `kith who-knows` find a contact by it.
+    add_terms(t, &c.help, weight::TEXT_SHORT);
     for v in c.custom.values() {
         add_terms(t, v, weight::TEXT_SHORT);
     }
@@ -500,6 +502,7 @@ mod tests {
             },
         );
         c.tags.insert("climbing".into());
+        c.help = "intros to Analysts".into();
         c.every = "30d".into();
         model::write_contact(&mut doc, &c, 86_400_000 * 3).unwrap();
         let (kind, ix) = derive(&doc);
@@ -508,6 +511,7 @@ mod tests {
         assert_eq!(ix.terms.get("angstrom"), Some(&weight::NAME));
         assert_eq!(ix.terms.get("example"), Some(&weight::EMAIL));
         assert_eq!(ix.terms.get("climbing"), Some(&weight::TAG));
+        assert_eq!(ix.terms.get("analysts"), Some(&weight::TEXT_SHORT));
         assert!(ix.emails.contains("zoe@example.com"));
         assert!(ix.phones.contains("+15550109999"));
         assert_eq!(ix.terms.get("15550109999"), Some(&weight::PHONE));

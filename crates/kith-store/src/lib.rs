@@ -71,7 +71,7 @@ pub use terms::TermPostings;
 pub use txn::*;
 
 /// Version of the table layout; bumped with a migration for every change.
-pub const FORMAT_VERSION: u32 = 8;
+pub const FORMAT_VERSION: u32 = 9;
 
 /// Compaction rule: when the incremental chunks of a document add up to more bytes than its
 /// snapshot, or number more than this, they are replaced by one fresh snapshot.
