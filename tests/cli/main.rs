@@ -19,7 +19,6 @@ mod import;
 mod interop;
 mod intro;
 mod io9;
-mod ioperf;
 mod items;
 mod keep;
 mod keep11;
