@@ -19,6 +19,7 @@ mod import;
 mod interop;
 mod intro;
 mod io9;
+mod ioperf;
 mod items;
 mod keep;
 mod keep11;

@@ -42,6 +42,11 @@ pub struct Space {
 pub const SPARSE_RATIO: u64 = 2;
 /// ...and at least this large (small vaults are not worth the rewrite).
 pub const SPARSE_MIN_BYTES: u64 = 4 << 20;
+/// A write that leaves the file this many halves of its size at the last space check (3: half
+/// as large again) has the vault check it when the handle is dropped ([`Vault::keep_compact`]).
+pub const GROWTH_HALVES: u64 = 3;
+/// The `meta` key holding the file size (u64 LE) after the last space check.
+pub const SPACE_CHECKED: &str = "space_checked";
 
 /// A document loaded for editing, with the index it had before the edit.
 pub struct Loaded {
@@ -63,6 +68,12 @@ impl Vault {
         let txn = self.begin_write()?;
         repack_all(&txn, &p)?;
         txn.commit().map_err(|e| map_redb(&p, e))?;
+        self.shrink()
+    }
+
+    /// Moves the pages in use to the front of the file and truncates it (redb's `compact`).
+    fn shrink(&mut self) -> Result<()> {
+        let p = self.path.clone();
         let Db::Rw(db) = &mut self.db else {
             return Err(StoreError::Internal(
                 "the vault was opened read-only".into(),
@@ -102,12 +113,68 @@ impl Vault {
     /// [`SPARSE_MIN_BYTES`], it is rewritten densely and shrunk ([`Vault::optimize`]). Returns
     /// the space before and, when it compacted, after.
     pub fn compact_if_sparse(&mut self) -> Result<(Space, Option<Space>)> {
+        // A check is running: dropping the handle need not run another.
+        self.grown
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         let before = self.space()?;
         if before.file < SPARSE_MIN_BYTES || before.file <= SPARSE_RATIO * before.stored {
             return Ok((before, None));
         }
         self.optimize()?;
         Ok((before, Some(self.space()?)))
+    }
+
+    /// After a commit: marks the handle for a space check when the file is at least
+    /// [`SPARSE_MIN_BYTES`] and half as large again as at the last check. Costs a `stat` (and,
+    /// for a large file, one `meta` read); never fails the write that called it.
+    pub(crate) fn note_growth(&self) {
+        let size = file_size(&self.path);
+        if size < SPARSE_MIN_BYTES || self.grown.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let checked = self.space_checked().unwrap_or(0);
+        if 2 * size >= GROWTH_HALVES * checked {
+            self.grown.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// The file size recorded at the last space check (0: never checked).
+    fn space_checked(&self) -> Result<u64> {
+        let r = self.begin_read()?;
+        let t = match r.open_table(META) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+            Err(e) => return Err(map_redb(&self.path, e)),
+        };
+        let v = t.get(SPACE_CHECKED).map_err(|e| map_redb(&self.path, e))?;
+        Ok(
+            v.and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes))
+                .unwrap_or(0),
+        )
+    }
+
+    /// Keeps the file compact: compacts it when sparse ([`Vault::compact_if_sparse`]) and
+    /// records the size it then has, so the next check waits until the file has grown by half
+    /// again (the cost of checking stays proportional to what was written). Called after large
+    /// imports, restores and syncs, and when a handle whose writes grew the file is dropped.
+    pub fn keep_compact(&mut self) -> Result<(Space, Option<Space>)> {
+        let out = self.compact_if_sparse()?;
+        let p = self.path.clone();
+        let txn = self.begin_write()?;
+        {
+            let mut t = txn.open_table(META).map_err(|e| map_redb(&p, e))?;
+            let size = file_size(&p);
+            t.insert(SPACE_CHECKED, size.to_le_bytes().as_slice())
+                .map_err(|e| map_redb(&p, e))?;
+        }
+        txn.commit().map_err(|e| map_redb(&p, e))?;
+        if out.1.is_some() {
+            // That commit copied a few pages past the compacted end: move them back.
+            self.shrink()?;
+        }
+        self.grown
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        Ok(out)
     }
 
     /// Rewrites every document as one fresh snapshot (the compaction rule applied to all).

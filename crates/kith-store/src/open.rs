@@ -32,6 +32,21 @@ pub struct Vault {
     pub(crate) path: PathBuf,
     pub(crate) actor: ActorId,
     pub(crate) lock_timeout: Duration,
+    /// Set when a commit of this handle left the file much larger than at the last space check
+    /// (`meta["space_checked"]`): the file is checked, and compacted if sparse, when the handle
+    /// is dropped ([`Vault::keep_compact`]).
+    pub(crate) grown: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for Vault {
+    /// Keeps the file compact as part of normal operation: after the last write of a process
+    /// (a command, a builder) that grew the file by half since the last check. A compaction
+    /// that cannot run now is skipped; the file stays valid.
+    fn drop(&mut self) {
+        if self.grown.load(std::sync::atomic::Ordering::Relaxed) {
+            let _ = self.keep_compact();
+        }
+    }
 }
 
 impl Vault {
@@ -89,6 +104,7 @@ impl Vault {
             path: path.to_path_buf(),
             actor: ActorId::random(),
             lock_timeout: Duration::from_secs(10),
+            grown: Default::default(),
         };
         let format = vault.check_header()?;
         if format < FORMAT_VERSION {
@@ -151,6 +167,7 @@ impl Vault {
             path: path.to_path_buf(),
             actor: ActorId::random(),
             lock_timeout: Duration::from_secs(10),
+            grown: Default::default(),
         };
         vault.check_header()?;
         Ok(vault)
@@ -248,6 +265,7 @@ impl Vault {
         w.flush_postings()?;
         w.txn.commit().map_err(|e| map_redb(&self.path, e))?;
         crate::notify::committed(&self.path);
+        self.note_growth();
         Ok(out)
     }
 
@@ -389,6 +407,7 @@ impl Vault {
             path: path.to_path_buf(),
             actor: ActorId::random(),
             lock_timeout: Duration::from_secs(10),
+            grown: Default::default(),
         };
         match guarded(path, || vault.check_header()) {
             Ok(_) => {}

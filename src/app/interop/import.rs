@@ -78,7 +78,7 @@ impl App {
     /// has committed already, so a compaction that cannot run now (another process holds a
     /// transaction, the disk is full) is skipped: the file stays valid, just larger.
     pub fn keep_compact(&mut self) {
-        let _ = self.vault.compact_if_sparse();
+        let _ = self.vault.keep_compact();
     }
 }
 
