@@ -38,9 +38,36 @@ pub struct Space {
     pub stored: u64,
 }
 
-/// [`Vault::compact_if_sparse`] compacts a file larger than this many times its stored bytes...
-pub const SPARSE_RATIO: u64 = 2;
-/// ...and at least this large (small vaults are not worth the rewrite).
+impl Space {
+    /// The pages in use hold much less than they could ([`REPACK_PERCENT`]): B-tree leaves
+    /// filled in random key order, values rounded up to whole pages. Rewriting every table in
+    /// key order ([`Vault::optimize`]) pays.
+    pub fn underfilled(&self) -> bool {
+        self.allocated * 100 > REPACK_PERCENT * self.stored
+    }
+
+    /// More of the file is free pages than redb's growth explains ([`SHRINK_PERCENT`]):
+    /// moving the pages in use to the front and truncating pays.
+    pub fn mostly_free(&self) -> bool {
+        self.file * 100 > SHRINK_PERCENT * self.allocated
+    }
+
+    /// Worth compacting: at least [`SPARSE_MIN_BYTES`] and underfilled or mostly free.
+    pub fn sparse(&self) -> bool {
+        self.file >= SPARSE_MIN_BYTES && (self.underfilled() || self.mostly_free())
+    }
+}
+
+/// [`Vault::compact_if_sparse`] repacks the tables when their pages are more than this percent
+/// of the bytes they hold. A vault just repacked is about 107%; one built by many transactions
+/// (the benchmark builder, a first sync) 150–190%.
+pub const REPACK_PERCENT: u64 = 150;
+/// ...and shrinks the file when it is more than this percent of the pages in use. redb grows a
+/// file below 4 GiB by doubling it, so a file being written is normally up to 200% of its
+/// pages in use; judging by the file size alone made every write after a compaction (which
+/// doubles the file again) look sparse and repack the whole vault.
+pub const SHRINK_PERCENT: u64 = 225;
+/// Files smaller than this are never compacted (not worth the rewrite).
 pub const SPARSE_MIN_BYTES: u64 = 4 << 20;
 /// A write that leaves the file this many halves of its size at the last space check (3: half
 /// as large again) has the vault check it when the handle is dropped ([`Vault::keep_compact`]).
@@ -107,20 +134,24 @@ impl Vault {
     }
 
     /// Keeps the file compact as part of normal operation. After a write that stored many
-    /// documents (an import, a restore, a sync), the caller asks; when the file is more than
-    /// [`SPARSE_RATIO`] times the bytes its tables hold (free pages left by copy-on-write, and
-    /// leaves about two thirds full after inserts in random key order) and at least
-    /// [`SPARSE_MIN_BYTES`], it is rewritten densely and shrunk ([`Vault::optimize`]). Returns
+    /// documents (an import, a restore, a sync), the caller asks; when the file is at least
+    /// [`SPARSE_MIN_BYTES`] and its tables' pages are underfilled ([`Space::underfilled`]),
+    /// every table is rewritten in key order and the file shrunk ([`Vault::optimize`]); when
+    /// only the file is mostly free pages ([`Space::mostly_free`]), it is just shrunk. Returns
     /// the space before and, when it compacted, after.
     pub fn compact_if_sparse(&mut self) -> Result<(Space, Option<Space>)> {
         // A check is running: dropping the handle need not run another.
         self.grown
             .store(false, std::sync::atomic::Ordering::Relaxed);
         let before = self.space()?;
-        if before.file < SPARSE_MIN_BYTES || before.file <= SPARSE_RATIO * before.stored {
+        if !before.sparse() {
             return Ok((before, None));
         }
-        self.optimize()?;
+        if before.underfilled() {
+            self.optimize()?;
+        } else {
+            self.shrink()?;
+        }
         Ok((before, Some(self.space()?)))
     }
 
@@ -154,16 +185,22 @@ impl Vault {
     }
 
     /// Keeps the file compact: compacts it when sparse ([`Vault::compact_if_sparse`]) and
-    /// records the size it then has, so the next check waits until the file has grown by half
-    /// again (the cost of checking stays proportional to what was written). Called after large
-    /// imports, restores and syncs, and when a handle whose writes grew the file is dropped.
+    /// records in `meta["space_checked"]` the size the file will have once written again:
+    /// twice its pages in use after a compaction (redb doubles a full file on the next
+    /// write), its size otherwise. The next check waits until the file has grown by half
+    /// beyond that, so checks and repacks stay proportional to what was written. Called after
+    /// large imports, restores and syncs, and when a handle whose writes grew the file is
+    /// dropped.
     pub fn keep_compact(&mut self) -> Result<(Space, Option<Space>)> {
         let out = self.compact_if_sparse()?;
         let p = self.path.clone();
         let txn = self.begin_write()?;
         {
             let mut t = txn.open_table(META).map_err(|e| map_redb(&p, e))?;
-            let size = file_size(&p);
+            let size = match out.1 {
+                Some(after) => after.file.max(2 * after.allocated),
+                None => out.0.file,
+            };
             t.insert(SPACE_CHECKED, size.to_le_bytes().as_slice())
                 .map_err(|e| map_redb(&p, e))?;
         }
