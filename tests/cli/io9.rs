@@ -124,35 +124,11 @@ fn large_exports_stay_in_order_and_complete() {
 #[test]
 fn a_sparse_vault_is_compacted_without_changing_a_row() {
     use kith::store::Vault;
-    use kith_core::model::{self, Contact, Labeled};
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("vault.redb");
     let mut vault = Vault::open(&path).unwrap();
-    for batch in 0..60 {
-        vault
-            .write(1_700_000_000_000, |w| -> kith::store::Result<()> {
-                for i in 0..50 {
-                    let n = batch * 50 + i;
-                    let mut l = w.create();
-                    let mut c = Contact {
-                        name: format!("Person {n} of the common-words society"),
-                        ..Default::default()
-                    };
-                    c.emails.insert(
-                        "e".into(),
-                        Labeled {
-                            value: format!("p{n}@example.com"),
-                            label: String::new(),
-                        },
-                    );
-                    model::write_contact(&mut l.doc, &c, 1).unwrap();
-                    w.save(l)?;
-                }
-                Ok(())
-            })
-            .unwrap();
-    }
+    crate::ioperf::small_writes(&vault, 0, 60);
     let rows = vault.dump_raw().unwrap();
     let (before, after) = vault.compact_if_sparse().unwrap();
     assert!(

@@ -4,8 +4,9 @@
 use kith::store::{Vault, SPACE_CHECKED};
 use kith_core::model::{self, Contact, Labeled};
 
-/// Writes `batches` transactions of 50 contacts each through one handle.
-fn small_writes(vault: &Vault, from: usize, batches: usize) {
+/// Writes `batches` transactions of 50 contacts each through one handle (as a builder or a
+/// sync does).
+pub(crate) fn small_writes(vault: &Vault, from: usize, batches: usize) {
     for batch in from..from + batches {
         vault
             .write(1_700_000_000_000, |w| -> kith::store::Result<()> {
