@@ -60,7 +60,7 @@ fn names_of(v: &Value, key: &str) -> Vec<String> {
 }
 
 /// Ann's vault: two contacts tagged `slice` and one outside.
-fn owner() -> Dev {
+pub(crate) fn owner() -> Dev {
     let a = Dev::new("ann");
     a.add(
         "Ada Shared",
