@@ -121,11 +121,12 @@ fn setup_sharing(vault: &Vault, data: &Data, now_ms: i64, received: usize) -> Re
         s.store_received(&share_id, &docs, 1, None)?;
     }
     let share = s.shares()?.first().ok_or("no share")?.id.to_hex();
+    // A received contact with an organisation and a title, so its page has rows to count.
     let first = s
         .shared(None)?
         .into_iter()
-        .next()
-        .ok_or("nothing received")?;
+        .find(|r| !r.get("org").is_empty() && !r.get("title").is_empty())
+        .ok_or("no received contact with an organisation and a title")?;
     Ok(SharingSetup {
         tag,
         share,
@@ -309,6 +310,11 @@ fn main() -> Res<()> {
             "note edit form".into(),
             format!("/i/{note}/edit"),
             "<textarea",
+        ),
+        (
+            format!("search with received matches \"{}\"", sharing.org_word),
+            format!("/?q={}", sharing.org_word),
+            "href=\"/shared/",
         ),
         ("today (7 days)".into(), "/today".into(), "<li class="),
         ("devices".into(), "/devices".into(), "<tr>"),

@@ -61,6 +61,10 @@ pub struct ShareDef {
     pub write_attempts: u32,
     #[serde(default)]
     pub last_attempt: i64,
+    /// The vault's change counter when `last` was derived (`None`: never, or by an older
+    /// kith), so `show_share` re-projects only the documents changed since.
+    #[serde(default)]
+    pub derived_at: Option<u64>,
 }
 
 impl ShareDef {
@@ -378,6 +382,7 @@ impl Sharing<'_> {
             last: BTreeMap::new(),
             write_attempts: 0,
             last_attempt: 0,
+            derived_at: None,
         };
         let id = def.id;
         self.vault.write(self.now, |w| derive(w, def))?;
@@ -413,20 +418,64 @@ impl Sharing<'_> {
         Ok(def)
     }
 
-    /// Derives a share's projections now and returns what the person sees.
+    /// What the person sees: the projections as the next derivation (a session, `share
+    /// edit`) makes them from the vault's current state, with the epoch it would have. Reads
+    /// only: the projections last derived, re-projected for the documents changed since
+    /// (`ShareDef::derived_at`). A share last derived by an older kith is derived now, once.
     pub fn show_share(&self, reference: &str) -> Result<(ShareDef, Vec<Projection>)> {
         let def = self.resolve_share(reference)?;
-        let def = self.vault.write(self.now, |w| derive(w, def))?;
-        let store = self.share_store(&def)?;
-        let mut rows: Vec<Projection> = store
-            .ids()
-            .filter_map(|id| store.get(id).map(share::read_projection))
-            .collect();
-        rows.sort_by_key(|p| match p.get("name") {
+        let def = match def.derived_at {
+            None => self.vault.write(self.now, |w| derive(w, def))?,
+            Some(seq) => self.as_derived_now(def, seq)?,
+        };
+        let mut rows: Vec<Projection> = def.last.values().cloned().collect();
+        rows.sort_by_cached_key(|p| match p.get("name") {
             Some(share::PValue::Str(s)) => kith_core::text::fold(s),
             _ => String::new(),
         });
         Ok((def, rows))
+    }
+
+    /// `def` as `derive` would leave it now (its `last` and epoch), computed without writing.
+    fn as_derived_now(&self, mut def: ShareDef, seq: u64) -> Result<ShareDef> {
+        let r = self.vault.read()?;
+        let changed = r.changed_after(seq)?;
+        if changed.is_empty() {
+            return Ok(def);
+        }
+        let mut now_proj = def.last.clone();
+        for id in changed {
+            if id == kith_core::tombstones::TOMBSTONES_DOC {
+                // A purge: its contact's change entry went with it.
+                let mut gone = Vec::new();
+                for cid in now_proj.keys() {
+                    if r.contact(*cid)?.is_none() {
+                        gone.push(*cid);
+                    }
+                }
+                for cid in gone {
+                    now_proj.remove(&cid);
+                }
+                continue;
+            }
+            if r.contact(id)?.is_none() {
+                now_proj.remove(&id);
+                continue;
+            }
+            let Some(doc) = r.load(id)? else {
+                now_proj.remove(&id);
+                continue;
+            };
+            match projection_in(&def.spec, id, &model::read_contact(&doc)) {
+                Some(p) => now_proj.insert(id, p),
+                None => now_proj.remove(&id),
+            };
+        }
+        if share::narrows(&def.last, &now_proj) {
+            def.epoch += 1;
+        }
+        def.last = now_proj;
+        Ok(def)
     }
 
     pub fn share_rows(&self) -> Result<Vec<ShareRow>> {
@@ -671,35 +720,60 @@ impl Sharing<'_> {
             },
             None => None,
         };
+        // One row per received contact from `ix_received` (what its document shows), not the
+        // documents themselves.
         let r = self.vault.read()?;
         let mut out = Vec::new();
         for rec in self.received()? {
             if only.as_ref().is_some_and(|k| *k != rec.from) {
                 continue;
             }
-            let who = persons
-                .iter()
-                .find(|p| p.key == rec.from)
-                .map(|p| p.name.clone())
-                .or_else(|| (!rec.from_name.is_empty()).then(|| rec.from_name.clone()))
-                .unwrap_or_else(|| rec.from.chars().take(8).collect());
-            for (k, v) in r.share_scan(ShareTable::Received, &rec.id.0)? {
-                let Ok(doc) = Automerge::load(&v) else {
-                    continue;
-                };
+            let who = sender_name(&persons, &rec);
+            for (_, pid, values) in r.received_rows(&rec.id.0)? {
                 out.push(SharedRow {
                     from: who.clone(),
                     share: rec.id.to_hex(),
-                    id: hex(&k[16..]),
-                    values: share::read_projection(&doc),
+                    id: hex(&pid),
+                    values,
                     updated: rec.updated,
                 });
             }
         }
-        out.sort_by(|a, b| {
-            kith_core::text::fold(&a.get("name")).cmp(&kith_core::text::fold(&b.get("name")))
-        });
+        out.sort_by_cached_key(|row| kith_core::text::fold(&row.get("name")));
         Ok(out)
+    }
+
+    /// One received contact by its share id and pseudonym (hex, as in [`SharedRow`]); `None`
+    /// when no live slice holds it.
+    pub fn shared_row(&self, share: &str, id: &str) -> Result<Option<SharedRow>> {
+        let parse = |h: &str| -> Option<[u8; 16]> {
+            data_encoding::HEXLOWER_PERMISSIVE
+                .decode(h.as_bytes())
+                .ok()?
+                .try_into()
+                .ok()
+        };
+        let (Some(sid), Some(pid)) = (parse(share), parse(id)) else {
+            return Ok(None);
+        };
+        let r = self.vault.read()?;
+        let Some(v) = r.share_get(ShareTable::ReceivedShares, &sid)? else {
+            return Ok(None);
+        };
+        let rec: Received = dec(&v, "received share")?;
+        if rec.revoked {
+            return Ok(None);
+        }
+        let Some(values) = r.received_row(&sid, &pid)? else {
+            return Ok(None);
+        };
+        Ok(Some(SharedRow {
+            from: sender_name(&all_persons(&r)?, &rec),
+            share: rec.id.to_hex(),
+            id: hex(&pid),
+            values,
+            updated: rec.updated,
+        }))
     }
 
     /// Received contacts matching every word of `query` in their name, org, title, help or
@@ -833,6 +907,17 @@ impl Sharing<'_> {
     }
 }
 
+/// What the user calls the person a received share came from: their name as paired, else
+/// the name an own device relayed, else the start of their key.
+fn sender_name(persons: &[Person], rec: &Received) -> String {
+    persons
+        .iter()
+        .find(|p| p.key == rec.from)
+        .map(|p| p.name.clone())
+        .or_else(|| (!rec.from_name.is_empty()).then(|| rec.from_name.clone()))
+        .unwrap_or_else(|| rec.from.chars().take(8).collect())
+}
+
 /// Deletes a received share's documents and leaves its record as a tombstone (revoked, no
 /// actors), so an own device still holding the slice cannot bring it back.
 pub(crate) fn tombstone(w: &mut Writer, id: &DocId) -> Result<bool> {
@@ -866,10 +951,20 @@ fn query_matches(words: &[String], c: &model::Contact) -> bool {
             .all(|w| terms.iter().any(|t| t.starts_with(w.as_str())))
 }
 
+/// The projection of contact `id` in a share with `spec`; `None` when the contact is not in
+/// the slice. The one rule of `derive` and of `show_share`'s view.
+fn projection_in(spec: &Spec, id: DocId, c: &model::Contact) -> Option<Projection> {
+    let hits: BTreeSet<DocId> = match &spec.filter {
+        Filter::Query(q) if query_matches(&kith_core::text::terms(q), c) => [id].into(),
+        _ => BTreeSet::new(),
+    };
+    spec.selects(&id, c, &hits)
+        .then(|| share::project(c, &spec.fields))
+}
+
 /// Derives a share's projections in the write transaction `w` and stores the definition.
 fn derive(w: &mut Writer, mut def: ShareDef) -> Result<ShareDef> {
     let mut now_proj: BTreeMap<DocId, Projection> = BTreeMap::new();
-    let mut query_hits: BTreeSet<DocId> = BTreeSet::new();
     let candidates: Vec<DocId> = match &def.spec.filter {
         Filter::Contacts(ids) => ids.iter().copied().collect(),
         Filter::Query(_) => w.contact_ids()?,
@@ -891,13 +986,8 @@ fn derive(w: &mut Writer, mut def: ShareDef) -> Result<ShareDef> {
             continue;
         }
         let c = model::read_contact(&l.doc);
-        if let Filter::Query(q) = &def.spec.filter {
-            if query_matches(&kith_core::text::terms(q), &c) {
-                query_hits.insert(id);
-            }
-        }
-        if def.spec.selects(&id, &c, &query_hits) {
-            now_proj.insert(id, share::project(&c, &def.spec.fields));
+        if let Some(p) = projection_in(&def.spec, id, &c) {
+            now_proj.insert(id, p);
         }
     }
     if share::narrows(&def.last, &now_proj) {
@@ -927,6 +1017,7 @@ fn derive(w: &mut Writer, mut def: ShareDef) -> Result<ShareDef> {
         w.share_put(ShareTable::ShareDocs, &key, &doc.save())?;
     }
     def.last = now_proj;
+    def.derived_at = Some(w.change_seq()?);
     w.share_put(ShareTable::Shares, &def.id.0, &enc(&def))?;
     Ok(def)
 }

@@ -289,7 +289,15 @@ pub fn share(ctx: &Ctx, cmd: ShareCommand, out: &mut Out) -> Result<(), AppError
             out.table(&t).map_err(io_err)
         }
         ShareCommand::Show { id } => {
-            let app = ctx.open()?;
+            // Reads only, unless an older kith derived the share last (then it is derived
+            // once, which writes).
+            let app = ctx.open_read()?;
+            let app = if app.sharing().resolve_share(&id)?.derived_at.is_none() {
+                drop(app);
+                ctx.open()?
+            } else {
+                app
+            };
             let (def, rows) = app.sharing().show_share(&id)?;
             if ctx.json {
                 return out

@@ -630,14 +630,9 @@ pub(super) async fn received_contact(
     State(st): St,
     Path((share, id)): Path<(String, String)>,
 ) -> Response {
-    let (s2, i2) = (share.to_lowercase(), id.to_lowercase());
     let res = st
         .with_app(move |app| {
-            let row = app
-                .sharing()
-                .shared(None)?
-                .into_iter()
-                .find(|r| r.share == s2 && r.id == i2);
+            let row = app.sharing().shared_row(&share, &id)?;
             row.ok_or_else(|| {
                 AppError::hint(
                     "no such contact in the slices shared with you",

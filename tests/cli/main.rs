@@ -39,6 +39,7 @@ mod sync;
 mod sync9;
 mod web;
 mod web12;
+mod web5;
 mod web_browser;
 mod webui;
 mod webui_browser;

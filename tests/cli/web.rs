@@ -165,6 +165,14 @@ impl Server {
         self.raw("POST", path, &self.host(), &self.cookie, None, &form(&all))
     }
 
+    /// Posts `fields` to the edit form at `path` with the `base` (heads) it is rendered with now.
+    pub fn post_edit(&self, path: &str, fields: &[(&str, &str)]) -> Resp {
+        let base = base_of(&self.get(path).body);
+        let mut all = vec![("base", base.as_str())];
+        all.extend_from_slice(fields);
+        self.post(path, &all)
+    }
+
     /// Sends SIGTERM and waits for the exit code.
     pub fn stop(self) -> (i32, String) {
         self.stop_with(libc::SIGTERM)
@@ -172,22 +180,60 @@ impl Server {
 
     /// Sends `sig` and waits for the exit code.
     pub fn stop_with(mut self, sig: i32) -> (i32, String) {
-        let mut child = self.child.take().expect("a server this test started");
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe {
-            libc::kill(child.id() as i32, sig);
-        }
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let code = child.wait().ok().and_then(|s| s.code()).unwrap_or(-1);
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
-            let _ = tx.send((code, err));
-        });
-        rx.recv_timeout(WAIT).expect("kith web stopped on SIGTERM")
+        let child = self.child.take().expect("a server this test started");
+        signal_and_wait(child, sig)
     }
+}
+
+/// Sends `sig` to a child this test started and waits (at most [`WAIT`]) for its exit code
+/// and everything it wrote to stderr.
+pub fn signal_and_wait(mut child: Child, sig: i32) -> (i32, String) {
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(child.id() as i32, sig);
+    }
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let code = child.wait().ok().and_then(|s| s.code()).unwrap_or(-1);
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        let _ = tx.send((code, err));
+    });
+    rx.recv_timeout(WAIT)
+        .expect("the process stopped on the signal")
+}
+
+/// Counts the visible form controls of a page (`<input>`, `<select>`, `<textarea>`, hidden
+/// inputs aside) and asserts each has a `<label for>` (or, with `aria_ok`, an `aria-label`).
+#[track_caller]
+pub fn labelled_controls(path: &str, body: &str, aria_ok: bool) -> usize {
+    let mut controls = 0;
+    for tag in ["<input", "<select", "<textarea"] {
+        let mut rest = body;
+        while let Some(i) = rest.find(tag) {
+            let el = &rest[i..i + rest[i..].find('>').unwrap()];
+            rest = &rest[i + tag.len()..];
+            if el.contains("type=\"hidden\"") {
+                continue;
+            }
+            controls += 1;
+            if aria_ok && el.contains("aria-label=\"") {
+                continue;
+            }
+            let id_at = el
+                .find(" id=\"")
+                .unwrap_or_else(|| panic!("{path}: a field without an id: {el}"));
+            let id = &el[id_at + 5..];
+            let id = &id[..id.find('"').unwrap()];
+            assert!(
+                body.contains(&format!("<label for=\"{id}\"")),
+                "{path}: no label for {el}"
+            );
+        }
+    }
+    controls
 }
 
 impl Drop for Server {
@@ -495,14 +541,9 @@ fn bad_input_gets_the_cli_message_next_to_the_field_and_writes_nothing() {
         "{}",
         r.body
     );
-    let edit = s.get(&format!("/c/{ada}/edit")).body;
-    let r = s.post(
+    let r = s.post_edit(
         &format!("/c/{ada}/edit"),
-        &[
-            ("base", &base_of(&edit)),
-            ("name", "Ada"),
-            ("every", "often"),
-        ],
+        &[("name", "Ada"), ("every", "often")],
     );
     assert_eq!(r.status, 422);
     assert!(r.body.contains("id=\"err-every\""), "{}", r.body);
@@ -655,14 +696,9 @@ fn quick_actions_log_with_several_people_note_remind_done_and_snooze() {
         .to_string()
         .contains("send notes"));
     // Editing an item merges against its base too.
-    let page = s.get(&format!("/i/{send}/edit")).body;
-    let r = s.post(
+    let r = s.post_edit(
         &format!("/i/{send}/edit"),
-        &[
-            ("base", &base_of(&page)),
-            ("due", "2026-12-24"),
-            ("text", "send the notes"),
-        ],
+        &[("due", "2026-12-24"), ("text", "send the notes")],
     );
     assert_eq!(r.status, 303, "{}", r.body);
     assert!(env

@@ -2,7 +2,7 @@
 //! Events, the network view, labels on every field, and both servers stopping on SIGINT and
 //! SIGTERM. Driven over HTTP on loopback with the client of `web.rs`.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
@@ -219,29 +219,7 @@ fn every_field_of_every_page_has_a_label_and_pages_fit_a_phone() {
             Some("same-origin"),
             "{path}"
         );
-        for tag in ["<input", "<select", "<textarea"] {
-            let mut rest = b.as_str();
-            while let Some(i) = rest.find(tag) {
-                let el = &rest[i..i + rest[i..].find('>').unwrap()];
-                rest = &rest[i + tag.len()..];
-                if el.contains("type=\"hidden\"") {
-                    continue;
-                }
-                controls += 1;
-                if el.contains("aria-label=\"") {
-                    continue;
-                }
-                let id_at = el
-                    .find(" id=\"")
-                    .unwrap_or_else(|| panic!("{path}: a field without an id: {el}"));
-                let id = &el[id_at + 5..];
-                let id = &id[..id.find('"').unwrap()];
-                assert!(
-                    b.contains(&format!("<label for=\"{id}\"")),
-                    "{path}: no label for {el}"
-                );
-            }
-        }
+        controls += crate::web::labelled_controls(path, b, true);
     }
     assert!(controls >= 30, "the pages have fields: {controls}");
     let css = s.get("/static/app.css").body;
@@ -301,24 +279,11 @@ impl WebDaemon {
     }
 
     fn stop(mut self, sig: i32) -> (i32, String) {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe {
-            libc::kill(self.child.id() as i32, sig);
-        }
-        let mut child = std::mem::replace(
+        let child = std::mem::replace(
             &mut self.child,
             std::process::Command::new("true").spawn().expect("true"),
         );
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let code = child.wait().ok().and_then(|s| s.code()).unwrap_or(-1);
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
-            let _ = tx.send((code, err));
-        });
-        rx.recv_timeout(WAIT).expect("kith daemon stopped")
+        crate::web::signal_and_wait(child, sig)
     }
 }
 

@@ -348,7 +348,7 @@ impl Drop for Browser {
 }
 
 /// The URL `kith web` printed, with the token.
-fn url_of(s: &Server) -> String {
+pub(crate) fn url_of(s: &Server) -> String {
     format!("http://{}/?token={}", s.host(), s.token)
 }
 

@@ -6,17 +6,35 @@
 
 use serde_json::Value;
 
-use crate::sync::{first_line, wait_with_timeout, Daemon, Dev};
+use crate::sync::{Daemon, Dev};
 use crate::web::{csrf_of, form, unescape, Server};
 
-pub(crate) fn pair_persons(owner: &Dev, owner_calls: &str, recipient: &Dev, recipient_calls: &str) {
-    let mut invite = owner.spawn(&["person", "invite", "--name", owner_calls]);
-    let ticket = first_line(&mut invite);
-    assert!(ticket.starts_with("kithp1"), "ticket: {ticket}");
-    let out = recipient.run(&["person", "accept", &ticket, "--name", recipient_calls]);
-    assert_eq!(out.code, 0, "accept failed: {}", out.stderr);
-    let inv = wait_with_timeout(invite, 30);
-    assert_eq!(inv.code, 0, "invite failed: {}", inv.stderr);
+pub(crate) use crate::share::pair_persons;
+
+/// `kith share create --with Ben --tag slice --fields name,org,title,help` on `owner`'s side;
+/// returns the share's id.
+pub(crate) fn share_slice_with_ben(owner: &Dev) -> String {
+    owner
+        .ok(&[
+            "share",
+            "create",
+            "--with",
+            "Ben",
+            "--tag",
+            "slice",
+            "--fields",
+            "name,org,title,help",
+        ])
+        .trim()
+        .to_string()
+}
+
+/// The numbers in a table row's cells (`<td>N</td>`).
+fn cells(row: &str) -> Vec<&str> {
+    row.split("<td>")
+        .skip(1)
+        .map(|c| &c[..c.find('<').unwrap()])
+        .collect()
 }
 
 /// The first line of a CLI failure, without `error: `.
@@ -60,7 +78,7 @@ fn names_of(v: &Value, key: &str) -> Vec<String> {
 }
 
 /// Ann's vault: two contacts tagged `slice` and one outside.
-fn owner() -> Dev {
+pub(crate) fn owner() -> Dev {
     let a = Dev::new("ann");
     a.add(
         "Ada Shared",
@@ -349,19 +367,7 @@ fn received_slices_their_own_pages_search_and_who_knows_say_from_whom() {
     let a = owner();
     let b = Dev::new("ben");
     pair_persons(&a, "Ben", &b, "Ann");
-    let id = a
-        .ok(&[
-            "share",
-            "create",
-            "--with",
-            "Ben",
-            "--tag",
-            "slice",
-            "--fields",
-            "name,org,title,help",
-        ])
-        .trim()
-        .to_string();
+    let id = share_slice_with_ben(&a);
     b.add("Dana Own", &["--org", "Acme", "--title", "analyst"]);
     let empty = Server::start(&b.env);
     assert!(empty
@@ -626,24 +632,14 @@ fn the_network_shows_links_both_ways_and_ties_over_time() {
     );
     assert!(!months.contains("2024-01"), "only the last twelve months");
     let all = row_with(months, "all with Ada Lovelace");
-    let cells: Vec<&str> = all
-        .split("<td>")
-        .skip(1)
-        .map(|c| &c[..c.find('<').unwrap()])
-        .collect();
     assert_eq!(
-        cells,
+        cells(all),
         ["0", "0", "0", "0", "0", "0", "0", "0", "0", "1", "1", "2"],
         "{all}"
     );
     let charles = row_with(months, "with Charles Babbage");
-    let cells: Vec<&str> = charles
-        .split("<td>")
-        .skip(1)
-        .map(|c| &c[..c.find('<').unwrap()])
-        .collect();
     assert_eq!(
-        cells,
+        cells(charles),
         ["0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "1", "2"],
         "{charles}"
     );
@@ -687,28 +683,7 @@ fn assert_accessible_and_strict(path: &str, r: &crate::web::Resp) -> usize {
         !b.contains("http://") && !b.contains("https://") && !b.contains("style=\""),
         "{path}: nothing from another origin, no inline style"
     );
-    let mut controls = 0;
-    for tag in ["<input", "<select", "<textarea"] {
-        let mut rest = b.as_str();
-        while let Some(i) = rest.find(tag) {
-            let el = &rest[i..i + rest[i..].find('>').unwrap()];
-            rest = &rest[i + tag.len()..];
-            if el.contains("type=\"hidden\"") {
-                continue;
-            }
-            controls += 1;
-            let id_at = el
-                .find(" id=\"")
-                .unwrap_or_else(|| panic!("{path}: a field without an id: {el}"));
-            let id = &el[id_at + 5..];
-            let id = &id[..id.find('"').unwrap()];
-            assert!(
-                b.contains(&format!("<label for=\"{id}\"")),
-                "{path}: no label for {el}"
-            );
-        }
-    }
-    controls
+    crate::web::labelled_controls(path, b, false)
 }
 
 /// Every control of the new pages has a label; each page fits a phone and is strict.

@@ -8,12 +8,8 @@ use serde_json::json;
 
 use crate::sync::{Daemon, Dev};
 use crate::web::Server;
-use crate::web_browser::Browser;
-use crate::webui::pair_persons;
-
-fn url_of(s: &Server) -> String {
-    format!("http://{}/?token={}", s.host(), s.token)
-}
+use crate::web_browser::{url_of, Browser};
+use crate::webui::{pair_persons, share_slice_with_ben};
 
 #[test]
 fn create_a_share_in_the_form_see_it_listed_narrow_and_revoke_it_then_see_the_slice_received() {
@@ -125,16 +121,7 @@ fn create_a_share_in_the_form_see_it_listed_narrow_and_revoke_it_then_see_the_sl
     drop(s);
 
     // Ben's side: a slice received, its contact page, search and who-knows.
-    ann.ok(&[
-        "share",
-        "create",
-        "--with",
-        "Ben",
-        "--tag",
-        "slice",
-        "--fields",
-        "name,org,title,help",
-    ]);
+    share_slice_with_ben(&ann);
     {
         let _daemon = Daemon::start(&ann);
         let out = ben.run(&["share", "sync"]);
@@ -175,6 +162,7 @@ fn create_a_share_in_the_form_see_it_listed_narrow_and_revoke_it_then_see_the_sl
         t.contains("hiring a CTO")
     });
     assert!(intros.contains("Ada Shared"), "{intros}");
+    b.screenshot("intros");
 
     b.goto(&format!("http://{}/", s.host()));
     b.fill("#q", "acme");

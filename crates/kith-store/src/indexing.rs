@@ -89,6 +89,7 @@ impl Vault {
         }
         w.rebuild_buckets()?;
         w.rebuild_tombstones()?;
+        w.rebuild_received_rows()?;
         progress(total, total);
         Ok((w.txn, total))
     }

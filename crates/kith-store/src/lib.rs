@@ -52,6 +52,7 @@ mod open;
 mod origin;
 mod postings;
 mod query;
+mod received;
 mod share;
 mod sync;
 mod tables;
@@ -64,6 +65,7 @@ pub use open::*;
 pub use origin::*;
 pub use postings::*;
 pub use query::*;
+pub use received::ReceivedRow;
 pub use share::ShareTable;
 pub use sync::*;
 pub use tables::*;
@@ -71,7 +73,7 @@ pub use terms::TermPostings;
 pub use txn::*;
 
 /// Version of the table layout; bumped with a migration for every change.
-pub const FORMAT_VERSION: u32 = 9;
+pub const FORMAT_VERSION: u32 = 10;
 
 /// Compaction rule: when the incremental chunks of a document add up to more bytes than its
 /// snapshot, or number more than this, they are replaced by one fresh snapshot.

@@ -76,6 +76,18 @@ impl Reader {
         }
     }
 
+    /// The documents whose last change has a sequence number after `seq` (see
+    /// [`Reader::change_seq`]), oldest change first. A purged document is not among them (its
+    /// entry goes with it); the tombstone document's change is.
+    pub fn changed_after(&self, seq: u64) -> Result<Vec<DocId>> {
+        let t = rt!(self, CHANGES);
+        let mut out = Vec::new();
+        for row in t.range(seq.saturating_add(1)..).map_err(|e| self.e(e))? {
+            out.push(DocId(row.map_err(|e| self.e(e))?.1.value()));
+        }
+        Ok(out)
+    }
+
     /// Ids (with kind) whose hex form starts with `prefix` (lowercase hex), at most `limit`.
     pub fn ids_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<(DocId, Kind)>> {
         let mut lo = [0u8; 16];

@@ -105,6 +105,10 @@ impl Writer {
         table
             .insert(key, value)
             .map_err(|e| map_redb(&self.path, e))?;
+        drop(table);
+        if t == ShareTable::Received {
+            self.put_received_row(key, value)?;
+        }
         Ok(())
     }
 
@@ -114,6 +118,10 @@ impl Writer {
             .remove(key)
             .map_err(|e| map_redb(&self.path, e))?
             .is_some();
+        drop(table);
+        if t == ShareTable::Received {
+            self.delete_received_rows(key)?;
+        }
         Ok(had)
     }
 
@@ -129,6 +137,10 @@ impl Writer {
             table
                 .remove(k.as_slice())
                 .map_err(|e| map_redb(&self.path, e))?;
+        }
+        drop(table);
+        if t == ShareTable::Received {
+            self.delete_received_rows(prefix)?;
         }
         Ok(keys.len())
     }

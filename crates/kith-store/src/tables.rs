@@ -76,6 +76,9 @@ tables! {
     TOMBSTONES: Id => &[u8] = "ix_tombstones", Derived;
     /// vCard UIDs of deleted contacts, so an import does not bring them back.
     PURGED_UIDS: (&str, Id) => () = "ix_purged_uids", Derived;
+    /// What each received document shows (its projection), under its `received` key: share
+    /// id ‖ pseudonym (`received.rs`).
+    RECEIVED_ROWS: &[u8] => &[u8] = "ix_received", Derived;
     SYNC_STATES: ([u8; 32], Id) => &[u8] = "sync_states", Local;
     CHANGES: u64 => Id = "changes", Local;
     CHANGE_OF: Id => u64 = "change_of", Local;
@@ -384,7 +387,7 @@ mod tests {
         derived.sort_unstable();
         let dump = v.dump_derived().unwrap();
         assert_eq!(dump.keys().map(String::as_str).collect::<Vec<_>>(), derived);
-        assert_eq!(DERIVED_TABLES.len(), 17); // format 8 added ix_dates and ix_contact_days
+        assert_eq!(DERIVED_TABLES.len(), 18); // format 10 added ix_received
         assert_eq!(DERIVED_TABLES[0], "ix_contacts");
     }
 }
