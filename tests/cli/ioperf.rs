@@ -98,3 +98,59 @@ fn a_vault_grown_by_small_writes_is_compacted_when_the_writer_closes() {
     drop(vault);
     assert!(Vault::open(&path).unwrap().dump_raw().unwrap() == rows);
 }
+
+/// A LinkedIn `Connections.csv` of `n` rows with distinct names and URLs, every other row with
+/// an email, each with a connection date (so each row also creates an interaction).
+fn connections(n: usize) -> String {
+    let mut s = String::from(
+        "Notes:\n\"Some email addresses may be missing.\"\n\nFirst Name,Last Name,URL,Email Address,Company,Position,Connected On\n",
+    );
+    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun"];
+    for i in 0..n {
+        let email = if i % 2 == 0 {
+            format!("p{i}@example.org")
+        } else {
+            String::new()
+        };
+        s.push_str(&format!(
+            "Person{i},Family{},https://www.linkedin.com/in/p-{i},{email},\"Org {}, Inc.\",Engineer,{:02} {} {}\n",
+            i % 13,
+            i % 7,
+            1 + i % 28,
+            months[i % months.len()],
+            2010 + i % 15
+        ));
+    }
+    s
+}
+
+/// The JSON export written without indentation: the reference the vault is compared with.
+fn compact_json_len(pretty: &str) -> usize {
+    let v: serde_json::Value = serde_json::from_str(pretty).expect("the export is JSON");
+    serde_json::to_string(&v).unwrap().len()
+}
+
+#[test]
+fn a_linkedin_import_leaves_a_vault_at_most_three_times_its_json() {
+    let t = crate::env::TestEnv::new();
+    let csv = t.root().join("Connections.csv");
+    std::fs::write(&csv, connections(1500)).unwrap();
+    let s = t.json(&["import", csv.to_str().unwrap()]);
+    assert_eq!(s["created"], 1500, "{s}");
+    let json = t.ok(&["export", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["contacts"].as_array().unwrap().len(), 1500);
+    assert_eq!(v["interactions"].as_array().unwrap().len(), 1500);
+    let vault = std::fs::metadata(t.vault()).unwrap().len() as f64;
+    let reference = compact_json_len(&json) as f64;
+    // Before the import repacked its tables this was 3.6 (leaves two thirds full).
+    assert!(
+        vault <= 3.0 * reference,
+        "vault {vault} bytes is {:.2}x the JSON ({reference} bytes)",
+        vault / reference
+    );
+    // Nothing was lost on the way: the indexes still find what the rows hold.
+    let found = t.ok(&["search", "p1498@example.org"]);
+    assert!(found.contains("Person1498"), "{found}");
+    t.ok(&["check"]);
+}
