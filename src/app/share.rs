@@ -125,6 +125,10 @@ pub struct Received {
     /// tombstone so an own device that still holds the slice cannot bring it back.
     #[serde(default)]
     pub revoked: bool,
+    /// How many times documents of this slice were stored on this device (local bookkeeping,
+    /// never sent): part of `Sharing::slices_mark`, which tells the daemon to push slices.
+    #[serde(default)]
+    pub stored: u64,
 }
 
 /// What the owner announces for one share in a session's offer.
@@ -630,9 +634,10 @@ impl Sharing<'_> {
                 epoch: offer.epoch,
                 actors: offer.actors.clone(),
                 fields: offer.fields.clone(),
-                updated: old.map(|o| o.updated).unwrap_or(0),
+                updated: old.as_ref().map(|o| o.updated).unwrap_or(0),
                 from_name,
                 revoked: false,
+                stored: old.map(|o| o.stored).unwrap_or(0),
             };
             w.share_put(ShareTable::ReceivedShares, &id.0, &enc(&rec))?;
             Ok(dropped)
@@ -681,6 +686,9 @@ impl Sharing<'_> {
                 Some(t) => rec.updated.max(t),
                 None => now,
             };
+            if !docs.is_empty() {
+                rec.stored += 1;
+            }
             w.share_put(ShareTable::ReceivedShares, &share.0, &enc(&rec))?;
             Ok(())
         })

@@ -160,3 +160,65 @@ fn a_no_change_session_derives_nothing_and_changes_after_it_still_arrive() {
         derived[3]
     );
 }
+
+/// Polls `f` every 200 ms until it holds, at most `secs` seconds.
+fn eventually(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed().as_secs() < secs,
+            "not within {secs} s: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn daemons_push_received_slices_to_the_recipients_other_device() {
+    let a = Dev::new("ann");
+    let b1 = Dev::new("laptop");
+    let b2 = Dev::new("phone");
+    let ada = a.add("Ada Pushed", &["--org", "Acme", "--tag", "slice"]);
+    a.add("Carol Pushed", &["--org", "Initech", "--tag", "slice"]);
+    crate::sync::pair(&b1, &b2);
+    pair_persons(&a, "Ben", &b1, "Ann");
+    let id = a
+        .ok(&["share", "create", "--with", "Ben", "--tag", "slice"])
+        .trim()
+        .to_string();
+    let _owner = Daemon::start(&a);
+    let d1 = logging_daemon(&b1);
+    let d2 = logging_daemon(&b2);
+
+    // B1 receives the slice; B2 gets it from B1's daemon, without running `kith sync`.
+    let wire = b1.env.root().join("wire.bin");
+    assert_eq!(pull(&b1, &wire).0, 2);
+    eventually(30, "the slice on B2", || names(&b2).len() == 2);
+    assert_eq!(names(&b2), ["Ada Pushed", "Carol Pushed"]);
+    let shared = b2.json(&["shared"]);
+    assert_eq!(shared[0]["from"], "Ann", "{shared}");
+
+    // An edit in the slice: B1 pulls it, B2 gets it pushed.
+    a.ok(&["set", &ada, "help", "knows every analyst"]);
+    assert_eq!(pull(&b1, &wire).0, 1);
+    eventually(30, "the edit on B2", || {
+        b2.json(&["shared"])
+            .to_string()
+            .contains("knows every analyst")
+    });
+
+    // A revocation: B1 drops the slice, and so does B2.
+    a.ok(&["share", "revoke", &id[..8]]);
+    pull(&b1, &wire);
+    assert!(names(&b1).is_empty());
+    eventually(30, "the revocation on B2", || names(&b2).is_empty());
+    assert!(received_histories(&b2.env.vault()).is_empty());
+
+    let log1 = d1.stop().stderr;
+    assert!(log1.contains("slices pushed to phone"), "{log1}");
+    let log2 = d2.stop().stderr;
+    assert!(
+        log2.contains("pulled slices pushed by an own device"),
+        "{log2}"
+    );
+}
