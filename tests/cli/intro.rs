@@ -81,7 +81,7 @@ fn setup() -> (Dev, Dev, String, Daemon) {
     let ada = a.add("Ada Shared", &["--org", "Acme", "--tag", "slice"]);
     a.add("Bob Outside", &["--org", "Initech"]);
     pair_persons(&a, "Ben", &b, "Ann");
-    a.ok(&["share", "create", "--with", "Ben", "--tag", "slice"]);
+    crate::share::share_slice_with_ben(&a);
     let daemon = Daemon::start(&a);
     synced(&b);
     (a, b, ada, daemon)

@@ -7,7 +7,9 @@ use std::process::Stdio;
 
 use serde_json::Value;
 
-use crate::share::{assert_clean, pair_persons, received_histories, share_sync};
+use crate::share::{
+    assert_clean, pair_persons, received_histories, share_slice_with_ben, share_sync,
+};
 use crate::sync::{first_line, Daemon, Dev};
 
 /// A daemon logging at info level (its derivation lines), stderr kept for `stop_log`.
@@ -71,7 +73,7 @@ fn a_no_change_session_derives_nothing_and_changes_after_it_still_arrive() {
     );
     let eve = a.add("Eve Later", &["--org", "Globex"]);
     pair_persons(&a, "Ben", &b, "Ann");
-    a.ok(&["share", "create", "--with", "Ben", "--tag", "slice"]);
+    share_slice_with_ben(&a);
     let daemon = logging_daemon(&a);
 
     assert_eq!(pull(&b, &wire).0, 3, "first sync");
@@ -182,10 +184,7 @@ fn daemons_push_received_slices_to_the_recipients_other_device() {
     a.add("Carol Pushed", &["--org", "Initech", "--tag", "slice"]);
     crate::sync::pair(&b1, &b2);
     pair_persons(&a, "Ben", &b1, "Ann");
-    let id = a
-        .ok(&["share", "create", "--with", "Ben", "--tag", "slice"])
-        .trim()
-        .to_string();
+    let id = share_slice_with_ben(&a);
     let _owner = Daemon::start(&a);
     let d1 = logging_daemon(&b1);
     let d2 = logging_daemon(&b2);
