@@ -585,7 +585,10 @@ impl Sharing<'_> {
             .collect()
     }
 
-    /// The received store of one share (current epoch), for a session.
+    /// The received store of one share (current epoch), for a session. A document is put
+    /// saved with the heads its header records (`share::saved_heads`), so a session that
+    /// finds nothing changed loads none; one whose header does not read is loaded (and left
+    /// out if it does not load, as before).
     pub fn received_store(&self, share: &DocId) -> Result<ShareStore> {
         let r = self.vault.read()?;
         let mut store = ShareStore::new();
@@ -593,8 +596,17 @@ impl Sharing<'_> {
             let Ok(pid) = <[u8; 16]>::try_from(&k[16..]) else {
                 continue;
             };
-            if let Ok(doc) = Automerge::load(&v) {
-                store.put(DocId(pid), doc);
+            let pid = DocId(pid);
+            match share::saved_heads(&v) {
+                Some(heads) if !heads.is_empty() => {
+                    let leaf = kith_core::sync::leaf_digest(&pid, &heads);
+                    store.put_saved(pid, v, leaf);
+                }
+                _ => {
+                    if let Ok(doc) = Automerge::load(&v) {
+                        store.put(pid, doc);
+                    }
+                }
             }
         }
         Ok(store)

@@ -158,3 +158,44 @@ impl SyncStore for ShareStore {
         Ok(None)
     }
 }
+
+/// The heads recorded in a saved document (`Automerge::save`: one document chunk), read
+/// from its header without loading it: magic, checksum, chunk type 0, length, the actors,
+/// then the heads. `None` for anything else (another chunk type, trailing bytes, a short
+/// input), which the caller loads instead.
+pub fn saved_heads(bytes: &[u8]) -> Option<Vec<automerge::ChangeHash>> {
+    fn uleb(b: &[u8], at: &mut usize) -> Option<u64> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let byte = *b.get(*at)?;
+            *at += 1;
+            v |= u64::from(byte & 0x7f).checked_shl(shift)?;
+            if byte & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+    if bytes.get(..4)? != MAGIC || *bytes.get(8)? != 0 {
+        return None;
+    }
+    let mut at = 9;
+    let len = usize::try_from(uleb(bytes, &mut at)?).ok()?;
+    if at.checked_add(len)? != bytes.len() {
+        return None; // not exactly one document chunk
+    }
+    let actors = uleb(bytes, &mut at)?;
+    for _ in 0..actors {
+        let n = usize::try_from(uleb(bytes, &mut at)?).ok()?;
+        at = at.checked_add(n)?;
+    }
+    let heads = usize::try_from(uleb(bytes, &mut at)?).ok()?;
+    let mut out = Vec::with_capacity(heads.min(64));
+    for _ in 0..heads {
+        let h: [u8; 32] = bytes.get(at..at.checked_add(32)?)?.try_into().ok()?;
+        out.push(automerge::ChangeHash(h));
+        at += 32;
+    }
+    Some(out)
+}

@@ -226,6 +226,28 @@ fn a_store_of_saved_documents_loads_none_until_asked_and_syncs_the_same() {
     assert_eq!((w, got.len()), (0, 20));
     let (w, got) = run_session(&saved, &mut recipient);
     assert_eq!((w, got.len()), (0, 0));
+    // The heads read from a saved document's header are its heads, for one change and for
+    // several; anything but one document chunk is not read.
+    {
+        let mut am = automerge::AutoCommit::load(&loaded.get(&first).unwrap().save()).unwrap();
+        assert_eq!(crate::share::saved_heads(&am.save()), Some(am.get_heads()));
+        use automerge::transaction::Transactable;
+        let mut other = am.fork().with_actor(ActorId::from([8u8; 16]));
+        am.put(automerge::ROOT, "name", "Changed").unwrap();
+        am.commit();
+        other.put(automerge::ROOT, "org", "Concurrent").unwrap();
+        other.commit();
+        am.merge(&mut other).unwrap();
+        assert_eq!(am.get_heads().len(), 2);
+        let saved = am.save();
+        assert_eq!(crate::share::saved_heads(&saved), Some(am.get_heads()));
+        let mut trailing = saved.clone();
+        trailing.extend_from_slice(&am.save_incremental());
+        trailing.push(0);
+        assert_eq!(crate::share::saved_heads(&trailing), None);
+        assert_eq!(crate::share::saved_heads(&saved[..saved.len() - 1]), None);
+        assert_eq!(crate::share::saved_heads(b"not automerge"), None);
+    }
     // Bytes that do not load are an error of the store, not a panic.
     saved.put_saved(id(200), b"not automerge".to_vec(), [7; 16]);
     assert!(saved.get(&id(200)).is_none());
