@@ -305,8 +305,9 @@ pub fn serve_with(
                     }
                     // Received slices for an own device (it checks the membership itself).
                     if conn.alpn() == net::slices::SLICES_ALPN {
-                        if let Err(e) = net::slices::serve_conn(v, conn).await {
-                            tracing::info!("slices session: {e}");
+                        match net::slices::serve_conn(v, conn).await {
+                            Ok(m) => tracing::info!("slices session: {m}"),
+                            Err(e) => tracing::info!("slices session: {e}"),
                         }
                         return;
                     }
@@ -341,6 +342,10 @@ pub fn serve_with(
         let (done_tx, mut done_rx) =
             tokio::sync::mpsc::unbounded_channel::<(EndpointId, u64, SyncReport)>();
         let mut running: HashMap<EndpointId, Push> = HashMap::new();
+        // Received slices go to own devices when they change (`net::slices::push_to`), under
+        // the same policy keyed by the slices mark instead of the change counter.
+        let mut slice_policy: PushPolicy<EndpointId> = PushPolicy::new();
+        let (slice_tx, mut slice_rx) = tokio::sync::mpsc::unbounded_channel::<(EndpointId, bool)>();
         let mut generation = 0u64;
         let mut seen_seq: Option<u64> = None;
         let mut peers: Vec<(iroh::EndpointAddr, String)> = Vec::new();
@@ -353,7 +358,10 @@ pub fn serve_with(
             let mut ended: Vec<(EndpointId, u64, SyncReport)> = Vec::new();
             if !first {
                 let now = Instant::now();
-                let mut wake = policy.next_retry(now);
+                let mut wake = match (policy.next_retry(now), slice_policy.next_retry(now)) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
                 if !running.is_empty() {
                     wake = Some(wake.map_or(now + STALL_CHECK, |w| w.min(now + STALL_CHECK)));
                 }
@@ -380,6 +388,7 @@ pub fn serve_with(
                         }
                     }
                     Some(d) = done_rx.recv() => ended.push(d),
+                    Some((id, ok)) = slice_rx.recv() => { slice_policy.finished(&id, ok, Instant::now()); }
                     _ = sleep => {}
                     Some(ev) = fail_rx.recv() => { on_event(ev)?; continue; }
                     _ = tokio::signal::ctrl_c() => break,
@@ -393,6 +402,9 @@ pub fn serve_with(
             }
             while let Ok(d) = done_rx.try_recv() {
                 ended.push(d);
+            }
+            while let Ok((id, ok)) = slice_rx.try_recv() {
+                slice_policy.finished(&id, ok, Instant::now());
             }
             let any_done = !ended.is_empty();
             for (id, gen, report) in ended {
@@ -488,6 +500,28 @@ pub fn serve_with(
                         handle,
                     },
                 );
+            }
+            // Received slices that changed here (a `kith share sync`, a push from another own
+            // device) go to the own devices not given this mark yet.
+            let mark = net::blocking(&vault, |v| super::share::Sharing { vault: v, now: 0 }.slices_mark())
+                .await
+                .unwrap_or(0);
+            if mark != 0 {
+                let due = slice_policy.due(peers.iter().map(|(a, _)| a.id), mark, Instant::now());
+                for (addr, name) in peers.iter().filter(|(a, _)| due.contains(&a.id)) {
+                    slice_policy.started(addr.id, mark);
+                    let (v, ep, addr, name, tx) =
+                        (vault.clone(), ep.clone(), addr.clone(), name.clone(), slice_tx.clone());
+                    tokio::spawn(async move {
+                        let id = addr.id;
+                        let out = net::slices::push_to(v, ep, addr).await;
+                        match &out {
+                            Ok(m) => tracing::info!("slices pushed to {name}: {m}"),
+                            Err(e) => tracing::warn!("slices push to {name} failed: {e}"),
+                        }
+                        let _ = tx.send((id, out.is_ok()));
+                    });
+                }
             }
         }
         for (_, p) in running {

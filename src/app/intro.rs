@@ -215,6 +215,21 @@ impl Intros<'_> {
         expect: &str,
         docs: &[(DocId, Automerge)],
     ) -> Result<()> {
+        // Asker side: the own contact that stands for the person (their name, resolved like
+        // `kith show NAME`), on which an introduction they made is logged as `got`.
+        let person_contact = if expect == ki::ANSWERS_KIND {
+            let r = self.vault.read()?;
+            all_persons(&r)?
+                .into_iter()
+                .find(|p| p.key == person)
+                .and_then(|p| {
+                    super::resolve_contact(&r, &p.name)
+                        .ok()
+                        .map(|c| (p.name, c))
+                })
+        } else {
+            None
+        };
         self.vault.write(self.now, |w| {
             let mut peer = peer_in(w, person)?;
             let actor = actor_of(&peer.their_actor);
@@ -258,6 +273,9 @@ impl Intros<'_> {
                         }
                     }
                 }
+                if let Some((name, contact)) = &person_contact {
+                    log_made_for_me(w, person, &k, doc, name, *contact)?;
+                }
                 w.share_put(ShareTable::IntroReceived, &k, &doc.save())?;
             }
             w.share_put(ShareTable::IntroPeers, person.as_bytes(), &enc(&peer))?;
@@ -276,6 +294,94 @@ impl Intros<'_> {
             Ok(())
         })
     }
+}
+
+/// The fixed key of the ids of `got` interactions logged for introductions made for the
+/// user (`pseudonym(GOT_KEY, 0, request id)`): one id per request, so the entry is written
+/// once whichever device stores the answer first.
+const GOT_KEY: &[u8; 32] = b"kith-intro-got-interaction-id\0\0\0";
+
+/// Asker side, in the write transaction storing the person's answers document `doc` (table
+/// key `k`): every request of this user that the answers mark made for the first time is
+/// logged as a `got` interaction on `contact` (the own contact standing for the person), so
+/// it counts in `kith ledger`.
+fn log_made_for_me(
+    w: &mut Writer,
+    person: &str,
+    k: &[u8],
+    doc: &Automerge,
+    name: &str,
+    contact: DocId,
+) -> Result<()> {
+    let before = match w.share_get(ShareTable::IntroReceived, k)? {
+        Some(b) => Automerge::load(&b)
+            .map(|d| ki::read_answers(&d))
+            .unwrap_or_default(),
+        None => BTreeMap::new(),
+    };
+    for (rid, answer) in ki::read_answers(doc) {
+        if answer.made.is_empty() || before.get(&rid).is_some_and(|a| !a.made.is_empty()) {
+            continue;
+        }
+        let Ok(rdoc) = rid.parse::<DocId>() else {
+            continue;
+        };
+        let Some(req) = w
+            .share_get(ShareTable::IntroDocs, &key(person, &rdoc))?
+            .and_then(|b| Automerge::load(&b).ok())
+            .and_then(|d| ki::read_request(&d))
+        else {
+            continue; // not a request this user asked
+        };
+        let id = share::pseudonym(GOT_KEY, 0, &rdoc);
+        if w.load(id)?.is_some() {
+            continue;
+        }
+        let date = answer
+            .made
+            .parse::<kith_core::time::Date>()
+            .map(|d| d.to_string())
+            .unwrap_or(req.asked);
+        log_favour(
+            w,
+            Some(id),
+            contact,
+            crate::keep::GOT,
+            date,
+            format!("{name} introduced you to {} ({})", req.name, clip(&req.why)),
+        )?;
+    }
+    Ok(())
+}
+
+fn clip(s: &str) -> String {
+    s.chars().take(200).collect()
+}
+
+/// Writes a `gave`/`got` interaction on one contact (a new document; `id` when it must be
+/// one per event).
+fn log_favour(
+    w: &mut Writer,
+    id: Option<DocId>,
+    contact: DocId,
+    kind: &str,
+    date: String,
+    summary: String,
+) -> Result<()> {
+    let i = model::Interaction {
+        date,
+        kind: kind.to_string(),
+        contacts: [contact].into_iter().collect(),
+        summary,
+        ..Default::default()
+    };
+    let mut l = match id {
+        Some(id) => w.create_with_id(id),
+        None => w.create(),
+    };
+    model::write_interaction(&mut l.doc, &i, w.now()).map_err(am_err)?;
+    w.save(l)?;
+    Ok(())
 }
 
 /// Forgets the introductions with a person (`kith person remove`): both directions and the
@@ -635,20 +741,14 @@ impl App {
             if step == Step::Made {
                 if let Some(c) = row.contact {
                     if w.contact(c)?.is_some() {
-                        let i = model::Interaction {
-                            date: today.to_string(),
-                            kind: crate::keep::GAVE.to_string(),
-                            contacts: [c].into_iter().collect(),
-                            summary: format!(
-                                "Introduced to {} ({})",
-                                row.person,
-                                row.why.chars().take(200).collect::<String>()
-                            ),
-                            ..Default::default()
-                        };
-                        let mut l = w.create();
-                        model::write_interaction(&mut l.doc, &i, w.now()).map_err(am_err)?;
-                        w.save(l)?;
+                        log_favour(
+                            w,
+                            None,
+                            c,
+                            crate::keep::GAVE,
+                            today.to_string(),
+                            format!("Introduced to {} ({})", row.person, clip(&row.why)),
+                        )?;
                     }
                 }
             }

@@ -61,13 +61,38 @@ pub struct ShareDef {
     pub write_attempts: u32,
     #[serde(default)]
     pub last_attempt: i64,
-    /// The vault's change counter when `last` was derived (`None`: never, or by an older
-    /// kith), so `show_share` re-projects only the documents changed since.
+    /// The vault's change counter (`change_seq`) when the projections were last derived: the
+    /// next derivation looks only at the documents changed after it, and a session that finds
+    /// it unchanged derives nothing.
     #[serde(default)]
-    pub derived_at: Option<u64>,
+    pub derived_seq: u64,
+    /// The derivation rule (`DERIVATION`) that `last` and `derived_seq` were made with; 0:
+    /// never derived, or by a build older than the mark (then the next derivation is full).
+    #[serde(default)]
+    pub derived_rule: u32,
+    /// The leaf digest (hex of `kith_core::sync::leaf_digest`) of each projection document
+    /// as `derive` wrote it, by pseudonym: a session builds its scoped store from the saved
+    /// bytes and these, loading no document unless the engine needs its content.
+    #[serde(default)]
+    pub leaves: BTreeMap<DocId, String>,
 }
 
+/// The version of the derivation rule: a share derived under another one is derived in full
+/// at its next session.
+const DERIVATION: u32 = 1;
+
 impl ShareDef {
+    /// Whether the projections are those of the vault at change `seq` (nothing to derive).
+    /// Whether `share show` must derive (and so write) before it can show this share: it was
+    /// never derived under the current rule.
+    pub fn needs_derivation(&self) -> bool {
+        self.derived_rule != DERIVATION
+    }
+
+    fn derived_at(&self, seq: u64) -> bool {
+        self.derived_rule == DERIVATION && self.derived_seq == seq
+    }
+
     fn secret_bytes(&self) -> [u8; 32] {
         data_encoding::HEXLOWER
             .decode(self.secret.as_bytes())
@@ -106,6 +131,10 @@ pub struct Received {
     /// tombstone so an own device that still holds the slice cannot bring it back.
     #[serde(default)]
     pub revoked: bool,
+    /// How many times documents of this slice were stored on this device (local bookkeeping,
+    /// never sent): part of `Sharing::slices_mark`, which tells the daemon to push slices.
+    #[serde(default)]
+    pub stored: u64,
 }
 
 /// What the owner announces for one share in a session's offer.
@@ -382,7 +411,9 @@ impl Sharing<'_> {
             last: BTreeMap::new(),
             write_attempts: 0,
             last_attempt: 0,
-            derived_at: None,
+            derived_seq: 0,
+            derived_rule: 0,
+            leaves: BTreeMap::new(),
         };
         let id = def.id;
         self.vault.write(self.now, |w| derive(w, def))?;
@@ -404,6 +435,8 @@ impl Sharing<'_> {
             def.spec.fields = f;
         }
         def.updated = self.now;
+        // A new spec: every contact is a candidate again.
+        def.derived_rule = 0;
         self.vault.write(self.now, |w| derive(w, def))
     }
 
@@ -421,12 +454,14 @@ impl Sharing<'_> {
     /// What the person sees: the projections as the next derivation (a session, `share
     /// edit`) makes them from the vault's current state, with the epoch it would have. Reads
     /// only: the projections last derived, re-projected for the documents changed since
-    /// (`ShareDef::derived_at`). A share last derived by an older kith is derived now, once.
+    /// (`ShareDef::derived_seq`). A share last derived by an older kith is derived now, once.
     pub fn show_share(&self, reference: &str) -> Result<(ShareDef, Vec<Projection>)> {
         let def = self.resolve_share(reference)?;
-        let def = match def.derived_at {
-            None => self.vault.write(self.now, |w| derive(w, def))?,
-            Some(seq) => self.as_derived_now(def, seq)?,
+        let def = if !def.needs_derivation() {
+            let seq = def.derived_seq;
+            self.as_derived_now(def, seq)?
+        } else {
+            self.vault.write(self.now, |w| derive(w, def))?
         };
         let mut rows: Vec<Projection> = def.last.values().cloned().collect();
         rows.sort_by_cached_key(|p| match p.get("name") {
@@ -504,15 +539,51 @@ impl Sharing<'_> {
         Ok(out)
     }
 
-    /// Re-derives every share to `person_key` and returns the offer and the scoped stores.
+    /// The offer and the scoped stores of every share to `person_key`, each derived first if
+    /// the vault changed since its last derivation (only the documents changed since then are
+    /// looked at). A share whose projections are current costs one read transaction and no
+    /// document load.
     pub fn serve_shares(&self, person_key: &str) -> Result<Vec<(OfferEntry, ShareStore)>> {
+        let ids: Vec<DocId> = self
+            .shares()?
+            .into_iter()
+            .filter(|d| d.person == person_key)
+            .map(|d| d.id)
+            .collect();
         let mut out = Vec::new();
-        for def in self.shares()? {
-            if def.person != person_key {
-                continue;
-            }
-            let def = self.vault.write(self.now, |w| derive(w, def))?;
-            let store = self.share_store(&def)?;
+        for id in ids {
+            // The definition, the change counter and the projections from one snapshot.
+            let current = {
+                let r = self.vault.read()?;
+                match r.share_get(ShareTable::Shares, &id.0)? {
+                    None => continue, // revoked meanwhile
+                    Some(v) => {
+                        let def: ShareDef = dec(&v, "share")?;
+                        if def.derived_at(r.change_seq()?) {
+                            tracing::info!(share = %id.short(), "projections current: nothing derived");
+                            let store =
+                                store_of(&def, r.share_scan(ShareTable::ShareDocs, &id.0)?)?;
+                            Some((def, store))
+                        } else {
+                            None
+                        }
+                    }
+                }
+            };
+            let served = match current {
+                Some(x) => Some(x),
+                None => self.vault.write(self.now, |w| {
+                    // Read again in the write transaction: another process may have derived
+                    // (or revoked) it since.
+                    let Some(v) = w.share_get(ShareTable::Shares, &id.0)? else {
+                        return Ok::<_, AppError>(None);
+                    };
+                    let def = derive(w, dec(&v, "share")?)?;
+                    let store = store_of(&def, w.share_scan(ShareTable::ShareDocs, &id.0)?)?;
+                    Ok(Some((def, store)))
+                })?,
+            };
+            let Some((def, store)) = served else { continue };
             out.push((
                 OfferEntry {
                     id: def.id.0,
@@ -524,21 +595,6 @@ impl Sharing<'_> {
             ));
         }
         Ok(out)
-    }
-
-    fn share_store(&self, def: &ShareDef) -> Result<ShareStore> {
-        let r = self.vault.read()?;
-        let mut store = ShareStore::new();
-        for (k, v) in r.share_scan(ShareTable::ShareDocs, &def.id.0)? {
-            let Ok(pid) = <[u8; 16]>::try_from(&k[16..]) else {
-                continue;
-            };
-            let doc = Automerge::load(&v).map_err(|e| {
-                AppError::Store(StoreError::Internal(format!("damaged projection: {e}")))
-            })?;
-            store.put(DocId(pid), doc);
-        }
-        Ok(store)
     }
 
     /// Records that a person tried to write into a share (refused).
@@ -576,7 +632,10 @@ impl Sharing<'_> {
             .collect()
     }
 
-    /// The received store of one share (current epoch), for a session.
+    /// The received store of one share (current epoch), for a session. A document is put
+    /// saved with the heads its header records (`share::saved_heads`), so a session that
+    /// finds nothing changed loads none; one whose header does not read is loaded (and left
+    /// out if it does not load, as before).
     pub fn received_store(&self, share: &DocId) -> Result<ShareStore> {
         let r = self.vault.read()?;
         let mut store = ShareStore::new();
@@ -584,8 +643,17 @@ impl Sharing<'_> {
             let Ok(pid) = <[u8; 16]>::try_from(&k[16..]) else {
                 continue;
             };
-            if let Ok(doc) = Automerge::load(&v) {
-                store.put(DocId(pid), doc);
+            let pid = DocId(pid);
+            match share::saved_heads(&v) {
+                Some(heads) if !heads.is_empty() => {
+                    let leaf = kith_core::sync::leaf_digest(&pid, &heads);
+                    store.put_saved(pid, v, leaf);
+                }
+                _ => {
+                    if let Ok(doc) = Automerge::load(&v) {
+                        store.put(pid, doc);
+                    }
+                }
             }
         }
         Ok(store)
@@ -625,9 +693,10 @@ impl Sharing<'_> {
                 epoch: offer.epoch,
                 actors: offer.actors.clone(),
                 fields: offer.fields.clone(),
-                updated: old.map(|o| o.updated).unwrap_or(0),
+                updated: old.as_ref().map(|o| o.updated).unwrap_or(0),
                 from_name,
                 revoked: false,
+                stored: old.map(|o| o.stored).unwrap_or(0),
             };
             w.share_put(ShareTable::ReceivedShares, &id.0, &enc(&rec))?;
             Ok(dropped)
@@ -676,6 +745,9 @@ impl Sharing<'_> {
                 Some(t) => rec.updated.max(t),
                 None => now,
             };
+            if !docs.is_empty() {
+                rec.stored += 1;
+            }
             w.share_put(ShareTable::ReceivedShares, &share.0, &enc(&rec))?;
             Ok(())
         })
@@ -962,24 +1034,81 @@ fn projection_in(spec: &Spec, id: DocId, c: &model::Contact) -> Option<Projectio
         .then(|| share::project(c, &spec.fields))
 }
 
-/// Derives a share's projections in the write transaction `w` and stores the definition.
-fn derive(w: &mut Writer, mut def: ShareDef) -> Result<ShareDef> {
-    let mut now_proj: BTreeMap<DocId, Projection> = BTreeMap::new();
-    let candidates: Vec<DocId> = match &def.spec.filter {
-        Filter::Contacts(ids) => ids.iter().copied().collect(),
-        Filter::Query(_) => w.contact_ids()?,
-        Filter::Tags(tags) => {
-            let mut v = Vec::new();
-            for id in w.contact_ids()? {
-                if let Some(s) = w.contact(id)? {
-                    if s.tags.iter().any(|t| tags.contains(t)) {
-                        v.push(id);
-                    }
-                }
+/// The scoped store of a share from its `share_docs` rows: documents whose leaf `derive`
+/// recorded are put saved (not loaded); any other is loaded.
+fn store_of(def: &ShareDef, rows: Vec<(Vec<u8>, Vec<u8>)>) -> Result<ShareStore> {
+    let mut store = ShareStore::new();
+    for (k, v) in rows {
+        let Ok(pid) = <[u8; 16]>::try_from(&k[16..]) else {
+            continue;
+        };
+        let pid = DocId(pid);
+        let leaf = def
+            .leaves
+            .get(&pid)
+            .and_then(|h| data_encoding::HEXLOWER.decode(h.as_bytes()).ok())
+            .and_then(|b| <[u8; 16]>::try_from(b).ok());
+        match leaf {
+            Some(leaf) => store.put_saved(pid, v, leaf),
+            None => {
+                let doc = Automerge::load(&v).map_err(|e| {
+                    AppError::Store(StoreError::Internal(format!("damaged projection: {e}")))
+                })?;
+                store.put(pid, doc);
             }
-            v
         }
+    }
+    Ok(store)
+}
+
+/// Derives a share's projections in the write transaction `w` and stores the definition.
+///
+/// Incremental when it can be: if the share was derived under this rule at change `S` of the
+/// vault, only the documents changed after `S` (the vault's change log) can have entered,
+/// left or changed the slice, since whether a contact is in it and what it shows depend on
+/// that contact's document alone; the other projections are those of `def.last`. A purge
+/// (the tombstone document changed: a deleted document leaves the change log), a new spec
+/// (`derived_rule` reset by `edit_share`) or an older mark derive in full.
+fn derive(w: &mut Writer, mut def: ShareDef) -> Result<ShareDef> {
+    let seq = w.change_seq()?;
+    let changed = if def.derived_rule == DERIVATION && def.derived_seq <= seq {
+        let ids = w.changed_after(def.derived_seq)?;
+        (!ids.contains(&kith_core::tombstones::TOMBSTONES_DOC)).then_some(ids)
+    } else {
+        None
     };
+    if changed.as_ref().is_some_and(|c| c.is_empty()) {
+        return Ok(def); // nothing changed since the last derivation
+    }
+    let incremental = changed.is_some();
+    let (mut now_proj, candidates): (BTreeMap<DocId, Projection>, Vec<DocId>) = match changed {
+        Some(ids) => {
+            let mut p = def.last.clone();
+            for id in &ids {
+                p.remove(id);
+            }
+            (p, ids)
+        }
+        None => (
+            BTreeMap::new(),
+            match &def.spec.filter {
+                Filter::Contacts(ids) => ids.iter().copied().collect(),
+                Filter::Query(_) => w.contact_ids()?,
+                Filter::Tags(tags) => {
+                    let mut v = Vec::new();
+                    for id in w.contact_ids()? {
+                        if let Some(s) = w.contact(id)? {
+                            if s.tags.iter().any(|t| tags.contains(t)) {
+                                v.push(id);
+                            }
+                        }
+                    }
+                    v
+                }
+            },
+        ),
+    };
+    let read = candidates.len();
     for id in candidates {
         let Some(l) = w.load(id)? else { continue };
         if kith_core::model::doc_kind(&l.doc) != Some(kith_core::Kind::Contact) {
@@ -996,13 +1125,16 @@ fn derive(w: &mut Writer, mut def: ShareDef) -> Result<ShareDef> {
         def.epoch += 1;
         def.actor = hex(&rand::random::<[u8; 16]>());
         def.last.clear();
+        def.leaves.clear();
     }
     let secret = def.secret_bytes();
     let actor = def.actor_id();
+    let mut written = 0;
     for (cid, p) in &now_proj {
         if def.last.get(cid) == Some(p) {
             continue;
         }
+        written += 1;
         let pid = share::pseudonym(&secret, def.epoch, cid);
         let key = key2(&def.id, &pid);
         let doc = match w.share_get(ShareTable::ShareDocs, &key)? {
@@ -1014,10 +1146,19 @@ fn derive(w: &mut Writer, mut def: ShareDef) -> Result<ShareDef> {
             None => share::build_projection(p, actor.clone()).map_err(super::am_err)?,
         };
         let mut doc = doc;
+        let leaf = kith_core::sync::leaf_digest(&pid, &doc.get_heads());
+        def.leaves.insert(pid, hex(&leaf));
         w.share_put(ShareTable::ShareDocs, &key, &doc.save())?;
     }
+    tracing::info!(
+        share = %def.id.short(),
+        "derived: {read} document(s) read ({}), {written} projection(s) written, epoch {}",
+        if incremental { "changed since the last derivation" } else { "in full" },
+        def.epoch
+    );
     def.last = now_proj;
-    def.derived_at = Some(w.change_seq()?);
+    def.derived_seq = seq;
+    def.derived_rule = DERIVATION;
     w.share_put(ShareTable::Shares, &def.id.0, &enc(&def))?;
     Ok(def)
 }

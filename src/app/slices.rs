@@ -205,6 +205,7 @@ impl Sharing<'_> {
                 updated: 0,
                 from_name: e.from_name.clone(),
                 revoked: false,
+                stored: 0,
             });
             if e.revoked {
                 if old.is_none() {
@@ -236,6 +237,23 @@ impl Sharing<'_> {
     }
 
     /// The live record of a received share (for the device answering an own device's session).
+    /// A mark of the received slices this device holds: it moves when a slice's documents
+    /// are stored, its epoch or actors change, or it is revoked (not when a session found
+    /// nothing new). 0 when nothing was ever received. The daemon pushes slices to the own
+    /// devices it has not pushed this mark to (`net::slices::push_to`).
+    pub fn slices_mark(&self) -> Result<u64> {
+        use std::hash::{Hash, Hasher};
+        let all = self.received_all()?;
+        if all.is_empty() {
+            return Ok(0);
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for r in &all {
+            (r.id.0, r.epoch, &r.actors, r.revoked, r.stored).hash(&mut h);
+        }
+        Ok(h.finish().max(1))
+    }
+
     pub fn received_record(&self, id: &DocId) -> Result<Option<Received>> {
         let r = self.vault.read()?;
         match r.share_get(ShareTable::ReceivedShares, &id.0)? {

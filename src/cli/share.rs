@@ -292,7 +292,7 @@ pub fn share(ctx: &Ctx, cmd: ShareCommand, out: &mut Out) -> Result<(), AppError
             // Reads only, unless an older kith derived the share last (then it is derived
             // once, which writes).
             let app = ctx.open_read()?;
-            let app = if app.sharing().resolve_share(&id)?.derived_at.is_none() {
+            let app = if app.sharing().resolve_share(&id)?.needs_derivation() {
                 drop(app);
                 ctx.open()?
             } else {

@@ -114,28 +114,48 @@ pub async fn pull_intros(
     let (summary, changed) = match out {
         Ok(x) => x,
         Err(EngineError::WriteAttempt) => {
-            let key = person.to_string();
-            let _ = blocking(&vault, move |v| intros(v).record_intro_write_attempt(&key)).await;
-            conn.close(
-                READ_ONLY.into(),
+            refuse_write(
+                &vault,
+                conn,
+                person,
                 b"intro requests are the asker's: changes refused",
-            );
+            )
+            .await;
             return Err(
                 "refused: the other person tried to change your introduction request".into(),
             );
         }
         Err(e) => return Err(e.to_string()),
     };
+    store_changed(&vault, person, ANSWERS_KIND, &sess, &changed).await?;
+    Ok((summary.docs_received, summary.round_trips))
+}
+
+/// A write into a document authored here: recorded, and the connection closed with code 9.
+async fn refuse_write(vault: &Arc<Vault>, conn: &Connection, person: &str, reason: &[u8]) {
+    let key = person.to_string();
+    let _ = blocking(vault, move |v| intros(v).record_intro_write_attempt(&key)).await;
+    conn.close(READ_ONLY.into(), reason);
+}
+
+/// After a completed session: stores the documents received from the person (of kind
+/// `kind`, checked again by `Intros::store_intro_received`).
+async fn store_changed(
+    vault: &Arc<Vault>,
+    person: &str,
+    kind: &'static str,
+    sess: &IntroSession,
+    changed: &[DocId],
+) -> Result<(), String> {
     let docs: Vec<(DocId, Automerge)> = changed
         .iter()
         .filter_map(|id| sess.store.get(id).map(|d| (*id, d.clone())))
         .collect();
     let key = person.to_string();
-    blocking(&vault, move |v| {
-        intros(v).store_intro_received(&key, ANSWERS_KIND, &docs)
+    blocking(vault, move |v| {
+        intros(v).store_intro_received(&key, kind, &docs)
     })
-    .await?;
-    Ok((summary.docs_received, summary.round_trips))
+    .await
 }
 
 /// Owner side: serves the intro stream of a person's connection (already admitted). Returns a
@@ -185,13 +205,14 @@ pub async fn serve_intros(
     let changed = match out {
         Ok((_, changed)) => changed,
         Err(EngineError::WriteAttempt) => {
-            let key = person.to_string();
-            let _ = blocking(&vault, move |v| intros(v).record_intro_write_attempt(&key)).await;
             tracing::warn!(person = %&person[..8], "refused a write into an intro answer");
-            conn.close(
-                READ_ONLY.into(),
+            refuse_write(
+                &vault,
+                conn,
+                person,
                 b"intro answers are read-only: changes refused",
-            );
+            )
+            .await;
             return Err(format!(
                 "refused changes from person {} to intro answers (read-only)",
                 &person[..8]
@@ -199,15 +220,6 @@ pub async fn serve_intros(
         }
         Err(e) => return Err(e.to_string()),
     };
-    let n = changed.len();
-    let docs: Vec<(DocId, Automerge)> = changed
-        .iter()
-        .filter_map(|id| sess.store.get(id).map(|d| (*id, d.clone())))
-        .collect();
-    let key = person.to_string();
-    blocking(&vault, move |v| {
-        intros(v).store_intro_received(&key, REQUEST_KIND, &docs)
-    })
-    .await?;
-    Ok(format!("; {n} intro request(s) received"))
+    store_changed(&vault, person, REQUEST_KIND, &sess, &changed).await?;
+    Ok(format!("; {} intro request(s) received", changed.len()))
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use automerge::{ActorId, Automerge};
-use iroh::endpoint::Connection;
+use iroh::endpoint::{Connection, SendStream};
 use iroh::{Endpoint, EndpointAddr};
 use kith_core::sync::{PeerId, Role};
 use kith_core::DocId;
@@ -76,7 +76,13 @@ fn actors_of(hex: &[String]) -> Vec<ActorId> {
         .collect()
 }
 
-/// Answers an own device's `kith/slices/1` connection.
+/// `Hello` version of a push: "pull from me over this connection" (the dialling device has
+/// slices to give; the answering one runs its ordinary pull, roles swapped).
+const PUSH: u8 = 2;
+
+/// Answers an own device's `kith/slices/1` connection: a pull (version 1: this device offers
+/// its slices) or a push (version 2: this device pulls from the dialler over the same
+/// connection).
 pub async fn serve_conn(vault: Arc<Vault>, conn: Connection) -> Result<String, String> {
     let admitted = {
         let (v, c) = (vault.clone(), conn.clone());
@@ -85,12 +91,62 @@ pub async fn serve_conn(vault: Arc<Vault>, conn: Connection) -> Result<String, S
     if !admitted {
         return Err("refused a slices session: not an own device".into());
     }
-    let (mut send, mut recv) = conn.accept_bi().await.map_err(|e| e.to_string())?;
+    let (send, mut recv) = conn.accept_bi().await.map_err(|e| e.to_string())?;
     let hello: Hello = pair::read_frame(&mut recv).await?;
-    if hello.version != 1 {
-        conn.close(2u32.into(), b"slices protocol version");
-        return Err(format!("slices protocol version {}", hello.version));
+    match hello.version {
+        1 => answer(vault, &conn, send).await,
+        PUSH => {
+            drop(send);
+            let mut report = SlicesReport::default();
+            pull(vault, &conn, &mut report).await?;
+            conn.close(0u32.into(), b"done");
+            Ok(format!(
+                "pulled slices pushed by an own device: {} document(s) received, {} slice(s) dropped",
+                report.docs_received, report.dropped
+            ))
+        }
+        v => {
+            conn.close(2u32.into(), b"slices protocol version");
+            Err(format!("slices protocol version {v}"))
+        }
     }
+}
+
+/// Pushes this device's received slices to an own device (the daemon, when
+/// `Sharing::slices_mark` moved): asks it to pull over this connection, then answers its pull.
+pub async fn push_to(
+    vault: Arc<Vault>,
+    ep: Endpoint,
+    addr: EndpointAddr,
+) -> Result<String, String> {
+    let conn = tokio::time::timeout(Duration::from_secs(10), ep.connect(addr, SLICES_ALPN))
+        .await
+        .map_err(|_| "not reachable within 10 s".to_string())?
+        .map_err(|e| format!("not reachable: {e}"))?;
+    let work = async {
+        let (mut send, _recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+        pair::write_frame(&mut send, &Hello { version: PUSH }).await?;
+        let _ = send.finish();
+        let (send, mut recv) = conn.accept_bi().await.map_err(|e| e.to_string())?;
+        let hello: Hello = pair::read_frame(&mut recv).await?;
+        if hello.version != 1 {
+            return Err(format!("slices protocol version {}", hello.version));
+        }
+        answer(vault, &conn, send).await
+    };
+    match tokio::time::timeout(Duration::from_secs(120), work).await {
+        Ok(r) => r,
+        Err(_) => Err("timed out".into()),
+    }
+}
+
+/// The answering side of a pull, after the puller's `Hello`: the offer, then one engine
+/// session per slice the puller asks for.
+async fn answer(
+    vault: Arc<Vault>,
+    conn: &Connection,
+    mut send: SendStream,
+) -> Result<String, String> {
     let (slices, served) = super::blocking(&vault, |v| {
         let s = sharing(v);
         Ok::<_, crate::app::AppError>((s.relay_offer()?, s.served_offer()?))

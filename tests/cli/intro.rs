@@ -13,17 +13,8 @@ use kith::store::{ShareTable, Vault};
 use kith_core::share::history_text;
 use serde_json::Value;
 
-use crate::sync::{first_line, wait_with_timeout, Daemon, Dev};
-
-fn pair_persons(owner: &Dev, owner_calls: &str, recipient: &Dev, recipient_calls: &str) {
-    let mut invite = owner.spawn(&["person", "invite", "--name", owner_calls]);
-    let ticket = first_line(&mut invite);
-    assert!(ticket.starts_with("kithp1"), "ticket: {ticket}");
-    let out = recipient.run(&["person", "accept", &ticket, "--name", recipient_calls]);
-    assert_eq!(out.code, 0, "accept failed: {}", out.stderr);
-    let inv = wait_with_timeout(invite, 30);
-    assert_eq!(inv.code, 0, "invite failed: {}", inv.stderr);
-}
+use crate::share::pair_persons;
+use crate::sync::{first_line, Daemon, Dev};
 
 fn share_sync(b: &Dev, tamper: bool) -> crate::env::Output {
     share_sync_env(
@@ -90,7 +81,7 @@ fn setup() -> (Dev, Dev, String, Daemon) {
     let ada = a.add("Ada Shared", &["--org", "Acme", "--tag", "slice"]);
     a.add("Bob Outside", &["--org", "Initech"]);
     pair_persons(&a, "Ben", &b, "Ann");
-    a.ok(&["share", "create", "--with", "Ben", "--tag", "slice"]);
+    crate::share::share_slice_with_ben(&a);
     let daemon = Daemon::start(&a);
     synced(&b);
     (a, b, ada, daemon)
@@ -208,8 +199,25 @@ fn an_introduction_round_trip_between_two_people() {
     assert_eq!(ledger[0]["gave"], 1, "{ledger}");
     let due = a.json(&["due"]).to_string();
     assert!(!due.contains("\"introduction\""), "{due}");
+    // Ben's own contact for Ann (the person's name resolves to it): the introduction she made
+    // counts there as `got`, once.
+    let ann = b.add("Ann Mentor", &[]);
+    assert!(b.json(&["ledger"]).as_array().unwrap().is_empty());
     synced(&b);
     assert_eq!(list(&b)[0]["state"], "made");
+    let ledger = b.json(&["ledger"]);
+    assert_eq!(ledger.as_array().unwrap().len(), 1, "{ledger}");
+    assert_eq!(ledger[0]["contact"], ann.as_str(), "{ledger}");
+    assert_eq!(
+        (ledger[0]["got"].as_u64(), ledger[0]["gave"].as_u64()),
+        (Some(1), Some(0))
+    );
+    let entry = b.json(&["ledger", &ann]).to_string();
+    assert!(
+        entry.contains("Ann introduced you to Ada Shared (we are hiring a CTO)")
+            && entry.contains("2026-11-22"),
+        "{entry}"
+    );
 
     // Outcome.
     a.ok(&["intro", "outcome", &id[..8], "they", "met", "for", "coffee"]);
@@ -223,6 +231,11 @@ fn an_introduction_round_trip_between_two_people() {
     assert!(
         human.contains("Ada Shared") && human.contains("they met for coffee"),
         "{human}"
+    );
+    assert_eq!(
+        b.json(&["ledger"])[0]["got"],
+        1,
+        "the outcome logs nothing more"
     );
 
     // A no-change reconnect: one round trip for the shares, one for the intro stream.

@@ -32,6 +32,7 @@ mod refs;
 mod rough;
 mod share;
 mod share2;
+mod share5;
 mod storage;
 mod store;
 mod store_maps;

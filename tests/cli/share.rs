@@ -74,51 +74,33 @@ pub(crate) fn wire_text(path: &Path) -> String {
 /// The three layers at the recipient: none holds a private marker nor one of `also`.
 #[track_caller]
 pub(crate) fn assert_clean(b: &Dev, wire: &Path, also: &[&str], step: &str) {
+    assert_clean_layers(b, Some(wire), also, step);
+}
+
+/// The layers at a device: its stored received histories, its raw vault file and, when it
+/// dumped one, the bytes it received on the wire; none holds a private marker nor `also`.
+#[track_caller]
+pub(crate) fn assert_clean_layers(b: &Dev, wire: Option<&Path>, also: &[&str], step: &str) {
     let histories = received_histories(&b.env.vault());
-    let wire = wire_text(wire);
+    let wire = wire.map(wire_text).unwrap_or_default();
     let raw = String::from_utf8_lossy(&std::fs::read(b.env.vault()).unwrap()).to_string();
     for m in PRIVATE.iter().chain(also) {
         for h in &histories {
             assert!(
                 !h.contains(m),
-                "{step}: {m} in a stored received history:\n{h}"
+                "{step}: {m} in a stored received history on {}:\n{h}",
+                b.name
             );
         }
         assert!(!wire.contains(m), "{step}: {m} on the wire");
-        assert!(!raw.contains(m), "{step}: {m} in B's vault file");
+        assert!(!raw.contains(m), "{step}: {m} in {}'s vault file", b.name);
     }
 }
 
-pub(crate) fn pair_persons(owner: &Dev, owner_calls: &str, recipient: &Dev, recipient_calls: &str) {
-    let mut invite = owner.spawn(&["person", "invite", "--name", owner_calls]);
-    let ticket = first_line(&mut invite);
-    assert!(ticket.starts_with("kithp1"), "ticket: {ticket}");
-    let out = recipient.run(&["person", "accept", &ticket, "--name", recipient_calls]);
-    assert_eq!(out.code, 0, "accept failed: {}", out.stderr);
-    let inv = wait_with_timeout(invite, 30);
-    assert_eq!(inv.code, 0, "invite failed: {}", inv.stderr);
-    assert!(
-        inv.stderr.contains("paired with the person"),
-        "{}",
-        inv.stderr
-    );
-}
-
-pub(crate) fn share_sync(b: &Dev, wire: &Path, extra_env: &[(&str, &str)]) -> crate::env::Output {
-    let mut c = b.cmd(&["--json", "share", "sync"]);
-    c.env("KITH_TEST_SHARE_WIRE", wire);
-    c.envs(extra_env.iter().copied());
-    crate::env::finish(c.output().unwrap())
-}
-
-#[test]
-fn a_slice_reaches_the_person_and_nothing_else_does() {
-    let a = Dev::new("ann");
-    let b = Dev::new("ben");
-    let c = Dev::new("cat");
-    let wire = b.env.root().join("wire.bin");
-
-    // A's vault: one contact in the slice with private data around it, one outside.
+/// The owner's vault for the canary scenarios: Ada (tagged `slice`) with a private marker in
+/// every place a share must not reach, Carol (`slice`) whose help is retracted later, and Bob
+/// outside the slice. Returns Ada's id.
+pub(crate) fn owner_with_canaries(a: &Dev) -> String {
     let ada = a.add(
         "Ada Shared",
         &[
@@ -151,6 +133,50 @@ fn a_slice_reaches_the_person_and_nothing_else_does() {
     let carol = a.add("Carol Slice", &["--org", "Initech", "--tag", "slice"]);
     a.ok(&["set", &carol, "help", "RetractedMarker hiring"]);
     a.add("Bob Outside", &["--org", "CanaryOutsider"]);
+    ada
+}
+
+pub(crate) fn pair_persons(owner: &Dev, owner_calls: &str, recipient: &Dev, recipient_calls: &str) {
+    let mut invite = owner.spawn(&["person", "invite", "--name", owner_calls]);
+    let ticket = first_line(&mut invite);
+    assert!(ticket.starts_with("kithp1"), "ticket: {ticket}");
+    let out = recipient.run(&["person", "accept", &ticket, "--name", recipient_calls]);
+    assert_eq!(out.code, 0, "accept failed: {}", out.stderr);
+    let inv = wait_with_timeout(invite, 30);
+    assert_eq!(inv.code, 0, "invite failed: {}", inv.stderr);
+    assert!(
+        inv.stderr.contains("paired with the person"),
+        "{}",
+        inv.stderr
+    );
+}
+
+/// Ann shares the contacts tagged `slice` with the person she calls Ben. Returns the share id.
+pub(crate) fn share_slice_with_ben(a: &Dev) -> String {
+    let id = a
+        .ok(&["share", "create", "--with", "Ben", "--tag", "slice"])
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 32, "share id: {id}");
+    id
+}
+
+pub(crate) fn share_sync(b: &Dev, wire: &Path, extra_env: &[(&str, &str)]) -> crate::env::Output {
+    let mut c = b.cmd(&["--json", "share", "sync"]);
+    c.env("KITH_TEST_SHARE_WIRE", wire);
+    c.envs(extra_env.iter().copied());
+    crate::env::finish(c.output().unwrap())
+}
+
+#[test]
+fn a_slice_reaches_the_person_and_nothing_else_does() {
+    let a = Dev::new("ann");
+    let b = Dev::new("ben");
+    let c = Dev::new("cat");
+    let wire = b.env.root().join("wire.bin");
+
+    // A's vault: one contact in the slice with private data around it, one outside.
+    let ada = owner_with_canaries(&a);
     let a_show = a.ok(&["show", &ada]);
     assert!(
         a_show.contains("intros to analysts"),
@@ -173,11 +199,7 @@ fn a_slice_reaches_the_person_and_nothing_else_does() {
     std::fs::create_dir_all(c.env.home()).unwrap();
     std::fs::copy(b.env.vault(), c.env.vault()).unwrap();
 
-    let id = a
-        .ok(&["share", "create", "--with", "Ben", "--tag", "slice"])
-        .trim()
-        .to_string();
-    assert_eq!(id.len(), 32, "share id: {id}");
+    let id = share_slice_with_ben(&a);
     let shown = a.ok(&["share", "show", &id[..8]]);
     assert!(
         shown.contains("Ada Shared") && shown.contains("Acme") && shown.contains("CTO"),

@@ -7,7 +7,10 @@ use serde_json::Value;
 
 use kith_core::sync::{Frame, FrameDecoder};
 
-use crate::share::{pair_persons, received_histories, share_sync};
+use crate::share::{
+    assert_clean_layers, owner_with_canaries, pair_persons, received_histories,
+    share_slice_with_ben, share_sync,
+};
 use crate::sync::{Daemon, Dev};
 
 /// A has Ada (in the slice, tag `slice`) and Bob (outside it); A and B are paired persons and
@@ -18,10 +21,7 @@ fn owner_and_recipient() -> (Dev, Dev, String, String) {
     a.add("Ada Shared", &["--org", "Acme", "--tag", "slice"]);
     let bob = a.add("Bob Outside", &["--org", "CanaryOutsider"]);
     pair_persons(&a, "Ben", &b, "Ann");
-    let id = a
-        .ok(&["share", "create", "--with", "Ben", "--tag", "slice"])
-        .trim()
-        .to_string();
+    let id = share_slice_with_ben(&a);
     (a, b, bob, id)
 }
 
@@ -158,60 +158,6 @@ fn search_json_has_received_contacts_and_status_json_has_refused_writes() {
     drop(daemon);
 }
 
-/// Private markers of the owner's vault (A) for the scenarios below.
-fn owner_with_canaries(a: &Dev) {
-    let ada = a.add(
-        "Ada Shared",
-        &[
-            "--org",
-            "Acme",
-            "--tag",
-            "slice",
-            "--email",
-            "canary-email@x.org",
-        ],
-    );
-    a.ok(&["set", &ada, "title", "CanaryOverwritten"]);
-    a.ok(&["set", &ada, "title", "CTO"]);
-    a.ok(&["set", &ada, "help", "CanaryDeleted draft"]);
-    a.ok(&["set", &ada, "help", "intros to analysts"]);
-    a.ok(&["set", &ada, "nickname", "CanaryNick"]);
-    a.ok(&["set", &ada, "custom.k", "CanaryCustom"]);
-    a.ok(&["tag", &ada, "+canarytag"]);
-    a.ok(&["note", "--about", &ada, "--", "CanaryNote about her"]);
-    a.ok(&[
-        "log",
-        "--about",
-        &ada,
-        "--kind",
-        "call",
-        "--",
-        "CanaryInteraction",
-    ]);
-    a.ok(&["remind", &ada, "CanaryReminder", "--on", "2026-12-01"]);
-    let carol = a.add("Carol Slice", &["--org", "Initech", "--tag", "slice"]);
-    a.ok(&["set", &carol, "help", "RetractedMarker hiring"]);
-    a.add("Bob Outside", &["--org", "CanaryOutsider"]);
-}
-
-/// B2's stored received histories and its raw vault file hold none of the private markers
-/// nor `also`.
-#[track_caller]
-fn assert_clean_at(dev: &Dev, also: &[&str], step: &str) {
-    let histories = received_histories(&dev.env.vault());
-    let raw = String::from_utf8_lossy(&std::fs::read(dev.env.vault()).unwrap()).to_string();
-    for m in crate::share::PRIVATE.iter().chain(also) {
-        for h in &histories {
-            assert!(
-                !h.contains(m),
-                "{step}: {m} in a received history on {}:\n{h}",
-                dev.name
-            );
-        }
-        assert!(!raw.contains(m), "{step}: {m} in {}'s vault file", dev.name);
-    }
-}
-
 /// `kith sync --json` on `dev`: its one report's `slices` part.
 fn sync_slices(dev: &Dev) -> Value {
     let out = dev.run(&["--json", "sync"]);
@@ -229,10 +175,7 @@ fn received_slices_reach_the_recipients_other_device_through_device_sync() {
     crate::sync::pair(&b1, &b2);
     owner_with_canaries(&a);
     pair_persons(&a, "Ben", &b1, "Ann");
-    let id = a
-        .ok(&["share", "create", "--with", "Ben", "--tag", "slice"])
-        .trim()
-        .to_string();
+    let id = share_slice_with_ben(&a);
     let _owner = Daemon::start(&a);
     let wire = b1.env.root().join("wire.bin");
     assert_eq!(share_sync(&b1, &wire, &[]).code, 0);
@@ -273,7 +216,7 @@ fn received_slices_reach_the_recipients_other_device_through_device_sync() {
     );
     // A person is not a device, and B2 did not become A's person either.
     assert!(b2.json(&["person", "list"]).as_array().unwrap().is_empty());
-    assert_clean_at(&b2, &[], "relayed");
+    assert_clean_layers(&b2, None, &[], "relayed");
     // Positive control: what was shared is there (so the checks above can fail).
     let all = received_histories(&b2.env.vault()).join("\n");
     assert!(
@@ -305,8 +248,9 @@ fn received_slices_reach_the_recipients_other_device_through_device_sync() {
     assert_eq!(slices["dropped"], 1, "{slices}");
     assert_eq!(slices["docs_received"], 2, "{slices}");
     assert_eq!(b2.json(&["shared"]).as_array().unwrap().len(), 2);
-    assert_clean_at(
+    assert_clean_layers(
         &b2,
+        None,
         &["RetractedMarker", "intros to analysts"],
         "after narrowing",
     );
@@ -319,8 +263,9 @@ fn received_slices_reach_the_recipients_other_device_through_device_sync() {
     assert_eq!(slices["dropped"], 1, "{slices}");
     assert!(b2.json(&["shared"]).as_array().unwrap().is_empty());
     assert!(received_histories(&b2.env.vault()).is_empty());
-    assert_clean_at(
+    assert_clean_layers(
         &b2,
+        None,
         &["Ada Shared", "Initech", "RetractedMarker"],
         "after revocation",
     );
@@ -340,10 +285,7 @@ fn share_list_on_the_owners_other_device_says_where_the_share_is_served() {
     crate::sync::pair(&a1, &a2);
     a1.add("Ada Shared", &["--org", "Acme", "--tag", "slice"]);
     pair_persons(&a1, "Ben", &b, "Ann");
-    let id = a1
-        .ok(&["share", "create", "--with", "Ben", "--tag", "slice"])
-        .trim()
-        .to_string();
+    let id = share_slice_with_ben(&a1);
     let daemon = Daemon::start(&a1);
     assert_eq!(a2.json(&["share", "list"]), serde_json::json!([]));
     sync_slices(&a2);

@@ -151,6 +151,7 @@ fn a_format_9_vault_gets_its_received_rows_when_opened() {
             updated: 0,
             from_name: "Ann".into(),
             revoked: false,
+            stored: 0,
         };
         let mut p = Projection::new();
         p.insert("name".into(), PValue::Str("Zed Received".into()));

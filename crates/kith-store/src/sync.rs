@@ -320,6 +320,18 @@ impl Writer {
         q_change_seq(&self.txn, &self.path)
     }
 
+    /// The documents whose last change came after change `seq` (each once). A document
+    /// deleted for good since then is not listed, but the tombstone document is.
+    pub fn changed_after(&self, seq: u64) -> Result<Vec<DocId>> {
+        let t = wt!(self, CHANGES);
+        let mut out = Vec::new();
+        for row in t.range(seq.saturating_add(1)..).map_err(|e| self.e(e))? {
+            let (_, id) = row.map_err(|e| self.e(e))?;
+            out.push(DocId(id.value()));
+        }
+        Ok(out)
+    }
+
     /// Applies changes received from a peer: `created` means `bytes` is a whole saved document
     /// not yet stored here; otherwise they are changes to load into the stored document.
     pub fn apply_remote(&mut self, id: DocId, created: bool, bytes: &[u8]) -> Result<()> {

@@ -27,7 +27,7 @@ pub use doc::{
     build_projection, changes_only_by, history_text, read_projection, refresh_projection,
     PROJECTION_KIND,
 };
-pub use store::ShareStore;
+pub use store::{saved_heads, ShareStore};
 
 /// The ALPN string of the share protocol.
 pub const ALPN: &[u8] = b"kith/share/1";

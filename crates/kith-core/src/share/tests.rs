@@ -194,6 +194,67 @@ fn the_engine_syncs_a_scoped_store_and_an_unchanged_reconnect_is_one_round_trip(
 }
 
 #[test]
+fn a_store_of_saved_documents_loads_none_until_asked_and_syncs_the_same() {
+    use crate::sync::SyncStore;
+    let actor = ActorId::from([9u8; 16]);
+    let (mut loaded, mut saved) = (ShareStore::new(), ShareStore::new());
+    for n in 0..20u8 {
+        let p = project(
+            &contact(&format!("C{n}")),
+            &Field::DEFAULT.into_iter().collect(),
+        );
+        let mut d = build_projection(&p, actor.clone()).unwrap();
+        let pid = pseudonym(&[3; 32], 1, &id(n));
+        let leaf = crate::sync::leaf_digest(&pid, &d.get_heads());
+        saved.put_saved(pid, d.save(), leaf);
+        loaded.put(pid, d.document().clone());
+        assert_eq!(saved.leaf(&pid), loaded.leaf(&pid));
+    }
+    assert_eq!(
+        saved.bucket_hashes().unwrap(),
+        loaded.bucket_hashes().unwrap()
+    );
+    // Whole documents go out as the saved bytes.
+    let first = *saved.ids().next().unwrap();
+    let bytes = saved.load_bytes(&first).unwrap().unwrap();
+    assert_eq!(
+        Automerge::load(&bytes).unwrap().get_heads(),
+        loaded.get(&first).unwrap().get_heads()
+    );
+    let mut recipient = ShareStore::new();
+    let (w, got) = run_session(&saved, &mut recipient);
+    assert_eq!((w, got.len()), (0, 20));
+    let (w, got) = run_session(&saved, &mut recipient);
+    assert_eq!((w, got.len()), (0, 0));
+    // The heads read from a saved document's header are its heads, for one change and for
+    // several; anything but one document chunk is not read.
+    {
+        let mut am = automerge::AutoCommit::load(&loaded.get(&first).unwrap().save()).unwrap();
+        assert_eq!(crate::share::saved_heads(&am.save()), Some(am.get_heads()));
+        use automerge::transaction::Transactable;
+        let mut other = am.fork().with_actor(ActorId::from([8u8; 16]));
+        am.put(automerge::ROOT, "name", "Changed").unwrap();
+        am.commit();
+        other.put(automerge::ROOT, "org", "Concurrent").unwrap();
+        other.commit();
+        am.merge(&mut other).unwrap();
+        assert_eq!(am.get_heads().len(), 2);
+        let saved = am.save();
+        assert_eq!(crate::share::saved_heads(&saved), Some(am.get_heads()));
+        let mut trailing = saved.clone();
+        trailing.extend_from_slice(&am.save_incremental());
+        trailing.push(0);
+        assert_eq!(crate::share::saved_heads(&trailing), None);
+        assert_eq!(crate::share::saved_heads(&saved[..saved.len() - 1]), None);
+        assert_eq!(crate::share::saved_heads(b"not automerge"), None);
+    }
+    // Bytes that do not load are an error of the store, not a panic.
+    saved.put_saved(id(200), b"not automerge".to_vec(), [7; 16]);
+    assert!(saved.get(&id(200)).is_none());
+    assert!(saved.load(&id(200)).is_err());
+}
+
+#[test]
 fn a_scoped_store_answers_for_its_share_alone() {
     use crate::sync::SyncStore;
     let actor = ActorId::from([9u8; 16]);
