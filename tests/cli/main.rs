@@ -36,6 +36,7 @@ mod storage;
 mod store;
 mod store_maps;
 mod sync;
+mod sync5;
 mod sync9;
 mod web;
 mod web12;
