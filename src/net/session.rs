@@ -152,6 +152,7 @@ fn apply(
     effects: &[Effect],
     prepared: &mut std::collections::HashMap<DocId, Result<WholeDoc, String>>,
     rejected: &mut Vec<(DocId, String)>,
+    refresh: &mut std::collections::BTreeSet<DocId>,
 ) -> Result<bool, StoreError> {
     let mut terminal = false;
     for e in effects {
@@ -161,7 +162,7 @@ fn apply(
                     .remove(doc)
                     .unwrap_or_else(|| WholeDoc::prepare(bytes));
                 match ready.and_then(|wd| wd.verify(doc, leaf).map(|()| wd)) {
-                    Ok(wd) => w.store_whole(*doc, bytes, wd)?,
+                    Ok(wd) => w.store_whole(*doc, bytes, wd, refresh)?,
                     Err(reason) => rejected.push((*doc, reason)),
                 }
             }
@@ -282,11 +283,20 @@ pub async fn run(
                         let mut out = Vec::new();
                         let seq0 = w.change_seq()?;
                         let mut queue: std::collections::VecDeque<Event> = events.into();
+                        // Contacts whose last-contact day and cadence the batch's whole
+                        // documents affect: recomputed once each, before the commit.
+                        let mut refresh = std::collections::BTreeSet::new();
                         while let Some(ev) = queue.pop_front() {
                             let effects = session.handle(&*w, now, ev);
                             let mut rejected = Vec::new();
-                            let terminal =
-                                apply(w, peer.0, &effects, &mut prepared, &mut rejected)?;
+                            let terminal = apply(
+                                w,
+                                peer.0,
+                                &effects,
+                                &mut prepared,
+                                &mut rejected,
+                                &mut refresh,
+                            )?;
                             out.extend(effects);
                             if terminal {
                                 break;
@@ -297,6 +307,7 @@ pub async fn run(
                                 queue.insert(i, Event::Rejected { doc, reason });
                             }
                         }
+                        w.refresh_contacts(&refresh)?;
                         Ok::<_, StoreError>((out, (seq0, w.change_seq()?)))
                     })
                     .map(|(out, range)| {

@@ -37,6 +37,7 @@ mod storage;
 mod store;
 mod store_maps;
 mod sync;
+mod sync5;
 mod sync9;
 mod web;
 mod web12;

@@ -478,7 +478,18 @@ impl Writer {
     /// here after all (another command created it meanwhile), the membership and the tombstone
     /// documents take the general path, `apply_remote` (loaded and merged), so nothing stored
     /// is replaced.
-    pub fn store_whole(&mut self, id: DocId, bytes: &[u8], w: WholeDoc) -> Result<()> {
+    ///
+    /// The contacts whose derived state (last contact, cadence) the document affects are added
+    /// to `refresh` instead of being recomputed here: the caller calls
+    /// [`Writer::refresh_contacts`] with them once, before the transaction commits, so a batch
+    /// of thousands of notes recomputes each contact once, not once per note.
+    pub fn store_whole(
+        &mut self,
+        id: DocId,
+        bytes: &[u8],
+        w: WholeDoc,
+        refresh: &mut std::collections::BTreeSet<DocId>,
+    ) -> Result<()> {
         if self.is_deleted(id)? {
             return Ok(());
         }
@@ -520,10 +531,25 @@ impl Writer {
             docs.insert(id.0, enc(&meta).as_slice())
                 .map_err(|e| map_redb(&p, e))?;
         }
-        self.apply_index_with_ord(id, ord, None, &w.index, true)?;
+        self.apply_index_with_ord(id, ord, None, &w.index, false)?;
+        if let Some(item) = &w.index.item {
+            refresh.extend(item.contacts.iter().copied());
+        }
+        if w.index.contact.is_some() {
+            refresh.insert(id);
+        }
         // An item received after its contacts were deleted loses those links (or goes too).
         if self.links_deleted_contact(id)? {
             self.settle_links(&[id])?;
+        }
+        Ok(())
+    }
+
+    /// Recomputes the derived state (last contact, cadence) of these contacts: what
+    /// [`Writer::store_whole`] left for the end of the batch.
+    pub fn refresh_contacts(&mut self, contacts: &std::collections::BTreeSet<DocId>) -> Result<()> {
+        for c in contacts {
+            self.refresh_contact_state(c.0)?;
         }
         Ok(())
     }
