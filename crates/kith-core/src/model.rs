@@ -343,16 +343,23 @@ fn read_record<D: ReadDoc, R: Record>(doc: &D, obj: &ObjId) -> R {
 /// Every map object stored under `key`: Automerge's winner first, then the other concurrent
 /// values of the key. Two devices that each created the map (older versions created it when
 /// the first entry was added) leave several after a merge, and every one of them must be read.
+///
+/// One lookup: Automerge's `get` is the last value `get_all` returns (both read the same ops
+/// of the key), so the winner is taken from there instead of seeking the key twice.
 fn maps_at<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Vec<ObjId> {
-    let mut out: Vec<ObjId> = Vec::new();
-    if let Some(w) = map_at(doc, obj, key) {
-        out.push(w);
+    let Ok(all) = doc.get_all(obj, key) else {
+        return Vec::new();
+    };
+    let is_map = |v: &Value| matches!(v, Value::Object(ObjType::Map));
+    let mut out: Vec<ObjId> = Vec::with_capacity(all.len());
+    if let Some((v, id)) = all.last() {
+        if is_map(v) {
+            out.push(id.clone());
+        }
     }
-    if let Ok(all) = doc.get_all(obj, key) {
-        for (v, id) in all {
-            if matches!(v, Value::Object(ObjType::Map)) && !out.contains(&id) {
-                out.push(id);
-            }
+    for (v, id) in all {
+        if is_map(&v) && !out.contains(&id) {
+            out.push(id);
         }
     }
     out
@@ -1627,6 +1634,29 @@ mod tests {
             "{}",
             m.summary
         );
+    }
+
+    #[test]
+    fn maps_at_lists_the_winner_first_then_every_other_map() {
+        let (a, _) = concurrent_first_entries(&old_contact());
+        for key in ["phones", "emails", "orgs", "custom", "tags", "n"] {
+            let maps = maps_at(&a, &ROOT, key);
+            assert_eq!(maps.len(), 2, "{key}: both competing maps");
+            assert_eq!(Some(&maps[0]), map_at(&a, &ROOT, key).as_ref(), "{key}");
+        }
+        // A scalar that wins over a concurrent map: the map is still listed, alone.
+        let mut x = AutoCommit::new();
+        x.put(&ROOT, "k", "seed").unwrap();
+        let mut y = x.fork();
+        let m = x.put_object(&ROOT, "k", ObjType::Map).unwrap();
+        x.put(&m, "e", "v").unwrap();
+        y.put(&ROOT, "other", 1).unwrap(); // a higher counter: y's value of "k" wins
+        y.put(&ROOT, "k", "scalar").unwrap();
+        x.merge(&mut y).unwrap();
+        assert_eq!(x.get_all(&ROOT, "k").unwrap().len(), 2);
+        assert_eq!(map_at(&x, &ROOT, "k"), None, "the scalar wins");
+        assert_eq!(maps_at(&x, &ROOT, "k"), vec![m]);
+        assert_eq!(maps_at(&x, &ROOT, "missing"), Vec::<ObjId>::new());
     }
 
     #[test]
