@@ -67,6 +67,23 @@ struct Args {
     /// The kith binary (default: the kith binary of this example's profile, e.g. target/profiling/kith)
     #[arg(long)]
     kith: Option<PathBuf>,
+    /// Measure only the rows whose label contains one of these comma-separated words (e.g.
+    /// `--only version,due,digest,graph,stats`); skips the storage measurement
+    #[arg(long, value_name = "WORDS")]
+    only: Option<String>,
+}
+
+impl Args {
+    /// Whether the row labelled `label` is measured (`--only`).
+    fn wants(&self, label: &str) -> bool {
+        match &self.only {
+            None => true,
+            Some(words) => words
+                .split(',')
+                .map(str::trim)
+                .any(|w| !w.is_empty() && label.contains(w)),
+        }
+    }
 }
 
 impl Args {
@@ -323,6 +340,7 @@ struct Bench<'a> {
     kith: &'a Path,
     scratch: &'a Path,
     runs: usize,
+    args: &'a Args,
 }
 
 impl Bench<'_> {
@@ -335,7 +353,7 @@ impl Bench<'_> {
         target_ms: Option<f64>,
         args: &[&str],
         count: impl Fn(&[u8]) -> String,
-    ) -> Res<Row> {
+    ) -> Res<Option<Row>> {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         self.measure_with(home, label, what, target_ms, |_| args.clone(), count)
     }
@@ -348,7 +366,10 @@ impl Bench<'_> {
         target_ms: Option<f64>,
         args: impl Fn(usize) -> Vec<String>,
         count: impl Fn(&[u8]) -> String,
-    ) -> Res<Row> {
+    ) -> Res<Option<Row>> {
+        if !self.args.wants(label) {
+            return Ok(None);
+        }
         eprint!("  {label} ...");
         run_once(self.kith, home, &args(0), self.scratch)?;
         let mut times = Vec::new();
@@ -363,7 +384,7 @@ impl Bench<'_> {
             last = s.stdout;
         }
         eprintln!(" {:.1} ms", median(&times));
-        Ok(Row {
+        Ok(Some(Row {
             label: label.to_string(),
             what: what.to_string(),
             target_ms,
@@ -371,7 +392,7 @@ impl Bench<'_> {
             cpu_ms: cpu,
             max_rss_kib: rss,
             count: count(&last),
-        })
+        }))
     }
 }
 
@@ -387,7 +408,7 @@ fn print_report(
     rows: &[Row],
     vault_bytes: u64,
     json_bytes: u64,
-    st: &Storage,
+    st: Option<&Storage>,
     build_secs: Option<f64>,
     load: (&str, &str),
 ) {
@@ -425,69 +446,71 @@ fn print_report(
             r.count
         );
     }
-    println!();
-    let ratio = vault_bytes as f64 / json_bytes.max(1) as f64;
-    println!("| storage | bytes | MiB | ratio to JSON | target | met? |");
-    println!("|---|---:|---:|---:|---|---|");
-    println!(
-        "| same data as compact JSON | {json_bytes} | {:.1} | 1.00 | | |",
-        json_bytes as f64 / MIB
-    );
-    let verdict = |r: f64| {
-        if r <= SIZE_TARGET_RATIO {
-            "yes"
-        } else {
-            "**no**"
-        }
-    };
-    println!(
-        "| vault.redb as built | {vault_bytes} | {:.1} | {ratio:.2} | ≤ {SIZE_TARGET_RATIO:.0}× JSON | {} |",
-        vault_bytes as f64 / MIB,
-        verdict(ratio)
-    );
-    println!(
-        "| pages in use (allocated) | {} | {:.1} | {:.2} | | |",
-        st.allocated,
-        st.allocated as f64 / MIB,
-        st.allocated as f64 / json_bytes.max(1) as f64
-    );
-    println!(
-        "| unused bytes (free pages + slack inside used pages) | {} | {:.1} | {:.2} | | |",
-        st.fragmented,
-        st.fragmented as f64 / MIB,
-        st.fragmented as f64 / json_bytes.max(1) as f64
-    );
-    let cratio = st.compacted as f64 / json_bytes.max(1) as f64;
-    println!(
-        "| a copy after redb `compact()` | {} | {:.1} | {cratio:.2} | ≤ {SIZE_TARGET_RATIO:.0}× JSON | {} |",
-        st.compacted,
-        st.compacted as f64 / MIB,
-        verdict(cratio)
-    );
-    let rratio = st.reindexed as f64 / json_bytes.max(1) as f64;
-    println!(
-        "| a copy after `kith reindex` ({:.1} s) | {} | {:.1} | {rratio:.2} | ≤ {SIZE_TARGET_RATIO:.0}× JSON | {} |",
-        st.reindex_secs,
-        st.reindexed,
-        st.reindexed as f64 / MIB,
-        verdict(rratio)
-    );
-    println!();
-    println!("Where the vault's bytes are (redb table stats; stored = keys + values, without page overhead):");
-    println!();
-    println!("| table | entries | stored MiB | fragmented MiB |");
-    println!("|---|---:|---:|---:|");
-    let mut stored_total = 0;
-    for (name, n, stored, frag) in &st.tables {
-        stored_total += stored;
+    if let Some(st) = st {
+        println!();
+        let ratio = vault_bytes as f64 / json_bytes.max(1) as f64;
+        println!("| storage | bytes | MiB | ratio to JSON | target | met? |");
+        println!("|---|---:|---:|---:|---|---|");
         println!(
-            "| {name} | {n} | {:.1} | {:.1} |",
-            *stored as f64 / MIB,
-            *frag as f64 / MIB
+            "| same data as compact JSON | {json_bytes} | {:.1} | 1.00 | | |",
+            json_bytes as f64 / MIB
         );
+        let verdict = |r: f64| {
+            if r <= SIZE_TARGET_RATIO {
+                "yes"
+            } else {
+                "**no**"
+            }
+        };
+        println!(
+            "| vault.redb as built | {vault_bytes} | {:.1} | {ratio:.2} | ≤ {SIZE_TARGET_RATIO:.0}× JSON | {} |",
+            vault_bytes as f64 / MIB,
+            verdict(ratio)
+        );
+        println!(
+            "| pages in use (allocated) | {} | {:.1} | {:.2} | | |",
+            st.allocated,
+            st.allocated as f64 / MIB,
+            st.allocated as f64 / json_bytes.max(1) as f64
+        );
+        println!(
+            "| unused bytes (free pages + slack inside used pages) | {} | {:.1} | {:.2} | | |",
+            st.fragmented,
+            st.fragmented as f64 / MIB,
+            st.fragmented as f64 / json_bytes.max(1) as f64
+        );
+        let cratio = st.compacted as f64 / json_bytes.max(1) as f64;
+        println!(
+            "| a copy after redb `compact()` | {} | {:.1} | {cratio:.2} | ≤ {SIZE_TARGET_RATIO:.0}× JSON | {} |",
+            st.compacted,
+            st.compacted as f64 / MIB,
+            verdict(cratio)
+        );
+        let rratio = st.reindexed as f64 / json_bytes.max(1) as f64;
+        println!(
+            "| a copy after `kith reindex` ({:.1} s) | {} | {:.1} | {rratio:.2} | ≤ {SIZE_TARGET_RATIO:.0}× JSON | {} |",
+            st.reindex_secs,
+            st.reindexed,
+            st.reindexed as f64 / MIB,
+            verdict(rratio)
+        );
+        println!();
+        println!("Where the vault's bytes are (redb table stats; stored = keys + values, without page overhead):");
+        println!();
+        println!("| table | entries | stored MiB | fragmented MiB |");
+        println!("|---|---:|---:|---:|");
+        let mut stored_total = 0;
+        for (name, n, stored, frag) in &st.tables {
+            stored_total += stored;
+            println!(
+                "| {name} | {n} | {:.1} | {:.1} |",
+                *stored as f64 / MIB,
+                *frag as f64 / MIB
+            );
+        }
+        println!("| **all tables** | | {:.1} | |", stored_total as f64 / MIB);
+        println!();
     }
-    println!("| **all tables** | | {:.1} | |", stored_total as f64 / MIB);
-    println!();
     if let Some(s) = build_secs {
         println!(
             "Building the vault through the library ({} documents per write transaction) took {s:.1} s \
@@ -569,20 +592,25 @@ fn main() -> Res<()> {
         Some(t.elapsed().as_secs_f64())
     };
     let vault_bytes = kith::store::file_size(&vault_path);
-    eprintln!("measuring storage (and compacting a copy)...");
-    let st = storage(&kith, &vault_path, &scratch)?;
+    let st = if a.only.is_some() {
+        None
+    } else {
+        eprintln!("measuring storage (and compacting a copy)...");
+        Some(storage(&kith, &vault_path, &scratch)?)
+    };
 
     let b = Bench {
         kith: &kith,
         scratch: &scratch,
         runs: a.runs.max(1),
+        args: &a,
     };
     let target = data.contacts.first().ok_or("no contacts")?.0;
     let prefix = target.short();
     let load_before = loadavg();
     eprintln!("measuring ({} runs per command)...", b.runs);
     let mut rows = Vec::new();
-    rows.push(b.measure(
+    rows.extend(b.measure(
         &home,
         "kith --version",
         "process start and exit only: the floor under every row",
@@ -590,7 +618,7 @@ fn main() -> Res<()> {
         &["--version"],
         |o| format!("{} line", lines(o)),
     )?);
-    rows.push(b.measure(
+    rows.extend(b.measure(
         &home,
         "kith list",
         "every contact, sorted by name, as a table",
@@ -598,7 +626,7 @@ fn main() -> Res<()> {
         &["list"],
         |o| format!("{} lines", lines(o)),
     )?);
-    rows.push(b.measure(
+    rows.extend(b.measure(
         &home,
         &format!("kith --json search {RARE_WORD}"),
         "full-text search for a word in 1% of notes",
@@ -606,7 +634,7 @@ fn main() -> Res<()> {
         &["--json", "search", RARE_WORD],
         |o| format!("total {}", json_total(o)),
     )?);
-    rows.push(b.measure(
+    rows.extend(b.measure(
         &home,
         &format!("kith show \"{TARGET_NAME}\""),
         "resolve a name, load and render one contact",
@@ -614,7 +642,7 @@ fn main() -> Res<()> {
         &["show", TARGET_NAME],
         |o| format!("{} lines", lines(o)),
     )?);
-    rows.push(b.measure(
+    rows.extend(b.measure(
         &home,
         &format!("kith timeline {prefix}"),
         "resolve an id prefix, every item of one close contact",
@@ -622,7 +650,7 @@ fn main() -> Res<()> {
         &["timeline", &prefix],
         |o| format!("{} lines", lines(o)),
     )?);
-    rows.push(b.measure(
+    rows.extend(b.measure(
         &home,
         "kith due",
         "open reminders and cadences due within 7 days",
@@ -630,7 +658,7 @@ fn main() -> Res<()> {
         &["due"],
         |o| format!("{} lines", lines(o)),
     )?);
-    rows.push(b.measure(
+    rows.extend(b.measure(
         &home,
         "kith digest",
         "overdue cadences, fading ties (rhythm of every contact silent 30+ days), dates, reminders, promises",
@@ -639,7 +667,7 @@ fn main() -> Res<()> {
         |o| format!("{} lines", lines(o)),
     )?);
     // Issue 11 (keep11): the network views.
-    rows.push(b.measure(
+    rows.extend(b.measure(
         &home,
         "kith graph",
         "the network as DOT: every contact, links, shared orgs, people met together",
@@ -647,7 +675,7 @@ fn main() -> Res<()> {
         &["graph"],
         |o| format!("{} lines", lines(o)),
     )?);
-    rows.push(b.measure(
+    rows.extend(b.measure(
         &home,
         "kith stats",
         "contacts per tag and kind, interactions per month, strongest and fading ties",
@@ -656,7 +684,7 @@ fn main() -> Res<()> {
         |o| format!("{} lines", lines(o)),
     )?);
     let common = data.common_word.clone();
-    rows.push(b.measure(
+    rows.extend(b.measure(
         &home,
         &format!("kith --json search {common}"),
         "stress: the most common word (prefix match)",
@@ -668,7 +696,7 @@ fn main() -> Res<()> {
     std::fs::create_dir_all(&add_home)?;
     let add_vault = kith::app::vault_path(&add_home);
     std::fs::copy(&vault_path, &add_vault)?;
-    let mut add = b.measure_with(
+    let add = b.measure_with(
         &add_home,
         "kith add NAME --email E --org O",
         "add one contact (one write transaction); each run adds another",
@@ -690,13 +718,37 @@ fn main() -> Res<()> {
             )
         },
     )?;
-    let after = run_once(&kith, &add_home, &["list".into()], &scratch)?;
-    add.count = format!(
-        "{} ({} contacts listed afterwards)",
-        add.count,
-        lines(&after.stdout)
-    );
-    rows.push(add);
+    if let Some(mut add) = add {
+        let after = run_once(&kith, &add_home, &["list".into()], &scratch)?;
+        add.count = format!(
+            "{} ({} contacts listed afterwards)",
+            add.count,
+            lines(&after.stdout)
+        );
+        rows.push(add);
+    }
+    // `log` writes one interaction with the benchmark's close contact, on the same copy.
+    rows.extend(b.measure_with(
+        &add_home,
+        &format!("kith log \"{TARGET_NAME}\" --kind call TEXT"),
+        "log one interaction with a contact (one write transaction); each run logs another",
+        Some(30.0),
+        |i| {
+            vec![
+                "log".into(),
+                TARGET_NAME.into(),
+                "--kind".into(),
+                "call".into(),
+                format!("bench call {i}"),
+            ]
+        },
+        |o| {
+            format!(
+                "id of {} hex digits",
+                o.iter().filter(|b| b.is_ascii_hexdigit()).count()
+            )
+        },
+    )?);
     let load_after = loadavg();
     std::fs::remove_dir_all(&add_home)?;
 
@@ -705,7 +757,7 @@ fn main() -> Res<()> {
         &rows,
         vault_bytes,
         json_bytes,
-        &st,
+        st.as_ref(),
         build_secs,
         (&load_before, &load_after),
     );

@@ -16,7 +16,7 @@ use kith_core::DocId;
 use serde::Serialize;
 
 use crate::app::{App, DueRow, Result};
-use crate::store::Reader;
+use crate::store::{ContactDays, Lookup, Reader};
 
 /// One date that matters of one contact, on its next occurrence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,10 +104,10 @@ impl App {
             let Some(id) = r.id_of_ord(ord)? else {
                 continue;
             };
-            let Some(c) = look.contact(id)? else { continue };
-            if c.archived || !c.merged_into.is_empty() {
-                continue;
-            }
+            let name = look.with_contact(id, |c| {
+                (!c.archived && c.merged_into.is_empty()).then(|| c.name.to_string())
+            })?;
+            let Some(Some(name)) = name else { continue };
             let Some(cd) = r.dates_of(id)? else { continue };
             let reach = i32::from(cd.lead).max(within_days);
             for (label, value) in cd.dates {
@@ -121,7 +121,7 @@ impl App {
                 }
                 out.push(UpcomingDate {
                     contact: id,
-                    name: c.name.clone(),
+                    name: name.clone(),
                     label,
                     on,
                     days,
@@ -340,6 +340,91 @@ pub fn is_promise(text: &str) -> bool {
     text.trim_start().starts_with(PROMISE_PREFIX)
 }
 
+/// What [`App::silent_ties`] finds among the contacts silent for more than
+/// [`FADING_MIN_DAYS`].
+pub struct SilentTies {
+    /// Fading ties ([`Rhythm::fading`]), the longest gap first (then by name).
+    pub fading: Vec<DigestLine>,
+    /// Candidates to reconnect with (silent for more than [`RECONNECT_AFTER_DAYS`], not
+    /// fading): (interactions up to today, gap, id, last day), unsorted.
+    pub candidates: Vec<(usize, i32, DocId, i32)>,
+}
+
+/// A digest line dated `day` (days from `today` filled in).
+fn digest_line(
+    today: i32,
+    id: DocId,
+    contact: Option<DocId>,
+    name: String,
+    day: Option<i32>,
+    why: String,
+) -> DigestLine {
+    DigestLine {
+        id,
+        contact,
+        name,
+        date: day.map(|d| Date::from_days(d).to_string()),
+        days: day.map(|d| d - today),
+        why,
+    }
+}
+
+impl App {
+    /// Fading ties (and, when `candidates`, the candidates to reconnect with) among `days`
+    /// (every contact's interaction days, `Reader::contact_days`), leaving out the contacts in
+    /// `skip` (the digest's overdue ones). Reads a contact's summary only for a fading tie: the
+    /// digest and `kith stats` share this one pass over `ix_contact_days`.
+    pub fn silent_ties(
+        &self,
+        look: &Lookup,
+        days: &ContactDays,
+        today: i32,
+        skip: &BTreeSet<DocId>,
+        candidates: bool,
+    ) -> Result<SilentTies> {
+        let mut fading: Vec<(i32, DigestLine)> = Vec::new();
+        let mut found = Vec::new();
+        for (id, days) in days.iter() {
+            let Some(&last) = days.last() else { continue };
+            let gap = today - last;
+            if gap <= FADING_MIN_DAYS || skip.contains(&id) {
+                continue;
+            }
+            match rhythm(days, today) {
+                Some(rh) if rh.fading() => {
+                    let name = look.with_contact(id, |s| {
+                        (!s.archived && s.merged_into.is_empty()).then(|| s.name.to_string())
+                    })?;
+                    let Some(Some(name)) = name else { continue };
+                    let why = format!(
+                        "last spoke {} ago; you used to talk every {} ({} interactions, median gap {} days)",
+                        span_words(rh.current_gap),
+                        span_words(rh.median_gap.max(1)),
+                        rh.interactions,
+                        rh.median_gap
+                    );
+                    fading.push((
+                        rh.current_gap,
+                        digest_line(today, id, Some(id), name, Some(today - rh.current_gap), why),
+                    ));
+                }
+                _ if candidates && gap > RECONNECT_AFTER_DAYS => {
+                    let n = days.iter().filter(|d| **d <= today).count();
+                    if n > 0 {
+                        found.push((n, gap, id, last));
+                    }
+                }
+                _ => {}
+            }
+        }
+        fading.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.name.cmp(&b.1.name)));
+        Ok(SilentTies {
+            fading: fading.into_iter().map(|(_, l)| l).collect(),
+            candidates: found,
+        })
+    }
+}
+
 impl App {
     /// Introductions asked of the user that are still pending (not answered, or accepted and
     /// not made yet): `app/intro.rs`; the digest shows them under "Introductions".
@@ -391,60 +476,30 @@ impl App {
 
         let mut overdue = Vec::new();
         for (day, id) in r.cadence_due(today)? {
-            let Some(s) = look.contact(id)? else { continue };
-            let why = match look.last_contact(id)? {
-                Some(last) => format!(
-                    "keep in touch every {}; last contact {} ago",
-                    s.every,
-                    span_words(today - last)
-                ),
-                None => format!("keep in touch every {}; no contact logged yet", s.every),
+            let last = look.last_contact(id)?;
+            let Some((name, why)) = look.with_contact(id, |s| {
+                let why = match last {
+                    Some(last) => format!(
+                        "keep in touch every {}; last contact {} ago",
+                        s.every,
+                        span_words(today - last)
+                    ),
+                    None => format!("keep in touch every {}; no contact logged yet", s.every),
+                };
+                (s.name.to_string(), why)
+            })?
+            else {
+                continue;
             };
             listed.insert(id);
-            overdue.push(line(id, Some(id), s.name, Some(day), why));
+            overdue.push(line(id, Some(id), name, Some(day), why));
         }
 
         // Fading ties and reconnections: contacts whose last contact is long enough ago, each
-        // with the day of every interaction (`ix_contact_days`, one row per contact). A
-        // contact's summary is read only when it makes a line.
-        let mut fading = Vec::new();
-        // (interactions up to today, gap, id, last day) of each candidate to reconnect with.
-        let mut candidates: Vec<(usize, i32, DocId, i32)> = Vec::new();
-        for (id, days) in r.contact_days()? {
-            let Some(&last) = days.last() else { continue };
-            let gap = today - last;
-            if gap <= FADING_MIN_DAYS || listed.contains(&id) {
-                continue;
-            }
-            match rhythm(&days, today) {
-                Some(rh) if rh.fading() => {
-                    let Some(s) = look.contact(id)? else { continue };
-                    if s.archived || !s.merged_into.is_empty() {
-                        continue;
-                    }
-                    let why = format!(
-                        "last spoke {} ago; you used to talk every {} ({} interactions, median gap {} days)",
-                        span_words(rh.current_gap),
-                        span_words(rh.median_gap.max(1)),
-                        rh.interactions,
-                        rh.median_gap
-                    );
-                    listed.insert(id);
-                    fading.push((
-                        rh.current_gap,
-                        line(id, Some(id), s.name, Some(today - rh.current_gap), why),
-                    ));
-                }
-                _ if gap > RECONNECT_AFTER_DAYS => {
-                    let n = days.iter().filter(|d| **d <= today).count();
-                    if n > 0 {
-                        candidates.push((n, gap, id, last));
-                    }
-                }
-                _ => {}
-            }
-        }
-        fading.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.name.cmp(&b.1.name)));
+        // with the day of every interaction (`ix_contact_days`, one row per contact).
+        let silent = self.silent_ties(&look, &r.contact_days()?, today, &listed, true)?;
+        let fading = silent.fading;
+        let mut candidates = silent.candidates;
         // The best candidates by (interactions, gap), all of those tied with the last one kept,
         // then ordered by name too: the same as sorting every candidate by all three.
         candidates.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
@@ -456,17 +511,17 @@ impl App {
                     break;
                 }
             }
-            let Some(s) = look.contact(id)? else { continue };
-            if s.archived || !s.merged_into.is_empty() {
-                continue;
-            }
+            let name = look.with_contact(id, |s| {
+                (!s.archived && s.merged_into.is_empty()).then(|| s.name.to_string())
+            })?;
+            let Some(Some(name)) = name else { continue };
             let why = format!(
                 "last contact {} ago ({} interaction{} logged)",
                 span_words(gap),
                 n,
                 if n == 1 { "" } else { "s" }
             );
-            reconnect.push((n, gap, line(id, Some(id), s.name, Some(last), why)));
+            reconnect.push((n, gap, line(id, Some(id), name, Some(last), why)));
         }
         reconnect.sort_by(|a, b| {
             b.0.cmp(&a.0)
@@ -502,7 +557,7 @@ impl App {
             }
             let contact = entry.contact.map(DocId);
             let name = match contact {
-                Some(c) => look.contact(c)?.map(|s| s.name).unwrap_or_default(),
+                Some(c) => look.contact_name(c)?,
                 None => String::new(),
             };
             let when = match day - today {
@@ -528,7 +583,7 @@ impl App {
         Ok(Digest {
             today: self.today().to_string(),
             overdue,
-            fading: fading.into_iter().map(|(_, l)| l).collect(),
+            fading,
             dates,
             reminders,
             promises,

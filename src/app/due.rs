@@ -15,7 +15,7 @@ impl App {
         for (day, id, entry) in r.reminders_due_entries(until)? {
             let contact = entry.contact.map(DocId);
             let name = match contact {
-                Some(c) => look.contact(c)?.map(|s| s.name).unwrap_or_default(),
+                Some(c) => look.contact_name(c)?,
                 None => String::new(),
             };
             rows.push(DueRow {
@@ -33,9 +33,17 @@ impl App {
         }
         // Contacts whose newest interaction is planned (after today): their indexed cadence
         // day counts from it; recompute from the last contact as of today.
-        let planned_ahead: BTreeMap<DocId, i32> = r
-            .last_contacts()?
-            .into_iter()
+        // Every last-contact day, in id order: read once, looked up by binary search below.
+        let last_contacts = r.last_contacts()?;
+        let last_contact = |id: DocId| {
+            last_contacts
+                .binary_search_by_key(&id, |(c, _)| *c)
+                .ok()
+                .map(|i| last_contacts[i].1)
+        };
+        let planned_ahead: BTreeMap<DocId, i32> = last_contacts
+            .iter()
+            .copied()
             .filter(|(_, d)| *d > today)
             .collect();
         let mut cadence = r.cadence_due(until)?;
@@ -50,18 +58,23 @@ impl App {
             }
         }
         for (day, id) in cadence {
-            let Some(s) = look.contact(id)? else { continue };
             let last = match planned_ahead.get(&id) {
                 Some(&d) => last_contact_as_of(&r, id, Some(d), today)?,
-                None => look.last_contact(id)?,
+                None => last_contact(id),
             };
-            let text = match last {
-                Some(d) => format!(
-                    "keep in touch every {}; last contact {}",
-                    s.every,
-                    Date::from_days(d)
-                ),
-                None => format!("keep in touch every {}; no contact logged yet", s.every),
+            let Some((name, text)) = look.with_contact(id, |s| {
+                let text = match last {
+                    Some(d) => format!(
+                        "keep in touch every {}; last contact {}",
+                        s.every,
+                        Date::from_days(d)
+                    ),
+                    None => format!("keep in touch every {}; no contact logged yet", s.every),
+                };
+                (s.name.to_string(), text)
+            })?
+            else {
+                continue;
             };
             rows.push(DueRow {
                 kind: "keep-in-touch",
@@ -69,7 +82,7 @@ impl App {
                 date: Date::from_days(day).to_string(),
                 days: day - today,
                 contact: Some(id),
-                name: s.name,
+                name,
                 text,
                 label: None,
                 years: None,

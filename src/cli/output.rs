@@ -19,7 +19,8 @@ pub struct Out {
 impl Default for Out {
     fn default() -> Self {
         Out {
-            stdout: io::BufWriter::new(Box::new(io::stdout())),
+            // 64 KiB: a long listing (`kith due` on a large vault) is a few writes, not hundreds.
+            stdout: io::BufWriter::with_capacity(64 * 1024, Box::new(io::stdout())),
             pager: None,
             child: None,
         }

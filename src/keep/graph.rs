@@ -386,10 +386,13 @@ pub struct Stats {
 /// How many strongest ties `stats` lists.
 pub const STRONGEST_MAX: usize = 10;
 
-fn counts(m: BTreeMap<String, u32>) -> Vec<Count> {
+fn counts(m: BTreeMap<&str, u32>) -> Vec<Count> {
     let mut v: Vec<Count> = m
         .into_iter()
-        .map(|(name, count)| Count { name, count })
+        .map(|(name, count)| Count {
+            name: name.to_string(),
+            count,
+        })
         .collect();
     v.sort_by(|a, b| b.count.cmp(&a.count).then(a.name.cmp(&b.name)));
     v
@@ -399,31 +402,31 @@ impl App {
     /// `kith stats`.
     pub fn stats(&self) -> Result<Stats> {
         let today = self.today().to_days();
-        let (people, archived, tags, kinds) = {
-            let r = self.vault.read()?;
-            let mut people: HashMap<DocId, String> = HashMap::new();
-            let mut archived = 0;
-            let mut tags: BTreeMap<String, u32> = BTreeMap::new();
-            let mut kinds: BTreeMap<String, u32> = BTreeMap::new();
-            for (id, s) in r.contacts()? {
-                if !s.merged_into.is_empty() {
-                    continue;
-                }
-                if s.archived {
-                    archived += 1;
-                    continue;
-                }
-                for t in &s.tags {
-                    *tags.entry(t.clone()).or_insert(0) += 1;
-                }
-                for k in &s.kinds {
-                    *kinds.entry(k.clone()).or_insert(0) += 1;
-                }
-                people.insert(id, s.name);
-            }
-            (people, archived, tags, kinds)
-        };
         let r = self.vault.read()?;
+        // Contact summaries decoded without copying their strings: `people` borrows the names
+        // from `encoded` (one buffer for the whole table).
+        let encoded = r.contacts_encoded()?;
+        let mut people: HashMap<DocId, &str> = HashMap::with_capacity(encoded.entries.len());
+        let mut archived = 0;
+        let mut tags: BTreeMap<&str, u32> = BTreeMap::new();
+        let mut kinds: BTreeMap<&str, u32> = BTreeMap::new();
+        for &(id, start, end) in &encoded.entries {
+            let s = crate::store::decode_contact(&encoded.bytes[start..end])?;
+            if !s.merged_into.is_empty() {
+                continue;
+            }
+            if s.archived {
+                archived += 1;
+                continue;
+            }
+            for t in &s.tags {
+                *tags.entry(t).or_insert(0) += 1;
+            }
+            for k in &s.kinds {
+                *kinds.entry(k).or_insert(0) += 1;
+            }
+            people.insert(id, s.name);
+        }
         let (mut notes, mut interactions, mut reminders_open, mut opportunities) = (0, 0, 0, 0);
         // The last 12 months, oldest first.
         let mut months: Vec<(i32, u8)> = Vec::new();
@@ -454,25 +457,42 @@ impl App {
             }
             _ => {}
         })?;
-        // Interactions up to today and the last of them, per contact (`ix_contact_days`).
-        let mut per_contact: HashMap<DocId, (u32, i32)> = HashMap::new();
-        for (id, days) in r.contact_days()? {
+        // Interactions up to today and the last of them, per contact (`ix_contact_days`, read
+        // once: the fading ties below are computed from the same rows).
+        let contact_days = r.contact_days()?;
+        let mut per_contact: HashMap<DocId, (u32, i32)> =
+            HashMap::with_capacity(contact_days.len());
+        for (id, days) in contact_days.iter() {
             let past = days.iter().filter(|d| **d <= today);
             let n = past.clone().count() as u32;
             if let Some(last) = past.max() {
                 per_contact.insert(id, (n, *last));
             }
         }
-        let mut strongest: Vec<Tie> = per_contact
+        // The strongest ties: ranked by (interactions, last day) first, keeping every contact
+        // tied with the last one kept, then by name too: the same as sorting every contact by
+        // all three, with a name and a date string made only for those few.
+        let mut ranked: Vec<(u32, i32, DocId)> = per_contact
             .iter()
-            .filter_map(|(id, (n, last))| {
-                people.get(id).map(|name| Tie {
-                    id: *id,
-                    name: name.clone(),
-                    interactions: *n,
-                    last: Some(Date::from_days(*last).to_string()),
-                    why: String::new(),
-                })
+            .filter(|(id, _)| people.contains_key(*id))
+            .map(|(id, (n, last))| (*n, *last, *id))
+            .collect();
+        ranked.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
+        let keep = match ranked.get(STRONGEST_MAX.saturating_sub(1)) {
+            Some(&(n, last, _)) => ranked
+                .iter()
+                .position(|x| (x.0, x.1) < (n, last))
+                .unwrap_or(ranked.len()),
+            None => ranked.len(),
+        };
+        let mut strongest: Vec<Tie> = ranked[..keep]
+            .iter()
+            .map(|&(n, last, id)| Tie {
+                id,
+                name: people.get(&id).map(|s| s.to_string()).unwrap_or_default(),
+                interactions: n,
+                last: Some(Date::from_days(last).to_string()),
+                why: String::new(),
             })
             .collect();
         strongest.sort_by(|a, b| {
@@ -482,9 +502,15 @@ impl App {
                 .then(a.name.cmp(&b.name))
         });
         strongest.truncate(STRONGEST_MAX);
-        drop(r);
+        // The digest's fading ties: its rule over the same rows, without the contacts the
+        // digest lists as overdue first (no digest is built).
+        let overdue: BTreeSet<DocId> = r
+            .cadence_due(today)?
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect();
         let fading = self
-            .digest(crate::app::parse_span("1d")?)?
+            .silent_ties(&r.lookup()?, &contact_days, today, &overdue, false)?
             .fading
             .into_iter()
             .map(|l| Tie {

@@ -23,6 +23,7 @@ mod ioperf;
 mod items;
 mod keep;
 mod keep11;
+mod keep5;
 mod keepperf;
 mod layout;
 mod maps;

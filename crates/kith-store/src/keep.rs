@@ -2,15 +2,67 @@
 //! dates that matter of one contact, every contact's interaction days, and a scan of every item
 //! summary that copies no string.
 //!
-//! Invariant: read-only, over one read transaction; no document is loaded.
+//! Invariant: read-only, over one read transaction; no document is loaded; whole-table reads
+//! allocate per table, not per row.
 
-use redb::ReadableTable;
+use redb::{ReadableTable, ReadableTableMetadata};
 
-use kith_core::index::{ContactDates, ItemSummaryRef};
+use kith_core::index::{ContactDates, ContactSummaryRef, ItemSummaryRef};
 use kith_core::DocId;
 
 use crate::tables::{CONTACT_DAYS, DATES, ITEMS};
-use crate::{dec, map_redb, Reader, Result, StoreError};
+use crate::{dec, decode_contact, map_redb, Lookup, Reader, Result, StoreError};
+
+/// Every contact's interaction days (`ix_contact_days`), read in one pass into one buffer.
+#[derive(Debug, Default)]
+pub struct ContactDays {
+    days: Vec<i32>,
+    /// (contact, start, end): `days[start..end]` are that contact's days, ascending.
+    rows: Vec<(DocId, usize, usize)>,
+}
+
+impl ContactDays {
+    /// Each contact with at least one interaction and its days (ascending, one per
+    /// interaction, planned ones included), in id order.
+    pub fn iter(&self) -> impl Iterator<Item = (DocId, &[i32])> + '_ {
+        self.rows.iter().map(|&(id, a, b)| (id, &self.days[a..b]))
+    }
+
+    /// Number of contacts with at least one interaction.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+impl Lookup {
+    /// Calls `f` with a contact's summary decoded without copying its strings (for a row that
+    /// needs only its name or cadence); None when there is no such contact.
+    pub fn with_contact<T>(
+        &self,
+        id: DocId,
+        f: impl FnOnce(ContactSummaryRef<'_>) -> T,
+    ) -> Result<Option<T>> {
+        let v = self
+            .contacts
+            .get(id.0)
+            .map_err(|e| map_redb(&self.path, e))?;
+        match v {
+            Some(v) => Ok(Some(f(decode_contact(v.value())?))),
+            None => Ok(None),
+        }
+    }
+
+    /// A contact's name (empty when there is no such contact).
+    pub fn contact_name(&self, id: DocId) -> Result<String> {
+        Ok(self
+            .with_contact(id, |c| c.name.to_string())?
+            .unwrap_or_default())
+    }
+}
 
 /// Decodes an `ix_contact_days` value: i32 LE days, ascending.
 pub fn decode_days(bytes: &[u8]) -> Vec<i32> {
@@ -30,12 +82,22 @@ impl Reader {
 
     /// Every contact with at least one interaction and the day of each (ascending, one per
     /// interaction, planned ones included), in id order.
-    pub fn contact_days(&self) -> Result<Vec<(DocId, Vec<i32>)>> {
+    pub fn contact_days(&self) -> Result<ContactDays> {
         let t = rt!(self, CONTACT_DAYS);
-        let mut out = Vec::new();
+        let n = usize::try_from(t.len().map_err(|e| self.e(e))?).unwrap_or(0);
+        let mut out = ContactDays {
+            days: Vec::with_capacity(n.saturating_mul(8)),
+            rows: Vec::with_capacity(n),
+        };
         for row in t.iter().map_err(|e| self.e(e))? {
             let (k, v) = row.map_err(|e| self.e(e))?;
-            out.push((DocId(k.value()), decode_days(v.value())));
+            let start = out.days.len();
+            out.days.extend(
+                v.value()
+                    .chunks_exact(4)
+                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+            );
+            out.rows.push((DocId(k.value()), start, out.days.len()));
         }
         Ok(out)
     }

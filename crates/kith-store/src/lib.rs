@@ -60,7 +60,7 @@ mod terms;
 mod txn;
 
 pub use chunks::*;
-pub use keep::decode_days;
+pub use keep::{decode_days, ContactDays};
 pub use open::*;
 pub use origin::*;
 pub use postings::*;
