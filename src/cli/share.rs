@@ -168,6 +168,13 @@ fn fields_of(s: &Option<String>) -> Result<Option<BTreeSet<Field>>, AppError> {
     }
 }
 
+fn fields_text<'a>(f: impl IntoIterator<Item = &'a Field>) -> String {
+    f.into_iter()
+        .map(|f| f.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn filter_text(f: &Filter) -> String {
     match f {
         Filter::Tags(t) => format!("tags {}", t.iter().cloned().collect::<Vec<_>>().join(",")),
@@ -275,11 +282,7 @@ pub fn share(ctx: &Ctx, cmd: ShareCommand, out: &mut Out) -> Result<(), AppError
                     r.id[..8].to_string(),
                     r.with,
                     filter_text(&r.filter),
-                    r.fields
-                        .iter()
-                        .map(|f| f.as_str())
-                        .collect::<Vec<_>>()
-                        .join(","),
+                    fields_text(&r.fields),
                     r.epoch.to_string(),
                     r.contacts.to_string(),
                     r.write_attempts.to_string(),
@@ -289,15 +292,12 @@ pub fn share(ctx: &Ctx, cmd: ShareCommand, out: &mut Out) -> Result<(), AppError
             out.table(&t).map_err(io_err)
         }
         ShareCommand::Show { id } => {
-            // Reads only, unless an older kith derived the share last (then it is derived
-            // once, which writes).
-            let app = ctx.open_read()?;
-            let app = if app.sharing().resolve_share(&id)?.needs_derivation() {
+            // Reads only, unless an older kith derived the share last (derived once: a write).
+            let mut app = ctx.open_read()?;
+            if app.sharing().resolve_share(&id)?.needs_derivation() {
                 drop(app);
-                ctx.open()?
-            } else {
-                app
-            };
+                app = ctx.open()?;
+            }
             let (def, rows) = app.sharing().show_share(&id)?;
             if ctx.json {
                 return out
@@ -309,12 +309,7 @@ pub fn share(ctx: &Ctx, cmd: ShareCommand, out: &mut Out) -> Result<(), AppError
                 def.id.short(),
                 def.epoch,
                 rows.len(),
-                def.spec
-                    .fields
-                    .iter()
-                    .map(|f| f.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",")
+                fields_text(&def.spec.fields)
             ));
             for p in rows {
                 let line = p
