@@ -37,6 +37,37 @@ pub struct Person {
     pub last_sync: i64,
     #[serde(default)]
     pub last_error: String,
+    /// Empty: paired on this device. Else the key (hex) of the own device the person was
+    /// paired on, which relayed them here over `kith/slices/1` (`app::intro_relay`): this
+    /// device neither dials them, admits them, shares with them nor answers their requests.
+    #[serde(default)]
+    pub via: String,
+    /// The name of the own device `via` names (`null` when paired here); filled by
+    /// [`Sharing::persons`] for display, never stored.
+    #[serde(default, skip_deserializing)]
+    pub paired_on: Option<String>,
+}
+
+impl Person {
+    /// Whether the person was paired on this device (not relayed by another own device).
+    pub fn paired_here(&self) -> bool {
+        self.via.is_empty()
+    }
+
+    /// Refuses `what` (e.g. "share with") for a person paired on another own device.
+    pub fn check_paired_here(&self, what: &str) -> Result<()> {
+        if self.paired_here() {
+            return Ok(());
+        }
+        let on = self.paired_on.clone().unwrap_or_else(|| self.via.clone());
+        Err(AppError::hint(
+            format!(
+                "{} was paired on your device {on}, not this one; {what} them there",
+                self.name
+            ),
+            "a person is known on your other devices, but talks to the device it was paired on",
+        ))
+    }
 }
 
 /// A share this device serves.
@@ -251,9 +282,32 @@ impl Sharing<'_> {
     // -----------------------------------------------------------------------------------------
     // Persons
 
+    /// Every person this device knows: paired here, or relayed by the own device they were
+    /// paired on (`paired_on` names it).
     pub fn persons(&self) -> Result<Vec<Person>> {
         let r = self.vault.read()?;
-        all_persons(&r)
+        let mut all = all_persons(&r)?;
+        if all.iter().any(|p| !p.paired_here()) {
+            let names = super::devices::device_names(&r)?;
+            for p in all.iter_mut().filter(|p| !p.paired_here()) {
+                p.paired_on = Some(
+                    names
+                        .get(&p.via)
+                        .cloned()
+                        .unwrap_or_else(|| p.via.chars().take(8).collect()),
+                );
+            }
+        }
+        Ok(all)
+    }
+
+    /// The persons paired on this device (the ones it dials, admits and shares with).
+    pub fn persons_paired_here(&self) -> Result<Vec<Person>> {
+        Ok(self
+            .persons()?
+            .into_iter()
+            .filter(Person::paired_here)
+            .collect())
     }
 
     /// Resolves a person by the name this user gave them (case-insensitive) or a key prefix.
@@ -313,8 +367,13 @@ impl Sharing<'_> {
                 added: now,
                 last_sync: 0,
                 last_error: String::new(),
+                via: String::new(),
+                paired_on: None,
             };
             w.share_put(ShareTable::Persons, key.as_bytes(), &enc(&p))?;
+            // The intro actor for the person is made at pairing, so it travels with the
+            // person to the user's other devices (`app::intro_relay`).
+            super::intro::peer_with_actor(w, key)?;
             Ok(())
         })
     }
@@ -322,6 +381,7 @@ impl Sharing<'_> {
     /// Removes a person, the shares to them and what they shared (then compacts).
     pub fn remove_person(&self, name: &str) -> Result<Person> {
         let p = self.resolve_person(name)?;
+        p.check_paired_here("remove")?;
         let shares: Vec<DocId> = self
             .shares()?
             .into_iter()
@@ -399,6 +459,7 @@ impl Sharing<'_> {
     /// Creates a share with a person and derives its projections. Returns its id.
     pub fn create_share(&self, person: &str, spec: Spec) -> Result<DocId> {
         let p = self.resolve_person(person)?;
+        p.check_paired_here("share with")?;
         let def = ShareDef {
             id: DocId(rand::random()),
             person: p.key,
