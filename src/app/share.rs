@@ -488,17 +488,25 @@ impl Sharing<'_> {
         filter: Option<Filter>,
         fields: Option<BTreeSet<Field>>,
     ) -> Result<ShareDef> {
-        let mut def = self.resolve_share(reference)?;
-        if let Some(f) = filter {
-            def.spec.filter = f;
-        }
-        if let Some(f) = fields {
-            def.spec.fields = f;
-        }
-        def.updated = self.now;
-        // A new spec: every contact is a candidate again.
-        def.derived_rule = 0;
-        self.vault.write(self.now, |w| derive(w, def))
+        let id = self.resolve_share(reference)?.id;
+        test_pause();
+        let now = self.now;
+        // The definition is read again in the write transaction that derives and stores it:
+        // a copy read before could be stale (revoked, a new epoch derived by a session, a
+        // refused write counted), and storing it would undo that change.
+        self.vault.write(now, |w| {
+            let mut def = current_def(w, &id)?;
+            if let Some(f) = filter {
+                def.spec.filter = f;
+            }
+            if let Some(f) = fields {
+                def.spec.fields = f;
+            }
+            def.updated = now;
+            // A new spec: every contact is a candidate again.
+            def.derived_rule = 0;
+            derive(w, def)
+        })
     }
 
     /// Revokes a share: its definition and projections are deleted.
@@ -522,7 +530,8 @@ impl Sharing<'_> {
             let seq = def.derived_seq;
             self.as_derived_now(def, seq)?
         } else {
-            self.vault.write(self.now, |w| derive(w, def))?
+            self.vault
+                .write(self.now, |w| derive(w, current_def(w, &def.id)?))?
         };
         let mut rows: Vec<Projection> = def.last.values().cloned().collect();
         rows.sort_by_cached_key(|p| match p.get("name") {
@@ -1120,6 +1129,34 @@ fn store_of(def: &ShareDef, rows: Vec<(Vec<u8>, Vec<u8>)>) -> Result<ShareStore>
         }
     }
     Ok(store)
+}
+
+/// A share's definition as stored now, in the write transaction `w` (revoked: an error).
+fn current_def(w: &Writer, id: &DocId) -> Result<ShareDef> {
+    match w.share_get(ShareTable::Shares, &id.0)? {
+        Some(v) => dec(&v, "share"),
+        None => Err(AppError::user(format!(
+            "share {} was revoked meanwhile",
+            id.short()
+        ))),
+    }
+}
+
+/// Test hook (`KITH_TEST_DERIVE_PAUSE=PATH`): creates PATH and waits (at most 30 s) until
+/// it is removed, so a test can run another command between reading a share's definition
+/// and deriving it.
+fn test_pause() {
+    let Some(path) = std::env::var_os("KITH_TEST_DERIVE_PAUSE") else {
+        return;
+    };
+    let path = std::path::PathBuf::from(path);
+    if std::fs::write(&path, b"paused").is_err() {
+        return;
+    }
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while path.exists() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// Derives a share's projections in the write transaction `w` and stores the definition.

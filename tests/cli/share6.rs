@@ -201,3 +201,41 @@ fn introductions_reach_both_sides_other_devices() {
     assert_eq!(intros(&a2), on_a2);
     assert!(!a2.ok(&["due"]).contains("introduction"));
 }
+
+/// `kith share edit` reads the share's definition, then derives and stores it; a command that
+/// changes the definition in between (here a revocation; a daemon's derivation that starts a
+/// new epoch, or a refused write it counts, are the same) must not be overwritten by the
+/// stale copy. The test hook holds the edit between its read and its write transaction.
+#[test]
+fn a_share_edit_never_stores_a_definition_read_before_a_concurrent_change() {
+    let a = Dev::new("ann");
+    let b = Dev::new("ben");
+    a.add("Ada Shared", &["--org", "Acme", "--tag", "slice"]);
+    pair_persons(&a, "Ben", &b, "Ann");
+    let id = share_slice_with_ben(&a);
+    let gate = a.env.root().join("derive.pause");
+    let mut edit = a.cmd(&["share", "edit", &id[..8], "--fields", "name,org"]);
+    edit.env("KITH_TEST_DERIVE_PAUSE", &gate);
+    edit.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = edit.spawn().unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !gate.exists() {
+        assert!(std::time::Instant::now() < until, "the edit never paused");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    a.ok(&["share", "revoke", &id[..8]]);
+    std::fs::remove_file(&gate).unwrap();
+    let out = crate::sync::wait_with_timeout(child, 30);
+    assert_eq!(
+        out.code, 1,
+        "the edit of a revoked share fails: {}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("revoked"), "{}", out.stderr);
+    assert_eq!(
+        a.json(&["share", "list"]),
+        serde_json::json!([]),
+        "the revoked share came back"
+    );
+}
