@@ -8,6 +8,7 @@
 use serde_json::Value;
 
 use crate::share::{pair_persons, share_slice_with_ben, share_sync};
+use crate::share5::eventually;
 use crate::sync::{Daemon, Dev};
 
 /// `kith sync --json` on `dev` (one own device): its `slices` part.
@@ -238,4 +239,39 @@ fn a_share_edit_never_stores_a_definition_read_before_a_concurrent_change() {
         serde_json::json!([]),
         "the revoked share came back"
     );
+}
+
+/// With `kith daemon` on both of Ben's devices, a person and the requests asked on either
+/// device reach the other with no command run there (the slices mark covers them).
+#[test]
+fn daemons_push_persons_and_requests_between_own_devices() {
+    let a = Dev::new("ann");
+    let b1 = Dev::new("ben-laptop");
+    let b2 = Dev::new("ben-phone");
+    crate::sync::pair(&b1, &b2);
+    a.add("Ada Shared", &["--org", "Acme", "--tag", "slice"]);
+    a.add("Eve Shared", &["--org", "Globex", "--tag", "slice"]);
+    pair_persons(&a, "Ben", &b1, "Ann");
+    share_slice_with_ben(&a);
+    let _a = Daemon::start(&a);
+    let _b1 = Daemon::start(&b1);
+    let _b2 = Daemon::start(&b2);
+    share_synced(&b1);
+    eventually(30, "Ann and her slice on B2", || {
+        b2.json(&["person", "list"]).as_array().unwrap().len() == 1
+            && b2.json(&["shared"]).as_array().unwrap().len() == 2
+    });
+    let r1 = b1.json(&["intro", "ask", "Ada", "--why", "hiring"]);
+    let r1 = r1["id"].as_str().unwrap().to_string();
+    eventually(30, "B1's request on B2", || {
+        intros(&b2) == [row(&r1, "asked-by-me", "asked")]
+    });
+    let r2 = b2.json(&["intro", "ask", "Eve", "--why", "a lead"]);
+    let r2 = r2["id"].as_str().unwrap().to_string();
+    eventually(30, "B2's request on B1", || intros(&b1).len() == 2);
+    share_synced(&b1);
+    let on_a: Vec<String> = intros(&a).into_iter().map(|(id, _, _)| id).collect();
+    let mut want = vec![r1, r2];
+    want.sort();
+    assert_eq!(on_a, want);
 }
