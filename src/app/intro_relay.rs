@@ -134,9 +134,16 @@ impl Intros<'_> {
                 changed += 1;
             }
             for r in list {
-                let ok_key =
-                    r.key.len() == 64 && data_encoding::HEXLOWER.decode(r.key.as_bytes()).is_ok();
-                if !ok_key || r.actor.len() != 32 || r.name.len() > 200 {
+                let hex_of = |h: &str, n: usize| {
+                    h.len() == n && data_encoding::HEXLOWER.decode(h.as_bytes()).is_ok()
+                };
+                let well_formed = hex_of(&r.key, 64)
+                    && hex_of(&r.actor, 32)
+                    && (r.their_actor.is_empty() || hex_of(&r.their_actor, 32))
+                    && (r.answers.is_empty() || hex_of(&r.answers, 32))
+                    && !r.name.trim().is_empty()
+                    && r.name.len() <= 200;
+                if !well_formed {
                     return Err(AppError::user("an own device relayed a malformed person"));
                 }
                 let old = known.iter().find(|p| p.key == r.key);
@@ -153,7 +160,13 @@ impl Intros<'_> {
                         r.name.clone()
                     },
                     key: r.key.clone(),
-                    addrs: r.addrs.iter().take(16).cloned().collect(),
+                    addrs: r
+                        .addrs
+                        .iter()
+                        .filter(|a| a.parse::<std::net::SocketAddr>().is_ok())
+                        .take(16)
+                        .cloned()
+                        .collect(),
                     added: r.added,
                     last_sync: old.map_or(0, |p| p.last_sync),
                     last_error: String::new(),
@@ -365,6 +378,11 @@ mod tests {
         );
         let known = i.known().unwrap();
         assert!(known.iter().any(|k| k.key == cat && k.actor == cat_actor));
+        // A malformed entry is refused and changes nothing.
+        let mut bad = relayed(&"e1".repeat(32), "Eve");
+        bad.actor = "zz".repeat(16);
+        assert!(i.apply_relayed_persons(&dev, &[bad]).is_err());
+        assert_eq!(s.persons().unwrap().len(), 2);
         // Another device cannot take over a relayed person; the same list again changes nothing.
         assert_eq!(i.apply_relayed_persons(&other, &list[..1]).unwrap(), 0);
         assert_eq!(i.apply_relayed_persons(&dev, &list).unwrap(), 0);
