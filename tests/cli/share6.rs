@@ -95,6 +95,9 @@ fn introductions_reach_both_sides_other_devices() {
         "{persons}"
     );
     assert_eq!(b1.json(&["person", "list"])[0]["paired_on"], Value::Null);
+    let human = b2.ok(&["person", "list"]);
+    assert!(human.contains("paired on ben-laptop"), "{human}");
+    assert!(!b1.ok(&["person", "list"]).contains("paired on"));
     // What only the device Ann was paired on may do is refused on B2, with where to do it.
     let err = b2.env.fails(&["person", "remove", "Ann"], 1);
     assert!(err.contains("paired on your device ben-laptop"), "{err}");
