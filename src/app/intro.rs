@@ -111,7 +111,7 @@ pub(super) fn person_of_key(k: &[u8]) -> String {
     String::from_utf8_lossy(&k[..k.len().saturating_sub(16)]).to_string()
 }
 
-fn peer_in_reader(r: &Reader, person: &str) -> Result<IntroPeer> {
+pub(super) fn peer_in_reader(r: &Reader, person: &str) -> Result<IntroPeer> {
     match r.share_get(ShareTable::IntroPeers, person.as_bytes())? {
         Some(v) => serde_json::from_slice(&v).map_err(|e| damaged("intro peer", e)),
         None => Ok(IntroPeer::default()),

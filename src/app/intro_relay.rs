@@ -85,30 +85,58 @@ fn persons_in(w: &Writer) -> Result<Vec<Person>> {
         .collect()
 }
 
+fn relay_of(p: Person, peer: IntroPeer) -> RelayPerson {
+    RelayPerson {
+        key: p.key,
+        name: p.name,
+        addrs: p.addrs,
+        added: p.added,
+        actor: peer.actor,
+        their_actor: peer.their_actor,
+        answers: peer.answers,
+        about: peer
+            .about
+            .iter()
+            .filter_map(|(r, c)| Some((hex16(r)?, hex16(c)?)))
+            .collect(),
+        write_attempts: peer.write_attempts,
+        last_attempt: peer.last_attempt,
+    }
+}
+
 impl Intros<'_> {
     /// The persons paired on this device, as told to an own device (an intro actor is made for
     /// one that has none yet, so the other device asks under it).
     pub fn relay_persons(&self) -> Result<Vec<RelayPerson>> {
+        // Most pulls find every actor made: no write transaction then.
+        let r = self.vault.read()?;
+        let paired: Vec<Person> = super::share::all_persons(&r)?
+            .into_iter()
+            .filter(Person::paired_here)
+            .collect();
+        let mut all_made = true;
+        for p in &paired {
+            all_made &= super::intro::peer_in_reader(&r, &p.key)?.actor.len() == 32;
+        }
+        drop(r);
+        if paired.is_empty() {
+            return Ok(Vec::new());
+        }
+        if all_made {
+            let r = self.vault.read()?;
+            return paired
+                .into_iter()
+                .map(|p| {
+                    let peer = super::intro::peer_in_reader(&r, &p.key)?;
+                    Ok(relay_of(p, peer))
+                })
+                .collect();
+        }
         self.vault.write(self.now, |w| {
             let mut out = Vec::new();
             for p in persons_in(w)?.into_iter().filter(Person::paired_here) {
                 let peer = peer_with_actor(w, &p.key)?;
-                out.push(RelayPerson {
-                    key: p.key,
-                    name: p.name,
-                    addrs: p.addrs,
-                    added: p.added,
-                    actor: peer.actor,
-                    their_actor: peer.their_actor,
-                    answers: peer.answers,
-                    about: peer
-                        .about
-                        .iter()
-                        .filter_map(|(r, c)| Some((hex16(r)?, hex16(c)?)))
-                        .collect(),
-                    write_attempts: peer.write_attempts,
-                    last_attempt: peer.last_attempt,
-                });
+                out.push(relay_of(p, peer));
             }
             Ok(out)
         })
@@ -121,6 +149,16 @@ impl Intros<'_> {
     pub fn apply_relayed_persons(&self, device: &str, list: &[RelayPerson]) -> Result<usize> {
         if list.len() > 4096 {
             return Err(AppError::user("an own device listed too many persons"));
+        }
+        if list.is_empty() {
+            // Nothing to record unless that device relayed persons before.
+            let r = self.vault.read()?;
+            if !super::share::all_persons(&r)?
+                .iter()
+                .any(|p| p.via == device)
+            {
+                return Ok(0);
+            }
         }
         self.vault.write(self.now, |w| {
             let known = persons_in(w)?;
@@ -188,9 +226,9 @@ impl Intros<'_> {
                 let before = (old.map(enc), peer_in(w, &r.key)?);
                 if before.0.as_deref() != Some(&enc(&p)[..]) || enc(&before.1) != enc(&peer) {
                     changed += 1;
+                    w.share_put(ShareTable::Persons, r.key.as_bytes(), &enc(&p))?;
+                    w.share_put(ShareTable::IntroPeers, r.key.as_bytes(), &enc(&peer))?;
                 }
-                w.share_put(ShareTable::Persons, r.key.as_bytes(), &enc(&p))?;
-                w.share_put(ShareTable::IntroPeers, r.key.as_bytes(), &enc(&peer))?;
             }
             Ok(changed)
         })

@@ -176,7 +176,14 @@ fn introductions_reach_both_sides_other_devices() {
     a1.ok(&["intro", "accept", &r1[..8], "--note", "gladly"]);
     a1.ok(&["intro", "decline", &r2[..8]]);
     share_synced(&b1);
-    sync_own(&b2);
+    let out = b2.run(&["sync"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("ben-laptop: shared slices: 0 document(s) received, 0 slice(s) dropped; 1 introduction document(s) received"),
+        "the answers document, said in the human report: {}",
+        out.stderr
+    );
     let mut answered = vec![
         row(&r1, "asked-by-me", "accepted"),
         row(&r2, "asked-by-me", "declined"),
