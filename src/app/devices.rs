@@ -47,6 +47,19 @@ pub struct QuarantineRow {
 
 /// A device name as given (`--name`, `device rename`), or the host name: trimmed, non-empty,
 /// no control characters.
+/// Own devices' names by key (hex), from the membership document.
+pub(crate) fn device_names(
+    r: &crate::store::Reader,
+) -> Result<std::collections::BTreeMap<String, String>, AppError> {
+    Ok(match r.load(kith_core::devices::DEVICES_DOC)? {
+        Some(doc) => kith_core::devices::read_devices(&doc)
+            .into_iter()
+            .map(|(k, d)| (k, d.name))
+            .collect(),
+        None => Default::default(),
+    })
+}
+
 pub fn device_name(name: Option<String>) -> Result<String, AppError> {
     let n = name.unwrap_or_else(net::default_device_name);
     let n = n.trim().to_string();

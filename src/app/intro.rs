@@ -78,7 +78,7 @@ fn hex(b: &[u8]) -> String {
     data_encoding::HEXLOWER.encode(b)
 }
 
-fn actor_of(h: &str) -> ActorId {
+pub(super) fn actor_of(h: &str) -> ActorId {
     ActorId::from(
         data_encoding::HEXLOWER
             .decode(h.as_bytes())
@@ -86,39 +86,39 @@ fn actor_of(h: &str) -> ActorId {
     )
 }
 
-fn enc<T: Serialize>(v: &T) -> Vec<u8> {
+pub(super) fn enc<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).expect("plain data")
 }
 
-fn damaged(what: &str, e: impl std::fmt::Display) -> AppError {
+pub(super) fn damaged(what: &str, e: impl std::fmt::Display) -> AppError {
     AppError::Store(StoreError::Internal(format!("damaged {what}: {e}")))
 }
 
-fn key(person: &str, id: &DocId) -> Vec<u8> {
+pub(super) fn key(person: &str, id: &DocId) -> Vec<u8> {
     let mut k = person.as_bytes().to_vec();
     k.extend_from_slice(&id.0);
     k
 }
 
 /// The document id at the end of an intro table key.
-fn id_of_key(k: &[u8]) -> Option<DocId> {
+pub(super) fn id_of_key(k: &[u8]) -> Option<DocId> {
     let n = k.len().checked_sub(16)?;
     <[u8; 16]>::try_from(&k[n..]).ok().map(DocId)
 }
 
 /// The person key at the start of an intro table key.
-fn person_of_key(k: &[u8]) -> String {
+pub(super) fn person_of_key(k: &[u8]) -> String {
     String::from_utf8_lossy(&k[..k.len().saturating_sub(16)]).to_string()
 }
 
-fn peer_in_reader(r: &Reader, person: &str) -> Result<IntroPeer> {
+pub(super) fn peer_in_reader(r: &Reader, person: &str) -> Result<IntroPeer> {
     match r.share_get(ShareTable::IntroPeers, person.as_bytes())? {
         Some(v) => serde_json::from_slice(&v).map_err(|e| damaged("intro peer", e)),
         None => Ok(IntroPeer::default()),
     }
 }
 
-fn peer_in(w: &Writer, person: &str) -> Result<IntroPeer> {
+pub(super) fn peer_in(w: &Writer, person: &str) -> Result<IntroPeer> {
     match w.share_get(ShareTable::IntroPeers, person.as_bytes())? {
         Some(v) => serde_json::from_slice(&v).map_err(|e| damaged("intro peer", e)),
         None => Ok(IntroPeer::default()),
@@ -126,7 +126,7 @@ fn peer_in(w: &Writer, person: &str) -> Result<IntroPeer> {
 }
 
 /// The peer record, with this device's intro actor created when missing.
-fn peer_with_actor(w: &mut Writer, person: &str) -> Result<IntroPeer> {
+pub(crate) fn peer_with_actor(w: &mut Writer, person: &str) -> Result<IntroPeer> {
     let mut p = peer_in(w, person)?;
     if p.actor.is_empty() {
         p.actor = hex(&rand::random::<[u8; 16]>());
@@ -261,13 +261,7 @@ impl Intros<'_> {
                         )));
                     }
                     if let Some(req) = ki::read_request(doc) {
-                        if req.why.len() > ki::MAX_TEXT || req.name.len() > ki::MAX_TEXT {
-                            return Err(AppError::user(format!(
-                                "refused intro request {}: a text is longer than {} bytes",
-                                id.short(),
-                                ki::MAX_TEXT
-                            )));
-                        }
+                        check_texts(id, &req)?;
                         if let Some(c) = resolve_about(w, person, &req)? {
                             peer.about.insert(id.to_hex(), c.to_hex());
                         }
@@ -294,6 +288,18 @@ impl Intros<'_> {
             Ok(())
         })
     }
+}
+
+/// Refuses a received request whose texts are longer than `ki::MAX_TEXT`.
+pub(super) fn check_texts(id: &DocId, req: &Request) -> Result<()> {
+    if req.why.len() > ki::MAX_TEXT || req.name.len() > ki::MAX_TEXT {
+        return Err(AppError::user(format!(
+            "refused intro request {}: a text is longer than {} bytes",
+            id.short(),
+            ki::MAX_TEXT
+        )));
+    }
+    Ok(())
 }
 
 /// The fixed key of the ids of `got` interactions logged for introductions made for the
@@ -624,6 +630,19 @@ impl App {
         };
         let id = DocId(rand::random());
         let person = rec.from.clone();
+        // The request is by the intro actor the person pinned, which comes with the person:
+        // a device that does not know them yet (never synced with the device they were
+        // paired on) would make one they refuse.
+        let sharing = self.sharing();
+        if !sharing.persons()?.iter().any(|p| p.key == person) {
+            return Err(AppError::hint(
+                format!(
+                    "this device does not know {} as a person yet",
+                    rec.from_name
+                ),
+                "run `kith sync` with the device you paired with them on, then ask again",
+            ));
+        }
         self.vault.write(self.now(), |w| {
             let peer = peer_with_actor(w, &person)?;
             let mut doc = ki::build_request(&req, actor_of(&peer.actor)).map_err(am_err)?;
@@ -698,6 +717,13 @@ impl App {
                     ki::MAX_TEXT
                 )));
             }
+        }
+        // One device answers a person: the one they were paired on (it holds the answers
+        // document and is the one they sync with); another writing it under the same intro
+        // actor would make conflicting changes.
+        let persons = self.sharing().persons()?;
+        if let Some(p) = persons.iter().find(|p| p.name == row.person) {
+            p.check_paired_here("answer their introductions")?;
         }
         let today = self.today();
         let rid = row.id.clone();

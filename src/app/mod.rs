@@ -8,6 +8,7 @@ mod clock;
 pub mod daemon;
 pub mod devices;
 pub mod intro;
+pub mod intro_relay;
 pub mod pairing;
 pub mod persons;
 pub mod share;

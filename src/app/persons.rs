@@ -211,7 +211,7 @@ pub fn pull_all(
     home: &Path,
     mut cfg: NetConfig,
 ) -> Result<Vec<nshare::PullReport>> {
-    let persons = sharing(&vault).persons()?;
+    let persons = sharing(&vault).persons_paired_here()?;
     if persons.is_empty() {
         return Ok(Vec::new());
     }

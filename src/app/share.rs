@@ -37,6 +37,37 @@ pub struct Person {
     pub last_sync: i64,
     #[serde(default)]
     pub last_error: String,
+    /// Empty: paired on this device. Else the key (hex) of the own device the person was
+    /// paired on, which relayed them here over `kith/slices/1` (`app::intro_relay`): this
+    /// device neither dials them, admits them, shares with them nor answers their requests.
+    #[serde(default)]
+    pub via: String,
+    /// The name of the own device `via` names (`null` when paired here); filled by
+    /// [`Sharing::persons`] for display, never stored.
+    #[serde(default, skip_deserializing)]
+    pub paired_on: Option<String>,
+}
+
+impl Person {
+    /// Whether the person was paired on this device (not relayed by another own device).
+    pub fn paired_here(&self) -> bool {
+        self.via.is_empty()
+    }
+
+    /// Refuses `what` (e.g. "share with") for a person paired on another own device.
+    pub fn check_paired_here(&self, what: &str) -> Result<()> {
+        if self.paired_here() {
+            return Ok(());
+        }
+        let on = self.paired_on.clone().unwrap_or_else(|| self.via.clone());
+        Err(AppError::hint(
+            format!(
+                "{} was paired on your device {on}, not this one; {what} them there",
+                self.name
+            ),
+            "a person is known on your other devices, but talks to the device it was paired on",
+        ))
+    }
 }
 
 /// A share this device serves.
@@ -251,9 +282,32 @@ impl Sharing<'_> {
     // -----------------------------------------------------------------------------------------
     // Persons
 
+    /// Every person this device knows: paired here, or relayed by the own device they were
+    /// paired on (`paired_on` names it).
     pub fn persons(&self) -> Result<Vec<Person>> {
         let r = self.vault.read()?;
-        all_persons(&r)
+        let mut all = all_persons(&r)?;
+        if all.iter().any(|p| !p.paired_here()) {
+            let names = super::devices::device_names(&r)?;
+            for p in all.iter_mut().filter(|p| !p.paired_here()) {
+                p.paired_on = Some(
+                    names
+                        .get(&p.via)
+                        .cloned()
+                        .unwrap_or_else(|| p.via.chars().take(8).collect()),
+                );
+            }
+        }
+        Ok(all)
+    }
+
+    /// The persons paired on this device (the ones it dials, admits and shares with).
+    pub fn persons_paired_here(&self) -> Result<Vec<Person>> {
+        Ok(self
+            .persons()?
+            .into_iter()
+            .filter(Person::paired_here)
+            .collect())
     }
 
     /// Resolves a person by the name this user gave them (case-insensitive) or a key prefix.
@@ -313,8 +367,13 @@ impl Sharing<'_> {
                 added: now,
                 last_sync: 0,
                 last_error: String::new(),
+                via: String::new(),
+                paired_on: None,
             };
             w.share_put(ShareTable::Persons, key.as_bytes(), &enc(&p))?;
+            // The intro actor for the person is made at pairing, so it travels with the
+            // person to the user's other devices (`app::intro_relay`).
+            super::intro::peer_with_actor(w, key)?;
             Ok(())
         })
     }
@@ -322,6 +381,7 @@ impl Sharing<'_> {
     /// Removes a person, the shares to them and what they shared (then compacts).
     pub fn remove_person(&self, name: &str) -> Result<Person> {
         let p = self.resolve_person(name)?;
+        p.check_paired_here("remove")?;
         let shares: Vec<DocId> = self
             .shares()?
             .into_iter()
@@ -399,6 +459,7 @@ impl Sharing<'_> {
     /// Creates a share with a person and derives its projections. Returns its id.
     pub fn create_share(&self, person: &str, spec: Spec) -> Result<DocId> {
         let p = self.resolve_person(person)?;
+        p.check_paired_here("share with")?;
         let def = ShareDef {
             id: DocId(rand::random()),
             person: p.key,
@@ -427,17 +488,25 @@ impl Sharing<'_> {
         filter: Option<Filter>,
         fields: Option<BTreeSet<Field>>,
     ) -> Result<ShareDef> {
-        let mut def = self.resolve_share(reference)?;
-        if let Some(f) = filter {
-            def.spec.filter = f;
-        }
-        if let Some(f) = fields {
-            def.spec.fields = f;
-        }
-        def.updated = self.now;
-        // A new spec: every contact is a candidate again.
-        def.derived_rule = 0;
-        self.vault.write(self.now, |w| derive(w, def))
+        let id = self.resolve_share(reference)?.id;
+        test_pause();
+        let now = self.now;
+        // The definition is read again in the write transaction that derives and stores it:
+        // a copy read before could be stale (revoked, a new epoch derived by a session, a
+        // refused write counted), and storing it would undo that change.
+        self.vault.write(now, |w| {
+            let mut def = current_def(w, &id)?;
+            if let Some(f) = filter {
+                def.spec.filter = f;
+            }
+            if let Some(f) = fields {
+                def.spec.fields = f;
+            }
+            def.updated = now;
+            // A new spec: every contact is a candidate again.
+            def.derived_rule = 0;
+            derive(w, def)
+        })
     }
 
     /// Revokes a share: its definition and projections are deleted.
@@ -461,7 +530,8 @@ impl Sharing<'_> {
             let seq = def.derived_seq;
             self.as_derived_now(def, seq)?
         } else {
-            self.vault.write(self.now, |w| derive(w, def))?
+            self.vault
+                .write(self.now, |w| derive(w, current_def(w, &def.id)?))?
         };
         let mut rows: Vec<Projection> = def.last.values().cloned().collect();
         rows.sort_by_cached_key(|p| match p.get("name") {
@@ -1059,6 +1129,34 @@ fn store_of(def: &ShareDef, rows: Vec<(Vec<u8>, Vec<u8>)>) -> Result<ShareStore>
         }
     }
     Ok(store)
+}
+
+/// A share's definition as stored now, in the write transaction `w` (revoked: an error).
+fn current_def(w: &Writer, id: &DocId) -> Result<ShareDef> {
+    match w.share_get(ShareTable::Shares, &id.0)? {
+        Some(v) => dec(&v, "share"),
+        None => Err(AppError::user(format!(
+            "share {} was revoked meanwhile",
+            id.short()
+        ))),
+    }
+}
+
+/// Test hook (`KITH_TEST_DERIVE_PAUSE=PATH`): creates PATH and waits (at most 30 s) until
+/// it is removed, so a test can run another command between reading a share's definition
+/// and deriving it.
+fn test_pause() {
+    let Some(path) = std::env::var_os("KITH_TEST_DERIVE_PAUSE") else {
+        return;
+    };
+    let path = std::path::PathBuf::from(path);
+    if std::fs::write(&path, b"paused").is_err() {
+        return;
+    }
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while path.exists() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// Derives a share's projections in the write transaction `w` and stores the definition.

@@ -120,14 +120,7 @@ impl Sharing<'_> {
     /// `kith share list` rows of the shares other own devices serve.
     pub fn shares_elsewhere_rows(&self) -> Result<Vec<super::share::ShareRow>> {
         let r = self.vault.read()?;
-        let names: std::collections::BTreeMap<String, String> =
-            match r.load(kith_core::devices::DEVICES_DOC)? {
-                Some(doc) => kith_core::devices::read_devices(&doc)
-                    .into_iter()
-                    .map(|(k, d)| (k, d.name))
-                    .collect(),
-                None => Default::default(),
-            };
+        let names = super::devices::device_names(&r)?;
         let mut out = Vec::new();
         for (_, v) in r.share_scan(ShareTable::SharesElsewhere, &[])? {
             let row: Elsewhere = dec(&v, "share served elsewhere")?;
@@ -241,17 +234,35 @@ impl Sharing<'_> {
     /// are stored, its epoch or actors change, or it is revoked (not when a session found
     /// nothing new). 0 when nothing was ever received. The daemon pushes slices to the own
     /// devices it has not pushed this mark to (`net::slices::push_to`).
+    ///
+    /// It covers the persons and intro documents too (`app::intro_relay`): a person paired
+    /// here, a request asked or an answer given moves it, so they reach the other devices
+    /// within a push.
     pub fn slices_mark(&self) -> Result<u64> {
         use std::hash::{Hash, Hasher};
         let all = self.received_all()?;
-        if all.is_empty() {
-            return Ok(0);
-        }
+        let r = self.vault.read()?;
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        for r in &all {
-            (r.id.0, r.epoch, &r.actors, r.revoked, r.stored).hash(&mut h);
+        let mut any = !all.is_empty();
+        for rec in &all {
+            (rec.id.0, rec.epoch, &rec.actors, rec.revoked, rec.stored).hash(&mut h);
         }
-        Ok(h.finish().max(1))
+        // Persons by what is relayed (not the time of their last session).
+        for p in super::share::all_persons(&r)? {
+            any = true;
+            (&p.key, &p.name, &p.via, &p.addrs).hash(&mut h);
+        }
+        for t in [
+            ShareTable::IntroPeers,
+            ShareTable::IntroDocs,
+            ShareTable::IntroReceived,
+        ] {
+            for row in r.share_scan(t, &[])? {
+                any = true;
+                row.hash(&mut h);
+            }
+        }
+        Ok(if any { h.finish().max(1) } else { 0 })
     }
 
     pub fn received_record(&self, id: &DocId) -> Result<Option<Received>> {

@@ -214,17 +214,15 @@ pub fn person(ctx: &Ctx, cmd: PersonCommand, out: &mut Out) -> Result<(), AppErr
                 out.note("no persons yet: `kith person invite --name NAME`");
                 return Ok(());
             }
-            let mut rows = vec![vec![
-                "NAME".into(),
-                "KEY".into(),
-                "LAST SYNC".into(),
-                "ERROR".into(),
-            ]];
+            let mut rows = vec![["NAME", "KEY", "LAST SYNC", "ERROR"]
+                .map(String::from)
+                .to_vec()];
             for p in ps {
                 rows.push(vec![
                     p.name,
                     p.key[..8].to_string(),
-                    when(p.last_sync),
+                    p.paired_on
+                        .map_or(when(p.last_sync), |d| format!("paired on {d}")),
                     p.last_error,
                 ]);
             }

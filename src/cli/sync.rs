@@ -78,13 +78,13 @@ pub fn sync(ctx: &Ctx, a: SyncArgs, out: &mut Out) -> Result<(), AppError> {
                 ));
                 match &r.slices {
                     Some(s) if s.error.is_some() => out.note(format!(
-                        "{}: shared slices not synced: {}",
+                        "{}: shared slices or introductions not synced: {}",
                         r.name,
                         s.error.as_deref().unwrap_or_default()
                     )),
-                    Some(s) if s.docs_received > 0 || s.dropped > 0 => out.note(format!(
-                        "{}: shared slices: {} document(s) received, {} slice(s) dropped",
-                        r.name, s.docs_received, s.dropped
+                    Some(s) if s.docs_received > 0 || s.dropped > 0 || s.intro_docs_received > 0 => out.note(format!(
+                        "{}: shared slices: {} document(s) received, {} slice(s) dropped; {} introduction document(s) received",
+                        r.name, s.docs_received, s.dropped, s.intro_docs_received
                     )),
                     _ => {}
                 }

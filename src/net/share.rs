@@ -137,7 +137,9 @@ pub async fn serve_conn(vault: Arc<Vault>, conn: Connection) -> Result<String, S
         tokio::task::spawn_blocking(
             move || -> Result<Option<Vec<(OfferEntry, ShareStore)>>, String> {
                 let app = sharing(&v);
-                let persons = app.persons().map_err(|e| e.to_string())?;
+                // Only a person paired on this device: one relayed by another own device
+                // talks to that device.
+                let persons = app.persons_paired_here().map_err(|e| e.to_string())?;
                 if !persons.iter().any(|p| p.key == key) {
                     return Ok(None);
                 }

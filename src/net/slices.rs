@@ -18,12 +18,16 @@ use std::time::Duration;
 use automerge::{ActorId, Automerge};
 use iroh::endpoint::{Connection, SendStream};
 use iroh::{Endpoint, EndpointAddr};
+use kith_core::share::ShareStore;
 use kith_core::sync::{PeerId, Role};
 use kith_core::DocId;
 use serde::{Deserialize, Serialize};
 
+use super::intro::INTRO_STREAM;
 use super::pair;
 use super::share::{run_engine, Side};
+use crate::app::intro::Intros;
+use crate::app::intro_relay::{self, Known, RelayPerson};
 use crate::app::share::Sharing;
 use crate::app::slices::{RelayEntry, RelayStep, ServedShare};
 use crate::store::Vault;
@@ -60,8 +64,126 @@ pub struct SlicesReport {
     /// Slices whose documents were dropped here (an older epoch, or revoked).
     pub dropped: usize,
     pub round_trips: u64,
+    /// Persons paired on the other device that were new or changed here.
+    pub persons: usize,
+    /// Intro documents received on the intro stream, and its round trips.
+    pub intro_docs_received: u64,
+    pub intro_round_trips: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// The intro stream's first frames: the persons paired on the sender, and every person it
+/// knows with their intro actors (after applying the other side's list).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct IntroRelayHello {
+    paired: Vec<RelayPerson>,
+    known: Vec<Known>,
+}
+
+fn intros(v: &Vault) -> Intros<'_> {
+    Intros {
+        vault: v,
+        now: super::now_ms(),
+    }
+}
+
+/// Puller side of the intro stream (after the slices): persons both ways, then the intro
+/// documents of the persons both devices know with the same intro actors. Returns (persons
+/// changed here, documents received, round trips).
+async fn pull_intros(vault: &Arc<Vault>, conn: &Connection) -> Result<(usize, u64, u64), String> {
+    let device = super::id_hex(&conn.remote_id());
+    let paired = super::blocking(vault, |v| intros(v).relay_persons())
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+    send.write_all(&INTRO_STREAM)
+        .await
+        .map_err(|e| e.to_string())?;
+    let hello = IntroRelayHello {
+        paired,
+        known: Vec::new(),
+    };
+    pair::write_frame(&mut send, &hello).await?;
+    let theirs: IntroRelayHello = pair::read_frame(&mut recv).await?;
+    let persons = super::blocking(vault, move |v| {
+        intros(v).apply_relayed_persons(&device, &theirs.paired)
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let mine = super::blocking(vault, |v| intros(v).known())
+        .await
+        .map_err(|e| e.to_string())?;
+    pair::write_frame(
+        &mut send,
+        &IntroRelayHello {
+            paired: Vec::new(),
+            known: mine.clone(),
+        },
+    )
+    .await?;
+    let scope = intro_relay::scope(&mine, &theirs.known);
+    let peer = PeerId(*conn.remote_id().as_bytes());
+    let (n, rt) = sync_intros(vault, scope, Role::Initiator, peer, send, recv).await?;
+    Ok((persons, n, rt))
+}
+
+/// Answering side of the intro stream (the puller's first frame not read yet).
+async fn answer_intros(
+    vault: &Arc<Vault>,
+    conn: &Connection,
+    mut send: SendStream,
+    mut recv: iroh::endpoint::RecvStream,
+) -> Result<(), String> {
+    let device = super::id_hex(&conn.remote_id());
+    let theirs: IntroRelayHello = pair::read_frame(&mut recv).await?;
+    let (paired, mine) = super::blocking(vault, move |v| {
+        let i = intros(v);
+        i.apply_relayed_persons(&device, &theirs.paired)?;
+        Ok::<_, crate::app::AppError>((i.relay_persons()?, i.known()?))
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    pair::write_frame(
+        &mut send,
+        &IntroRelayHello {
+            paired,
+            known: mine.clone(),
+        },
+    )
+    .await?;
+    let theirs: IntroRelayHello = pair::read_frame(&mut recv).await?;
+    let scope = intro_relay::scope(&mine, &theirs.known);
+    let peer = PeerId(*conn.remote_id().as_bytes());
+    sync_intros(vault, scope, Role::Responder, peer, send, recv).await?;
+    Ok(())
+}
+
+/// The engine over the scoped store of the intro documents in `scope`; what the other device
+/// sent is stored (merged) after the session completed. Returns (received, round trips).
+async fn sync_intros(
+    vault: &Arc<Vault>,
+    scope: Vec<Known>,
+    role: Role,
+    peer: PeerId,
+    send: SendStream,
+    recv: iroh::endpoint::RecvStream,
+) -> Result<(u64, u64), String> {
+    let sc = scope.clone();
+    let (mut store, actors) = super::blocking(vault, move |v| intros(v).relay_store(&sc))
+        .await
+        .map_err(|e| e.to_string())?;
+    let side = Side::Recipient(actors);
+    let (summary, changed) = run_engine(&mut store, role, peer, send, recv, side, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let docs = changed_docs(&store, &changed);
+    if !docs.is_empty() {
+        super::blocking(vault, move |v| intros(v).store_relayed(&scope, &docs))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok((summary.docs_received, summary.round_trips))
 }
 
 fn actors_of(hex: &[String]) -> Vec<ActorId> {
@@ -73,6 +195,14 @@ fn actors_of(hex: &[String]) -> Vec<ActorId> {
                     .unwrap_or_default(),
             )
         })
+        .collect()
+}
+
+/// The documents of `store` a session changed, to store after it completed.
+fn changed_docs(store: &ShareStore, changed: &[DocId]) -> Vec<(DocId, Automerge)> {
+    changed
+        .iter()
+        .filter_map(|d| store.get(d).map(|am| (*d, am.clone())))
         .collect()
 }
 
@@ -165,6 +295,10 @@ async fn answer(
         };
         let mut id = [0u8; 16];
         recv.read_exact(&mut id).await.map_err(|e| e.to_string())?;
+        if id == INTRO_STREAM {
+            answer_intros(&vault, conn, send, recv).await?;
+            continue;
+        }
         let sid = DocId(id);
         let (rec, mut store) = super::blocking(&vault, move |v| {
             let s = sharing(v);
@@ -179,10 +313,7 @@ async fn answer(
         let side = Side::Recipient(actors_of(&rec.actors));
         match run_engine(&mut store, Role::Responder, peer, send, recv, side, None).await {
             Ok((_, changed)) => {
-                let docs: Vec<(DocId, Automerge)> = changed
-                    .iter()
-                    .filter_map(|d| store.get(d).map(|am| (*d, am.clone())))
-                    .collect();
+                let docs = changed_docs(&store, &changed);
                 let (epoch, updated) = (rec.epoch, rec.updated);
                 super::blocking(&vault, move |v| {
                     sharing(v).store_received(&sid, &docs, epoch, Some(updated))
@@ -270,10 +401,7 @@ async fn pull(
         let (summary, changed) = run_engine(&mut store, Role::Initiator, peer, s, r, side, None)
             .await
             .map_err(|e| e.to_string())?;
-        let docs: Vec<(DocId, Automerge)> = changed
-            .iter()
-            .filter_map(|d| store.get(d).map(|am| (*d, am.clone())))
-            .collect();
+        let docs = changed_docs(&store, &changed);
         let (epoch, updated) = (entry.epoch, entry.updated);
         super::blocking(&vault, move |v| {
             sharing(v).store_received(&sid, &docs, epoch, Some(updated))
@@ -284,5 +412,9 @@ async fn pull(
         report.docs_received += summary.docs_received;
         report.round_trips += summary.round_trips;
     }
+    let (persons, docs, rt) = pull_intros(&vault, conn).await?;
+    report.persons = persons;
+    report.intro_docs_received = docs;
+    report.intro_round_trips = rt;
     Ok(())
 }

@@ -34,6 +34,7 @@ mod rough;
 mod share;
 mod share2;
 mod share5;
+mod share6;
 mod storage;
 mod store;
 mod store_maps;

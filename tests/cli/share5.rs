@@ -164,7 +164,7 @@ fn a_no_change_session_derives_nothing_and_changes_after_it_still_arrive() {
 }
 
 /// Polls `f` every 200 ms until it holds, at most `secs` seconds.
-fn eventually(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+pub(crate) fn eventually(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
     let start = std::time::Instant::now();
     while !f() {
         assert!(
