@@ -43,6 +43,7 @@ mod sync9;
 mod web;
 mod web12;
 mod web5;
+mod web6;
 mod web_browser;
 mod webui;
 mod webui_browser;

@@ -1,0 +1,213 @@
+//! `kith who-knows` (and the web UI's who-knows page, which calls the same app function) reads
+//! an own contact's org, title and `help` from its summary row in `ix_contacts` (format 11),
+//! never from the document: the row follows every edit, local or synced, a format 10 vault gets
+//! it when opened, and `kith check` notices a stale one.
+
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::env::TestEnv;
+use crate::sync::{pair, Daemon, Dev};
+
+const IX_CONTACTS: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("ix_contacts");
+const CHUNKS: TableDefinition<([u8; 16], u32), &[u8]> = TableDefinition::new("chunks");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+fn db(t: &TestEnv) -> redb::Database {
+    let mut b = redb::Builder::new();
+    b.set_concurrency_mode(redb::ConcurrencyMode::MultiWriter);
+    b.open(t.vault()).unwrap()
+}
+
+fn id_bytes(hex: &str) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
+    }
+    out
+}
+
+/// The names who-knows lists for `query` (none when it exits 1 with "nobody known").
+fn who(dev: &Dev, query: &str) -> Vec<String> {
+    let out = dev.run(&["--json", "who-knows", query]);
+    if out.code == 1 && out.stderr.contains("nobody known matches") {
+        return Vec::new();
+    }
+    assert_eq!(out.code, 0, "who-knows {query}: {}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{}|{}",
+                r["name"].as_str().unwrap(),
+                r["help"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn who_knows_follows_an_edit_of_help_here_and_from_another_device() {
+    let a = Dev::new("laptop");
+    let b = Dev::new("desktop");
+    let ada = a.add("Ada Lovelace", &["--org", "Analytical"]);
+    a.ok(&["set", &ada, "help", "intros to quantum labs"]);
+    assert_eq!(who(&a, "quantum"), ["Ada Lovelace|intros to quantum labs"]);
+
+    // A local edit: the new word is found, the old one no longer.
+    a.ok(&["set", &ada, "help", "advice on gardening"]);
+    assert_eq!(who(&a, "gardening"), ["Ada Lovelace|advice on gardening"]);
+    assert_eq!(who(&a, "quantum"), Vec::<String>::new());
+    // Org still matches, with the current help shown.
+    assert_eq!(who(&a, "analytical"), ["Ada Lovelace|advice on gardening"]);
+
+    // An edit made on another device arrives by sync.
+    pair(&a, &b);
+    assert_eq!(who(&b, "gardening"), ["Ada Lovelace|advice on gardening"]);
+    b.ok(&["set", &ada, "help", "sailing lessons"]);
+    {
+        let _daemon = Daemon::start(&a);
+        b.ok(&["sync", "--timeout", "5"]);
+    }
+    assert_eq!(who(&a, "sailing"), ["Ada Lovelace|sailing lessons"]);
+    assert_eq!(who(&a, "gardening"), Vec::<String>::new());
+    // Cleared help: only the org finds her, with no help.
+    a.ok(&["set", &ada, "help", ""]);
+    assert_eq!(who(&a, "sailing"), Vec::<String>::new());
+    assert_eq!(who(&a, "analytical"), ["Ada Lovelace|"]);
+    a.ok(&["check"]);
+    b.ok(&["check"]);
+}
+
+#[test]
+fn who_knows_loads_no_document() {
+    let t = TestEnv::new();
+    let ada = t.add("Ada Lovelace", &["--org", "Acme", "--title", "Analyst"]);
+    t.ok(&["set", &ada, "help", "intros to quantum labs"]);
+    let before = t.ok(&["who-knows", "quantum"]);
+    assert!(before.contains("Ada Lovelace"), "{before}");
+    // Take the document's chunks away, leaving its rows: a who-knows that loaded the document
+    // would skip her (or fail); one that reads the summary row still finds her.
+    {
+        let db = db(&t);
+        let w = db.begin_write().unwrap();
+        {
+            let mut c = w.open_table(CHUNKS).unwrap();
+            let id = id_bytes(&ada);
+            let keys: Vec<_> = c
+                .range((id, 0)..=(id, u32::MAX))
+                .unwrap()
+                .map(|e| e.unwrap().0.value())
+                .collect();
+            assert!(!keys.is_empty());
+            for k in keys {
+                c.remove(k).unwrap();
+            }
+        }
+        w.commit().unwrap();
+    }
+    assert_eq!(t.ok(&["who-knows", "quantum"]), before);
+    assert_eq!(t.ok(&["who-knows", "analyst"]), before);
+    // Positive control: a command that does load it notices the document is gone.
+    let check = t.run(&["check"]);
+    assert_ne!(check.code, 0, "check: {}", check.stdout);
+}
+
+/// The `help` field is the last of a summary row: varint byte length, then the UTF-8 bytes.
+fn strip_help(row: &[u8], help: &str) -> Vec<u8> {
+    let mut tail = vec![help.len() as u8];
+    tail.extend_from_slice(help.as_bytes());
+    assert!(row.ends_with(&tail), "row {row:?} ends with help {help:?}");
+    row[..row.len() - tail.len()].to_vec()
+}
+
+#[test]
+fn a_format_10_vault_gets_help_in_its_summaries_when_opened() {
+    let t = TestEnv::new();
+    let ada = t.add("Ada Lovelace", &["--org", "Acme"]);
+    let bob = t.add("Bob Babbage", &[]);
+    t.ok(&["set", &ada, "help", "intros to quantum labs"]);
+    let before = t.ok(&["who-knows", "quantum"]);
+    // Rewrite the rows as format 10 wrote them (no `help`) and record format 10.
+    {
+        let db = db(&t);
+        let w = db.begin_write().unwrap();
+        {
+            let mut rows = w.open_table(IX_CONTACTS).unwrap();
+            for (id, help) in [(&ada, "intros to quantum labs"), (&bob, "")] {
+                let k = id_bytes(id);
+                let row = rows.get(k).unwrap().unwrap().value().to_vec();
+                let old = strip_help(&row, help);
+                rows.insert(k, old.as_slice()).unwrap();
+            }
+            w.open_table(META)
+                .unwrap()
+                .insert("format", 10u32.to_le_bytes().as_slice())
+                .unwrap();
+        }
+        w.commit().unwrap();
+    }
+    // A read command migrates it (reindex at open) and finds her by help again.
+    assert_eq!(t.ok(&["who-knows", "quantum"]), before);
+    assert!(before.contains("Ada Lovelace"), "{before}");
+    t.ok(&["check"]);
+    let d = db(&t);
+    let r = d.begin_read().unwrap();
+    assert_eq!(
+        r.open_table(META)
+            .unwrap()
+            .get("format")
+            .unwrap()
+            .unwrap()
+            .value(),
+        11u32.to_le_bytes()
+    );
+}
+
+#[test]
+fn check_reports_a_summary_row_whose_help_is_stale() {
+    let t = TestEnv::new();
+    let ada = t.add("Ada Lovelace", &[]);
+    t.ok(&["set", &ada, "help", "quantum"]);
+    t.ok(&["check"]);
+    {
+        let db = db(&t);
+        let w = db.begin_write().unwrap();
+        {
+            let mut rows = w.open_table(IX_CONTACTS).unwrap();
+            let k = id_bytes(&ada);
+            let row = rows.get(k).unwrap().unwrap().value().to_vec();
+            let mut stale = strip_help(&row, "quantum");
+            stale.push(7);
+            stale.extend_from_slice(b"sailing");
+            rows.insert(k, stale.as_slice()).unwrap();
+        }
+        w.commit().unwrap();
+    }
+    // who-knows reads the row, so it misses her now: `check` must say so.
+    assert_eq!(who_env(&t, "quantum"), 0);
+    let out = t.run(&["check"]);
+    assert_ne!(out.code, 0, "check passed a stale help: {}", out.stdout);
+    assert!(
+        format!("{}{}", out.stdout, out.stderr).contains("ix_contacts"),
+        "{} {}",
+        out.stdout,
+        out.stderr
+    );
+    t.ok(&["reindex"]);
+    assert_eq!(who_env(&t, "sailing"), 0);
+    assert_eq!(who_env(&t, "quantum"), 1);
+    t.ok(&["check"]);
+}
+
+/// How many rows who-knows lists for `query` in a single-device home.
+fn who_env(t: &TestEnv, query: &str) -> usize {
+    let out = t.run(&["--json", "who-knows", query]);
+    if out.code == 1 {
+        return 0;
+    }
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    v.as_array().unwrap().len()
+}
