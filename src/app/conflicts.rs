@@ -209,4 +209,30 @@ impl App {
         })?;
         Ok(())
     }
+
+    /// Settles the conflict on `field` of a note, interaction, reminder or opportunity by
+    /// keeping `value`, one of its conflicting values (the web UI's "Keep" buttons).
+    pub fn settle_item_conflict(&self, id: DocId, field: &str, value: &str) -> Result<()> {
+        self.vault.write(self.now(), |w| {
+            let mut l = w
+                .load(id)?
+                .ok_or_else(|| AppError::user(format!("{id} no longer exists")))?;
+            let cf = model::item_conflicts(&l.doc)
+                .into_iter()
+                .find(|cf| cf.field == field)
+                .ok_or_else(|| {
+                    AppError::user(format!(
+                        "'{field}' is no longer in conflict; nothing was changed"
+                    ))
+                })?;
+            if cf.value != value && !cf.others.iter().any(|o| o == value) {
+                return Err(AppError::user(format!(
+                    "'{value}' is not one of the conflicting values of '{field}'"
+                )));
+            }
+            model::settle_conflict(&mut l.doc, field, value).map_err(am_err)?;
+            w.save(l)?;
+            Ok(())
+        })
+    }
 }

@@ -15,6 +15,7 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::Web;
 use crate::app::{self, AppError, Item, ListQuery, SortBy};
+use crate::keep::{GAVE, GOT};
 
 type St = State<Arc<Web>>;
 
@@ -188,6 +189,7 @@ fn kind_word(k: Kind) -> &'static str {
         Kind::Note => "note",
         Kind::Interaction => "interaction",
         Kind::Reminder => "reminder",
+        Kind::Opportunity => "opportunity",
         _ => "document",
     }
 }
@@ -457,6 +459,8 @@ struct ContactPage {
     names: std::collections::BTreeMap<DocId, String>,
     /// Links other contacts have to this one (`kith show`'s "links in").
     links_in: Vec<crate::keep::graph::IncomingLink>,
+    /// The give-and-take (`kith show`'s "give and take" row).
+    give: crate::keep::LedgerRow,
 }
 
 fn load_contact(app: &app::App, id: DocId) -> Result<ContactPage, AppError> {
@@ -473,11 +477,13 @@ fn load_contact(app: &app::App, id: DocId) -> Result<ContactPage, AppError> {
         }
     }
     let links_in = app.incoming_links(&r, id)?;
+    let give = app.ledger_of(&r, id, false)?;
     Ok(ContactPage {
         view,
         timeline,
         names,
         links_in,
+        give,
     })
 }
 
@@ -536,6 +542,9 @@ fn contact_page(
             @if !c.tags.is_empty() { dt { "Tags" } dd { @for t in &c.tags { a.tag href={ "/?tag=" (t) } { (t) } " " } } }
             @if !c.every.is_empty() { dt { "Keep in touch" } dd { "every " (c.every) @if let Some(d) = &cp.view.next_due { " (next " (d) ")" } } }
             dt { "Last contact" } dd { (cp.view.last_contact.as_deref().unwrap_or("never")) }
+            @if cp.give.gave + cp.give.got > 0 {
+                dt { "Give and take" } dd #give { "gave " (cp.give.gave) ", got " (cp.give.got) " (balance " (format!("{:+}", cp.give.balance)) ")" }
+            }
             @if !c.met.is_empty() { dt { "How you met" } dd.pre { (c.met) } }
             @for (k, v) in &c.custom { dt { (k) } dd { (v) } }
             @for l in &cp.view.links {
@@ -557,6 +566,8 @@ fn contact_page(
                     div.field { label for="log-kind" { "Kind" }
                         select #log-kind name="kind" {
                             @for k in kith_core::model::INTERACTION_KINDS { option value=(k) selected[fv("log","kind") == *k] { (k) } }
+                            option value=(GAVE) selected[fv("log","kind") == GAVE] { "gave (you did something for them)" }
+                            option value=(GOT) selected[fv("log","kind") == GOT] { "got (they did something for you)" }
                         } (problem_at(pf("log"), "kind")) }
                     div.field { label for="log-on" { "On (date, today, yesterday, -3d)" } input #log-on name="on" type="text" value=(fv("log","on")) placeholder="today"; (problem_at(pf("log"), "on")) }
                     div.field { label for="log-with" { "Also with (names or emails, comma-separated)" } input #log-with name="with" type="text" value=(fv("log","with")); (problem_at(pf("log"), "with")) }
@@ -576,6 +587,7 @@ fn contact_page(
                     div.field { label for="remind-text" { "What" } input #remind-text name="text" type="text" value=(fv("remind","text")) required; (problem_at(pf("remind"), "text")) }
                     button type="submit" { "Set reminder" }
                 }
+                (super::opp::add_form(st, id, &|name| fv("opp", name), pf("opp")))
             }
         }
         section #timeline aria-labelledby="tl-h" data-live {
@@ -591,7 +603,7 @@ fn contact_page(
                         span.text { (row.text) }
                         @let others: Vec<&String> = row.contacts.iter().filter(|c| **c != id).filter_map(|c| cp.names.get(c)).collect();
                         @if !others.is_empty() { " " span.muted { "with " @for (i, n) in others.iter().enumerate() { @if i > 0 { ", " } (n) } } }
-                        " " a href={ "/i/" (row.id) "/edit" } aria-label={ "Edit " (kind_word(row.kind)) " of " (row.date) } { "edit" }
+                        " " a href={ @if row.kind == Kind::Opportunity { "/o/" } @else { "/i/" } (row.id) "/edit" } aria-label={ "Edit " (kind_word(row.kind)) " of " (row.date) } { "edit" }
                         @if row.kind == Kind::Reminder && !row.done {
                             form.inline method="post" action={ "/i/" (row.id) "/done" } {
                                 (csrf(st))
@@ -628,7 +640,7 @@ async fn contact(State(st): St, Path(id): Path<String>) -> Response {
 }
 
 /// Shows the contact page again with a form's error (nothing was written).
-async fn contact_with_problem(
+pub(super) async fn contact_with_problem(
     st: &Arc<Web>,
     id: DocId,
     f: Vec<(String, String)>,
@@ -1023,9 +1035,17 @@ fn form_values(mut c: Contact, f: &[(String, String)]) -> Contact {
 // ---------------------------------------------------------------------------------------------
 // Editing a note, interaction or reminder.
 
-fn item_form(st: &Web, id: DocId, item: &Item, base: &str, p: Option<&Problem>) -> Markup {
+fn item_form(
+    st: &Web,
+    id: DocId,
+    item: &Item,
+    base: &str,
+    conflicts: &[kith_core::model::Conflict],
+    p: Option<&Problem>,
+) -> Markup {
     html! {
         h1 { "Edit " (kind_word(item.kind())) }
+        (super::opp::conflicts_block(st, id, conflicts))
         form.edit method="post" action={ "/i/" (id) "/edit" } {
             (csrf(st))
             input type="hidden" name="base" value=(base);
@@ -1109,7 +1129,8 @@ async fn item_edit_form(State(st): St, Path(id): Path<String>) -> Response {
     };
     match st.with_app(move |app| app.item_for_edit(id)).await {
         Ok(ed) => {
-            let body = item_form(&st, id, &ed.value, &app::heads_text(&ed.heads), None);
+            let base = app::heads_text(&ed.heads);
+            let body = item_form(&st, id, &ed.value, &base, &ed.conflicts, None);
             layout(&st, "Edit", body).into_response()
         }
         Err(e) => error_page(&st, e),
@@ -1152,7 +1173,7 @@ async fn item_edit_post(State(st): St, Path(id): Path<String>, Form(f): Fields) 
         Ok(Ok(back)) => see_other(back),
         Ok(Err((p, seen))) => {
             let body = match seen {
-                Some(item) => item_form(&st, id, &item, field(&f, "base"), Some(&p)),
+                Some(item) => item_form(&st, id, &item, field(&f, "base"), &[], Some(&p)),
                 None => html! { h1 { "Edit" } (problem_at(Some(&p), "base")) },
             };
             (StatusCode::UNPROCESSABLE_ENTITY, layout(&st, "Edit", body)).into_response()

@@ -7,6 +7,7 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::env::TestEnv;
 use crate::sync::{pair, Daemon, Dev};
+use crate::web::Server;
 
 const IX_CONTACTS: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("ix_contacts");
 const CHUNKS: TableDefinition<([u8; 16], u32), &[u8]> = TableDefinition::new("chunks");
@@ -210,4 +211,237 @@ fn who_env(t: &TestEnv, query: &str) -> usize {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     v.as_array().unwrap().len()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The contact page's opportunities and give-and-take, the opportunity edit form, and picking
+// one value of a conflicting item field (issue 12's page list, audited in web6).
+
+fn opps(t: &TestEnv) -> serde_json::Value {
+    t.json(&["opp", "list"])
+}
+
+#[test]
+fn a_contact_page_shows_give_and_take_and_opportunities_and_logs_both() {
+    let t = TestEnv::new();
+    let ada = t.add("Ada Lovelace", &[]);
+    t.ok(&["gave", &ada, "an intro to Grace"]);
+    t.ok(&["opp", "add", "Staff role at Acme", "--with", &ada]);
+    let opp = opps(&t)[0]["id"].as_str().unwrap().to_string();
+    let s = Server::start(&t);
+    let page = s.get(&format!("/c/{ada}")).body;
+    assert!(
+        page.contains("gave 1, got 0 (balance +1)"),
+        "give and take on the page: {page}"
+    );
+    assert!(
+        page.contains(&format!("href=\"/o/{opp}/edit\"")),
+        "the opportunity links to its edit form: {page}"
+    );
+    assert!(
+        page.contains("<span class=\"kind\">opportunity · lead</span>"),
+        "the timeline names the kind: {page}"
+    );
+    // Give-and-take is logged from the page like any interaction.
+    let r = s.post(
+        &format!("/c/{ada}/log"),
+        &[
+            ("kind", "got"),
+            ("on", ""),
+            ("with", ""),
+            ("summary", "advice on the pitch"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = s.get(&format!("/c/{ada}")).body;
+    assert!(page.contains("gave 1, got 1 (balance +0)"), "{page}");
+    assert_eq!(t.json(&["ledger", &ada])["got"], 1);
+
+    // Adding an opportunity: bad input is refused next to its field, nothing written.
+    let r = s.post(
+        &format!("/c/{ada}/opp"),
+        &[("title", " "), ("stage", "lead")],
+    );
+    assert_eq!(r.status, 422);
+    assert!(
+        r.body.contains("id=\"err-title\"") && r.body.contains("title is empty"),
+        "{}",
+        r.body
+    );
+    let r = s.post(
+        &format!("/c/{ada}/opp"),
+        &[("title", "Board seat"), ("stage", "someday")],
+    );
+    assert_eq!(r.status, 422);
+    assert!(
+        r.body.contains("id=\"err-stage\"") && r.body.contains("unknown stage 'someday'"),
+        "{}",
+        r.body
+    );
+    assert_eq!(opps(&t).as_array().unwrap().len(), 1);
+    let r = s.post(
+        &format!("/c/{ada}/opp"),
+        &[("title", "Board seat"), ("stage", "active")],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let all = opps(&t);
+    let board = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["title"] == "Board seat")
+        .expect("added");
+    assert_eq!(board["stage"], "active");
+    assert_eq!(board["contacts"][0]["name"], "Ada Lovelace");
+}
+
+#[test]
+fn the_opportunity_form_merges_with_a_change_made_meanwhile() {
+    let t = TestEnv::new();
+    let ada = t.add("Ada Lovelace", &[]);
+    t.ok(&[
+        "opp",
+        "add",
+        "Staff role",
+        "--with",
+        &ada,
+        "--note",
+        "first call",
+    ]);
+    let opp = opps(&t)[0]["id"].as_str().unwrap().to_string();
+    let s = Server::start(&t);
+    let path = format!("/o/{opp}/edit");
+    let form_page = s.get(&path).body;
+    assert_eq!(crate::web::labelled_controls(&path, &form_page, false), 3);
+    let base = crate::web::base_of(&form_page);
+    // While the form is open, the CLI moves the stage.
+    t.ok(&["opp", "move", &opp, "active"]);
+    // The form changes the title and the note, and sends the stage it was shown.
+    let r = s.post(
+        &path,
+        &[
+            ("base", &base),
+            ("title", "Staff role at Acme"),
+            ("stage", "lead"),
+            ("note", "first call; second call Friday"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location").as_deref(), Some(&*format!("/c/{ada}")));
+    let shown = t.json(&["opp", "show", &opp]);
+    assert_eq!(shown["title"], "Staff role at Acme");
+    assert_eq!(shown["note"], "first call; second call Friday");
+    assert_eq!(
+        shown["stage"], "active",
+        "the stage moved meanwhile is kept"
+    );
+
+    // Bad input: nothing written, the message next to the field.
+    for (fields, at, msg) in [
+        (("", "won"), "title", "title is empty"),
+        (("X", "nowhere"), "stage", "unknown stage 'nowhere'"),
+    ] {
+        let r = s.post_edit(
+            &path,
+            &[("title", fields.0), ("stage", fields.1), ("note", "")],
+        );
+        assert_eq!(r.status, 422, "{}", r.body);
+        assert!(
+            r.body.contains(&format!("id=\"err-{at}\"")) && r.body.contains(msg),
+            "{}",
+            r.body
+        );
+    }
+    let r = s.post(&path, &[("base", "zz"), ("title", "Y"), ("stage", "won")]);
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("id=\"err-base\""), "{}", r.body);
+    assert_eq!(t.json(&["opp", "show", &opp]), shown, "nothing written");
+    // Not an opportunity: one error page.
+    let r = s.get(&format!("/o/{ada}/edit"));
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("is not an opportunity"), "{}", r.body);
+}
+
+#[test]
+fn a_conflicting_item_field_shows_both_values_and_keeps_the_one_picked() {
+    let t = TestEnv::new();
+    let ada = t.add("Ada Lovelace", &[]);
+    t.ok(&["remind", "--on", "2026-12-01", &ada, "send the draft"]);
+    t.ok(&["opp", "add", "Staff role", "--with", &ada]);
+    let opp = opps(&t)[0]["id"].as_str().unwrap().to_string();
+    let rem = t.json(&["due", "--within", "1y"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let s = Server::start(&t);
+    // Two forms opened on the same version, saved one after the other: both edits are kept,
+    // as a conflict.
+    let ipath = format!("/i/{rem}/edit");
+    let base = crate::web::base_of(&s.get(&ipath).body);
+    for text in ["send the first draft", "send the final draft"] {
+        let r = s.post(
+            &ipath,
+            &[("base", &base), ("due", "2026-12-01"), ("text", text)],
+        );
+        assert_eq!(r.status, 303, "{}", r.body);
+    }
+    let opath = format!("/o/{opp}/edit");
+    let obase = crate::web::base_of(&s.get(&opath).body);
+    for stage in ["won", "lost"] {
+        let r = s.post(
+            &opath,
+            &[
+                ("base", &obase),
+                ("title", "Staff role"),
+                ("stage", stage),
+                ("note", ""),
+            ],
+        );
+        assert_eq!(r.status, 303, "{}", r.body);
+    }
+    let page = s.get(&ipath).body;
+    assert!(
+        page.contains("Keep “send the first draft”")
+            && page.contains("Keep “send the final draft”"),
+        "both values shown: {page}"
+    );
+    let page = s.get(&opath).body;
+    assert!(
+        page.contains("Keep “won”") && page.contains("Keep “lost”"),
+        "{page}"
+    );
+    // A value that is not one of the conflict's is refused.
+    let r = s.post(
+        &format!("/i/{rem}/pick"),
+        &[("field", "text"), ("value", "something else")],
+    );
+    assert_eq!(r.status, 422);
+    assert!(
+        r.body.contains("not one of the conflicting values"),
+        "{}",
+        r.body
+    );
+    // Keep one: the conflict is gone and the kept value is what the CLI shows.
+    let r = s.post(
+        &format!("/i/{rem}/pick"),
+        &[("field", "text"), ("value", "send the first draft")],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location").as_deref(), Some(&*ipath));
+    let page = s.get(&ipath).body;
+    assert!(!page.contains("Keep “"), "{page}");
+    assert_eq!(
+        t.json(&["due", "--within", "1y"])[0]["text"],
+        "send the first draft"
+    );
+    let r = s.post(
+        &format!("/i/{opp}/pick"),
+        &[("field", "stage"), ("value", "lost")],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location").as_deref(), Some(&*opath));
+    let shown = t.json(&["opp", "show", &opp]);
+    assert_eq!(shown["stage"], "lost");
+    assert_eq!(shown["conflicts"].as_array().unwrap().len(), 0, "{shown}");
+    t.ok(&["check"]);
 }
