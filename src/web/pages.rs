@@ -194,6 +194,14 @@ fn kind_word(k: Kind) -> &'static str {
     }
 }
 
+/// The edit form of an item: opportunities have their own.
+fn item_href(kind: Kind, id: DocId) -> String {
+    match kind {
+        Kind::Opportunity => format!("/o/{id}/edit"),
+        _ => format!("/i/{id}/edit"),
+    }
+}
+
 pub(super) fn split_list(s: &str) -> Vec<String> {
     s.split(',')
         .map(str::trim)
@@ -248,7 +256,7 @@ pub(crate) fn render_list(
                             Kind::Contact => { a href={ "/c/" (h.id) } { (h.title) } " " span.muted { (h.text) } }
                             k => {
                                 span.kind { (kind_word(k)) } " " (h.date) " · " (h.title) ": "
-                                a href={ "/i/" (h.id) "/edit" } { (h.text) }
+                                a href=(item_href(k, h.id)) { (h.text) }
                             }
                         }
                     }
@@ -603,7 +611,7 @@ fn contact_page(
                         span.text { (row.text) }
                         @let others: Vec<&String> = row.contacts.iter().filter(|c| **c != id).filter_map(|c| cp.names.get(c)).collect();
                         @if !others.is_empty() { " " span.muted { "with " @for (i, n) in others.iter().enumerate() { @if i > 0 { ", " } (n) } } }
-                        " " a href={ @if row.kind == Kind::Opportunity { "/o/" } @else { "/i/" } (row.id) "/edit" } aria-label={ "Edit " (kind_word(row.kind)) " of " (row.date) } { "edit" }
+                        " " a href=(item_href(row.kind, row.id)) aria-label={ "Edit " (kind_word(row.kind)) " of " (row.date) } { "edit" }
                         @if row.kind == Kind::Reminder && !row.done {
                             form.inline method="post" action={ "/i/" (row.id) "/done" } {
                                 (csrf(st))
@@ -1064,6 +1072,7 @@ fn item_form(
                 Item::Reminder(r) => {
                     div.field { label for="i-due" { "Due" } input #i-due name="due" type="text" value=(r.due); (problem_at(p, "due")) }
                     div.field { label for="i-text" { "Text" } input #i-text name="text" type="text" value=(r.text); (problem_at(p, "text")) }
+                    div.field { label for="i-snoozed" { "Snoozed until (empty: not snoozed)" } input #i-snoozed name="snoozed" type="text" value=(r.snoozed_until); (problem_at(p, "snoozed")) }
                     div.field { input #i-done name="done" type="checkbox" value="1" checked[r.done]; label for="i-done" { "Done" } }
                 }
             }
@@ -1116,6 +1125,14 @@ fn apply_item_form(
                 ));
             }
             r.text = t;
+            let snoozed = field(f, "snoozed").trim();
+            r.snoozed_until = if snoozed.is_empty() {
+                String::new()
+            } else {
+                app::parse_date(snoozed, today)
+                    .map_err(|e| Problem::of("snoozed", e))?
+                    .to_string()
+            };
             r.done = !field(f, "done").is_empty();
             Item::Reminder(r)
         }

@@ -445,3 +445,60 @@ fn a_conflicting_item_field_shows_both_values_and_keeps_the_one_picked() {
     assert_eq!(shown["conflicts"].as_array().unwrap().len(), 0, "{shown}");
     t.ok(&["check"]);
 }
+
+#[test]
+fn a_search_hit_on_an_opportunity_opens_its_form_and_a_reminder_form_snoozes() {
+    let t = TestEnv::new();
+    let ada = t.add("Ada Lovelace", &[]);
+    t.ok(&["opp", "add", "Zeppelin charter", "--with", &ada]);
+    let opp = opps(&t)[0]["id"].as_str().unwrap().to_string();
+    t.ok(&["remind", "--on", "2026-12-01", &ada, "send the draft"]);
+    let rem = t.json(&["due", "--within", "1y"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let s = Server::start(&t);
+    let hits = s.get("/?q=zeppelin&partial=1").body;
+    assert!(
+        hits.contains(&format!("href=\"/o/{opp}/edit\"")),
+        "the hit opens the opportunity's form: {hits}"
+    );
+    assert_eq!(s.get(&format!("/o/{opp}/edit")).status, 200);
+
+    let path = format!("/i/{rem}/edit");
+    let page = s.get(&path).body;
+    assert!(page.contains("<label for=\"i-snoozed\""), "{page}");
+    let r = s.post_edit(
+        &path,
+        &[
+            ("due", "2026-12-01"),
+            ("text", "send the draft"),
+            ("snoozed", "someday"),
+        ],
+    );
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("id=\"err-snoozed\""), "{}", r.body);
+    assert_eq!(t.json(&["due", "--within", "1y"])[0]["date"], "2026-12-01");
+    let r = s.post_edit(
+        &path,
+        &[
+            ("due", "2026-12-01"),
+            ("text", "send the draft"),
+            ("snoozed", "2026-12-09"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(t.json(&["due", "--within", "1y"])[0]["date"], "2026-12-09");
+    // The form shows the snooze, and clearing it brings the due date back.
+    assert!(s.get(&path).body.contains("value=\"2026-12-09\""));
+    let r = s.post_edit(
+        &path,
+        &[
+            ("due", "2026-12-01"),
+            ("text", "send the draft"),
+            ("snoozed", ""),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(t.json(&["due", "--within", "1y"])[0]["date"], "2026-12-01");
+}
