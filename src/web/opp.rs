@@ -9,8 +9,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use kith_core::id::DocId;
@@ -18,10 +17,10 @@ use kith_core::model::{Conflict, Opportunity};
 use maud::{html, Markup};
 
 use super::pages::{
-    contact_with_problem, csrf, error_page, field, layout, parse_id, problem_at, see_other, Problem,
+    self as pages, contact_with_problem, csrf, error_page, field, parse_id, problem_at, see_other,
+    Problem,
 };
 use super::Web;
-use crate::app;
 use crate::keep::opp::{check_stage, known_stages};
 
 type St = State<Arc<Web>>;
@@ -143,18 +142,16 @@ fn form(
 }
 
 async fn edit_form(State(st): St, Path(id): Path<String>) -> Response {
-    let id = match parse_id(&id) {
-        Ok(i) => i,
-        Err(e) => return error_page(&st, e),
-    };
-    match st.with_app(move |app| app.opp_for_edit(id)).await {
-        Ok(ed) => {
-            let base = app::heads_text(&ed.heads);
-            let body = form(&st, id, &ed.value, &base, &ed.conflicts, None);
-            layout(&st, "Edit opportunity", body).into_response()
-        }
-        Err(e) => error_page(&st, e),
-    }
+    pages::edit_get(
+        &st,
+        &id,
+        |app, id| app.opp_for_edit(id),
+        |ed, base| {
+            let body = form(&st, ed.id, &ed.value, base, &ed.conflicts, None);
+            ("Edit opportunity".into(), body)
+        },
+    )
+    .await
 }
 
 async fn edit_post(State(st): St, Path(id): Path<String>, Form(f): Fields) -> Response {
@@ -162,58 +159,41 @@ async fn edit_post(State(st): St, Path(id): Path<String>, Form(f): Fields) -> Re
         Ok(i) => i,
         Err(e) => return error_page(&st, e),
     };
-    let f2 = f.clone();
-    let res = st
-        .with_app(move |app| {
-            let base = match app::parse_heads(field(&f2, "base")) {
-                Ok(b) => b,
-                Err(e) => return Ok(Err((Problem::of("base", e), None))),
-            };
-            let seen = match app.opp_at(id, &base) {
-                Ok(o) => o,
-                Err(e) => return Ok(Err((Problem::of("base", e), None))),
-            };
-            let mut edited = seen.clone();
-            edited.title = field(&f2, "title").trim().to_string();
-            edited.note = field(&f2, "note").replace("\r\n", "\n");
-            edited.stage = match check_stage(field(&f2, "stage"), &known_stages()) {
-                Ok(s) => s,
-                Err(e) => return Ok(Err((Problem::of("stage", e), Some(seen)))),
-            };
+    pages::edit_post(
+        &st,
+        f,
+        "Edit opportunity",
+        move |app, base| app.opp_at(id, base),
+        |_, seen, f| {
+            let mut edited = seen;
+            edited.title = field(f, "title").trim().to_string();
+            edited.note = field(f, "note").replace("\r\n", "\n");
+            edited.stage = check_stage(field(f, "stage"), &known_stages())
+                .map_err(|e| Problem::of("stage", e))?;
+            Ok(edited)
+        },
+        move |app, base, seen, edited| {
             let back = seen
                 .contacts
                 .iter()
                 .next()
                 .map(|c| format!("/c/{c}"))
                 .unwrap_or_else(|| "/".into());
-            match app.edit_opp(id, &base, &edited) {
-                Ok(_) => Ok(Ok(back)),
-                Err(e) => {
-                    let at = if e.to_string().contains("note") {
-                        "note"
-                    } else {
-                        "title"
-                    };
-                    Ok(Err((Problem::of(at, e), Some(seen))))
-                }
-            }
-        })
-        .await;
-    match res {
-        Ok(Ok(back)) => see_other(back),
-        Ok(Err((p, seen))) => {
-            let body = match seen {
-                Some(o) => form(&st, id, &o, field(&f, "base"), &[], Some(&p)),
-                None => html! { h1 { "Edit opportunity" } (problem_at(Some(&p), "base")) },
-            };
-            (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                layout(&st, "Edit opportunity", body),
-            )
-                .into_response()
-        }
-        Err(e) => error_page(&st, e),
-    }
+            app.edit_opp(id, base, edited).map(|_| back).map_err(|e| {
+                let at = if e.to_string().contains("note") {
+                    "note"
+                } else {
+                    "title"
+                };
+                Problem::of(at, e)
+            })
+        },
+        |seen, f, p| match seen {
+            Some(o) => form(&st, id, &o, field(f, "base"), &[], Some(p)),
+            None => html! { h1 { "Edit opportunity" } (problem_at(Some(p), "base")) },
+        },
+    )
+    .await
 }
 
 async fn pick_post(State(st): St, Path(id): Path<String>, Form(f): Fields) -> Response {

@@ -956,16 +956,36 @@ fn apply_contact_form(
 }
 
 async fn contact_edit_form(State(st): St, Path(id): Path<String>) -> Response {
-    let id = match parse_id(&id) {
+    edit_get(
+        &st,
+        &id,
+        |app, id| app.contact_for_edit(id),
+        |ed, base| {
+            let body = contact_form(&st, ed.id, &ed.value, base, None);
+            (format!("Edit {}", ed.value.name), body)
+        },
+    )
+    .await
+}
+
+/// The GET of every edit form: `read` reads the document as it is now, with the heads the
+/// form will carry; `render` gives the page's title and body (given those heads as text).
+pub(super) async fn edit_get<T: Send + 'static>(
+    st: &Arc<Web>,
+    id: &str,
+    read: impl FnOnce(&app::App, DocId) -> Result<app::Editable<T>, AppError> + Send + 'static,
+    render: impl FnOnce(&app::Editable<T>, &str) -> (String, Markup),
+) -> Response {
+    let id = match parse_id(id) {
         Ok(i) => i,
-        Err(e) => return error_page(&st, e),
+        Err(e) => return error_page(st, e),
     };
-    match st.with_app(move |app| app.contact_for_edit(id)).await {
+    match st.with_app(move |app| read(app, id)).await {
         Ok(ed) => {
-            let body = contact_form(&st, id, &ed.value, &app::heads_text(&ed.heads), None);
-            layout(&st, &format!("Edit {}", ed.value.name), body).into_response()
+            let (title, body) = render(&ed, &app::heads_text(&ed.heads));
+            layout(st, &title, body).into_response()
         }
-        Err(e) => error_page(&st, e),
+        Err(e) => error_page(st, e),
     }
 }
 
@@ -974,44 +994,74 @@ async fn contact_edit_post(State(st): St, Path(id): Path<String>, Form(f): Field
         Ok(i) => i,
         Err(e) => return error_page(&st, e),
     };
-    let base_text = field(&f, "base").to_string();
-    let f2 = f.clone();
-    let res = st
-        .with_app(move |app| {
-            let base = app::parse_heads(&base_text);
-            let base = match base {
-                Ok(b) => b,
-                Err(e) => return Ok(Err((Problem::of("base", e), None))),
-            };
-            let seen = match app.contact_at(id, &base) {
-                Ok(c) => c,
-                Err(e) => return Ok(Err((Problem::of("base", e), None))),
-            };
-            let edited = match apply_contact_form(seen.clone(), &f2, app.now()) {
-                Ok(c) => c,
-                Err(p) => return Ok(Err((p, Some(seen)))),
-            };
-            match app.edit_contact(id, &base, &edited) {
-                Ok(_) => Ok(Ok(())),
-                Err(e) => Ok(Err((Problem::of("name", e), Some(seen)))),
-            }
-        })
-        .await;
-    match res {
-        Ok(Ok(())) => see_other(format!("/c/{id}")),
-        Ok(Err((p, seen))) => {
+    edit_post(
+        &st,
+        f,
+        "Edit",
+        move |app, base| app.contact_at(id, base),
+        |app, seen, f| apply_contact_form(seen, f, app.now()),
+        move |app, base, _, edited| match app.edit_contact(id, base, edited) {
+            Ok(_) => Ok(format!("/c/{id}")),
+            Err(e) => Err(Problem::of("name", e)),
+        },
+        |seen, f, p| {
             // Show the user's own values again, against the same base.
             let shown = match seen {
-                Some(c) => form_values(c, &f),
+                Some(c) => form_values(c, f),
                 None => Contact {
-                    name: field(&f, "name").to_string(),
+                    name: field(f, "name").to_string(),
                     ..Default::default()
                 },
             };
-            let body = contact_form(&st, id, &shown, field(&f, "base"), Some(&p));
-            (StatusCode::UNPROCESSABLE_ENTITY, layout(&st, "Edit", body)).into_response()
+            contact_form(&st, id, &shown, field(f, "base"), Some(p))
+        },
+    )
+    .await
+}
+
+/// Document heads, as an edit form carries them.
+pub(super) type Heads = [automerge::ChangeHash];
+
+/// The POST of every edit form (a contact, an item, an opportunity). The form carries the
+/// heads it was rendered from (`base`): `at` reads the value at those heads, `apply` applies
+/// the submitted fields to it (a problem names its field), `save` merges the edit three-way
+/// (so whatever changed meanwhile is kept) and says where to go next. A rejected form is
+/// shown again by `render` (given the value the form was rendered from, when it could be
+/// read) with the problem next to its field, and nothing is written.
+pub(super) async fn edit_post<T: Clone + Send + 'static>(
+    st: &Arc<Web>,
+    f: Vec<(String, String)>,
+    title: &str,
+    at: impl FnOnce(&app::App, &Heads) -> Result<T, AppError> + Send + 'static,
+    apply: impl FnOnce(&app::App, T, &[(String, String)]) -> Result<T, Problem> + Send + 'static,
+    save: impl FnOnce(&app::App, &Heads, &T, &T) -> Result<String, Problem> + Send + 'static,
+    render: impl FnOnce(Option<T>, &[(String, String)], &Problem) -> Markup,
+) -> Response {
+    let f2 = f.clone();
+    let res = st
+        .with_app(move |app| {
+            let base = match app::parse_heads(field(&f2, "base")) {
+                Ok(b) => b,
+                Err(e) => return Ok(Err((Problem::of("base", e), None))),
+            };
+            let seen = match at(app, &base) {
+                Ok(v) => v,
+                Err(e) => return Ok(Err((Problem::of("base", e), None))),
+            };
+            let edited = match apply(app, seen.clone(), &f2) {
+                Ok(v) => v,
+                Err(p) => return Ok(Err((p, Some(seen)))),
+            };
+            Ok(save(app, &base, &seen, &edited).map_err(|p| (p, Some(seen))))
+        })
+        .await;
+    match res {
+        Ok(Ok(back)) => see_other(back),
+        Ok(Err((p, seen))) => {
+            let body = render(seen, &f, &p);
+            (StatusCode::UNPROCESSABLE_ENTITY, layout(st, title, body)).into_response()
         }
-        Err(e) => error_page(&st, e),
+        Err(e) => error_page(st, e),
     }
 }
 
@@ -1140,18 +1190,16 @@ fn apply_item_form(
 }
 
 async fn item_edit_form(State(st): St, Path(id): Path<String>) -> Response {
-    let id = match parse_id(&id) {
-        Ok(i) => i,
-        Err(e) => return error_page(&st, e),
-    };
-    match st.with_app(move |app| app.item_for_edit(id)).await {
-        Ok(ed) => {
-            let base = app::heads_text(&ed.heads);
-            let body = item_form(&st, id, &ed.value, &base, &ed.conflicts, None);
-            layout(&st, "Edit", body).into_response()
-        }
-        Err(e) => error_page(&st, e),
-    }
+    edit_get(
+        &st,
+        &id,
+        |app, id| app.item_for_edit(id),
+        |ed, base| {
+            let body = item_form(&st, ed.id, &ed.value, base, &ed.conflicts, None);
+            ("Edit".into(), body)
+        },
+    )
+    .await
 }
 
 async fn item_edit_post(State(st): St, Path(id): Path<String>, Form(f): Fields) -> Response {
@@ -1159,44 +1207,29 @@ async fn item_edit_post(State(st): St, Path(id): Path<String>, Form(f): Fields) 
         Ok(i) => i,
         Err(e) => return error_page(&st, e),
     };
-    let base_text = field(&f, "base").to_string();
-    let f2 = f.clone();
-    let res = st
-        .with_app(move |app| {
-            let base = match app::parse_heads(&base_text) {
-                Ok(b) => b,
-                Err(e) => return Ok(Err((Problem::of("base", e), None))),
-            };
-            let seen = match app.item_at(id, &base) {
-                Ok(i) => i,
-                Err(e) => return Ok(Err((Problem::of("base", e), None))),
-            };
-            let edited = match apply_item_form(seen.clone(), &f2, app.today()) {
-                Ok(i) => i,
-                Err(p) => return Ok(Err((p, Some(seen)))),
-            };
+    edit_post(
+        &st,
+        f,
+        "Edit",
+        move |app, base| app.item_at(id, base),
+        |app, seen, f| apply_item_form(seen, f, app.today()),
+        move |app, base, _, edited| {
             let back = edited
                 .contacts()
                 .first()
                 .map(|c| format!("/c/{c}"))
                 .unwrap_or_else(|| "/".into());
-            match app.edit_item(id, &base, &edited) {
-                Ok(_) => Ok(Ok(back)),
-                Err(e) => Ok(Err((Problem::of("base", e), Some(seen)))),
+            match app.edit_item(id, base, edited) {
+                Ok(_) => Ok(back),
+                Err(e) => Err(Problem::of("base", e)),
             }
-        })
-        .await;
-    match res {
-        Ok(Ok(back)) => see_other(back),
-        Ok(Err((p, seen))) => {
-            let body = match seen {
-                Some(item) => item_form(&st, id, &item, field(&f, "base"), &[], Some(&p)),
-                None => html! { h1 { "Edit" } (problem_at(Some(&p), "base")) },
-            };
-            (StatusCode::UNPROCESSABLE_ENTITY, layout(&st, "Edit", body)).into_response()
-        }
-        Err(e) => error_page(&st, e),
-    }
+        },
+        |seen, f, p| match seen {
+            Some(item) => item_form(&st, id, &item, field(f, "base"), &[], Some(p)),
+            None => html! { h1 { "Edit" } (problem_at(Some(p), "base")) },
+        },
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
