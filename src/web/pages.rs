@@ -1093,14 +1093,72 @@ fn form_values(mut c: Contact, f: &[(String, String)]) -> Contact {
 // ---------------------------------------------------------------------------------------------
 // Editing a note, interaction or reminder.
 
+/// A note, interaction or reminder with the names of the contacts it is about (the form shows
+/// names; an unchanged name keeps its contact even when another has the same name).
+#[derive(Clone)]
+struct ItemEdit {
+    item: Item,
+    with: Vec<(DocId, String)>,
+}
+
+fn item_edit_of(app: &app::App, item: Item) -> Result<ItemEdit, AppError> {
+    let r = app.vault.read()?;
+    let mut with = Vec::new();
+    for c in item.contacts() {
+        let name = r.contact(c)?.map(|s| s.name).unwrap_or_else(|| c.to_hex());
+        with.push((c, name));
+    }
+    Ok(ItemEdit { item, with })
+}
+
+/// The contacts of the form's "with" field: each entry is a name the form showed (its
+/// contact), else a reference `kith log` accepts (id prefix, name, email). At least one.
+fn with_of(
+    app: &app::App,
+    shown: &[(DocId, String)],
+    text: &str,
+) -> Result<BTreeSet<DocId>, Problem> {
+    let r = app
+        .vault
+        .read()
+        .map_err(|e| Problem::of("with", e.into()))?;
+    let mut out = BTreeSet::new();
+    for w in split_list(text) {
+        match shown.iter().find(|(_, n)| *n == w) {
+            Some((id, _)) => out.insert(*id),
+            None => out.insert(app::resolve_contact(&r, &w).map_err(|e| Problem::of("with", e))?),
+        };
+    }
+    if out.is_empty() {
+        return Err(Problem::of(
+            "with",
+            AppError::hint(
+                "name at least one contact",
+                "e.g. Ada Lovelace, Charles Babbage",
+            ),
+        ));
+    }
+    Ok(out)
+}
+
 fn item_form(
     st: &Web,
     id: DocId,
-    item: &Item,
+    edit: &ItemEdit,
     base: &str,
     conflicts: &[kith_core::model::Conflict],
     p: Option<&Problem>,
 ) -> Markup {
+    let item = &edit.item;
+    let names = edit
+        .with
+        .iter()
+        .map(|(_, n)| n.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let with = html! {
+        div.field { label for="i-with" { "With (names, emails or ids, comma-separated)" } input #i-with name="with" type="text" value=(names); (problem_at(p, "with")) }
+    };
     html! {
         h1 { "Edit " (kind_word(item.kind())) }
         (super::opp::conflicts_block(st, id, conflicts))
@@ -1112,12 +1170,14 @@ fn item_form(
                 Item::Note(n) => {
                     div.field { label for="i-body" { "Note" } textarea #i-body name="body" rows="8" { (n.body) } (problem_at(p, "body")) }
                     div.field { label for="i-tags" { "Tags (comma-separated)" } input #i-tags name="tags" type="text" value=(n.tags.iter().cloned().collect::<Vec<_>>().join(", ")); (problem_at(p, "tags")) }
+                    (with)
                 }
                 Item::Interaction(i) => {
                     div.field { label for="i-date" { "Date" } input #i-date name="date" type="text" value=(i.date); (problem_at(p, "date")) }
                     div.field { label for="i-kind" { "Kind" } input #i-kind name="kind" type="text" value=(i.kind) list="kinds"; (problem_at(p, "kind"))
                         datalist #kinds { @for k in kith_core::model::INTERACTION_KINDS { option value=(k) {} } } }
                     div.field { label for="i-summary" { "Summary" } textarea #i-summary name="summary" rows="6" { (i.summary) } (problem_at(p, "summary")) }
+                    (with)
                 }
                 Item::Reminder(r) => {
                     div.field { label for="i-due" { "Due" } input #i-due name="due" type="text" value=(r.due); (problem_at(p, "due")) }
@@ -1132,11 +1192,13 @@ fn item_form(
 }
 
 fn apply_item_form(
-    item: Item,
+    app: &app::App,
+    edit: ItemEdit,
     f: &[(String, String)],
-    today: kith_core::time::Date,
-) -> Result<Item, Problem> {
-    Ok(match item {
+) -> Result<ItemEdit, Problem> {
+    let today = app.today();
+    let ItemEdit { item, with } = edit;
+    let item = match item {
         Item::Note(mut n) => {
             let body = field(f, "body").replace("\r\n", "\n");
             app::check_text_size("the note", &body).map_err(|e| Problem::of("body", e))?;
@@ -1147,6 +1209,7 @@ fn apply_item_form(
                 ));
             }
             n.body = body;
+            n.contacts = with_of(app, &with, field(f, "with"))?;
             n.tags = app::clean_tags(&split_list(field(f, "tags")))
                 .map_err(|e| Problem::of("tags", e))?;
             Item::Note(n)
@@ -1160,6 +1223,7 @@ fn apply_item_form(
             let s = field(f, "summary").replace("\r\n", "\n");
             app::check_text_size("the summary", &s).map_err(|e| Problem::of("summary", e))?;
             i.summary = s;
+            i.contacts = with_of(app, &with, field(f, "with"))?;
             Item::Interaction(i)
         }
         Item::Reminder(mut r) => {
@@ -1186,14 +1250,24 @@ fn apply_item_form(
             r.done = !field(f, "done").is_empty();
             Item::Reminder(r)
         }
-    })
+    };
+    Ok(ItemEdit { item, with })
 }
 
 async fn item_edit_form(State(st): St, Path(id): Path<String>) -> Response {
     edit_get(
         &st,
         &id,
-        |app, id| app.item_for_edit(id),
+        |app, id| {
+            let ed = app.item_for_edit(id)?;
+            Ok(app::Editable {
+                value: item_edit_of(app, ed.value)?,
+                id: ed.id,
+                heads: ed.heads,
+                conflicts: ed.conflicts,
+                deleted: ed.deleted,
+            })
+        },
         |ed, base| {
             let body = item_form(&st, ed.id, &ed.value, base, &ed.conflicts, None);
             ("Edit".into(), body)
@@ -1211,9 +1285,10 @@ async fn item_edit_post(State(st): St, Path(id): Path<String>, Form(f): Fields) 
         &st,
         f,
         "Edit",
-        move |app, base| app.item_at(id, base),
-        |app, seen, f| apply_item_form(seen, f, app.today()),
+        move |app, base| item_edit_of(app, app.item_at(id, base)?),
+        apply_item_form,
         move |app, base, _, edited| {
+            let edited = &edited.item;
             let back = edited
                 .contacts()
                 .first()

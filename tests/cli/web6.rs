@@ -502,3 +502,72 @@ fn a_search_hit_on_an_opportunity_opens_its_form_and_a_reminder_form_snoozes() {
     assert_eq!(r.status, 303, "{}", r.body);
     assert_eq!(t.json(&["due", "--within", "1y"])[0]["date"], "2026-12-01");
 }
+
+#[test]
+fn the_interaction_form_changes_who_was_there() {
+    let t = TestEnv::new();
+    let ada = t.add("Ada Lovelace", &[]);
+    let charles = t.add("Charles Babbage", &[]);
+    let mary = t.add("Mary Somerville", &[]);
+    t.ok(&[
+        "log",
+        "--kind",
+        "coffee",
+        "--on",
+        "2026-11-20",
+        &ada,
+        &charles,
+        "Engines",
+    ]);
+    // Another contact with Ada's name: the form's unchanged name still means the first one.
+    let other_ada = t.add("Ada Lovelace", &["--email", "other@example.org"]);
+    let item = t.json(&["timeline", &ada])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let s = Server::start(&t);
+    let path = format!("/i/{item}/edit");
+    let page = s.get(&path).body;
+    assert!(
+        page.contains("value=\"Ada Lovelace, Charles Babbage\""),
+        "{page}"
+    );
+    assert_eq!(crate::web::labelled_controls(&path, &page, false), 4);
+    for (with, msg) in [
+        ("Nobody Known", "Nobody Known"),
+        ("", "at least one contact"),
+    ] {
+        let r = s.post_edit(
+            &path,
+            &[
+                ("date", "2026-11-20"),
+                ("kind", "coffee"),
+                ("summary", "Engines"),
+                ("with", with),
+            ],
+        );
+        assert_eq!(r.status, 422, "{}", r.body);
+        assert!(
+            r.body.contains("id=\"err-with\"") && r.body.contains(msg),
+            "{}",
+            r.body
+        );
+    }
+    let timeline = |c: &str| t.json(&["timeline", c]).as_array().unwrap().len();
+    assert_eq!(timeline(&charles), 1, "nothing written");
+    let r = s.post_edit(
+        &path,
+        &[
+            ("date", "2026-11-20"),
+            ("kind", "coffee"),
+            ("summary", "Engines"),
+            ("with", "Ada Lovelace, Mary Somerville"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(timeline(&ada), 1);
+    assert_eq!(timeline(&mary), 1);
+    assert_eq!(timeline(&charles), 0);
+    assert_eq!(timeline(&other_ada), 0);
+    t.ok(&["check"]);
+}
