@@ -1093,8 +1093,8 @@ fn form_values(mut c: Contact, f: &[(String, String)]) -> Contact {
 // ---------------------------------------------------------------------------------------------
 // Editing a note, interaction or reminder.
 
-/// A note, interaction or reminder with the names of the contacts it is about (the form shows
-/// names; an unchanged name keeps its contact even when another has the same name).
+/// A note, interaction or reminder with the names of the contacts it is about, by name (the
+/// form shows names; an unchanged name keeps its contact even when another has the same name).
 #[derive(Clone)]
 struct ItemEdit {
     item: Item,
@@ -1108,6 +1108,7 @@ fn item_edit_of(app: &app::App, item: Item) -> Result<ItemEdit, AppError> {
         let name = r.contact(c)?.map(|s| s.name).unwrap_or_else(|| c.to_hex());
         with.push((c, name));
     }
+    with.sort_by(|a, b| (&a.1, a.0).cmp(&(&b.1, b.0)));
     Ok(ItemEdit { item, with })
 }
 
