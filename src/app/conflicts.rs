@@ -184,29 +184,50 @@ pub fn entry_path(doc: &automerge::AutoCommit, c: &Contact, spec: &str) -> Resul
     }
 }
 
+/// Whether `value` is one of the values of the conflict on `field` among `conflicts`: the only
+/// values a pick may keep.
+fn check_pick(conflicts: Vec<Conflict>, field: &str, value: &str) -> Result<()> {
+    let cf = conflicts
+        .into_iter()
+        .find(|cf| cf.field == field)
+        .ok_or_else(|| {
+            AppError::user(format!(
+                "'{field}' is no longer in conflict; nothing was changed"
+            ))
+        })?;
+    if cf.value != value && !cf.others.iter().any(|o| o == value) {
+        return Err(AppError::user(format!(
+            "'{value}' is not one of the conflicting values of '{field}'"
+        )));
+    }
+    Ok(())
+}
+
 impl App {
     /// Settles the conflict on `field` (an internal path, as in `conflicts[].field`) of a
     /// contact by keeping `value`, one of its conflicting values.
     pub fn settle_contact_conflict(&self, id: DocId, field: &str, value: &str) -> Result<()> {
         self.update_contact(id, |c, doc| {
-            let cf = model::contact_conflicts(doc)
-                .into_iter()
-                .find(|cf| cf.field == field)
-                .ok_or_else(|| {
-                    AppError::user(format!(
-                        "'{field}' is no longer in conflict; nothing was changed"
-                    ))
-                })?;
-            if cf.value != value && !cf.others.iter().any(|o| o == value) {
-                return Err(AppError::user(format!(
-                    "'{value}' is not one of the conflicting values of '{field}'"
-                )));
-            }
+            check_pick(model::contact_conflicts(doc), field, value)?;
             model::settle_conflict(doc, field, value).map_err(am_err)?;
             // The typed value written back afterwards is the settled one.
             *c = model::read_contact(doc);
             Ok(())
         })?;
         Ok(())
+    }
+
+    /// Settles the conflict on `field` of a note, interaction, reminder or opportunity by
+    /// keeping `value`, one of its conflicting values (the web UI's "Keep" buttons).
+    pub fn settle_item_conflict(&self, id: DocId, field: &str, value: &str) -> Result<()> {
+        self.vault.write(self.now(), |w| {
+            let mut l = w
+                .load(id)?
+                .ok_or_else(|| AppError::user(format!("{id} no longer exists")))?;
+            check_pick(model::item_conflicts(&l.doc), field, value)?;
+            model::settle_conflict(&mut l.doc, field, value).map_err(am_err)?;
+            w.save(l)?;
+            Ok(())
+        })
     }
 }

@@ -262,6 +262,65 @@ impl App {
         })
     }
 
+    /// Reads an opportunity for editing (the web UI's form; `kith opp` edits by flags).
+    pub fn opp_for_edit(&self, id: DocId) -> Result<Editable<model::Opportunity>> {
+        let r = self.vault.read()?;
+        let mut doc = r
+            .load(id)?
+            .filter(|d| model::doc_kind(d) == Some(Kind::Opportunity))
+            .ok_or_else(|| AppError::user(format!("{} is not an opportunity", id.short())))?;
+        Ok(Editable {
+            id,
+            value: model::read_opportunity(&doc),
+            conflicts: model::item_conflicts(&doc),
+            heads: doc.get_heads(),
+            deleted: model::item_deleted(&doc),
+        })
+    }
+
+    /// An opportunity as it was at `heads` (what an edit form was rendered from).
+    pub fn opp_at(&self, id: DocId, heads: &[automerge::ChangeHash]) -> Result<model::Opportunity> {
+        let doc = self.doc_at(id, heads)?;
+        if model::doc_kind(&doc) != Some(Kind::Opportunity) {
+            return Err(AppError::user(format!(
+                "{} is not an opportunity",
+                id.short()
+            )));
+        }
+        Ok(model::read_opportunity(&doc))
+    }
+
+    /// Applies an edited opportunity made against the version at `base` (see
+    /// [`App::edit_contact`]): a stage moved elsewhere while the form was open is kept unless
+    /// the form moved it too (then both show as a conflict). The title must not be empty; the
+    /// caller checks the stage against the known ones (`keep::opp::check_stage`).
+    pub fn edit_opp(
+        &self,
+        id: DocId,
+        base: &[automerge::ChangeHash],
+        edited: &model::Opportunity,
+    ) -> Result<EditOutcome> {
+        if edited.title.trim().is_empty() {
+            return Err(AppError::user("the opportunity's title is empty"));
+        }
+        check_text_size("the title", &edited.title)?;
+        check_text_size("the note", &edited.note)?;
+        let (changed, doc) = self.edit_doc(id, base, |fork, now| {
+            if model::doc_kind(fork) != Some(Kind::Opportunity) {
+                return Err(AppError::user(format!(
+                    "{} is not an opportunity",
+                    id.short()
+                )));
+            }
+            model::write_opportunity(fork, edited, now).map_err(am_err)?;
+            Ok(())
+        })?;
+        Ok(EditOutcome {
+            changed,
+            merged_conflicts: model::item_conflicts(&doc),
+        })
+    }
+
     /// Removes a note, interaction or reminder (`deleted = true`), or restores it (`undo`).
     /// The document and its history stay, so the removal can be undone; a removed item no
     /// longer appears in timelines, search or `due`. Returns the kind and whether anything

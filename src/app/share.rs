@@ -991,7 +991,8 @@ impl Sharing<'_> {
         let r = self.vault.read()?;
         // Candidates from the full-text index: the documents in which every query word is a
         // prefix of some term. Org, title and help are all indexed terms, so every contact
-        // that can score is among them; only those are loaded (not every contact).
+        // that can score is among them. Each is read from its summary row (`ix_contacts`
+        // carries the primary org and title and `help`): no document is loaded.
         let mut candidates: Option<std::collections::BTreeSet<u32>> = None;
         for w in &words {
             let hits: std::collections::BTreeSet<u32> = r.postings_prefix(w)?.into_keys().collect();
@@ -1004,25 +1005,18 @@ impl Sharing<'_> {
             let Some(id) = r.id_of_ord(ord)? else {
                 continue;
             };
-            if r.contact(id)?.is_none() {
-                continue; // a note, an interaction...: not a contact
-            }
-            let Some(doc) = r.load(id)? else { continue };
-            let c = model::read_contact(&doc);
+            // `None`: a note, an interaction...: not a contact.
+            let Some(c) = r.contact(id)? else { continue };
             if c.archived || !c.merged_into.is_empty() {
                 continue;
             }
-            let (org, title) = c
-                .primary_role()
-                .map(|r| (r.org.clone(), r.title.clone()))
-                .unwrap_or_default();
-            let s = score_of(&[(&org, 30), (&title, 20), (&c.help, 15)]);
+            let s = score_of(&[(&c.org, 30), (&c.title, 20), (&c.help, 15)]);
             if s > 0 {
                 out.push(WhoKnows {
-                    name: c.name.clone(),
-                    org,
-                    title,
-                    help: c.help.clone(),
+                    name: c.name,
+                    org: c.org,
+                    title: c.title,
+                    help: c.help,
                     through: String::new(),
                     score: s + 100,
                     id: id.short(),

@@ -13,7 +13,7 @@ use axum::Router;
 use kith_core::share::intro::Step;
 use maud::{html, Markup};
 
-use super::pages::{error_page, layout};
+use super::pages::{csrf, error_page, field, layout};
 use super::Web;
 use crate::app::intro::IntroRow;
 use crate::app::share::SharedRow;
@@ -27,17 +27,6 @@ pub(super) fn routes() -> Router<Arc<Web>> {
         .route("/intros", get(list))
         .route("/intros/ask", post(ask))
         .route("/intros/step", post(step))
-}
-
-fn field<'a>(f: &'a [(String, String)], name: &str) -> &'a str {
-    f.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("")
-}
-
-fn csrf(st: &Web) -> Markup {
-    html! { input type="hidden" name="csrf" value=(st.csrf()); }
 }
 
 /// A problem shown next to a form: which form, the message and its hint.

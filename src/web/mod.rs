@@ -11,6 +11,7 @@
 mod intro;
 mod live;
 mod network;
+mod opp;
 mod pages;
 mod shares;
 
@@ -187,6 +188,7 @@ impl Prepared {
         let stopper = st.clone();
         let router = pages::routes()
             .merge(intro::routes())
+            .merge(opp::routes())
             .layer(middleware::from_fn_with_state(st.clone(), guard))
             .with_state(st);
         axum::serve(listener, router)

@@ -15,6 +15,7 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::Web;
 use crate::app::{self, AppError, Item, ListQuery, SortBy};
+use crate::keep::{GAVE, GOT};
 
 type St = State<Arc<Web>>;
 
@@ -188,7 +189,16 @@ fn kind_word(k: Kind) -> &'static str {
         Kind::Note => "note",
         Kind::Interaction => "interaction",
         Kind::Reminder => "reminder",
+        Kind::Opportunity => "opportunity",
         _ => "document",
+    }
+}
+
+/// The edit form of an item: opportunities have their own.
+fn item_href(kind: Kind, id: DocId) -> String {
+    match kind {
+        Kind::Opportunity => format!("/o/{id}/edit"),
+        _ => format!("/i/{id}/edit"),
     }
 }
 
@@ -246,7 +256,7 @@ pub(crate) fn render_list(
                             Kind::Contact => { a href={ "/c/" (h.id) } { (h.title) } " " span.muted { (h.text) } }
                             k => {
                                 span.kind { (kind_word(k)) } " " (h.date) " · " (h.title) ": "
-                                a href={ "/i/" (h.id) "/edit" } { (h.text) }
+                                a href=(item_href(k, h.id)) { (h.text) }
                             }
                         }
                     }
@@ -457,6 +467,8 @@ struct ContactPage {
     names: std::collections::BTreeMap<DocId, String>,
     /// Links other contacts have to this one (`kith show`'s "links in").
     links_in: Vec<crate::keep::graph::IncomingLink>,
+    /// The give-and-take (`kith show`'s "give and take" row).
+    give: crate::keep::LedgerRow,
 }
 
 fn load_contact(app: &app::App, id: DocId) -> Result<ContactPage, AppError> {
@@ -473,11 +485,13 @@ fn load_contact(app: &app::App, id: DocId) -> Result<ContactPage, AppError> {
         }
     }
     let links_in = app.incoming_links(&r, id)?;
+    let give = app.ledger_of(&r, id, false)?;
     Ok(ContactPage {
         view,
         timeline,
         names,
         links_in,
+        give,
     })
 }
 
@@ -536,6 +550,9 @@ fn contact_page(
             @if !c.tags.is_empty() { dt { "Tags" } dd { @for t in &c.tags { a.tag href={ "/?tag=" (t) } { (t) } " " } } }
             @if !c.every.is_empty() { dt { "Keep in touch" } dd { "every " (c.every) @if let Some(d) = &cp.view.next_due { " (next " (d) ")" } } }
             dt { "Last contact" } dd { (cp.view.last_contact.as_deref().unwrap_or("never")) }
+            @if cp.give.gave + cp.give.got > 0 {
+                dt { "Give and take" } dd #give { "gave " (cp.give.gave) ", got " (cp.give.got) " (balance " (format!("{:+}", cp.give.balance)) ")" }
+            }
             @if !c.met.is_empty() { dt { "How you met" } dd.pre { (c.met) } }
             @for (k, v) in &c.custom { dt { (k) } dd { (v) } }
             @for l in &cp.view.links {
@@ -557,6 +574,8 @@ fn contact_page(
                     div.field { label for="log-kind" { "Kind" }
                         select #log-kind name="kind" {
                             @for k in kith_core::model::INTERACTION_KINDS { option value=(k) selected[fv("log","kind") == *k] { (k) } }
+                            option value=(GAVE) selected[fv("log","kind") == GAVE] { "gave (you did something for them)" }
+                            option value=(GOT) selected[fv("log","kind") == GOT] { "got (they did something for you)" }
                         } (problem_at(pf("log"), "kind")) }
                     div.field { label for="log-on" { "On (date, today, yesterday, -3d)" } input #log-on name="on" type="text" value=(fv("log","on")) placeholder="today"; (problem_at(pf("log"), "on")) }
                     div.field { label for="log-with" { "Also with (names or emails, comma-separated)" } input #log-with name="with" type="text" value=(fv("log","with")); (problem_at(pf("log"), "with")) }
@@ -576,6 +595,7 @@ fn contact_page(
                     div.field { label for="remind-text" { "What" } input #remind-text name="text" type="text" value=(fv("remind","text")) required; (problem_at(pf("remind"), "text")) }
                     button type="submit" { "Set reminder" }
                 }
+                (super::opp::add_form(st, id, &|name| fv("opp", name), pf("opp")))
             }
         }
         section #timeline aria-labelledby="tl-h" data-live {
@@ -591,7 +611,7 @@ fn contact_page(
                         span.text { (row.text) }
                         @let others: Vec<&String> = row.contacts.iter().filter(|c| **c != id).filter_map(|c| cp.names.get(c)).collect();
                         @if !others.is_empty() { " " span.muted { "with " @for (i, n) in others.iter().enumerate() { @if i > 0 { ", " } (n) } } }
-                        " " a href={ "/i/" (row.id) "/edit" } aria-label={ "Edit " (kind_word(row.kind)) " of " (row.date) } { "edit" }
+                        " " a href=(item_href(row.kind, row.id)) aria-label={ "Edit " (kind_word(row.kind)) " of " (row.date) } { "edit" }
                         @if row.kind == Kind::Reminder && !row.done {
                             form.inline method="post" action={ "/i/" (row.id) "/done" } {
                                 (csrf(st))
@@ -628,7 +648,7 @@ async fn contact(State(st): St, Path(id): Path<String>) -> Response {
 }
 
 /// Shows the contact page again with a form's error (nothing was written).
-async fn contact_with_problem(
+pub(super) async fn contact_with_problem(
     st: &Arc<Web>,
     id: DocId,
     f: Vec<(String, String)>,
@@ -936,16 +956,36 @@ fn apply_contact_form(
 }
 
 async fn contact_edit_form(State(st): St, Path(id): Path<String>) -> Response {
-    let id = match parse_id(&id) {
+    edit_get(
+        &st,
+        &id,
+        |app, id| app.contact_for_edit(id),
+        |ed, base| {
+            let body = contact_form(&st, ed.id, &ed.value, base, None);
+            (format!("Edit {}", ed.value.name), body)
+        },
+    )
+    .await
+}
+
+/// The GET of every edit form: `read` reads the document as it is now, with the heads the
+/// form will carry; `render` gives the page's title and body (given those heads as text).
+pub(super) async fn edit_get<T: Send + 'static>(
+    st: &Arc<Web>,
+    id: &str,
+    read: impl FnOnce(&app::App, DocId) -> Result<app::Editable<T>, AppError> + Send + 'static,
+    render: impl FnOnce(&app::Editable<T>, &str) -> (String, Markup),
+) -> Response {
+    let id = match parse_id(id) {
         Ok(i) => i,
-        Err(e) => return error_page(&st, e),
+        Err(e) => return error_page(st, e),
     };
-    match st.with_app(move |app| app.contact_for_edit(id)).await {
+    match st.with_app(move |app| read(app, id)).await {
         Ok(ed) => {
-            let body = contact_form(&st, id, &ed.value, &app::heads_text(&ed.heads), None);
-            layout(&st, &format!("Edit {}", ed.value.name), body).into_response()
+            let (title, body) = render(&ed, &app::heads_text(&ed.heads));
+            layout(st, &title, body).into_response()
         }
-        Err(e) => error_page(&st, e),
+        Err(e) => error_page(st, e),
     }
 }
 
@@ -954,44 +994,74 @@ async fn contact_edit_post(State(st): St, Path(id): Path<String>, Form(f): Field
         Ok(i) => i,
         Err(e) => return error_page(&st, e),
     };
-    let base_text = field(&f, "base").to_string();
-    let f2 = f.clone();
-    let res = st
-        .with_app(move |app| {
-            let base = app::parse_heads(&base_text);
-            let base = match base {
-                Ok(b) => b,
-                Err(e) => return Ok(Err((Problem::of("base", e), None))),
-            };
-            let seen = match app.contact_at(id, &base) {
-                Ok(c) => c,
-                Err(e) => return Ok(Err((Problem::of("base", e), None))),
-            };
-            let edited = match apply_contact_form(seen.clone(), &f2, app.now()) {
-                Ok(c) => c,
-                Err(p) => return Ok(Err((p, Some(seen)))),
-            };
-            match app.edit_contact(id, &base, &edited) {
-                Ok(_) => Ok(Ok(())),
-                Err(e) => Ok(Err((Problem::of("name", e), Some(seen)))),
-            }
-        })
-        .await;
-    match res {
-        Ok(Ok(())) => see_other(format!("/c/{id}")),
-        Ok(Err((p, seen))) => {
+    edit_post(
+        &st,
+        f,
+        "Edit",
+        move |app, base| app.contact_at(id, base),
+        |app, seen, f| apply_contact_form(seen, f, app.now()),
+        move |app, base, _, edited| match app.edit_contact(id, base, edited) {
+            Ok(_) => Ok(format!("/c/{id}")),
+            Err(e) => Err(Problem::of("name", e)),
+        },
+        |seen, f, p| {
             // Show the user's own values again, against the same base.
             let shown = match seen {
-                Some(c) => form_values(c, &f),
+                Some(c) => form_values(c, f),
                 None => Contact {
-                    name: field(&f, "name").to_string(),
+                    name: field(f, "name").to_string(),
                     ..Default::default()
                 },
             };
-            let body = contact_form(&st, id, &shown, field(&f, "base"), Some(&p));
-            (StatusCode::UNPROCESSABLE_ENTITY, layout(&st, "Edit", body)).into_response()
+            contact_form(&st, id, &shown, field(f, "base"), Some(p))
+        },
+    )
+    .await
+}
+
+/// Document heads, as an edit form carries them.
+pub(super) type Heads = [automerge::ChangeHash];
+
+/// The POST of every edit form (a contact, an item, an opportunity). The form carries the
+/// heads it was rendered from (`base`): `at` reads the value at those heads, `apply` applies
+/// the submitted fields to it (a problem names its field), `save` merges the edit three-way
+/// (so whatever changed meanwhile is kept) and says where to go next. A rejected form is
+/// shown again by `render` (given the value the form was rendered from, when it could be
+/// read) with the problem next to its field, and nothing is written.
+pub(super) async fn edit_post<T: Clone + Send + 'static>(
+    st: &Arc<Web>,
+    f: Vec<(String, String)>,
+    title: &str,
+    at: impl FnOnce(&app::App, &Heads) -> Result<T, AppError> + Send + 'static,
+    apply: impl FnOnce(&app::App, T, &[(String, String)]) -> Result<T, Problem> + Send + 'static,
+    save: impl FnOnce(&app::App, &Heads, &T, &T) -> Result<String, Problem> + Send + 'static,
+    render: impl FnOnce(Option<T>, &[(String, String)], &Problem) -> Markup,
+) -> Response {
+    let f2 = f.clone();
+    let res = st
+        .with_app(move |app| {
+            let base = match app::parse_heads(field(&f2, "base")) {
+                Ok(b) => b,
+                Err(e) => return Ok(Err((Problem::of("base", e), None))),
+            };
+            let seen = match at(app, &base) {
+                Ok(v) => v,
+                Err(e) => return Ok(Err((Problem::of("base", e), None))),
+            };
+            let edited = match apply(app, seen.clone(), &f2) {
+                Ok(v) => v,
+                Err(p) => return Ok(Err((p, Some(seen)))),
+            };
+            Ok(save(app, &base, &seen, &edited).map_err(|p| (p, Some(seen))))
+        })
+        .await;
+    match res {
+        Ok(Ok(back)) => see_other(back),
+        Ok(Err((p, seen))) => {
+            let body = render(seen, &f, &p);
+            (StatusCode::UNPROCESSABLE_ENTITY, layout(st, title, body)).into_response()
         }
-        Err(e) => error_page(&st, e),
+        Err(e) => error_page(st, e),
     }
 }
 
@@ -1023,9 +1093,76 @@ fn form_values(mut c: Contact, f: &[(String, String)]) -> Contact {
 // ---------------------------------------------------------------------------------------------
 // Editing a note, interaction or reminder.
 
-fn item_form(st: &Web, id: DocId, item: &Item, base: &str, p: Option<&Problem>) -> Markup {
+/// A note, interaction or reminder with the names of the contacts it is about, by name (the
+/// form shows names; an unchanged name keeps its contact even when another has the same name).
+#[derive(Clone)]
+struct ItemEdit {
+    item: Item,
+    with: Vec<(DocId, String)>,
+}
+
+fn item_edit_of(app: &app::App, item: Item) -> Result<ItemEdit, AppError> {
+    let r = app.vault.read()?;
+    let mut with = Vec::new();
+    for c in item.contacts() {
+        let name = r.contact(c)?.map(|s| s.name).unwrap_or_else(|| c.to_hex());
+        with.push((c, name));
+    }
+    with.sort_by(|a, b| (&a.1, a.0).cmp(&(&b.1, b.0)));
+    Ok(ItemEdit { item, with })
+}
+
+/// The contacts of the form's "with" field: each entry is a name the form showed (its
+/// contact), else a reference `kith log` accepts (id prefix, name, email). At least one.
+fn with_of(
+    app: &app::App,
+    shown: &[(DocId, String)],
+    text: &str,
+) -> Result<BTreeSet<DocId>, Problem> {
+    let r = app
+        .vault
+        .read()
+        .map_err(|e| Problem::of("with", e.into()))?;
+    let mut out = BTreeSet::new();
+    for w in split_list(text) {
+        match shown.iter().find(|(_, n)| *n == w) {
+            Some((id, _)) => out.insert(*id),
+            None => out.insert(app::resolve_contact(&r, &w).map_err(|e| Problem::of("with", e))?),
+        };
+    }
+    if out.is_empty() {
+        return Err(Problem::of(
+            "with",
+            AppError::hint(
+                "name at least one contact",
+                "e.g. Ada Lovelace, Charles Babbage",
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+fn item_form(
+    st: &Web,
+    id: DocId,
+    edit: &ItemEdit,
+    base: &str,
+    conflicts: &[kith_core::model::Conflict],
+    p: Option<&Problem>,
+) -> Markup {
+    let item = &edit.item;
+    let names = edit
+        .with
+        .iter()
+        .map(|(_, n)| n.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let with = html! {
+        div.field { label for="i-with" { "With (names, emails or ids, comma-separated)" } input #i-with name="with" type="text" value=(names); (problem_at(p, "with")) }
+    };
     html! {
         h1 { "Edit " (kind_word(item.kind())) }
+        (super::opp::conflicts_block(st, id, conflicts))
         form.edit method="post" action={ "/i/" (id) "/edit" } {
             (csrf(st))
             input type="hidden" name="base" value=(base);
@@ -1034,16 +1171,19 @@ fn item_form(st: &Web, id: DocId, item: &Item, base: &str, p: Option<&Problem>) 
                 Item::Note(n) => {
                     div.field { label for="i-body" { "Note" } textarea #i-body name="body" rows="8" { (n.body) } (problem_at(p, "body")) }
                     div.field { label for="i-tags" { "Tags (comma-separated)" } input #i-tags name="tags" type="text" value=(n.tags.iter().cloned().collect::<Vec<_>>().join(", ")); (problem_at(p, "tags")) }
+                    (with)
                 }
                 Item::Interaction(i) => {
                     div.field { label for="i-date" { "Date" } input #i-date name="date" type="text" value=(i.date); (problem_at(p, "date")) }
                     div.field { label for="i-kind" { "Kind" } input #i-kind name="kind" type="text" value=(i.kind) list="kinds"; (problem_at(p, "kind"))
                         datalist #kinds { @for k in kith_core::model::INTERACTION_KINDS { option value=(k) {} } } }
                     div.field { label for="i-summary" { "Summary" } textarea #i-summary name="summary" rows="6" { (i.summary) } (problem_at(p, "summary")) }
+                    (with)
                 }
                 Item::Reminder(r) => {
                     div.field { label for="i-due" { "Due" } input #i-due name="due" type="text" value=(r.due); (problem_at(p, "due")) }
                     div.field { label for="i-text" { "Text" } input #i-text name="text" type="text" value=(r.text); (problem_at(p, "text")) }
+                    div.field { label for="i-snoozed" { "Snoozed until (empty: not snoozed)" } input #i-snoozed name="snoozed" type="text" value=(r.snoozed_until); (problem_at(p, "snoozed")) }
                     div.field { input #i-done name="done" type="checkbox" value="1" checked[r.done]; label for="i-done" { "Done" } }
                 }
             }
@@ -1053,11 +1193,13 @@ fn item_form(st: &Web, id: DocId, item: &Item, base: &str, p: Option<&Problem>) 
 }
 
 fn apply_item_form(
-    item: Item,
+    app: &app::App,
+    edit: ItemEdit,
     f: &[(String, String)],
-    today: kith_core::time::Date,
-) -> Result<Item, Problem> {
-    Ok(match item {
+) -> Result<ItemEdit, Problem> {
+    let today = app.today();
+    let ItemEdit { item, with } = edit;
+    let item = match item {
         Item::Note(mut n) => {
             let body = field(f, "body").replace("\r\n", "\n");
             app::check_text_size("the note", &body).map_err(|e| Problem::of("body", e))?;
@@ -1068,6 +1210,7 @@ fn apply_item_form(
                 ));
             }
             n.body = body;
+            n.contacts = with_of(app, &with, field(f, "with"))?;
             n.tags = app::clean_tags(&split_list(field(f, "tags")))
                 .map_err(|e| Problem::of("tags", e))?;
             Item::Note(n)
@@ -1081,6 +1224,7 @@ fn apply_item_form(
             let s = field(f, "summary").replace("\r\n", "\n");
             app::check_text_size("the summary", &s).map_err(|e| Problem::of("summary", e))?;
             i.summary = s;
+            i.contacts = with_of(app, &with, field(f, "with"))?;
             Item::Interaction(i)
         }
         Item::Reminder(mut r) => {
@@ -1096,24 +1240,41 @@ fn apply_item_form(
                 ));
             }
             r.text = t;
+            let snoozed = field(f, "snoozed").trim();
+            r.snoozed_until = if snoozed.is_empty() {
+                String::new()
+            } else {
+                app::parse_date(snoozed, today)
+                    .map_err(|e| Problem::of("snoozed", e))?
+                    .to_string()
+            };
             r.done = !field(f, "done").is_empty();
             Item::Reminder(r)
         }
-    })
+    };
+    Ok(ItemEdit { item, with })
 }
 
 async fn item_edit_form(State(st): St, Path(id): Path<String>) -> Response {
-    let id = match parse_id(&id) {
-        Ok(i) => i,
-        Err(e) => return error_page(&st, e),
-    };
-    match st.with_app(move |app| app.item_for_edit(id)).await {
-        Ok(ed) => {
-            let body = item_form(&st, id, &ed.value, &app::heads_text(&ed.heads), None);
-            layout(&st, "Edit", body).into_response()
-        }
-        Err(e) => error_page(&st, e),
-    }
+    edit_get(
+        &st,
+        &id,
+        |app, id| {
+            let ed = app.item_for_edit(id)?;
+            Ok(app::Editable {
+                value: item_edit_of(app, ed.value)?,
+                id: ed.id,
+                heads: ed.heads,
+                conflicts: ed.conflicts,
+                deleted: ed.deleted,
+            })
+        },
+        |ed, base| {
+            let body = item_form(&st, ed.id, &ed.value, base, &ed.conflicts, None);
+            ("Edit".into(), body)
+        },
+    )
+    .await
 }
 
 async fn item_edit_post(State(st): St, Path(id): Path<String>, Form(f): Fields) -> Response {
@@ -1121,44 +1282,30 @@ async fn item_edit_post(State(st): St, Path(id): Path<String>, Form(f): Fields) 
         Ok(i) => i,
         Err(e) => return error_page(&st, e),
     };
-    let base_text = field(&f, "base").to_string();
-    let f2 = f.clone();
-    let res = st
-        .with_app(move |app| {
-            let base = match app::parse_heads(&base_text) {
-                Ok(b) => b,
-                Err(e) => return Ok(Err((Problem::of("base", e), None))),
-            };
-            let seen = match app.item_at(id, &base) {
-                Ok(i) => i,
-                Err(e) => return Ok(Err((Problem::of("base", e), None))),
-            };
-            let edited = match apply_item_form(seen.clone(), &f2, app.today()) {
-                Ok(i) => i,
-                Err(p) => return Ok(Err((p, Some(seen)))),
-            };
+    edit_post(
+        &st,
+        f,
+        "Edit",
+        move |app, base| item_edit_of(app, app.item_at(id, base)?),
+        apply_item_form,
+        move |app, base, _, edited| {
+            let edited = &edited.item;
             let back = edited
                 .contacts()
                 .first()
                 .map(|c| format!("/c/{c}"))
                 .unwrap_or_else(|| "/".into());
-            match app.edit_item(id, &base, &edited) {
-                Ok(_) => Ok(Ok(back)),
-                Err(e) => Ok(Err((Problem::of("base", e), Some(seen)))),
+            match app.edit_item(id, base, edited) {
+                Ok(_) => Ok(back),
+                Err(e) => Err(Problem::of("base", e)),
             }
-        })
-        .await;
-    match res {
-        Ok(Ok(back)) => see_other(back),
-        Ok(Err((p, seen))) => {
-            let body = match seen {
-                Some(item) => item_form(&st, id, &item, field(&f, "base"), Some(&p)),
-                None => html! { h1 { "Edit" } (problem_at(Some(&p), "base")) },
-            };
-            (StatusCode::UNPROCESSABLE_ENTITY, layout(&st, "Edit", body)).into_response()
-        }
-        Err(e) => error_page(&st, e),
-    }
+        },
+        |seen, f, p| match seen {
+            Some(item) => item_form(&st, id, &item, field(f, "base"), &[], Some(p)),
+            None => html! { h1 { "Edit" } (problem_at(Some(p), "base")) },
+        },
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -44,6 +44,8 @@ mod sync9;
 mod web;
 mod web12;
 mod web5;
+mod web6;
+mod web6_browser;
 mod web_browser;
 mod webui;
 mod webui_browser;

@@ -305,6 +305,21 @@ impl Browser {
         }
     }
 
+    /// Presses `keys` on the keyboard (to whatever has the focus), one key after another
+    /// (WebDriver key codes, e.g. "\u{E004}" for Tab).
+    pub fn keys(&self, keys: &str) {
+        let mut actions = Vec::new();
+        for k in keys.chars() {
+            actions.push(json!({ "type": "keyDown", "value": k.to_string() }));
+            actions.push(json!({ "type": "keyUp", "value": k.to_string() }));
+        }
+        self.cmd(
+            "POST",
+            "/actions",
+            Some(json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": actions }] })),
+        );
+    }
+
     pub fn size(&self, width: u32, height: u32) {
         self.cmd(
             "POST",

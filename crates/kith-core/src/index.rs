@@ -48,6 +48,8 @@ pub struct ContactSummary {
     pub created_day: i32,
     /// Birthday as stored: `YYYY-MM-DD`, `--MM-DD` or empty (for `list --sort birthday`).
     pub birthday: String,
+    /// How they could help, as stored (`kith who-knows` reads it here, loading no document).
+    pub help: String,
 }
 
 /// A [`ContactSummary`] decoded without copying its strings: the same fields in the same order,
@@ -69,6 +71,7 @@ pub struct ContactSummaryRef<'a> {
     pub merged_into: &'a str,
     pub created_day: i32,
     pub birthday: &'a str,
+    pub help: &'a str,
 }
 
 /// What listings show of a note, interaction or reminder, kept in the `items` table.
@@ -320,6 +323,7 @@ pub fn contact_index(c: &model::Contact) -> DocIndex {
         merged_into: c.merged_into.clone(),
         created_day: day_of_ms(c.created),
         birthday: c.birthday.clone(),
+        help: c.help.clone(),
     });
     ix
 }

@@ -1057,7 +1057,8 @@ pub fn settle_conflict(doc: &mut AutoCommit, field: &str, value: &str) -> AmResu
         holders.push(objs[0].clone());
     }
     for obj in &holders {
-        if key == "archived" {
+        if matches!(key, "archived" | "done" | "deleted") {
+            // The booleans (a contact's `archived`, an item's `done` and `deleted`).
             doc.put(obj, key, value == "true")?;
         } else if value.is_empty() {
             if doc.get(obj, key)?.is_some() {

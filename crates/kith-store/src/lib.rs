@@ -73,7 +73,7 @@ pub use terms::TermPostings;
 pub use txn::*;
 
 /// Version of the table layout; bumped with a migration for every change.
-pub const FORMAT_VERSION: u32 = 10;
+pub const FORMAT_VERSION: u32 = 11;
 
 /// Compaction rule: when the incremental chunks of a document add up to more bytes than its
 /// snapshot, or number more than this, they are replaced by one fresh snapshot.
@@ -233,6 +233,7 @@ mod tests {
             merged_into: "x".into(),
             created_day: -3,
             birthday: "--03-14".into(),
+            help: "intros to Acme".into(),
         };
         let bytes = enc(&s);
         let r = decode_contact(&bytes).unwrap();
@@ -247,6 +248,7 @@ mod tests {
         assert_eq!((r.every, r.archived, r.merged_into), ("30d", true, "x"));
         assert_eq!(r.created_day, -3);
         assert_eq!(r.birthday, "--03-14");
+        assert_eq!(r.help, "intros to Acme");
     }
 
     #[test]
