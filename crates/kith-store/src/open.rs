@@ -21,10 +21,11 @@ use crate::*;
 /// redb's cache for a read-only handle.
 const READ_CACHE: usize = 16 << 20;
 /// redb's cache for a handle that writes. redb keeps a transaction's dirty pages in at most
-/// half of it; a transaction that writes more (a sync batch of thousands of documents, an
-/// import, a reindex) evicts pages it reads again, which made the reindex of an
-/// 85,000-document vault 10-100x slower with 16 MiB (docs/benchmarks.md, sync6).
-const WRITE_CACHE: usize = 64 << 20;
+/// half of it, so a transaction that writes more (a sync batch of thousands of documents, an
+/// import, a reindex) writes pages out and reads them back. Measured (docs/benchmarks.md,
+/// sync6): migrating the 85,000-document vault took the same CPU with 64 MiB as with 16 MiB
+/// and peaked 50 MiB higher, so it stays at 16 MiB.
+const WRITE_CACHE: usize = 16 << 20;
 
 /// The cache cap of a handle: `KITH_CACHE_MIB` (benchmarks only) or the default above.
 fn cache_bytes(read_only: bool) -> usize {

@@ -11,8 +11,15 @@ use std::sync::mpsc;
 /// Items a worker takes at a time.
 const CHUNK: usize = 16;
 
-/// The number of worker threads: one per core, at most 4.
+/// The number of worker threads: one per core, at most 4 (`KITH_WORKERS=N` overrides, for
+/// benchmarks; 1 runs everything on the calling thread).
 pub fn workers() -> usize {
+    if let Some(n) = std::env::var("KITH_WORKERS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        return n.clamp(1, 16);
+    }
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
