@@ -150,7 +150,7 @@ fn apply(
     w: &mut crate::store::Writer,
     peer: [u8; 32],
     effects: &[Effect],
-    prepared: &mut std::collections::HashMap<DocId, Result<WholeDoc, String>>,
+    prepared: &PrepShared,
     rejected: &mut Vec<(DocId, String)>,
     refresh: &mut std::collections::BTreeSet<DocId>,
 ) -> Result<bool, StoreError> {
@@ -158,10 +158,10 @@ fn apply(
     for e in effects {
         match e {
             Effect::StoreWhole { doc, bytes, leaf } => {
-                let ready = prepared
-                    .remove(doc)
-                    .unwrap_or_else(|| WholeDoc::prepare(bytes));
-                match ready.and_then(|wd| wd.verify(doc, leaf).map(|()| wd)) {
+                match prepared
+                    .take(doc, bytes)
+                    .and_then(|wd| wd.verify(doc, leaf).map(|()| wd))
+                {
                     Ok(wd) => w.store_whole(*doc, bytes, wd, refresh)?,
                     Err(reason) => rejected.push((*doc, reason)),
                 }
@@ -255,6 +255,11 @@ pub async fn run(
     }
     // Set when a batch of whole documents stopped waiting for more.
     let mut flush = false;
+    // Whole documents are prepared on worker threads as soon as their frame is decoded.
+    let preparer = Preparer::new();
+    // The stream ended (or failed) while a batch was running: reported when the loop would
+    // next wait for bytes.
+    let mut read_end: Option<String> = None;
     loop {
         if !pending.is_empty() && (flush || !gathering(&pending, batch_docs)) {
             flush = false;
@@ -273,12 +278,14 @@ pub async fn run(
             });
             // The batch runs on tokio's blocking pool (`net::blocking`), the session moved
             // into the task and handed back with the effects.
-            let (s, own_range, effects) = crate::net::blocking(&vault, move |v| {
+            let prepared = preparer.handle();
+            let job = crate::net::blocking(&vault, move |v| {
                 let mut session = session;
                 let mut own_range = None;
                 let effects: Result<Vec<Effect>, StoreError> = if needs_txn {
-                    // Load, verify and index the whole documents on both cores first.
-                    let mut prepared = prepare_whole(&events);
+                    // The whole documents were queued for the workers as their frames arrived;
+                    // this thread stores each one as it is ready, in order.
+                    let t0 = Instant::now();
                     v.write(crate::net::now_ms(), |w| {
                         let mut out = Vec::new();
                         let seq0 = w.change_seq()?;
@@ -289,14 +296,8 @@ pub async fn run(
                         while let Some(ev) = queue.pop_front() {
                             let effects = session.handle(&*w, now, ev);
                             let mut rejected = Vec::new();
-                            let terminal = apply(
-                                w,
-                                peer.0,
-                                &effects,
-                                &mut prepared,
-                                &mut rejected,
-                                &mut refresh,
-                            )?;
+                            let terminal =
+                                apply(w, peer.0, &effects, &prepared, &mut rejected, &mut refresh)?;
                             out.extend(effects);
                             if terminal {
                                 break;
@@ -307,7 +308,14 @@ pub async fn run(
                                 queue.insert(i, Event::Rejected { doc, reason });
                             }
                         }
+                        let t1 = Instant::now();
                         w.refresh_contacts(&refresh)?;
+                        tracing::debug!(
+                            waited_ms = prepared.take_waited().as_millis() as u64,
+                            handled_ms = t1.duration_since(t0).as_millis() as u64,
+                            refresh_ms = t1.elapsed().as_millis() as u64,
+                            "batch stored"
+                        );
                         Ok::<_, StoreError>((out, (seq0, w.change_seq()?)))
                     })
                     .map(|(out, range)| {
@@ -333,8 +341,30 @@ pub async fn run(
                     })()
                 };
                 (session, own_range, effects)
-            })
-            .await;
+            });
+            tokio::pin!(job);
+            // While the batch runs, frames keep arriving (up to one more batch of whole
+            // documents), so the workers prepare the next batch while this one is stored.
+            let (s, own_range, effects) = loop {
+                let ahead = read_end.is_none() && pending_docs(&pending) < batch_docs;
+                tokio::select! {
+                    biased;
+                    r = &mut job => break r,
+                    r = recv.read(&mut buf), if ahead => match r {
+                        Ok(Some(n)) => {
+                            bytes_in += n as u64;
+                            decoder.push(&buf[..n]);
+                            frames_in += decode(&mut decoder, &mut pending, &preparer);
+                        }
+                        Ok(None) => {
+                            read_end = Some(
+                                "the peer ended the session before it was complete".to_string(),
+                            )
+                        }
+                        Err(e) => read_end = Some(e.to_string()),
+                    },
+                }
+            };
             session = s;
             if let Some((before, after)) = own_range {
                 own.add(before, after);
@@ -443,6 +473,9 @@ pub async fn run(
         if !pending.is_empty() && !gathering(&pending, batch_docs) {
             continue;
         }
+        if let Some(e) = read_end.take() {
+            return Err(SessionError::Io(e));
+        }
         let room = backlog.load(std::sync::atomic::Ordering::SeqCst) < MAX_BACKLOG;
         let read = tokio::select! {
             biased;
@@ -466,19 +499,7 @@ pub async fn run(
                 bytes_in += n as u64;
                 tracing::trace!(peer = %peer_hex, bytes = n, "bytes received");
                 decoder.push(&buf[..n]);
-                loop {
-                    match decoder.next_frame() {
-                        Ok(Some(f)) => {
-                            frames_in += 1;
-                            pending.push(Event::Received(f))
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            pending.push(Event::DecodeError(e));
-                            break;
-                        }
-                    }
-                }
+                frames_in += decode(&mut decoder, &mut pending, &preparer);
             }
             Some(Ok(None)) => {
                 return Err(SessionError::Io(
@@ -488,6 +509,39 @@ pub async fn run(
             Some(Err(e)) => return Err(SessionError::Io(e.to_string())),
         }
     }
+}
+
+/// Decodes every complete frame buffered in `decoder` into `pending` (a decoding error too),
+/// queueing the documents of `Docs` frames for preparation. Returns the number of frames.
+fn decode(decoder: &mut FrameDecoder, pending: &mut Vec<Event>, preparer: &Preparer) -> u64 {
+    let mut n = 0;
+    loop {
+        match decoder.next_frame() {
+            Ok(Some(f)) => {
+                n += 1;
+                if let Frame::Docs { docs } = &f {
+                    preparer.submit(docs);
+                }
+                pending.push(Event::Received(f))
+            }
+            Ok(None) => return n,
+            Err(e) => {
+                pending.push(Event::DecodeError(e));
+                return n;
+            }
+        }
+    }
+}
+
+/// Whole documents in pending frames.
+fn pending_docs(pending: &[Event]) -> usize {
+    pending
+        .iter()
+        .map(|e| match e {
+            Event::Received(Frame::Docs { docs }) => docs.len(),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// Whether a pending batch should wait for more frames: it holds only whole documents, fewer
@@ -524,50 +578,158 @@ fn take_batch(pending: &mut Vec<Event>, batch_docs: usize) -> Vec<Event> {
     std::mem::replace(pending, rest)
 }
 
-/// Loads and indexes every whole document of a batch, on as many threads as there are cores
-/// (two here), before the write transaction opens. Keyed by document id; the store step takes
-/// each one as the engine hands the document over.
-fn prepare_whole(events: &[Event]) -> std::collections::HashMap<DocId, Result<WholeDoc, String>> {
-    let docs: Vec<(DocId, &[u8])> = events
-        .iter()
-        .flat_map(|e| match e {
-            Event::Received(Frame::Docs { docs }) => docs.as_slice(),
-            _ => &[],
-        })
-        .map(|(id, b)| (*id, b.as_slice()))
-        .collect();
-    if docs.is_empty() {
-        return Default::default();
+/// Documents a worker takes at a time.
+const PREPARE_CHUNK: usize = 16;
+
+/// Whole documents received, loaded, verified and indexed (`WholeDoc::prepare`) by worker
+/// threads (one per core) from the moment their frame is decoded, while the session handles
+/// and stores earlier batches: the store step takes each one as the engine hands the
+/// document over, waiting only when the workers have not reached it yet. A document the
+/// workers do not have (or whose bytes differ from the ones they prepared) is prepared by the
+/// store step itself.
+struct Preparer {
+    shared: Arc<PrepShared>,
+}
+
+#[derive(Default)]
+struct PrepShared {
+    state: std::sync::Mutex<PrepState>,
+    ready: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct PrepState {
+    /// Not started yet, in arrival order.
+    queue: std::collections::VecDeque<(DocId, Vec<u8>)>,
+    /// Queued or being prepared.
+    busy: std::collections::HashSet<DocId, kith_core::IdHasher>,
+    /// Prepared, with the bytes they were prepared from.
+    done:
+        std::collections::HashMap<DocId, (Vec<u8>, Result<WholeDoc, String>), kith_core::IdHasher>,
+    closed: bool,
+    /// Time the store step spent waiting for a worker (for the log).
+    waited: Duration,
+}
+
+impl Preparer {
+    fn new() -> Preparer {
+        let shared = Arc::new(PrepShared::default());
+        let workers = crate::store::par::workers();
+        if workers > 1 {
+            for _ in 0..workers {
+                let sh = shared.clone();
+                std::thread::spawn(move || sh.work());
+            }
+        }
+        if workers <= 1 {
+            shared
+                .state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .closed = true;
+        }
+        Preparer { shared }
     }
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 4);
-    if threads == 1 || docs.len() < 16 {
-        return docs
-            .into_iter()
-            .map(|(id, b)| (id, WholeDoc::prepare(b)))
-            .collect();
+
+    /// Queues the documents of a decoded `Docs` frame (copies: the engine takes the frame).
+    fn submit(&self, docs: &[(DocId, Vec<u8>)]) {
+        let mut st = self.shared.lock();
+        if st.closed {
+            return;
+        }
+        for (id, bytes) in docs {
+            // A second copy of a document in flight is left to the store step.
+            if st.busy.contains(id) || st.done.contains_key(id) {
+                continue;
+            }
+            st.busy.insert(*id);
+            st.queue.push_back((*id, bytes.clone()));
+        }
+        drop(st);
+        self.shared.ready.notify_all();
     }
-    let per = docs.len().div_ceil(threads);
-    std::thread::scope(|sc| {
-        let handles: Vec<_> = docs
-            .chunks(per)
-            .map(|part| {
-                sc.spawn(move || {
-                    part.iter()
-                        .map(|(id, b)| (*id, WholeDoc::prepare(b)))
-                        .collect::<Vec<_>>()
+
+    fn handle(&self) -> Arc<PrepShared> {
+        self.shared.clone()
+    }
+}
+
+impl Drop for Preparer {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        st.closed = true;
+        st.queue.clear();
+        drop(st);
+        self.shared.ready.notify_all();
+    }
+}
+
+impl PrepShared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PrepState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A worker: prepares queued documents until the session ends.
+    fn work(&self) {
+        let mut st = self.lock();
+        loop {
+            if st.closed {
+                return;
+            }
+            if st.queue.is_empty() {
+                st = self.ready.wait(st).unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            let n = st.queue.len().min(PREPARE_CHUNK);
+            let jobs: Vec<(DocId, Vec<u8>)> = st.queue.drain(..n).collect();
+            drop(st);
+            let out: Vec<_> = jobs
+                .into_iter()
+                .map(|(id, bytes)| {
+                    let r = prepare_one(&bytes);
+                    (id, bytes, r)
                 })
-            })
-            .collect();
-        handles
-            .into_iter()
-            // A panic inside Automerge on a peer's bytes: leave those to the store step, which
-            // prepares them again and refuses them one by one.
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
+                .collect();
+            st = self.lock();
+            for (id, bytes, r) in out {
+                st.busy.remove(&id);
+                if !st.closed {
+                    st.done.insert(id, (bytes, r));
+                }
+            }
+            self.ready.notify_all();
+        }
+    }
+
+    /// The prepared document `doc` (whose bytes are `bytes`), prepared here if no worker has it.
+    fn take(&self, doc: &DocId, bytes: &[u8]) -> Result<WholeDoc, String> {
+        let mut st = self.lock();
+        let t = Instant::now();
+        loop {
+            if let Some((b, r)) = st.done.remove(doc) {
+                st.waited += t.elapsed();
+                drop(st);
+                return if b == bytes { r } else { prepare_one(bytes) };
+            }
+            if st.closed || !st.busy.contains(doc) {
+                drop(st);
+                return prepare_one(bytes);
+            }
+            st = self.ready.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Time spent waiting for workers since the last call.
+    fn take_waited(&self) -> Duration {
+        std::mem::take(&mut self.lock().waited)
+    }
+}
+
+/// `WholeDoc::prepare`, with a panic inside Automerge on a peer's bytes turned into a refusal
+/// of that document.
+fn prepare_one(bytes: &[u8]) -> Result<WholeDoc, String> {
+    std::panic::catch_unwind(|| WholeDoc::prepare(bytes))
+        .unwrap_or_else(|_| Err("it does not load (Automerge failed on it)".into()))
 }
 
 fn env_u64(name: &str) -> Option<u64> {

@@ -40,6 +40,7 @@ mod store;
 mod store_maps;
 mod sync;
 mod sync5;
+mod sync6;
 mod sync9;
 mod web;
 mod web12;

@@ -14,5 +14,5 @@ pub mod text;
 pub mod time;
 pub mod tombstones;
 
-pub use id::DocId;
+pub use id::{DocId, IdHasher};
 pub use model::Kind;

@@ -12,6 +12,9 @@ use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
 use crate::*;
 
+/// Documents a reindex reads at a time (their bytes held while they are derived).
+const REINDEX_GROUP: usize = 2048;
+
 impl Vault {
     /// Rebuilds every derived table from the documents alone. Returns the number of documents.
     pub fn reindex(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<u64> {
@@ -56,15 +59,33 @@ impl Vault {
         };
         let total = ids.len() as u64;
         // Items before contacts' cadence entries: index all, then recompute per-contact state.
-        for (i, id) in ids.iter().enumerate() {
-            let doc = w
-                .load_doc(DocId(*id))?
-                .ok_or_else(|| StoreError::Internal("document listed but missing".into()))?;
-            let (_, ix) = index::derive(&doc.doc);
-            w.apply_index(DocId(*id), None, &ix, false)?;
-            if i % 1000 == 0 {
-                progress(i as u64, total);
-            }
+        // Documents are read in groups; each group is loaded and derived on every core while
+        // this thread writes the index entries of those already derived, in id order.
+        let mut done = 0usize;
+        for group in ids.chunks(REINDEX_GROUP) {
+            let bytes: Vec<(Id, Vec<u8>)> = {
+                let t = wt!(w, CHUNKS);
+                let mut v = Vec::with_capacity(group.len());
+                for id in group {
+                    let b = load_chunks(&t, *id, &p)?.ok_or_else(|| {
+                        StoreError::BadDocument(DocId(*id), "no stored chunks".into())
+                    })?;
+                    v.push((*id, b));
+                }
+                v
+            };
+            crate::par::map_ordered(
+                &bytes,
+                |(id, b)| parse_doc(DocId(*id), b).map(|d| index::derive(&d).1),
+                |i, ix| {
+                    w.apply_index(DocId(bytes[i].0), None, &ix?, false)?;
+                    if (done + i).is_multiple_of(1000) {
+                        progress((done + i) as u64, total);
+                    }
+                    Ok::<_, StoreError>(())
+                },
+            )?;
+            done += group.len();
         }
         // Posting lists, each written once, in term order.
         if let Some(acc) = w.postings.take() {

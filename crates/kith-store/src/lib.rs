@@ -50,6 +50,7 @@ mod keep;
 pub mod notify;
 mod open;
 mod origin;
+pub mod par;
 mod postings;
 mod query;
 mod received;

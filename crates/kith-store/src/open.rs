@@ -18,6 +18,27 @@ use serde::Serialize;
 
 use crate::*;
 
+/// redb's cache for a read-only handle.
+const READ_CACHE: usize = 16 << 20;
+/// redb's cache for a handle that writes. redb keeps a transaction's dirty pages in at most
+/// half of it, so a transaction that writes more (a sync batch of thousands of documents, an
+/// import, a reindex) writes pages out and reads them back. Measured (docs/benchmarks.md,
+/// sync6): migrating the 85,000-document vault took the same CPU with 64 MiB as with 16 MiB
+/// and peaked 50 MiB higher, so it stays at 16 MiB.
+const WRITE_CACHE: usize = 16 << 20;
+
+/// The cache cap of a handle: `KITH_CACHE_MIB` (benchmarks only) or the default above.
+fn cache_bytes(read_only: bool) -> usize {
+    match std::env::var("KITH_CACHE_MIB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        Some(mib) => mib.clamp(1, 4096) << 20,
+        None if read_only => READ_CACHE,
+        None => WRITE_CACHE,
+    }
+}
+
 pub(crate) const MAGIC: &str = "kith-vault";
 pub(crate) const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
 
@@ -62,11 +83,17 @@ impl Vault {
         Self::open_mode(path, true)
     }
 
-    pub(crate) fn builder() -> Builder {
+    /// redb's settings for a handle that reads only (`read_only`) or also writes. redb fills
+    /// its cache lazily, so the cap costs memory only to a handle that touches that many pages.
+    pub(crate) fn builder_for(read_only: bool) -> Builder {
         let mut builder = Builder::new();
         builder.set_concurrency_mode(ConcurrencyMode::MultiWriter);
-        builder.set_cache_size(16 << 20);
+        builder.set_cache_size(cache_bytes(read_only));
         builder
+    }
+
+    pub(crate) fn builder() -> Builder {
+        Self::builder_for(false)
     }
 
     pub(crate) fn open_mode(path: &Path, read_only: bool) -> Result<Vault> {
@@ -87,7 +114,7 @@ impl Vault {
         }
         drop(f);
         let db = if read_only {
-            match Self::builder().open_read_only(path) {
+            match Self::builder_for(true).open_read_only(path) {
                 Ok(db) => Db::Ro(db),
                 // Needs recovery (or another reason a read-only open is refused): open
                 // read-write, which recovers a crashed vault.
@@ -379,7 +406,7 @@ impl Vault {
                 Err(e) => match map_redb(path, e) {
                     StoreError::Permission(_) | StoreError::ReadOnly(_) => {
                         writable = false;
-                        Self::builder()
+                        Self::builder_for(true)
                             .open_read_only(path)
                             .map(Db::Ro)
                             .map_err(|e| map_redb(path, e))
