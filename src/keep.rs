@@ -464,15 +464,9 @@ impl App {
         let today = self.today().to_days();
         let until = within.add_to(self.today()).to_days();
         let mut listed: BTreeSet<DocId> = BTreeSet::new();
-        let line =
-            |id: DocId, contact: Option<DocId>, name: String, day: Option<i32>, why| DigestLine {
-                id,
-                contact,
-                name,
-                date: day.map(|d| Date::from_days(d).to_string()),
-                days: day.map(|d| d - today),
-                why,
-            };
+        let line = |id: DocId, contact: Option<DocId>, name: String, day: Option<i32>, why| {
+            digest_line(today, id, contact, name, day, why)
+        };
 
         let mut overdue = Vec::new();
         for (day, id) in r.cadence_due(today)? {

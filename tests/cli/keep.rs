@@ -212,19 +212,7 @@ fn digest_explains_fading_ties_dates_reminders_and_reconnections() {
     t.add("Dan Brown", &[]);
     t.add("Eve Online", &[]);
     // Grace: about monthly for half a year, then nothing since March: fading.
-    log_on(
-        &t,
-        "grace",
-        &[
-            "2025-10-01",
-            "2025-11-01",
-            "2025-12-01",
-            "2026-01-01",
-            "2026-02-01",
-            "2026-03-01",
-            "2026-03-29",
-        ],
-    );
+    log_on(&t, "grace", &crate::keep5::MONTHLY_TO_MARCH);
     // Ada: weekly, last a week ago: fine.
     log_on(
         &t,

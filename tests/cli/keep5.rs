@@ -28,7 +28,7 @@ fn calls(t: &TestEnv, who: &[&str], days: &[&str]) {
     }
 }
 
-const MONTHLY_TO_MARCH: [&str; 7] = [
+pub(crate) const MONTHLY_TO_MARCH: [&str; 7] = [
     "2025-10-01",
     "2025-11-01",
     "2025-12-01",
