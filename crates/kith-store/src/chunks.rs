@@ -246,7 +246,7 @@ impl Vault {
                 for seq in 1..meta.next_seq {
                     chunks.remove((id, seq)).map_err(|e| map_redb(&p, e))?;
                 }
-                let snap = l.doc.save();
+                let snap = crate::batch::snapshot(&mut l.doc);
                 chunks
                     .insert((id, 0), snap.as_slice())
                     .map_err(|e| map_redb(&p, e))?;
@@ -405,7 +405,7 @@ impl Writer {
         {
             let mut chunks = wt!(self, CHUNKS);
             if meta.next_seq == 0 {
-                let snap = l.doc.save();
+                let snap = crate::batch::snapshot(&mut l.doc);
                 meta.snapshot_len = snap.len() as u64;
                 chunks
                     .insert((l.id.0, 0), snap.as_slice())
@@ -421,7 +421,7 @@ impl Writer {
                     for seq in 1..meta.next_seq {
                         chunks.remove((l.id.0, seq)).map_err(|e| map_redb(&p, e))?;
                     }
-                    let snap = l.doc.save();
+                    let snap = crate::batch::snapshot(&mut l.doc);
                     meta.snapshot_len = snap.len() as u64;
                     meta.incremental_len = 0;
                     meta.next_seq = 1;
@@ -442,7 +442,7 @@ impl Writer {
             docs.insert(l.id.0, enc(&meta).as_slice())
                 .map_err(|e| map_redb(&p, e))?;
         }
-        self.apply_index(l.id, l.before.as_ref(), &after, true)?;
+        self.apply_index_with_ord(l.id, meta.ord, l.before.as_ref(), &after, true)?;
         if let Some(set) = deleted {
             self.apply_tombstones(set)?;
         }
