@@ -84,6 +84,28 @@ pub struct Loaded {
     pub(crate) meta: Option<DocMeta>,
 }
 
+/// A loaded contact whose index has not been derived yet ([`Writer::load_contact`]): it can be
+/// read, but only saved once [`Unindexed::indexed`] has recorded the index it had.
+pub struct Unindexed(Loaded);
+
+impl Unindexed {
+    pub fn doc(&self) -> &AutoCommit {
+        &self.0.doc
+    }
+
+    /// The document ready for editing, with the index derived from `read`, the value
+    /// `load_contact` returned (before any edit of the document).
+    pub fn indexed(self, read: &model::Contact) -> Loaded {
+        let mut l = self.0;
+        l.before = Some(if model::doc_kind(&l.doc) == Some(Kind::Contact) {
+            index::contact_index(read)
+        } else {
+            index::derive(&l.doc).1
+        });
+        l
+    }
+}
+
 impl Vault {
     /// Rewrites every table in key order and then shrinks the file (`kith reindex` runs it).
     ///
@@ -297,19 +319,16 @@ impl Writer {
         Ok(Some(l))
     }
 
-    /// Loads a contact for editing and reads it once: the index it had is derived from that
-    /// read rather than by reading the document again. None when it does not exist.
-    pub fn load_contact(&self, id: DocId) -> Result<Option<(Loaded, model::Contact)>> {
-        let Some(mut l) = self.load_doc(id)? else {
+    /// Loads a contact to compare it with another version (an import's card) and reads it once.
+    /// The index it had is derived only when it is about to be edited
+    /// ([`Unindexed::indexed`]), so a comparison that changes nothing costs no index
+    /// derivation. None when it does not exist.
+    pub fn load_contact(&self, id: DocId) -> Result<Option<(Unindexed, model::Contact)>> {
+        let Some(l) = self.load_doc(id)? else {
             return Ok(None);
         };
         let c = model::read_contact(&l.doc);
-        l.before = Some(if model::doc_kind(&l.doc) == Some(Kind::Contact) {
-            index::contact_index(&c)
-        } else {
-            index::derive(&l.doc).1
-        });
-        Ok(Some((l, c)))
+        Ok(Some((Unindexed(l), c)))
     }
 
     pub(crate) fn load_doc(&self, id: DocId) -> Result<Option<Loaded>> {

@@ -364,7 +364,7 @@ fn apply(
         Some((id, via)) => {
             // Its notes and interactions may be among the documents being built.
             b.finish(w)?;
-            let (mut l, mut c) = w
+            let (loaded, mut c) = w
                 .load_contact(id)?
                 .ok_or_else(|| AppError::user(format!("contact {id} vanished during import")))?;
             let old = c.clone();
@@ -377,12 +377,15 @@ fn apply(
             } else {
                 map::merge_import(&mut c, &incoming);
             }
-            // Unchanged (the usual re-import): nothing to write, nothing to save.
-            let changed = !same_contact(&old, &c)
-                && model::write_contact(&mut l.doc, &c, now).map_err(am_err)?;
-            if changed {
-                w.save(l)?;
-            }
+            // Unchanged (the usual re-import): nothing to index, write or save.
+            let changed = !same_contact(&old, &c) && {
+                let mut l = loaded.indexed(&old);
+                let changed = model::write_contact(&mut l.doc, &c, now).map_err(am_err)?;
+                if changed {
+                    w.save(l)?;
+                }
+                changed
+            };
             (
                 id,
                 if changed {
