@@ -9,8 +9,10 @@
 //!     cargo build --profile profiling --bin kith --example bench_interop
 //!     target/profiling/examples/bench_interop
 //!
-//! Set KITH_BIN to measure another binary, BENCH_RUNS to change the number of runs. Prints
-//! Markdown tables.
+//! Set KITH_BIN to measure another binary (e.g. `target/quick/kith`), BENCH_RUNS to change the
+//! number of runs, BENCH_ONLY to a comma-separated subset of `vcard`, `linkedin`, `export`,
+//! `markdown` to run only those rows (the export rows import the vCard file once to have
+//! something to export). Prints Markdown tables.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -313,12 +315,22 @@ fn main() {
     let csv = tmp.path().join("Connections.csv");
     gen_vcf(&vcf);
     gen_csv(&csv);
+    let only = std::env::var("BENCH_ONLY").ok();
+    let want = |what: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|x| x == what))
+    };
     let mut rows: Vec<[String; 7]> = Vec::new();
     let mut sizes: Vec<(String, u64, u64)> = Vec::new();
-    for (label, file) in [
-        ("vCard 10,000 cards", &vcf),
-        ("LinkedIn CSV 10,000 rows", &csv),
+    for (key, label, file) in [
+        ("vcard", "vCard 10,000 cards", &vcf),
+        ("linkedin", "LinkedIn CSV 10,000 rows", &csv),
     ] {
+        let needed = want(key) || (key == "vcard" && (want("export") || want("markdown")));
+        if !needed {
+            continue;
+        }
+        let runs = if want(key) { runs } else { 0 };
         let size = std::fs::metadata(file).unwrap().len();
         let f = file.to_str().unwrap();
         let mut empty = Vec::new();
@@ -329,15 +341,17 @@ fn main() {
             last = summary(&s.stdout);
             empty.push(s);
         }
-        rows.push(row(
-            format!(
-                "import {label} ({:.1} MB) into an empty vault",
-                size as f64 / 1e6
-            ),
-            &empty,
-            "≤ 2 s",
-            last.clone(),
-        ));
+        if !empty.is_empty() {
+            rows.push(row(
+                format!(
+                    "import {label} ({:.1} MB) into an empty vault",
+                    size as f64 / 1e6
+                ),
+                &empty,
+                "≤ 2 s",
+                last.clone(),
+            ));
+        }
         let home = tmp.path().join(format!("full-{label}"));
         kith(&bin, &home, &["import", f], scratch);
         let json = kith(&bin, &home, &["export", "--format", "json"], scratch).stdout;
@@ -352,15 +366,24 @@ fn main() {
             last = summary(&s.stdout);
             again.push(s);
         }
-        rows.push(row(
-            format!("import {label} into a vault that holds them"),
-            &again,
-            "–",
-            last,
-        ));
+        if !again.is_empty() {
+            rows.push(row(
+                format!("import {label} into a vault that holds them"),
+                &again,
+                "–",
+                last,
+            ));
+        }
     }
     let home = tmp.path().join("full-vCard 10,000 cards");
     for (fmt, extra) in [("vcard", None), ("json", None), ("markdown", Some("md"))] {
+        if !want(if extra.is_some() {
+            "markdown"
+        } else {
+            "export"
+        }) {
+            continue;
+        }
         let mut samples = Vec::new();
         let mut check = String::new();
         for run in 0..runs {

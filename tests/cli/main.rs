@@ -18,6 +18,7 @@ mod finish7;
 mod import;
 mod interop;
 mod intro;
+mod io6;
 mod io9;
 mod ioperf;
 mod items;

@@ -24,7 +24,9 @@ use serde::{Deserialize, Serialize};
 use crate::id::DocId;
 
 mod build;
+mod read;
 pub use build::{new_contact, new_interaction, new_note, new_reminder};
+pub use read::{read_contact, read_interaction, read_note};
 
 /// The schema version written into every document's root (`schema` key).
 pub const SCHEMA_VERSION: i64 = 1;
@@ -391,6 +393,7 @@ fn read_records_in<D: ReadDoc, R: Record>(doc: &D, maps: &[ObjId]) -> BTreeMap<S
     out
 }
 
+#[cfg(test)] // the per-key reader the one-pass one is tested against
 fn read_records<D: ReadDoc, R: Record>(doc: &D, obj: &ObjId, key: &str) -> BTreeMap<String, R> {
     read_records_in(doc, &maps_at(doc, obj, key))
 }
@@ -435,6 +438,7 @@ fn read_str_map_in<D: ReadDoc>(doc: &D, maps: &[ObjId]) -> BTreeMap<String, Stri
     out
 }
 
+#[cfg(test)] // the per-key reader the one-pass one is tested against
 fn read_str_map<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> BTreeMap<String, String> {
     read_str_map_in(doc, &maps_at(doc, obj, key))
 }
@@ -728,36 +732,6 @@ fn write_header(doc: &mut AutoCommit, kind: Kind) -> AmResult<()> {
 // ---------------------------------------------------------------------------------------------
 // Typed read/write.
 
-pub fn read_contact<D: ReadDoc>(doc: &D) -> Contact {
-    let r = &ROOT;
-    Contact {
-        name: read_str(doc, r, "name").unwrap_or_default(),
-        n: read_record_in(doc, &maps_at(doc, r, "n")),
-        nickname: read_str(doc, r, "nickname").unwrap_or_default(),
-        emails: read_records(doc, r, "emails"),
-        phones: read_records(doc, r, "phones"),
-        urls: read_records(doc, r, "urls"),
-        addresses: read_records(doc, r, "addresses"),
-        orgs: read_records(doc, r, "orgs"),
-        birthday: read_str(doc, r, "birthday").unwrap_or_default(),
-        dates: read_records(doc, r, "dates"),
-        met: read_str(doc, r, "met").unwrap_or_default(),
-        help: read_str(doc, r, "help").unwrap_or_default(),
-        kinds: read_set(doc, r, "kinds"),
-        tags: read_set(doc, r, "tags"),
-        every: read_str(doc, r, "every").unwrap_or_default(),
-        lead: read_str(doc, r, "lead").unwrap_or_default(),
-        links: read_records(doc, r, "links"),
-        custom: read_str_map(doc, r, "custom"),
-        uid: read_str(doc, r, "uid").unwrap_or_default(),
-        extra: read_records(doc, r, "extra"),
-        merged_into: read_str(doc, r, "merged_into").unwrap_or_default(),
-        archived: read_bool(doc, r, "archived"),
-        created: read_i64(doc, r, "created"),
-        updated: read_i64(doc, r, "updated"),
-    }
-}
-
 /// Writes the fields of `new` that differ from the document. `now` becomes `updated` when
 /// anything changed (and `created` on a new document). Returns whether anything changed.
 pub fn write_contact(doc: &mut AutoCommit, new: &Contact, now: i64) -> AmResult<bool> {
@@ -797,17 +771,6 @@ pub fn write_contact(doc: &mut AutoCommit, new: &Contact, now: i64) -> AmResult<
     Ok(true)
 }
 
-pub fn read_note<D: ReadDoc>(doc: &D) -> Note {
-    let r = &ROOT;
-    Note {
-        body: read_str(doc, r, "body").unwrap_or_default(),
-        contacts: read_id_set(doc, r, "contacts"),
-        tags: read_set(doc, r, "tags"),
-        created: read_i64(doc, r, "created"),
-        updated: read_i64(doc, r, "updated"),
-    }
-}
-
 pub fn write_note(doc: &mut AutoCommit, new: &Note, now: i64) -> AmResult<bool> {
     let old = read_note(doc);
     let fresh = doc_kind(doc).is_none();
@@ -821,18 +784,6 @@ pub fn write_note(doc: &mut AutoCommit, new: &Note, now: i64) -> AmResult<bool> 
     write_set(doc, r, "tags", &new.tags)?;
     write_stamps(doc, fresh, new.created, now)?;
     Ok(true)
-}
-
-pub fn read_interaction<D: ReadDoc>(doc: &D) -> Interaction {
-    let r = &ROOT;
-    Interaction {
-        date: read_str(doc, r, "date").unwrap_or_default(),
-        kind: read_str(doc, r, "type").unwrap_or_default(),
-        contacts: read_id_set(doc, r, "contacts"),
-        summary: read_str(doc, r, "summary").unwrap_or_default(),
-        created: read_i64(doc, r, "created"),
-        updated: read_i64(doc, r, "updated"),
-    }
 }
 
 pub fn write_interaction(doc: &mut AutoCommit, new: &Interaction, now: i64) -> AmResult<bool> {

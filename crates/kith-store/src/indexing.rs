@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use kith_core::index::{self, DocIndex};
+use kith_core::index::{self, ContactSummary, DocIndex};
 use kith_core::{DocId, Kind};
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
@@ -174,29 +174,29 @@ impl Writer {
             return Ok(());
         }
         let me = id.0;
-        // Summaries.
-        {
+        // Summaries (a table is opened only when the document has or had a row there).
+        if before.contact.is_some() || after.contact.is_some() {
             let mut t = wt!(self, CONTACTS);
             match &after.contact {
                 Some(s) => {
                     t.insert(me, enc(s).as_slice())
                         .map_err(|e| map_redb(&p, e))?;
                 }
-                None if before.contact.is_some() => {
+                None => {
                     t.remove(me).map_err(|e| map_redb(&p, e))?;
                 }
-                None => {}
             }
+        }
+        if before.item.is_some() || after.item.is_some() {
             let mut t = wt!(self, ITEMS);
             match &after.item {
                 Some(s) => {
                     t.insert(me, enc(s).as_slice())
                         .map_err(|e| map_redb(&p, e))?;
                 }
-                None if before.item.is_some() => {
+                None => {
                     t.remove(me).map_err(|e| map_redb(&p, e))?;
                 }
-                None => {}
             }
         }
         // Dates that matter.
@@ -313,58 +313,84 @@ impl Writer {
 impl Writer {
     /// Recomputes a contact's last-contact day (from its timeline) and cadence entry.
     pub(crate) fn refresh_contact_state(&mut self, c: Id) -> Result<()> {
-        let p = self.path.clone();
-        // Only contacts that exist have a last-contact day and a cadence entry.
-        let summary = self.contact(DocId(c))?;
-        let mut days: Vec<i32> = Vec::new();
-        let last = if summary.is_none() {
-            None
-        } else {
-            let t = wt!(self, TIMELINE);
-            let range = t
-                .range((c, i32::MIN, i64::MIN, [0u8; 16])..=(c, i32::MAX, i64::MAX, [0xff; 16]))
-                .map_err(|e| map_redb(&p, e))?;
-            for row in range {
-                let (k, v) = row.map_err(|e| map_redb(&p, e))?;
-                if v.value() == Kind::Interaction.code() {
-                    days.push(k.value().1);
-                }
-            }
-            // Timeline keys are in day order, so the last is the newest.
-            days.last().copied()
-        };
-        {
-            let mut t = wt!(self, LAST_CONTACT);
-            match last {
-                Some(d) => {
-                    t.insert(c, d).map_err(|e| map_redb(&p, e))?;
-                }
-                None => {
-                    t.remove(c).map_err(|e| map_redb(&p, e))?;
-                }
-            }
-            let mut t = wt!(self, CONTACT_DAYS);
-            if days.is_empty() {
-                t.remove(c).map_err(|e| map_redb(&p, e))?;
-            } else {
-                let bytes: Vec<u8> = days.iter().flat_map(|d| d.to_le_bytes()).collect();
-                t.insert(c, bytes.as_slice()).map_err(|e| map_redb(&p, e))?;
-            }
-        }
-        let due = summary.as_ref().and_then(|s| index::cadence_due(s, last));
-        let mut of = wt!(self, CADENCE_OF);
-        let old = of.get(c).map_err(|e| map_redb(&p, e))?.map(|v| v.value());
-        if old == due {
+        self.refresh_contact_states(&[c])
+    }
+
+    /// [`Writer::refresh_contact_state`] of each of `ids`, opening each table once.
+    pub(crate) fn refresh_contact_states(&mut self, ids: &[Id]) -> Result<()> {
+        if ids.is_empty() {
             return Ok(());
         }
-        let mut cad = wt!(self, CADENCE);
-        if let Some(d) = old {
-            cad.remove((d, c)).map_err(|e| map_redb(&p, e))?;
-            of.remove(c).map_err(|e| map_redb(&p, e))?;
+        let p = self.path.clone();
+        // Only contacts that exist have a last-contact day and a cadence entry.
+        let mut state: Vec<(Id, Option<ContactSummary>, Vec<i32>)> = Vec::with_capacity(ids.len());
+        {
+            let contacts = wt!(self, CONTACTS);
+            let tl = wt!(self, TIMELINE);
+            for &c in ids {
+                let summary = match contacts.get(c).map_err(|e| map_redb(&p, e))? {
+                    Some(v) => Some(dec::<ContactSummary>(v.value(), "contact summary")?),
+                    None => None,
+                };
+                let mut days: Vec<i32> = Vec::new();
+                if summary.is_some() {
+                    let range = tl
+                        .range(
+                            (c, i32::MIN, i64::MIN, [0u8; 16])
+                                ..=(c, i32::MAX, i64::MAX, [0xff; 16]),
+                        )
+                        .map_err(|e| map_redb(&p, e))?;
+                    for row in range {
+                        let (k, v) = row.map_err(|e| map_redb(&p, e))?;
+                        if v.value() == Kind::Interaction.code() {
+                            days.push(k.value().1);
+                        }
+                    }
+                }
+                state.push((c, summary, days));
+            }
         }
-        if let Some(d) = due {
-            cad.insert((d, c), ()).map_err(|e| map_redb(&p, e))?;
-            of.insert(c, d).map_err(|e| map_redb(&p, e))?;
+        {
+            let mut lc = wt!(self, LAST_CONTACT);
+            let mut cd = wt!(self, CONTACT_DAYS);
+            for (c, _, days) in &state {
+                // Timeline keys are in day order, so the last is the newest.
+                match days.last() {
+                    Some(d) => {
+                        lc.insert(*c, *d).map_err(|e| map_redb(&p, e))?;
+                    }
+                    None => {
+                        lc.remove(*c).map_err(|e| map_redb(&p, e))?;
+                    }
+                }
+                if days.is_empty() {
+                    cd.remove(*c).map_err(|e| map_redb(&p, e))?;
+                } else {
+                    let bytes: Vec<u8> = days.iter().flat_map(|d| d.to_le_bytes()).collect();
+                    cd.insert(*c, bytes.as_slice())
+                        .map_err(|e| map_redb(&p, e))?;
+                }
+            }
+        }
+        let mut of = wt!(self, CADENCE_OF);
+        let mut cad = wt!(self, CADENCE);
+        for (c, summary, days) in &state {
+            let c = *c;
+            let due = summary
+                .as_ref()
+                .and_then(|s| index::cadence_due(s, days.last().copied()));
+            let old = of.get(c).map_err(|e| map_redb(&p, e))?.map(|v| v.value());
+            if old == due {
+                continue;
+            }
+            if let Some(d) = old {
+                cad.remove((d, c)).map_err(|e| map_redb(&p, e))?;
+                of.remove(c).map_err(|e| map_redb(&p, e))?;
+            }
+            if let Some(d) = due {
+                cad.insert((d, c), ()).map_err(|e| map_redb(&p, e))?;
+                of.insert(c, d).map_err(|e| map_redb(&p, e))?;
+            }
         }
         Ok(())
     }

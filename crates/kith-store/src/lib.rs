@@ -43,6 +43,7 @@ macro_rules! wt {
     };
 }
 
+mod batch;
 mod chunks;
 mod deletion;
 mod indexing;
@@ -60,6 +61,7 @@ mod tables;
 mod terms;
 mod txn;
 
+pub use batch::NewDoc;
 pub use chunks::*;
 pub use keep::{decode_days, ContactDays};
 pub use open::*;

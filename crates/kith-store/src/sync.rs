@@ -548,9 +548,7 @@ impl Writer {
     /// Recomputes the derived state (last contact, cadence) of these contacts: what
     /// [`Writer::store_whole`] left for the end of the batch.
     pub fn refresh_contacts(&mut self, contacts: &std::collections::BTreeSet<DocId>) -> Result<()> {
-        for c in contacts {
-            self.refresh_contact_state(c.0)?;
-        }
-        Ok(())
+        let ids: Vec<Id> = contacts.iter().map(|c| c.0).collect();
+        self.refresh_contact_states(&ids)
     }
 }

@@ -4,7 +4,6 @@
 use std::collections::BTreeSet;
 use std::io::{BufReader, Read};
 
-use kith_core::index;
 use kith_core::interop::dedup;
 use kith_core::interop::map::{self, MapOptions};
 use kith_core::interop::{
@@ -14,6 +13,7 @@ use kith_core::model::{self, Contact, Interaction, Note};
 use kith_core::{DocId, Kind};
 
 use super::json::{import_json, MAX_JSON_IMPORT};
+use super::pipeline::{Builder, Job};
 use super::{
     expand, read_line_capped, Abort, Action, Change, ImportOptions, ImportSummary, Incoming, Input,
     Problem, Progress, Source, LINE_CAP, LINKEDIN_SUMMARY,
@@ -33,33 +33,7 @@ impl App {
         let inputs = expand(sources)?;
         let now = self.now();
         let result = self.vault.write(now, |w| {
-            let mut s = ImportSummary {
-                dry_run: opts.dry_run,
-                files: inputs.len(),
-                ..Default::default()
-            };
-            let mut p = Progress { cards: 0, bytes: 0 };
-            for input in inputs {
-                import_one(w, input, opts, &mut s, &mut p, progress)?;
-            }
-            resolve_links(w, &mut s)?;
-            s.skipped = s.invalid.len() + s.deleted.len();
-            if !s.invalid.is_empty() && !opts.skip_invalid {
-                let n = s.invalid.len();
-                let list: Vec<String> = s.invalid.iter().map(|p| format!("  {p}")).collect();
-                return Err(Abort::Err(AppError::hint(
-                    format!(
-                        "{n} invalid card{}; nothing was imported:\n{}",
-                        if n == 1 { "" } else { "s" },
-                        list.join("\n")
-                    ),
-                    "fix them, or pass --skip-invalid to import the valid cards",
-                )));
-            }
-            if opts.dry_run {
-                return Err(Abort::Dry(Box::new(s)));
-            }
-            Ok(s)
+            std::thread::scope(|scope| import_all(w, scope, inputs, opts, progress))
         });
         match result {
             Ok(s) => {
@@ -86,8 +60,49 @@ impl App {
 /// needs compacting.
 pub const COMPACT_AFTER: usize = 256;
 
+/// The body of [`App::import`]'s write transaction; new documents are built on threads of
+/// `scope` ([`Builder`]).
+fn import_all<'scope, 'env>(
+    w: &mut Writer,
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    inputs: Vec<Input>,
+    opts: ImportOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<ImportSummary, Abort> {
+    let mut b = Builder::new(scope, w);
+    let mut s = ImportSummary {
+        dry_run: opts.dry_run,
+        files: inputs.len(),
+        ..Default::default()
+    };
+    let mut p = Progress { cards: 0, bytes: 0 };
+    for input in inputs {
+        import_one(w, &mut b, input, opts, &mut s, &mut p, progress)?;
+    }
+    b.finish(w)?;
+    resolve_links(w, &mut s)?;
+    s.skipped = s.invalid.len() + s.deleted.len();
+    if !s.invalid.is_empty() && !opts.skip_invalid {
+        let n = s.invalid.len();
+        let list: Vec<String> = s.invalid.iter().map(|p| format!("  {p}")).collect();
+        return Err(Abort::Err(AppError::hint(
+            format!(
+                "{n} invalid card{}; nothing was imported:\n{}",
+                if n == 1 { "" } else { "s" },
+                list.join("\n")
+            ),
+            "fix them, or pass --skip-invalid to import the valid cards",
+        )));
+    }
+    if opts.dry_run {
+        return Err(Abort::Dry(Box::new(s)));
+    }
+    Ok(s)
+}
+
 fn import_one(
     w: &mut Writer,
+    b: &mut Builder,
     input: Input,
     opts: ImportOptions,
     s: &mut ImportSummary,
@@ -117,7 +132,7 @@ fn import_one(
      -> Result<(), Abort> {
         cards += 1;
         match item {
-            Ok(inc) => apply(w, inc, &name, &map_opts, s)?,
+            Ok(inc) => apply(w, b, inc, &name, &map_opts, s)?,
             Err((line, reason)) => s.invalid.push(Problem {
                 file: name.clone(),
                 line,
@@ -179,6 +194,8 @@ fn import_one(
             }
         }
         Format::KithJson => {
+            // It matches by id and loads what it finds: everything before it is stored first.
+            b.finish(w)?;
             let mut data = Vec::new();
             (&mut r)
                 .take(MAX_JSON_IMPORT + 1)
@@ -287,6 +304,7 @@ fn linked_note_bodies(w: &Writer, contact: DocId) -> Result<Vec<String>> {
 
 fn apply(
     w: &mut Writer,
+    b: &mut Builder,
     inc: Incoming,
     file: &str,
     opts: &MapOptions,
@@ -338,9 +356,15 @@ fn apply(
         });
         return Ok(());
     }
+    if b.must_wait_for(&incoming) {
+        b.finish(w)?;
+    }
+    let name = incoming.name.clone();
     let (id, action) = match find_match(w, &incoming)? {
         Some((id, via)) => {
-            let (mut l, mut c) = w
+            // Its notes and interactions may be among the documents being built.
+            b.finish(w)?;
+            let (loaded, mut c) = w
                 .load_contact(id)?
                 .ok_or_else(|| AppError::user(format!("contact {id} vanished during import")))?;
             let old = c.clone();
@@ -353,12 +377,15 @@ fn apply(
             } else {
                 map::merge_import(&mut c, &incoming);
             }
-            // Unchanged (the usual re-import): nothing to write, nothing to save.
-            let changed = !same_contact(&old, &c)
-                && model::write_contact(&mut l.doc, &c, now).map_err(am_err)?;
-            if changed {
-                w.save(l)?;
-            }
+            // Unchanged (the usual re-import): nothing to index, write or save.
+            let changed = !same_contact(&old, &c) && {
+                let mut l = loaded.indexed(&old);
+                let changed = model::write_contact(&mut l.doc, &c, now).map_err(am_err)?;
+                if changed {
+                    w.save(l)?;
+                }
+                changed
+            };
             (
                 id,
                 if changed {
@@ -370,10 +397,8 @@ fn apply(
         }
         None => {
             // A new contact is built in one pass and indexed from what was built.
-            let mut l = w.create();
-            let stored = model::new_contact(&mut l.doc, &incoming, now).map_err(am_err)?;
-            let id = l.id;
-            w.save_indexed(l, Some(Kind::Contact), index::contact_index(&stored))?;
+            let id = b.new_id();
+            b.create(w, id, Job::Contact(Box::new(incoming)))?;
             (id, Action::Created)
         }
     };
@@ -391,14 +416,13 @@ fn apply(
             linked_note_bodies(w, id)?
         };
         if !bodies.contains(&body) && bodies.join("\n\n") != body {
-            let mut l = w.create();
             let note = Note {
                 body,
                 contacts: [id].into_iter().collect(),
                 ..Default::default()
             };
-            let stored = model::new_note(&mut l.doc, &note, now).map_err(am_err)?;
-            w.save_indexed(l, Some(Kind::Note), index::note_index(&stored))?;
+            let nid = b.new_id();
+            b.create(w, nid, Job::Note(note))?;
             touched = true;
         }
     }
@@ -416,7 +440,6 @@ fn apply(
             }
         }
         if !exists {
-            let mut l = w.create();
             let i = Interaction {
                 date,
                 kind: "event".into(),
@@ -424,12 +447,8 @@ fn apply(
                 summary: LINKEDIN_SUMMARY.into(),
                 ..Default::default()
             };
-            let stored = model::new_interaction(&mut l.doc, &i, now).map_err(am_err)?;
-            w.save_indexed(
-                l,
-                Some(Kind::Interaction),
-                index::interaction_index(&stored),
-            )?;
+            let iid = b.new_id();
+            b.create(w, iid, Job::Interaction(i))?;
             touched = true;
         }
     }
@@ -446,7 +465,7 @@ fn apply(
     s.changes.push(Change {
         action,
         id,
-        name: incoming.name,
+        name,
         file: file.to_string(),
         line: inc.line,
     });

@@ -20,6 +20,7 @@ mod import;
 mod json;
 mod markdown;
 mod merge;
+mod pipeline;
 pub use backup::*;
 pub use duplicates::*;
 pub use export::*;
