@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::{ActorId, AutoCommit};
-use kith_core::index::{self, DocIndex};
+use kith_core::index::DocIndex;
 use kith_core::sync::bucket_of;
 use kith_core::{DocId, Kind};
 use redb::ReadableTable;
@@ -89,7 +89,7 @@ impl Writer {
         for d in &docs {
             let doc = parse_doc(d.id, &d.bytes)?;
             debug_assert!(
-                index::derive(&doc) == (d.kind, d.index.clone()),
+                kith_core::index::derive(&doc) == (d.kind, d.index.clone()),
                 "insert_new: the index given is not the document's"
             );
         }
