@@ -173,7 +173,7 @@ pub fn invite(
                         ))
                     });
                     let _ = tx.send(Attempt::Paired(r));
-                } else if conn.alpn() == SYNC_ALPN || conn.alpn() == kith_core::sync::ALPN_V1 {
+                } else if conn.alpn() == SYNC_ALPN || net::is_old_sync(conn.alpn()) {
                     let admitted = {
                         let c = conn.clone();
                         net::blocking(&vault, move |v| net::admit(v, &c)).await

@@ -296,8 +296,9 @@ pub async fn bind(
     };
     let mut alpns = alpns;
     if alpns.iter().any(|a| a == kith_core::sync::ALPN) {
-        // An older kith (protocol v1) is answered with a clear refusal, not a failed handshake.
-        alpns.push(kith_core::sync::ALPN_V1.to_vec());
+        // An older kith (protocol v1 or v2) is answered with a clear refusal, not a failed
+        // handshake.
+        alpns.extend(kith_core::sync::ALPN_OLD.iter().map(|a| a.to_vec()));
     }
     b = b.secret_key(key).alpns(alpns);
     if let Some(addr) = cfg.bind {
@@ -394,16 +395,23 @@ pub fn trusted_peers(
     Ok(out)
 }
 
+/// Whether `alpn` is an older version of the device sync protocol (refused with
+/// [`CloseCode::VERSION`] by [`admit`]).
+pub fn is_old_sync(alpn: &[u8]) -> bool {
+    kith_core::sync::ALPN_OLD.contains(&alpn)
+}
+
 /// Accept-side check: refuses an untrusted or removed peer with its close code and no data.
 /// Returns true when the connection may proceed.
 pub fn admit(vault: &Vault, conn: &Connection) -> bool {
     let peer = conn.remote_id();
     match trust(vault, &peer) {
-        Ok(Trust::Trusted) if conn.alpn() == kith_core::sync::ALPN_V1 => {
-            conn.close(
-                u32::from(CloseCode::VERSION.0).into(),
-                b"this device speaks kith/sync/2 and the other one kith/sync/1: upgrade kith on the older device",
+        Ok(Trust::Trusted) if is_old_sync(conn.alpn()) => {
+            let reason = format!(
+                "this device speaks kith/sync/3 and the other one {}: upgrade kith on the older device",
+                String::from_utf8_lossy(conn.alpn())
             );
+            conn.close(u32::from(CloseCode::VERSION.0).into(), reason.as_bytes());
             false
         }
         Ok(Trust::Trusted) => true,

@@ -1,4 +1,4 @@
-//! Runs one `kith/sync/2` session over an iroh bi-stream: bytes from the peer go through the
+//! Runs one `kith/sync/3` session over an iroh bi-stream: bytes from the peer go through the
 //! capped `FrameDecoder` into `Session::handle`; the effects it returns are carried out in
 //! order: frames written to the stream, document changes and sync states written to the vault
 //! in one write transaction per batch (with their index updates, so `list` and `search` see
@@ -261,7 +261,9 @@ pub async fn run(
     // next wait for bytes.
     let mut read_end: Option<String> = None;
     loop {
-        if !pending.is_empty() && (flush || !gathering(&pending, batch_docs)) {
+        if !pending.is_empty()
+            && (flush || !gathering(&pending, batch_docs, session.whole_awaited()))
+        {
             flush = false;
             // Every event received so far is one batch: handled in order, its effects carried out
             // before the next event, and persisted in one write transaction (one commit per
@@ -470,7 +472,7 @@ pub async fn run(
         // not only when a read is quiet: a peer trickling bytes cannot hold off the timeouts.
         // While the pending batch holds only whole documents and is small, it waits for more
         // (at most `BATCH_GAP` of quiet).
-        if !pending.is_empty() && !gathering(&pending, batch_docs) {
+        if !pending.is_empty() && !gathering(&pending, batch_docs, session.whole_awaited()) {
             continue;
         }
         if let Some(e) = read_end.take() {
@@ -545,8 +547,10 @@ fn pending_docs(pending: &[Event]) -> usize {
 }
 
 /// Whether a pending batch should wait for more frames: it holds only whole documents, fewer
-/// than `BATCH_DOCS` of them and fewer than `BATCH_BYTES` bytes.
-fn gathering(pending: &[Event], batch_docs: usize) -> bool {
+/// than `BATCH_DOCS` of them and fewer than `BATCH_BYTES` bytes, and fewer than the `awaited`
+/// ones the peer still has to send (once the last one is in hand, waiting gains nothing: a
+/// single new document is stored at once, not after `BATCH_GAP`).
+fn gathering(pending: &[Event], batch_docs: usize, awaited: usize) -> bool {
     let (mut docs, mut bytes) = (0usize, 0usize);
     for e in pending {
         match e {
@@ -557,7 +561,7 @@ fn gathering(pending: &[Event], batch_docs: usize) -> bool {
             _ => return false,
         }
     }
-    docs < batch_docs && bytes < BATCH_BYTES
+    docs < batch_docs && bytes < BATCH_BYTES && docs < awaited
 }
 
 /// The next batch: every pending event, except that one batch holds whole documents of at most
@@ -920,4 +924,30 @@ async fn record(vault: &Arc<Vault>, peer: PeerId, upto: u64, out: &Result<Summar
         })
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn docs(n: u8) -> Event {
+        Event::Received(Frame::Docs {
+            docs: (0..n).map(|i| (DocId([i; 16]), vec![1, 2, 3])).collect(),
+        })
+    }
+
+    #[test]
+    fn a_batch_of_whole_documents_stops_waiting_once_the_last_awaited_one_is_in() {
+        let pending = vec![docs(3), docs(2)];
+        // More documents to come: wait for them (up to the batch size).
+        assert!(gathering(&pending, 4096, 100));
+        // The five in hand are all the peer still sends: store them now.
+        assert!(!gathering(&pending, 4096, 5));
+        assert!(!gathering(&pending, 4096, 0));
+        // The batch is full.
+        assert!(!gathering(&pending, 5, 100));
+        // Anything but whole documents is handled at once.
+        let mixed = vec![docs(1), Event::Tick];
+        assert!(!gathering(&mixed, 4096, 100));
+    }
 }

@@ -27,6 +27,7 @@ mod keep11;
 mod keep5;
 mod keepperf;
 mod layout;
+mod live7;
 mod maps;
 mod net;
 mod purge;

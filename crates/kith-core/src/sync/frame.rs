@@ -1,4 +1,4 @@
-//! Wire frames of `kith/sync/2`: `u32` big-endian length, then a type byte and the body.
+//! Wire frames of `kith/sync/3`: `u32` big-endian length, then a type byte and the body.
 //!
 //! Invariant: decoding never trusts the peer. The length is checked against [`MAX_FRAME_LEN`]
 //! before any byte of the body is awaited, no buffer is sized from a peer-chosen number, and
@@ -19,8 +19,66 @@ pub const DOC_LIST_CHUNK: usize = 65_536;
 /// does not fit a frame at all).
 pub const DOCS_FRAME_TARGET: usize = 1024 * 1024;
 
-/// Overhead of one entry of a `Docs` frame: id (16) and length (4).
+/// Most overhead of one entry of a `Docs` frame: id (16) and length (a LEB128 varint of at
+/// most 4 bytes, since a frame is at most 16 MiB). Senders size frames with it.
 pub const DOCS_ENTRY_OVERHEAD: usize = 20;
+
+/// Least bytes one entry of a `Docs` frame takes: id (16), a one-byte length, one byte.
+const DOCS_ENTRY_MIN: usize = 18;
+
+/// Bytes of the bucket bitmap of a sparse `Buckets` frame (one bit per bucket).
+const BUCKET_BITMAP: usize = BUCKETS / 8;
+
+/// `Buckets` body forms: every hash (`0`), or a bitmap of the non-zero ones and those (`1`).
+const BUCKETS_DENSE: u8 = 0;
+const BUCKETS_SPARSE: u8 = 1;
+
+/// Bytes of `n` as an unsigned LEB128 varint.
+fn varint_len(mut n: usize) -> usize {
+    let mut len = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        len += 1;
+    }
+    len
+}
+
+fn put_varint(out: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        out.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// Reads a minimal LEB128 varint of at most 4 bytes (values below 2^28) from the front of
+/// `s`: the value and the bytes it took.
+fn get_varint(s: &[u8]) -> Option<(usize, usize)> {
+    let mut n = 0usize;
+    for (i, &b) in s.iter().take(4).enumerate() {
+        n |= usize::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            // Minimal: no trailing zero group (the value 0 itself is one byte).
+            if i > 0 && b == 0 {
+                return None;
+            }
+            return Some((n, i + 1));
+        }
+    }
+    None
+}
+
+/// The non-zero buckets of `b`.
+fn nonzero_buckets(b: &BucketHashes) -> usize {
+    b.0.iter().filter(|h| **h != [0u8; 16]).count()
+}
+
+/// Body length of a `Buckets` frame: the sparse form when it is shorter.
+fn buckets_body_len(b: &BucketHashes) -> usize {
+    let dense = 1 + BUCKETS * 16;
+    let sparse = 1 + BUCKET_BITMAP + nonzero_buckets(b) * 16;
+    dense.min(sparse)
+}
 
 /// The type byte of each frame.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -120,7 +178,7 @@ impl Frame {
     fn body_len(&self) -> usize {
         match self {
             Frame::Hello { .. } => 1 + 32 + 8,
-            Frame::Buckets(_) => BUCKETS * 16,
+            Frame::Buckets(b) => buckets_body_len(b),
             Frame::DocList { entries, .. } => 1 + 4 + entries.len() * 32,
             Frame::Sync { message, .. } => 16 + message.len(),
             Frame::Idle { .. } => 16,
@@ -129,7 +187,7 @@ impl Frame {
             Frame::Docs { docs } => {
                 4 + docs
                     .iter()
-                    .map(|(_, b)| DOCS_ENTRY_OVERHEAD + b.len())
+                    .map(|(_, b)| 16 + varint_len(b.len()) + b.len())
                     .sum::<usize>()
             }
         }
@@ -157,8 +215,23 @@ impl Frame {
                 out.extend_from_slice(&doc_count.to_be_bytes());
             }
             Frame::Buckets(b) => {
-                for h in b.0.iter() {
-                    out.extend_from_slice(h);
+                if buckets_body_len(b) < 1 + BUCKETS * 16 {
+                    out.push(BUCKETS_SPARSE);
+                    let mut bitmap = [0u8; BUCKET_BITMAP];
+                    for (i, h) in b.0.iter().enumerate() {
+                        if *h != [0u8; 16] {
+                            bitmap[i / 8] |= 0x80 >> (i % 8);
+                        }
+                    }
+                    out.extend_from_slice(&bitmap);
+                    for h in b.0.iter().filter(|h| **h != [0u8; 16]) {
+                        out.extend_from_slice(h);
+                    }
+                } else {
+                    out.push(BUCKETS_DENSE);
+                    for h in b.0.iter() {
+                        out.extend_from_slice(h);
+                    }
                 }
             }
             Frame::DocList { last, entries } => {
@@ -189,7 +262,7 @@ impl Frame {
                 out.extend_from_slice(&(docs.len() as u32).to_be_bytes());
                 for (id, bytes) in docs {
                     out.extend_from_slice(id.as_bytes());
-                    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+                    put_varint(&mut out, bytes.len());
                     out.extend_from_slice(bytes);
                 }
             }
@@ -216,12 +289,36 @@ impl Frame {
                 })
             }
             FrameType::Buckets => {
-                if body.len() != BUCKETS * 16 {
-                    return Err(bad("body must be 4096 bytes"));
-                }
+                let (&form, rest) = body.split_first().ok_or(bad("empty body"))?;
                 let mut b = BucketHashes::empty();
-                for (i, chunk) in body.chunks_exact(16).enumerate() {
-                    b.0[i].copy_from_slice(chunk);
+                match form {
+                    BUCKETS_DENSE => {
+                        if rest.len() != BUCKETS * 16 {
+                            return Err(bad("dense body must be 1 + 4096 bytes"));
+                        }
+                        for (i, chunk) in rest.chunks_exact(16).enumerate() {
+                            b.0[i].copy_from_slice(chunk);
+                        }
+                    }
+                    BUCKETS_SPARSE => {
+                        if rest.len() < BUCKET_BITMAP {
+                            return Err(bad("sparse body shorter than its bitmap"));
+                        }
+                        let (bitmap, hashes) = rest.split_at(BUCKET_BITMAP);
+                        let present: Vec<usize> = (0..BUCKETS)
+                            .filter(|i| bitmap[i / 8] & (0x80 >> (i % 8)) != 0)
+                            .collect();
+                        if hashes.len() != present.len() * 16 {
+                            return Err(bad("sparse body length does not match its bitmap"));
+                        }
+                        for (&i, chunk) in present.iter().zip(hashes.chunks_exact(16)) {
+                            if chunk == [0u8; 16] {
+                                return Err(bad("a listed bucket hash is zero"));
+                            }
+                            b.0[i].copy_from_slice(chunk);
+                        }
+                    }
+                    _ => return Err(bad("form must be 0 (dense) or 1 (sparse)")),
                 }
                 Ok(Frame::Buckets(b))
             }
@@ -304,23 +401,24 @@ impl Frame {
                 }
                 let count = u32::from_be_bytes(arr4(&body[..4])) as usize;
                 let mut rest = &body[4..];
-                // Every entry takes at least 20 bytes: check the count against the bytes
+                // Every entry takes at least 18 bytes: check the count against the bytes
                 // present before allocating for it.
                 if count == 0 {
                     return Err(bad("a Docs frame carries at least one document"));
                 }
-                if count > rest.len() / DOCS_ENTRY_OVERHEAD {
+                if count > rest.len() / DOCS_ENTRY_MIN {
                     return Err(bad("entry count exceeds what the body can hold"));
                 }
                 let mut docs = Vec::with_capacity(count);
                 for _ in 0..count {
-                    if rest.len() < DOCS_ENTRY_OVERHEAD {
+                    if rest.len() < 17 {
                         return Err(bad("entry header cut short"));
                     }
                     let mut id = [0u8; 16];
                     id.copy_from_slice(&rest[..16]);
-                    let len = u32::from_be_bytes(arr4(&rest[16..20])) as usize;
-                    rest = &rest[20..];
+                    let (len, used) =
+                        get_varint(&rest[16..]).ok_or(bad("document length is not a varint"))?;
+                    rest = &rest[16 + used..];
                     if len == 0 {
                         return Err(bad("a document of zero bytes"));
                     }
@@ -467,6 +565,7 @@ mod tests {
                 docs: vec![
                     (DocId([1; 16]), vec![0x85, 1, 2]),
                     (DocId([2; 16]), vec![7]),
+                    (DocId([3; 16]), vec![9; 300]),
                 ],
             },
         ]
@@ -478,6 +577,8 @@ mod tests {
             docs: vec![(DocId([1; 16]), vec![1, 2, 3])],
         }
         .encode();
+        // type, count, id, one varint byte, three document bytes
+        assert_eq!(ok.len(), 4 + 1 + 4 + 16 + 1 + 3);
         let payload = &ok[4..];
         assert!(Frame::decode(payload).is_ok());
         let bad = |p: &[u8], reason: &'static str| {
@@ -501,12 +602,12 @@ mod tests {
         );
         // A length beyond the body.
         let mut p = payload.to_vec();
-        p[21..25].copy_from_slice(&1000u32.to_be_bytes());
+        p[21] = 100;
         bad(&p, "document length exceeds the body");
         // A zero-length document.
         let mut p = payload.to_vec();
-        p[21..25].copy_from_slice(&0u32.to_be_bytes());
-        p.truncate(25);
+        p[21] = 0;
+        p.truncate(22);
         p.extend_from_slice(&[0; 20]);
         bad(&p, "a document of zero bytes");
         // Trailing bytes.
@@ -516,9 +617,79 @@ mod tests {
         // Two entries announced, one present (plus enough bytes to pass the count check).
         let mut p = payload.to_vec();
         p[1..5].copy_from_slice(&2u32.to_be_bytes());
-        p.extend_from_slice(&[0; 19]);
+        p.extend_from_slice(&[0; 16]);
         bad(&p, "entry header cut short");
         bad(&[0x08, 0, 0], "body shorter than its 4-byte count");
+        // A length that is not a minimal varint of at most 4 bytes.
+        let mut p = vec![0x08, 0, 0, 0, 1];
+        p.extend_from_slice(&[1; 16]);
+        p.extend_from_slice(&[0x83, 0x00, 1, 2, 3]);
+        bad(&p, "document length is not a varint");
+        let mut p = vec![0x08, 0, 0, 0, 1];
+        p.extend_from_slice(&[1; 16]);
+        p.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x01, 1, 2, 3]);
+        bad(&p, "document length is not a varint");
+    }
+
+    #[test]
+    fn varints_round_trip_at_their_boundaries() {
+        for n in [
+            1usize,
+            127,
+            128,
+            16_383,
+            16_384,
+            2_097_151,
+            2_097_152,
+            16 << 20,
+        ] {
+            let mut out = Vec::new();
+            put_varint(&mut out, n);
+            assert_eq!(out.len(), varint_len(n), "{n}");
+            assert_eq!(get_varint(&out), Some((n, out.len())), "{n}");
+        }
+    }
+
+    #[test]
+    fn buckets_travel_sparse_when_that_is_shorter() {
+        // An empty vault: 38 bytes on the wire instead of 4,101.
+        let empty = Frame::Buckets(BucketHashes::empty());
+        assert_eq!(empty.encoded_len(), 4 + 1 + 1 + 32);
+        // One document: its bucket's hash only.
+        let mut one = BucketHashes::empty();
+        one.0[200] = [7; 16];
+        let f = Frame::Buckets(one.clone());
+        assert_eq!(f.encoded_len(), 4 + 1 + 1 + 32 + 16);
+        assert_eq!(Frame::decode(&f.encode()[4..]), Ok(f));
+        // Every bucket in use: the dense form, one byte more than the 256 hashes.
+        let mut full = BucketHashes::empty();
+        for (i, h) in full.0.iter_mut().enumerate() {
+            *h = [i as u8 | 1; 16];
+        }
+        let f = Frame::Buckets(full);
+        assert_eq!(f.encoded_len(), 4 + 1 + 1 + 4096);
+        assert_eq!(Frame::decode(&f.encode()[4..]), Ok(f));
+        let bad = |p: &[u8], reason: &'static str| {
+            assert_eq!(
+                Frame::decode(p),
+                Err(FrameError::Malformed {
+                    kind: FrameType::Buckets,
+                    reason
+                }),
+                "{p:?}"
+            );
+        };
+        // A bitmap announcing one hash, with none present.
+        let mut p = vec![0x02, 1];
+        p.extend_from_slice(&[0; 32]);
+        p[2] = 0x80;
+        bad(&p, "sparse body length does not match its bitmap");
+        // A listed hash of zero (the sparse form never lists one).
+        p.extend_from_slice(&[0; 16]);
+        bad(&p, "a listed bucket hash is zero");
+        bad(&[0x02, 1, 0], "sparse body shorter than its bitmap");
+        bad(&[0x02, 0, 0], "dense body must be 1 + 4096 bytes");
+        bad(&[0x02], "empty body");
     }
 
     #[test]
@@ -583,7 +754,7 @@ mod tests {
                 vec![0x02; 100],
                 FrameError::Malformed {
                     kind: Buckets,
-                    reason: "body must be 4096 bytes",
+                    reason: "form must be 0 (dense) or 1 (sparse)",
                 },
             ),
             (

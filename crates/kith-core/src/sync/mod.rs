@@ -1,6 +1,6 @@
 //! The sans-IO sync engine: reconciles a vault of Automerge documents with one trusted peer.
 //!
-//! The protocol (`kith/sync/2`, specified in `docs/design/sync-protocol.md`) first compares a
+//! The protocol (`kith/sync/3`, specified in `docs/design/sync-protocol.md`) first compares a
 //! root hash over 256 buckets of per-document heads digests, narrows down to the buckets and then
 //! the documents that differ. A document one side lacks entirely travels whole (its stored
 //! bytes, many per `Docs` frame, streamed); Automerge's own sync protocol runs, pipelined, only
@@ -36,15 +36,18 @@ pub use session::{verify_whole, Config, Effect, Event, Role, Session, Summary, S
 use crate::DocId;
 
 /// The ALPN string of this protocol. A new incompatible version gets a new string.
-pub const ALPN: &[u8] = b"kith/sync/2";
+pub const ALPN: &[u8] = b"kith/sync/3";
 
-/// The ALPN of protocol version 1 (kith before whole-document transfer). A listener still
-/// accepts it, only to close the connection with [`CloseCode::VERSION`] and a reason the older
-/// peer shows its user, instead of a bare handshake failure.
-pub const ALPN_V1: &[u8] = b"kith/sync/1";
+/// The ALPNs of older protocol versions: 1 (kith before whole-document transfer) and 2 (before
+/// sparse `Buckets` and varint lengths in `Docs`). A listener still accepts them, only to close
+/// the connection with [`CloseCode::VERSION`] and a reason the older peer shows its user,
+/// instead of a bare handshake failure.
+pub const ALPN_OLD: [&[u8]; 2] = [b"kith/sync/1", b"kith/sync/2"];
 
-/// The protocol version carried in `Hello`.
-pub const PROTOCOL_VERSION: u8 = 2;
+/// The protocol version carried in `Hello`. The engine also runs the sharing protocols
+/// (`kith/share/1`, `kith/slices/1`), where an older peer's `Hello` is refused with
+/// [`CloseCode::VERSION`].
+pub const PROTOCOL_VERSION: u8 = 3;
 
 /// The id of the peer device a session talks to: its 32-byte iroh `EndpointId` (public key).
 /// The engine only uses it to key persisted Automerge sync states.

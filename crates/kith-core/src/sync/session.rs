@@ -271,6 +271,8 @@ pub struct Session {
     whole_in: Vec<(DocId, Digest)>,
     whole_sent: u64,
     whole_received: u64,
+    /// Entries of `whole_in` seen in a `Docs` frame so far (stored, refused or dropped).
+    whole_arrived: usize,
     docs: BTreeMap<DocId, DocSync>,
     unsettled: usize,
     sync_sent: u64,
@@ -316,6 +318,7 @@ impl Session {
             whole_in: Vec::new(),
             whole_sent: 0,
             whole_received: 0,
+            whole_arrived: 0,
             docs: BTreeMap::new(),
             unsettled: 0,
             sync_sent: 0,
@@ -360,6 +363,14 @@ impl Session {
     /// while at most a few MiB of documents are in memory at once.
     pub fn wants_to_send(&self) -> bool {
         self.phase == Phase::Syncing && (!self.whole_out.is_empty() || self.unconfirmed_whole)
+    }
+
+    /// How many of the documents the peer listed as ones this side lacks have not arrived in a
+    /// `Docs` frame yet (0 before the document lists are exchanged). A driver that gathers
+    /// whole documents into larger batches stops waiting once that many are in hand: the
+    /// last batch of a transfer (and the only one of a single new document) is stored at once.
+    pub fn whole_awaited(&self) -> usize {
+        self.whole_in.len().saturating_sub(self.whole_arrived)
     }
 
     fn in_x(&self, id: &DocId) -> bool {
@@ -995,6 +1006,7 @@ impl Session {
                 return Err(SyncError::UnexpectedWhole(id));
             };
             let leaf = self.whole_in[ix].1;
+            self.whole_arrived += 1;
             if self.skipped.contains(&id) || self.deleted.contains(&id) {
                 continue;
             }

@@ -1260,3 +1260,55 @@ fn a_sender_streaming_whole_documents_does_not_time_out_while_the_peer_is_quiet(
         "{out:?}"
     );
 }
+
+#[test]
+fn an_empty_receiver_sends_sparse_buckets_and_counts_the_whole_documents_it_awaits() {
+    use super::SyncStore;
+    let a = vault(60, 10);
+    let b = MemStore::new();
+    let mut s = Session::new(Role::Initiator, PeerId([9; 32]), Config::default());
+    s.handle(&b, 0, Event::Start);
+    assert_eq!(s.whole_awaited(), 0, "nothing is known before the lists");
+    let theirs = a.bucket_hashes().unwrap();
+    let mut entries = Vec::new();
+    for bucket in 0..=255u8 {
+        entries.extend(a.bucket_leaves(bucket).unwrap());
+    }
+    let mut out = s.handle(&b, 0, Event::Received(hello(theirs.root())));
+    out.extend(s.handle(&b, 0, Event::Received(Frame::Buckets(theirs))));
+    // An empty vault's buckets are all zero: the sparse form, 38 bytes instead of 4,101.
+    let buckets: Vec<usize> = out
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Send(f @ Frame::Buckets(_)) => Some(f.encoded_len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(buckets, vec![38]);
+    let ids: Vec<DocId> = entries.iter().map(|e| e.0).collect();
+    s.handle(
+        &b,
+        0,
+        Event::Received(Frame::DocList {
+            last: true,
+            entries,
+        }),
+    );
+    assert_eq!(s.whole_awaited(), 60, "every listed document is awaited");
+    let docs = |ids: &[DocId]| Frame::Docs {
+        docs: ids
+            .iter()
+            .map(|id| (*id, a.load_bytes(id).unwrap().unwrap()))
+            .collect(),
+    };
+    let out = s.handle(&b, 1, Event::Received(docs(&ids[..45])));
+    assert_eq!(
+        out.iter()
+            .filter(|e| matches!(e, Effect::StoreWhole { .. }))
+            .count(),
+        45
+    );
+    assert_eq!(s.whole_awaited(), 15);
+    s.handle(&b, 2, Event::Received(docs(&ids[45..])));
+    assert_eq!(s.whole_awaited(), 0, "everything listed has arrived");
+}
