@@ -12,7 +12,8 @@
 //! Set KITH_BIN to measure another binary (e.g. `target/quick/kith`), BENCH_RUNS to change the
 //! number of runs, BENCH_ONLY to a comma-separated subset of `vcard`, `linkedin`, `export`,
 //! `markdown` to run only those rows (the export rows import the vCard file once to have
-//! something to export). Prints Markdown tables.
+//! something to export), BENCH_DIR to keep the generated files and vaults in a new directory
+//! under it (to profile one command on them). Prints Markdown tables.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -290,6 +291,21 @@ fn compact_json_len(pretty: &[u8]) -> u64 {
     serde_json::to_vec(&v).unwrap().len() as u64
 }
 
+/// Where the generated files and vaults live: removed at the end, or kept (`BENCH_DIR`).
+enum Dir {
+    Temp(tempfile::TempDir),
+    Kept(PathBuf),
+}
+
+impl Dir {
+    fn path(&self) -> &Path {
+        match self {
+            Dir::Temp(t) => t.path(),
+            Dir::Kept(p) => p,
+        }
+    }
+}
+
 fn main() {
     let mut argv = std::env::args_os().skip(1);
     let first = argv.next();
@@ -309,7 +325,21 @@ fn main() {
         bin.exists(),
         "build it first: cargo build --profile profiling --bin kith"
     );
-    let tmp = tempfile::tempdir().unwrap();
+    // BENCH_DIR keeps the generated files and the vaults there (for profiling a command).
+    let kept = std::env::var_os("BENCH_DIR").map(PathBuf::from);
+    let tmp = match &kept {
+        Some(d) => {
+            std::fs::create_dir_all(d).unwrap();
+            let p = tempfile::Builder::new()
+                .prefix("run-")
+                .tempdir_in(d)
+                .unwrap()
+                .keep();
+            eprintln!("files and vaults kept in {}", p.display());
+            Dir::Kept(p)
+        }
+        None => Dir::Temp(tempfile::tempdir().unwrap()),
+    };
     let scratch = tmp.path();
     let vcf = tmp.path().join("cards.vcf");
     let csv = tmp.path().join("Connections.csv");
