@@ -143,26 +143,56 @@ fn persist(vault: &Vault, peer: [u8; 32], effects: &[Effect]) -> Result<(), Stor
     })
 }
 
+/// Verified whole documents of consecutive `Docs` frames, stored together
+/// (`Writer::store_whole_batch`: each table opened once) before any other event is handled
+/// and before the batch commits.
+#[derive(Default)]
+struct WholeBatch {
+    docs: Vec<(DocId, Vec<u8>, WholeDoc)>,
+    ids: std::collections::HashSet<DocId, kith_core::IdHasher>,
+}
+
+impl WholeBatch {
+    fn flush(
+        &mut self,
+        w: &mut crate::store::Writer,
+        refresh: &mut std::collections::BTreeSet<DocId>,
+    ) -> Result<(), StoreError> {
+        self.ids.clear();
+        w.store_whole_batch(std::mem::take(&mut self.docs), refresh)
+    }
+}
+
 /// Carries out one step's store effects in the batch's write transaction. Returns whether the
 /// step ended the session. Whole documents that do not verify are pushed to `rejected` (nothing
-/// of them stored), for the engine to learn as `Event::Rejected`.
+/// of them stored), for the engine to learn as `Event::Rejected`; those that do are moved
+/// (their bytes taken from the effect) into `whole`, stored when it is flushed.
 fn apply(
     w: &mut crate::store::Writer,
     peer: [u8; 32],
-    effects: &[Effect],
+    effects: &mut [Effect],
     prepared: &PrepShared,
     rejected: &mut Vec<(DocId, String)>,
     refresh: &mut std::collections::BTreeSet<DocId>,
+    whole: &mut WholeBatch,
 ) -> Result<bool, StoreError> {
     let mut terminal = false;
-    for e in effects {
+    for e in effects.iter_mut() {
         match e {
             Effect::StoreWhole { doc, bytes, leaf } => {
                 match prepared
                     .take(doc, bytes)
                     .and_then(|wd| wd.verify(doc, leaf).map(|()| wd))
                 {
-                    Ok(wd) => w.store_whole(*doc, bytes, wd, refresh)?,
+                    Ok(wd) => {
+                        // A second copy of a document waiting to be stored: store the first
+                        // (the second then merges into it).
+                        if !whole.ids.insert(*doc) {
+                            whole.flush(w, refresh)?;
+                            whole.ids.insert(*doc);
+                        }
+                        whole.docs.push((*doc, std::mem::take(bytes), wd));
+                    }
                     Err(reason) => rejected.push((*doc, reason)),
                 }
             }
@@ -171,7 +201,10 @@ fn apply(
                 created,
                 bytes,
                 ..
-            } => w.apply_remote(*doc, *created, bytes)?,
+            } => {
+                whole.flush(w, refresh)?;
+                w.apply_remote(*doc, *created, bytes)?
+            }
             Effect::SaveSyncState { doc, state } => w.save_sync_state(peer, *doc, state)?,
             Effect::Quarantine { doc, reason } => w.quarantine(peer, *doc, reason)?,
             Effect::Done(_) | Effect::Fail(_) => terminal = true,
@@ -295,11 +328,24 @@ pub async fn run(
                         // Contacts whose last-contact day and cadence the batch's whole
                         // documents affect: recomputed once each, before the commit.
                         let mut refresh = std::collections::BTreeSet::new();
+                        let mut whole = WholeBatch::default();
                         while let Some(ev) = queue.pop_front() {
-                            let effects = session.handle(&*w, now, ev);
+                            // Only `Docs` frames add to the whole documents waiting to be
+                            // stored: any other event sees them stored.
+                            if !matches!(ev, Event::Received(Frame::Docs { .. })) {
+                                whole.flush(w, &mut refresh)?;
+                            }
+                            let mut effects = session.handle(&*w, now, ev);
                             let mut rejected = Vec::new();
-                            let terminal =
-                                apply(w, peer.0, &effects, &prepared, &mut rejected, &mut refresh)?;
+                            let terminal = apply(
+                                w,
+                                peer.0,
+                                &mut effects,
+                                &prepared,
+                                &mut rejected,
+                                &mut refresh,
+                                &mut whole,
+                            )?;
                             out.extend(effects);
                             if terminal {
                                 break;
@@ -310,6 +356,7 @@ pub async fn run(
                                 queue.insert(i, Event::Rejected { doc, reason });
                             }
                         }
+                        whole.flush(w, &mut refresh)?;
                         let t1 = Instant::now();
                         w.refresh_contacts(&refresh)?;
                         tracing::debug!(

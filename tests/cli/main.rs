@@ -43,6 +43,7 @@ mod store_maps;
 mod sync;
 mod sync5;
 mod sync6;
+mod sync7;
 mod sync9;
 mod web;
 mod web12;

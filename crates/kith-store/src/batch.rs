@@ -83,8 +83,6 @@ impl Writer {
         if docs.is_empty() {
             return Ok(());
         }
-        let p = self.path.clone();
-        let e = |e: redb::Error| map_redb(&p, e);
         #[cfg(debug_assertions)]
         for d in &docs {
             let doc = parse_doc(d.id, &d.bytes)?;
@@ -93,6 +91,18 @@ impl Writer {
                 "insert_new: the index given is not the document's"
             );
         }
+        let affected = self.insert_rows(&docs)?;
+        self.refresh_contact_states(&affected)
+    }
+
+    /// The rows of new documents (ids not in the vault), each table opened once; returns the
+    /// contacts whose derived state (last contact, cadence) must be recomputed.
+    pub(crate) fn insert_rows(&mut self, docs: &[NewDoc]) -> Result<Vec<Id>> {
+        if docs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let p = self.path.clone();
+        let e = |e: redb::Error| map_redb(&p, e);
         // Ordinals and change sequence numbers, in batch order.
         let (first_ord, first_seq) = {
             let mut t = wt!(self, META);
@@ -156,7 +166,7 @@ impl Writer {
         // Bucket hashes: every leaf of a bucket XORed in, one write per bucket.
         {
             let mut acc: BTreeMap<u8, [u8; 16]> = BTreeMap::new();
-            for d in &docs {
+            for d in docs {
                 let x = acc.entry(bucket_of(&d.id)).or_default();
                 for (a, b) in x.iter_mut().zip(leaf_of(&d.id, &d.heads)) {
                     *a ^= b;
@@ -179,30 +189,30 @@ impl Writer {
                 }
             }
         }
-        // The change log: a new document has no earlier entry.
+        // The change log: a new document normally has no earlier entry; one left by an
+        // earlier life of the id goes, as `record_change` would remove it.
         {
             let mut of = wt!(self, CHANGE_OF);
+            let mut stale = Vec::new();
             for (i, d) in docs.iter().enumerate() {
                 if let Some(old) = of.insert(d.id.0, seq(i)).map_err(|x| e(x.into()))? {
-                    return Err(StoreError::Internal(format!(
-                        "insert_new: document {} was in the change log at {}",
-                        d.id,
-                        old.value()
-                    )));
+                    stale.push(old.value());
                 }
             }
             let mut ch = wt!(self, CHANGES);
+            for old in stale {
+                ch.remove(old).map_err(|x| e(x.into()))?;
+            }
             for (i, d) in docs.iter().enumerate() {
                 ch.insert(seq(i), d.id.0).map_err(|x| e(x.into()))?;
             }
         }
-        self.insert_index_rows(&docs, first_ord)?;
-        Ok(())
+        self.insert_index_rows(docs, first_ord)
     }
 
     /// The index rows of new documents (nothing to remove), table by table in key order, then
     /// the per-contact state of every contact they touch.
-    fn insert_index_rows(&mut self, docs: &[NewDoc], first_ord: u32) -> Result<()> {
+    fn insert_index_rows(&mut self, docs: &[NewDoc], first_ord: u32) -> Result<Vec<Id>> {
         let p = self.path.clone();
         let e = |e: redb::Error| map_redb(&p, e);
         let mut affected: BTreeSet<Id> = BTreeSet::new();
@@ -311,7 +321,6 @@ impl Writer {
                 }
             }
         }
-        let affected: Vec<Id> = affected.into_iter().collect();
-        self.refresh_contact_states(&affected)
+        Ok(affected.into_iter().collect())
     }
 }

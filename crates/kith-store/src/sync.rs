@@ -545,6 +545,72 @@ impl Writer {
         Ok(())
     }
 
+    /// [`Writer::store_whole`] of many verified documents at once, each table opened once for
+    /// the batch and its rows inserted in key order (`Writer::insert_rows`, import's path): the
+    /// tables end as `store_whole` of each in turn leaves them. Documents in the tombstone set
+    /// are dropped; one that exists here after all, and the membership and tombstone
+    /// documents, take `store_whole`'s general path. The ids must be distinct.
+    pub fn store_whole_batch(
+        &mut self,
+        docs: Vec<(DocId, Vec<u8>, WholeDoc)>,
+        refresh: &mut std::collections::BTreeSet<DocId>,
+    ) -> Result<()> {
+        if docs.is_empty() {
+            return Ok(());
+        }
+        let p = self.path.clone();
+        let mut fresh: Vec<crate::batch::NewDoc> = Vec::with_capacity(docs.len());
+        let mut general = Vec::new();
+        {
+            let tomb = wt!(self, TOMBSTONES);
+            let metas = wt!(self, DOCS);
+            for (id, bytes, w) in docs {
+                if tomb.get(id.0).map_err(|e| map_redb(&p, e))?.is_some() {
+                    continue;
+                }
+                let exists = metas.get(id.0).map_err(|e| map_redb(&p, e))?.is_some();
+                if exists
+                    || id == kith_core::tombstones::TOMBSTONES_DOC
+                    || id == kith_core::devices::DEVICES_DOC
+                {
+                    general.push((id, bytes, w));
+                    continue;
+                }
+                fresh.push(crate::batch::NewDoc {
+                    id,
+                    kind: kith_core::Kind::from_code(w.kind),
+                    index: w.index,
+                    bytes,
+                    heads: w.heads,
+                });
+            }
+        }
+        let affected = self.insert_rows(&fresh)?;
+        refresh.extend(affected.into_iter().map(DocId));
+        // An item received after its contacts were deleted loses those links (or goes too).
+        let mut orphans = Vec::new();
+        {
+            let tomb = wt!(self, TOMBSTONES);
+            for d in &fresh {
+                if let Some(item) = &d.index.item {
+                    for c in &item.contacts {
+                        if tomb.get(c.0).map_err(|e| map_redb(&p, e))?.is_some() {
+                            orphans.push(d.id);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        if !orphans.is_empty() {
+            self.settle_links(&orphans)?;
+        }
+        for (id, bytes, w) in general {
+            self.store_whole(id, &bytes, w, refresh)?;
+        }
+        Ok(())
+    }
+
     /// Recomputes the derived state (last contact, cadence) of these contacts: what
     /// [`Writer::store_whole`] left for the end of the batch.
     pub fn refresh_contacts(&mut self, contacts: &std::collections::BTreeSet<DocId>) -> Result<()> {
