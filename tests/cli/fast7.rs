@@ -1,7 +1,7 @@
-//! `kith due`, `kith digest` and the web's contact list read names in ordered passes and sort
-//! only the page shown (fast7): the rows must be the same as one lookup per row and a full sort
-//! would give, whichever path (a lookup per id when few are needed, one walk of the table when
-//! many are) is taken.
+//! The web's contact list sorts only the page it shows (fast7): its pages, end to end, must be
+//! the rows `kith list` prints in the same order. And the names `kith due` and `kith digest`
+//! put on each row, with one contact due among many and with several: the rows a faster
+//! name lookup must keep (such a change was tried and measured, see docs/benchmarks.md).
 
 use std::collections::HashMap;
 
@@ -62,7 +62,7 @@ fn due_and_digest_name_every_row_whether_few_or_many_contacts_are_due() {
     let env = TestEnv::new();
     let people: Vec<String> = (1..=24).map(|i| format!("Friend {i}")).collect();
     import(&env, &people);
-    // One contact due among 24: looked up on its own.
+    // One contact due among 24.
     env.ok(&["set", "Friend 7", "every", "1w"]);
     assert_rows_named(&env, 1);
     let text = env.ok(&["due"]);
@@ -70,8 +70,7 @@ fn due_and_digest_name_every_row_whether_few_or_many_contacts_are_due() {
         text.contains("Friend 7") && text.contains("keep in touch every 1w; no contact logged yet"),
         "{text}"
     );
-    // Three due (two reminders, a cadence; the 2w cadences and the promise are further out):
-    // one walk of the table.
+    // Three due (two reminders, a cadence; the 2w cadences and the promise are further out).
     for i in (2..=24).step_by(2) {
         env.ok(&["set", &format!("Friend {i}"), "every", "2w"]);
     }
