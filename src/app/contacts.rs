@@ -246,6 +246,40 @@ impl App {
         q: &ListQuery,
         buf: &'b mut EncodedContacts,
     ) -> Result<Vec<ContactRow<'b>>> {
+        let mut rows = self.list_unsorted(q, buf)?;
+        self.sort_rows(q, &mut rows, None);
+        if let Some(n) = q.limit {
+            rows.truncate(n);
+        }
+        Ok(rows)
+    }
+
+    /// One page of [`App::list`]: the rows `from..from + len` of the whole ordered list, and
+    /// the number of rows of the whole list. Only the rows up to the page are put in order
+    /// (a selection, then a sort of the page): the web's contact list shows 250 of 10,000.
+    pub fn list_page<'b>(
+        &self,
+        q: &ListQuery,
+        buf: &'b mut EncodedContacts,
+        from: usize,
+        len: usize,
+    ) -> Result<(usize, Vec<ContactRow<'b>>)> {
+        let mut rows = self.list_unsorted(q, buf)?;
+        let total = q.limit.map_or(rows.len(), |n| n.min(rows.len()));
+        let from = from.min(total);
+        let to = from.saturating_add(len).min(total);
+        self.sort_rows(q, &mut rows, Some((from, to)));
+        rows.truncate(to);
+        rows.drain(..from);
+        Ok((total, rows))
+    }
+
+    /// The rows of [`App::list`], filtered, in id order.
+    fn list_unsorted<'b>(
+        &self,
+        q: &ListQuery,
+        buf: &'b mut EncodedContacts,
+    ) -> Result<Vec<ContactRow<'b>>> {
         let r = self.vault.read()?;
         let last = r.last_contacts()?;
         let today_days = self.today().to_days();
@@ -315,6 +349,18 @@ impl App {
                 birthday: s.birthday,
             });
         }
+        Ok(rows)
+    }
+
+    /// Puts `rows` in the order of `q` (`sort`, then `reverse`). With `window` (`from..to`),
+    /// only `rows[from..to]` end up in their places, each row before `from` sorting before
+    /// them; the rest is left in no order.
+    fn sort_rows(
+        &self,
+        q: &ListQuery,
+        rows: &mut Vec<ContactRow<'_>>,
+        window: Option<(usize, usize)>,
+    ) {
         let by_name = |a: &ContactRow, b: &ContactRow| {
             text::natural_cmp(a.sort, b.sort)
                 .then(a.sort.cmp(b.sort))
@@ -327,31 +373,43 @@ impl App {
                 .map(|p| p.next_occurrence(today).to_days())
                 .unwrap_or(i32::MAX)
         };
-        match q.sort {
-            // (sort key, id) is unique: an unstable sort gives the same order.
-            SortBy::Name => rows.sort_unstable_by(by_name),
-            SortBy::Birthday => {
-                // Each birthday is parsed once, not per comparison.
-                let mut keyed: Vec<(i32, ContactRow<'b>)> =
-                    rows.into_iter().map(|r| (next_birthday(&r), r)).collect();
-                keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(by_name(&a.1, &b.1)));
-                rows = keyed.into_iter().map(|(_, r)| r).collect();
+        let by_last = |a: &ContactRow, b: &ContactRow| {
+            // Never contacted first, then oldest contact first: who needs attention.
+            a.last_day
+                .unwrap_or(i32::MIN)
+                .cmp(&b.last_day.unwrap_or(i32::MIN))
+                .then(a.sort.cmp(b.sort))
+        };
+        match (q.sort, window) {
+            // (sort key, id) is unique: an unstable sort gives the same order, and a selection
+            // of the window then a sort of it gives the window of the full sort.
+            (SortBy::Name, Some((from, to))) => {
+                let cmp = |a: &ContactRow, b: &ContactRow| {
+                    let o = by_name(a, b);
+                    if q.reverse {
+                        o.reverse()
+                    } else {
+                        o
+                    }
+                };
+                select_window(rows, from, to, cmp);
+                return;
             }
-            SortBy::LastContact => rows.sort_by(|a, b| {
-                // Never contacted first, then oldest contact first: who needs attention.
-                a.last_day
-                    .unwrap_or(i32::MIN)
-                    .cmp(&b.last_day.unwrap_or(i32::MIN))
-                    .then(a.sort.cmp(b.sort))
-            }),
+            (SortBy::Name, None) => rows.sort_unstable_by(by_name),
+            (SortBy::Birthday, _) => {
+                // Each birthday is parsed once, not per comparison.
+                let keyed: Vec<(i32, ContactRow<'_>)> =
+                    rows.drain(..).map(|r| (next_birthday(&r), r)).collect();
+                let mut keyed = keyed;
+                keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(by_name(&a.1, &b.1)));
+                rows.extend(keyed.into_iter().map(|(_, r)| r));
+            }
+            // A stable sort: rows with the same day and sort key stay in id order.
+            (SortBy::LastContact, _) => rows.sort_by(by_last),
         }
         if q.reverse {
             rows.reverse();
         }
-        if let Some(n) = q.limit {
-            rows.truncate(n);
-        }
-        Ok(rows)
     }
 
     pub fn link(&self, from: DocId, to: DocId, rel: &str) -> Result<bool> {
@@ -519,4 +577,27 @@ pub struct ContactView {
     #[serde(rename = "links_resolved")]
     pub links: Vec<LinkView>,
     pub timeline_items: usize,
+}
+
+/// Puts the elements that a sort by `cmp` would put at `from..to` there, in order, with every
+/// element before `from` ordering before them (a selection: O(n) comparisons plus a sort of the
+/// window, instead of a sort of everything). `cmp` must be a total order without ties.
+fn select_window<T>(
+    v: &mut [T],
+    from: usize,
+    to: usize,
+    cmp: impl Fn(&T, &T) -> std::cmp::Ordering,
+) {
+    let to = to.min(v.len());
+    if from >= to {
+        return;
+    }
+    if to < v.len() {
+        v.select_nth_unstable_by(to, &cmp);
+    }
+    let head = &mut v[..to];
+    if from > 0 {
+        head.select_nth_unstable_by(from, &cmp);
+    }
+    head[from..].sort_unstable_by(&cmp);
 }

@@ -292,12 +292,16 @@ pub(crate) fn render_list(
         ..Default::default()
     };
     let mut buf = Default::default();
-    let rows = app.list(&q, &mut buf)?;
-    let total = rows.len();
+    // Only the page shown is put in order (`App::list_page`); the count is of every row. A
+    // page past the last shows the last: its rows are known once the count is.
+    let (total, mut rows) = app.list_page(&q, &mut buf, page * LIST_PAGE, LIST_PAGE)?;
     let last_page = total.saturating_sub(1) / LIST_PAGE;
     let page = page.min(last_page);
     let (from, to) = (page * LIST_PAGE, ((page + 1) * LIST_PAGE).min(total));
-    let rows = &rows[from..to];
+    if rows.len() != to - from {
+        rows = app.list_page(&q, &mut buf, from, LIST_PAGE)?.1;
+    }
+    let rows = &rows[..];
     let link = |p: usize| {
         let page = p.to_string();
         let q = [("sort", sort), ("tag", tag), ("org", org), ("page", &page)];

@@ -14,6 +14,7 @@ mod devices;
 mod edit;
 mod env;
 mod errors;
+mod fast7;
 mod finish7;
 mod import;
 mod interop;
