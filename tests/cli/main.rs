@@ -30,6 +30,7 @@ mod layout;
 mod maps;
 mod net;
 mod purge;
+mod recv7;
 mod refs;
 mod rough;
 mod share;
