@@ -213,6 +213,9 @@ pub struct SharedRow {
     pub id: String,
     pub values: Projection,
     pub updated: i64,
+    /// The folded name and search terms, as `ix_received` holds them (not printed).
+    #[serde(skip)]
+    pub text: crate::store::RowText,
 }
 
 impl SharedRow {
@@ -253,6 +256,40 @@ pub struct WhoKnows {
     pub through: String,
     pub score: u32,
     pub id: String,
+    /// The contact the row stands for (not printed): the web UI links to its page.
+    #[serde(skip)]
+    pub of: WhoOf,
+}
+
+/// The contact a row of `kith who-knows` stands for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WhoOf {
+    /// An own contact.
+    Own(DocId),
+    /// A received contact: its share id and pseudonym (hex, as in [`SharedRow`]).
+    Received { share: String, id: String },
+}
+
+/// The score of a row for the query `words`: for each word the best weight of a field with a
+/// term equal to it (weight + 5) or starting with it (weight); 0 unless every word matches
+/// some field. `fields`: each field's search terms and weight.
+fn score_terms(words: &[String], fields: &[(Vec<&str>, u32)]) -> u32 {
+    let mut total = 0;
+    for w in words {
+        let mut best = 0;
+        for (terms, weight) in fields {
+            if terms.iter().any(|t| t == w) {
+                best = best.max(weight + 5);
+            } else if terms.iter().any(|t| t.starts_with(w.as_str())) {
+                best = best.max(*weight);
+            }
+        }
+        if best == 0 {
+            return 0;
+        }
+        total += best;
+    }
+    total
 }
 
 /// The sharing use cases over an open vault (the CLI gets one from [`App::sharing`]; the
@@ -871,17 +908,20 @@ impl Sharing<'_> {
                 continue;
             }
             let who = sender_name(&persons, &rec);
-            for (_, pid, values) in r.received_rows(&rec.id.0)? {
+            let share = rec.id.to_hex();
+            for row in r.received_rows(&rec.id.0)? {
                 out.push(SharedRow {
                     from: who.clone(),
-                    share: rec.id.to_hex(),
-                    id: hex(&pid),
-                    values,
+                    share: share.clone(),
+                    id: hex(&row.pid),
+                    values: row.values,
                     updated: rec.updated,
+                    text: row.text,
                 });
             }
         }
-        out.sort_by_cached_key(|row| kith_core::text::fold(&row.get("name")));
+        // By folded name (stored in the row), stable: equal names keep the slice order.
+        out.sort_by(|a, b| a.text.sort.cmp(&b.text.sort));
         Ok(out)
     }
 
@@ -906,7 +946,7 @@ impl Sharing<'_> {
         if rec.revoked {
             return Ok(None);
         }
-        let Some(values) = r.received_row(&sid, &pid)? else {
+        let Some((values, text)) = r.received_row(&sid, &pid)? else {
             return Ok(None);
         };
         Ok(Some(SharedRow {
@@ -915,6 +955,7 @@ impl Sharing<'_> {
             id: hex(&pid),
             values,
             updated: rec.updated,
+            text,
         }))
     }
 
@@ -927,31 +968,17 @@ impl Sharing<'_> {
         }
         let mut out = Vec::new();
         for row in self.shared(None)? {
-            let mut score = 0;
-            let mut all = true;
-            for w in &words {
-                let mut best = 0;
-                for (field, weight) in [
-                    ("name", 40),
-                    ("org", 30),
-                    ("title", 20),
-                    ("help", 15),
-                    ("tags", 10),
-                ] {
-                    let terms = kith_core::text::terms(&row.get(field));
-                    if terms.iter().any(|t| t == w) {
-                        best = best.max(weight + 5);
-                    } else if terms.iter().any(|t| t.starts_with(w.as_str())) {
-                        best = best.max(weight);
-                    }
-                }
-                if best == 0 {
-                    all = false;
-                    break;
-                }
-                score += best;
-            }
-            if all {
+            // The terms were folded when the row was stored (`ix_received`).
+            let fields = [
+                ("name", 40),
+                ("org", 30),
+                ("title", 20),
+                ("help", 15),
+                ("tags", 10),
+            ]
+            .map(|(f, w)| (row.text.terms_of(f).collect::<Vec<_>>(), w));
+            let score = score_terms(&words, &fields);
+            if score > 0 {
                 out.push((score, row));
             }
         }
@@ -968,25 +995,6 @@ impl Sharing<'_> {
                 "ask for an organisation, a title or a word of how they could help, e.g. `kith who-knows acme`",
             ));
         }
-        let score_of = |fields: &[(&str, u32)]| -> u32 {
-            let mut total = 0;
-            for w in &words {
-                let mut best = 0;
-                for (text, weight) in fields {
-                    let terms = kith_core::text::terms(text);
-                    if terms.iter().any(|t| t == w) {
-                        best = best.max(weight + 5);
-                    } else if terms.iter().any(|t| t.starts_with(w.as_str())) {
-                        best = best.max(*weight);
-                    }
-                }
-                if best == 0 {
-                    return 0;
-                }
-                total += best;
-            }
-            total
-        };
         let mut out = Vec::new();
         let r = self.vault.read()?;
         // Candidates from the full-text index: the documents in which every query word is a
@@ -1010,7 +1018,10 @@ impl Sharing<'_> {
             if c.archived || !c.merged_into.is_empty() {
                 continue;
             }
-            let s = score_of(&[(&c.org, 30), (&c.title, 20), (&c.help, 15)]);
+            let terms = [&c.org, &c.title, &c.help].map(|t| kith_core::text::terms(t));
+            let fields = [(&terms[0], 30), (&terms[1], 20), (&terms[2], 15)]
+                .map(|(t, w)| (t.iter().map(String::as_str).collect::<Vec<_>>(), w));
+            let s = score_terms(&words, &fields);
             if s > 0 {
                 out.push(WhoKnows {
                     name: c.name,
@@ -1020,21 +1031,27 @@ impl Sharing<'_> {
                     through: String::new(),
                     score: s + 100,
                     id: id.short(),
+                    of: WhoOf::Own(id),
                 });
             }
         }
         for row in self.shared(None)? {
-            let (org, title, help) = (row.get("org"), row.get("title"), row.get("help"));
-            let s = score_of(&[(&org, 30), (&title, 20), (&help, 15)]);
+            let fields = [("org", 30), ("title", 20), ("help", 15)]
+                .map(|(f, w)| (row.text.terms_of(f).collect::<Vec<_>>(), w));
+            let s = score_terms(&words, &fields);
             if s > 0 {
                 out.push(WhoKnows {
                     name: row.get("name"),
-                    org,
-                    title,
-                    help,
+                    org: row.get("org"),
+                    title: row.get("title"),
+                    help: row.get("help"),
                     through: row.from.clone(),
                     score: s,
                     id: row.id[..8].to_string(),
+                    of: WhoOf::Received {
+                        share: row.share.clone(),
+                        id: row.id.clone(),
+                    },
                 });
             }
         }

@@ -22,7 +22,7 @@ use maud::{html, Markup};
 
 use super::pages::{csrf, error_page, field, layout, problem_at, see_other, split_list, Problem};
 use super::Web;
-use crate::app::share::{Person, ShareRow, SharedRow, WhoKnows};
+use crate::app::share::{Person, ShareRow, SharedRow, WhoKnows, WhoOf};
 use crate::app::{self, App, AppError};
 
 type St = State<Arc<Web>>;
@@ -692,34 +692,24 @@ pub(super) struct WhoParams {
 /// A row of who-knows with the page it links to.
 struct WhoRow {
     row: WhoKnows,
-    href: Option<String>,
+    href: String,
 }
 
 /// `kith who-knows QUERY`, with each row's own page: an own contact's, or the received
 /// contact's.
 fn who_knows(app: &App, q: &str) -> Result<Vec<WhoRow>, AppError> {
-    let rows = app.sharing().who_knows(q)?;
-    let received = if rows.iter().any(|r| !r.through.is_empty()) {
-        app.sharing().shared(None)?
-    } else {
-        Vec::new()
-    };
-    let r = app.vault.read()?;
-    let mut out = Vec::new();
-    for row in rows {
-        let href = if row.through.is_empty() {
-            app::resolve_contact(&r, &row.id)
-                .ok()
-                .map(|id| format!("/c/{id}"))
-        } else {
-            received
-                .iter()
-                .find(|s| s.from == row.through && s.id.starts_with(&row.id))
-                .map(received_href)
-        };
-        out.push(WhoRow { row, href });
-    }
-    Ok(out)
+    Ok(app
+        .sharing()
+        .who_knows(q)?
+        .into_iter()
+        .map(|row| {
+            let href = match &row.of {
+                WhoOf::Own(id) => format!("/c/{id}"),
+                WhoOf::Received { share, id } => format!("/shared/{share}/{id}"),
+            };
+            WhoRow { row, href }
+        })
+        .collect())
 }
 
 pub(super) async fn who_knows_page(State(st): St, Query(p): Query<WhoParams>) -> Response {
@@ -756,7 +746,7 @@ pub(super) async fn who_knows_page(State(st): St, Query(p): Query<WhoParams>) ->
                         tbody {
                             @for w in &rows {
                                 tr {
-                                    td { @match &w.href { Some(h) => { a href=(h) { (w.row.name) } }, None => { (w.row.name) } } }
+                                    td { a href=(w.href) { (w.row.name) } }
                                     td { (w.row.org) } td { (w.row.title) } td { (w.row.help) }
                                     td {
                                         @if w.row.through.is_empty() { "you" }

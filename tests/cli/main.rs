@@ -32,6 +32,7 @@ mod live7;
 mod maps;
 mod net;
 mod purge;
+mod recv7;
 mod refs;
 mod rough;
 mod share;

@@ -162,7 +162,7 @@ fn a_format_10_vault_gets_help_in_its_summaries_when_opened() {
             .unwrap()
             .unwrap()
             .value(),
-        11u32.to_le_bytes()
+        kith::store::FORMAT_VERSION.to_le_bytes()
     );
 }
 

@@ -68,7 +68,7 @@ pub use open::*;
 pub use origin::*;
 pub use postings::*;
 pub use query::*;
-pub use received::ReceivedRow;
+pub use received::{ReceivedRow, RowText, TERM_FIELDS};
 pub use share::ShareTable;
 pub use sync::*;
 pub use tables::*;
@@ -76,7 +76,7 @@ pub use terms::TermPostings;
 pub use txn::*;
 
 /// Version of the table layout; bumped with a migration for every change.
-pub const FORMAT_VERSION: u32 = 11;
+pub const FORMAT_VERSION: u32 = 12;
 
 /// Compaction rule: when the incremental chunks of a document add up to more bytes than its
 /// snapshot, or number more than this, they are replaced by one fresh snapshot.

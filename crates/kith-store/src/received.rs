@@ -25,8 +25,48 @@ enum RowValue {
     Set(Vec<String>),
 }
 
+/// The fields whose search terms a row carries, in the order they are stored.
+pub const TERM_FIELDS: [&str; 5] = ["name", "org", "title", "help", "tags"];
+
+/// What the searches of received contacts read besides the projection, folded once when the
+/// row is written rather than on every search: the sort key and the search terms.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowText {
+    /// `kith_core::text::fold` of the name (empty when none): `kith shared` sorts by it.
+    pub sort: String,
+    /// For each of [`TERM_FIELDS`], in that order: `kith_core::text::terms` of its value (a
+    /// set's elements joined by `", "`) joined by one space.
+    pub terms: [String; 5],
+}
+
+impl RowText {
+    /// The text of `p` (what `shared`, `search` and `who-knows` match and sort by).
+    pub fn of(p: &Projection) -> RowText {
+        let text = |k: &str| match p.get(k) {
+            Some(PValue::Str(s)) => s.clone(),
+            Some(PValue::Set(s)) => s.iter().cloned().collect::<Vec<_>>().join(", "),
+            None => String::new(),
+        };
+        RowText {
+            sort: kith_core::text::fold(&text("name")),
+            terms: TERM_FIELDS.map(|k| kith_core::text::terms(&text(k)).join(" ")),
+        }
+    }
+
+    /// The search terms of `field` (none for a field not in [`TERM_FIELDS`]).
+    pub fn terms_of(&self, field: &str) -> impl Iterator<Item = &str> {
+        TERM_FIELDS
+            .iter()
+            .position(|f| *f == field)
+            .map(|i| self.terms[i].as_str())
+            .unwrap_or("")
+            .split(' ')
+            .filter(|t| !t.is_empty())
+    }
+}
+
 /// The encoded row of a received document: its projection as `(field, value)` pairs in field
-/// order.
+/// order, then its [`RowText`].
 fn encode(p: &Projection) -> Vec<u8> {
     let v: Vec<(&str, RowValue)> = p
         .iter()
@@ -38,12 +78,13 @@ fn encode(p: &Projection) -> Vec<u8> {
             (k.as_str(), v)
         })
         .collect();
-    enc(&v)
+    enc(&(v, RowText::of(p)))
 }
 
-fn decode(bytes: &[u8]) -> Result<Projection> {
-    let v: Vec<(String, RowValue)> = dec(bytes, "received row")?;
-    Ok(v.into_iter()
+fn decode(bytes: &[u8]) -> Result<(Projection, RowText)> {
+    let (v, text): (Vec<(String, RowValue)>, RowText) = dec(bytes, "received row")?;
+    let p = v
+        .into_iter()
         .map(|(k, v)| {
             let v = match v {
                 RowValue::Str(s) => PValue::Str(s),
@@ -51,7 +92,8 @@ fn decode(bytes: &[u8]) -> Result<Projection> {
             };
             (k, v)
         })
-        .collect())
+        .collect();
+    Ok((p, text))
 }
 
 /// The row of a received document's bytes, `None` when they do not load (such a document
@@ -62,8 +104,14 @@ fn row_of(doc: &[u8]) -> Option<Vec<u8>> {
         .map(|d| encode(&share::read_projection(&d)))
 }
 
-/// One received contact: share id, pseudonym, and what its document shows.
-pub type ReceivedRow = ([u8; 16], [u8; 16], Projection);
+/// One received contact: share id, pseudonym, what its document shows and its text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceivedRow {
+    pub share: [u8; 16],
+    pub pid: [u8; 16],
+    pub values: Projection,
+    pub text: RowText,
+}
 
 fn split_key(k: &[u8]) -> Option<([u8; 16], [u8; 16])> {
     Some((
@@ -85,7 +133,13 @@ fn rows_in<T: ReadableTable<&'static [u8], &'static [u8]>>(
             break;
         }
         if let Some((share, pid)) = split_key(k) {
-            out.push((share, pid, decode(v.value())?));
+            let (values, text) = decode(v.value())?;
+            out.push(ReceivedRow {
+                share,
+                pid,
+                values,
+                text,
+            });
         }
     }
     Ok(out)
@@ -102,8 +156,12 @@ impl Reader {
         }
     }
 
-    /// One received contact's row.
-    pub fn received_row(&self, share: &[u8; 16], pid: &[u8; 16]) -> Result<Option<Projection>> {
+    /// One received contact's row: what it shows and its text.
+    pub fn received_row(
+        &self,
+        share: &[u8; 16],
+        pid: &[u8; 16],
+    ) -> Result<Option<(Projection, RowText)>> {
         let t = match self.txn.open_table(RECEIVED_ROWS) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
@@ -195,12 +253,36 @@ mod tests {
         })
         .unwrap();
         let r = v.read().unwrap();
-        assert_eq!(r.received_row(&[1; 16], &[2; 16]).unwrap(), Some(p.clone()));
+        let text = RowText {
+            sort: "ada lovelace".into(),
+            terms: [
+                "ada lovelace".into(),
+                String::new(),
+                String::new(),
+                String::new(),
+                "a b".into(),
+            ],
+        };
+        assert_eq!(
+            r.received_row(&[1; 16], &[2; 16]).unwrap(),
+            Some((p.clone(), text.clone()))
+        );
         assert_eq!(r.received_row(&[1; 16], &[3; 16]).unwrap(), None);
         assert_eq!(
             r.received_rows(&[]).unwrap(),
-            vec![([1u8; 16], [2u8; 16], p)]
+            vec![ReceivedRow {
+                share: [1u8; 16],
+                pid: [2u8; 16],
+                values: p,
+                text: text.clone(),
+            }]
         );
+        assert_eq!(
+            text.terms_of("name").collect::<Vec<_>>(),
+            ["ada", "lovelace"]
+        );
+        assert_eq!(text.terms_of("org").count(), 0);
+        assert_eq!(text.terms_of("emails").count(), 0);
         drop(r);
         // Rebuilt by reindex to the same table.
         assert_eq!(v.dump_derived().unwrap(), v.dump_rebuilt().unwrap());
