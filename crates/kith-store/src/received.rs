@@ -227,6 +227,22 @@ impl Writer {
     }
 }
 
+impl Vault {
+    /// The migration from format 11 to 12, which changed only `ix_received` (its rows gained
+    /// their folded text): that table is emptied and rebuilt from `received`, and format 12 is
+    /// recorded, in one transaction. Every other derived table is the same in both formats.
+    pub(crate) fn migrate_received_rows(&self) -> Result<()> {
+        self.write(0, |w| {
+            w.delete_received_rows(&[])?;
+            w.rebuild_received_rows()?;
+            let mut t = wt!(w, META);
+            t.insert("format", FORMAT_VERSION.to_le_bytes().as_slice())
+                .map_err(|e| map_redb(&w.path, e))?;
+            Ok::<_, StoreError>(())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
