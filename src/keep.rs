@@ -239,6 +239,15 @@ impl Rhythm {
 /// planned future days allowed: only distinct days up to today count). None with fewer than
 /// three interaction days (two gaps), which is too little to call anything usual.
 pub fn rhythm(days: &[i32], today: i32) -> Option<Rhythm> {
+    if days.is_sorted() {
+        rhythm_sorted(days, today)
+    } else {
+        rhythm_any(days, today)
+    }
+}
+
+/// [`rhythm`] of days in any order.
+fn rhythm_any(days: &[i32], today: i32) -> Option<Rhythm> {
     let mut d: Vec<i32> = days.iter().copied().filter(|d| *d <= today).collect();
     d.sort_unstable();
     d.dedup();
@@ -258,6 +267,46 @@ pub fn rhythm(days: &[i32], today: i32) -> Option<Rhythm> {
         median_gap,
         current_gap: today - d[d.len() - 1],
         interactions: d.len(),
+    })
+}
+
+/// [`rhythm`] of days in ascending order (as `ix_contact_days` keeps them), without
+/// allocating: the digest computes it for every contact silent for a month or more.
+fn rhythm_sorted(days: &[i32], today: i32) -> Option<Rhythm> {
+    let past = &days[..days.partition_point(|d| *d <= today)];
+    let interactions = 1 + past.windows(2).filter(|w| w[0] != w[1]).count();
+    if past.is_empty() || interactions < 3 {
+        return None;
+    }
+    // The last RHYTHM_GAPS + 1 distinct days, newest first.
+    let mut recent = [0i32; RHYTHM_GAPS + 1];
+    let mut k = 0;
+    for &d in past.iter().rev() {
+        if k > 0 && recent[k - 1] == d {
+            continue;
+        }
+        if k == recent.len() {
+            break;
+        }
+        recent[k] = d;
+        k += 1;
+    }
+    let mut gaps = [0i32; RHYTHM_GAPS];
+    let n = k - 1;
+    for i in 0..n {
+        gaps[i] = recent[i] - recent[i + 1];
+    }
+    let gaps = &mut gaps[..n];
+    gaps.sort_unstable();
+    let median_gap = if n % 2 == 1 {
+        gaps[n / 2]
+    } else {
+        (gaps[n / 2 - 1] + gaps[n / 2]) / 2
+    };
+    Some(Rhythm {
+        median_gap,
+        current_gap: today - recent[0],
+        interactions,
     })
 }
 
@@ -612,6 +661,31 @@ mod tests {
         // Too little history; planned meetings do not count.
         assert_eq!(rhythm(&[0, 10], 100), None);
         assert_eq!(rhythm(&[0, 10, 500], 100), None);
+    }
+
+    #[test]
+    fn rhythm_of_sorted_days_is_the_general_one() {
+        // Pseudo-random ascending histories (duplicates, planned days, short ones): the path
+        // for ascending days gives what the general one gives.
+        let mut seed = 0x2545_f491_u64;
+        let mut next = |m: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((seed >> 33) % m) as i32
+        };
+        let mut some = 0;
+        for _ in 0..5_000 {
+            let n = next(30) as usize;
+            let mut days: Vec<i32> = (0..n).map(|_| next(400)).collect();
+            days.sort_unstable();
+            let today = next(450);
+            let fast = rhythm_sorted(&days, today);
+            assert_eq!(fast, rhythm_any(&days, today), "{days:?} {today}");
+            assert_eq!(fast, rhythm(&days, today));
+            some += usize::from(fast.is_some());
+        }
+        assert!(some > 1_000, "too few histories with a rhythm: {some}");
     }
 
     #[test]

@@ -11,8 +11,12 @@ impl App {
         let today = self.today().to_days();
         let until = within.add_to(self.today()).to_days();
         let look = r.lookup()?;
-        let mut rows = Vec::new();
-        for (day, id, entry) in r.reminders_due_entries(until)? {
+        let reminders = r.reminders_due_entries(until)?;
+        let mut cadence = r.cadence_due(until)?;
+        // Sized once: the rows are a few hundred bytes each and thousands on a large vault, so
+        // growing the vector by doubling would copy them several times.
+        let mut rows = Vec::with_capacity(reminders.len() + cadence.len() + 64);
+        for (day, id, entry) in reminders {
             let contact = entry.contact.map(DocId);
             let name = match contact {
                 Some(c) => look.contact_name(c)?,
@@ -46,7 +50,6 @@ impl App {
             .copied()
             .filter(|(_, d)| *d > today)
             .collect();
-        let mut cadence = r.cadence_due(until)?;
         cadence.retain(|(_, id)| !planned_ahead.contains_key(id));
         for (&id, &indexed) in &planned_ahead {
             let Some(s) = look.contact(id)? else { continue };

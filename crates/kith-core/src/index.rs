@@ -74,6 +74,66 @@ pub struct ContactSummaryRef<'a> {
     pub help: &'a str,
 }
 
+/// The head of a stored [`ContactSummary`], up to `merged_into`, for the commands that show a
+/// contact's name (and cadence) on one row each (`kith due`, `kith digest`): the strings it
+/// does not use are read over as bytes (no UTF-8 check), the tags and kinds are not collected,
+/// and the fields after `merged_into` are not read at all, so decoding it allocates nothing.
+/// Same field order as [`ContactSummary`], so it reads the same serialized bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct ContactBrief<'a> {
+    pub name: &'a str,
+    #[serde(borrow)]
+    sort: Skipped<'a>,
+    #[serde(borrow)]
+    org: Skipped<'a>,
+    #[serde(borrow)]
+    title: Skipped<'a>,
+    #[serde(borrow)]
+    email: Skipped<'a>,
+    #[serde(borrow)]
+    tags: SkippedSeq<'a>,
+    #[serde(borrow)]
+    kinds: SkippedSeq<'a>,
+    pub every: &'a str,
+    pub archived: bool,
+    pub merged_into: &'a str,
+}
+
+/// A string field read over as its bytes (postcard encodes `str` and bytes alike).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Skipped<'a>(std::marker::PhantomData<&'a [u8]>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Skipped<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <&'de [u8]>::deserialize(d)?;
+        Ok(Skipped(std::marker::PhantomData))
+    }
+}
+
+/// A sequence of strings read over as bytes, nothing kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct SkippedSeq<'a>(std::marker::PhantomData<&'a [u8]>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for SkippedSeq<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Each<'a>(std::marker::PhantomData<&'a [u8]>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Each<'a> {
+            type Value = SkippedSeq<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a sequence of strings")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<Skipped<'de>>()?.is_some() {}
+                Ok(SkippedSeq(std::marker::PhantomData))
+            }
+        }
+        d.deserialize_seq(Each(std::marker::PhantomData))
+    }
+}
+
 /// What listings show of a note, interaction or reminder, kept in the `items` table.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemSummary {

@@ -290,6 +290,28 @@ impl Date {
 
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `kith due` and `kith digest` print thousands of dates: the usual case (years 0 to
+        // 9999, valid month and day) is written digit by digit, the same text as the general
+        // `{:04}-{:02}-{:02}` below.
+        if let (Ok(y @ 0..=9999), 1..=12, 1..=31) = (u16::try_from(self.year), self.month, self.day)
+        {
+            let d = |n: u16| b'0' + (n % 10) as u8;
+            let (m, day) = (u16::from(self.month), u16::from(self.day));
+            let b = [
+                d(y / 1000),
+                d(y / 100),
+                d(y / 10),
+                d(y),
+                b'-',
+                d(m / 10),
+                d(m),
+                b'-',
+                d(day / 10),
+                d(day),
+            ];
+            // The bytes are ASCII digits and dashes.
+            return f.write_str(std::str::from_utf8(&b).map_err(|_| fmt::Error)?);
+        }
         write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
     }
 }
@@ -725,6 +747,22 @@ pub fn parse_rfc3339_to_unix_ms(input: &str) -> Result<i64, DateError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn date_display_digit_by_digit_is_the_general_format() {
+        for year in [-1, 0, 7, 99, 999, 1970, 2025, 9999, 10_000, 12_345] {
+            for month in 0..=13u8 {
+                for day in [0u8, 1, 9, 10, 28, 31, 32, 99] {
+                    let d = Date { year, month, day };
+                    assert_eq!(
+                        d.to_string(),
+                        format!("{year:04}-{month:02}-{day:02}"),
+                        "{year} {month} {day}"
+                    );
+                }
+            }
+        }
+    }
 
     fn d(s: &str) -> Date {
         s.parse().unwrap()

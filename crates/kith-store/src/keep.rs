@@ -7,11 +7,11 @@
 
 use redb::{ReadableTable, ReadableTableMetadata};
 
-use kith_core::index::{ContactDates, ContactSummaryRef, ItemSummaryRef};
+use kith_core::index::{ContactBrief, ContactDates, ItemSummaryRef};
 use kith_core::DocId;
 
 use crate::tables::{CONTACT_DAYS, DATES, ITEMS};
-use crate::{dec, decode_contact, map_redb, Lookup, Reader, Result, StoreError};
+use crate::{dec, map_redb, Lookup, Reader, Result, StoreError};
 
 /// Every contact's interaction days (`ix_contact_days`), read in one pass into one buffer.
 #[derive(Debug, Default)]
@@ -39,19 +39,20 @@ impl ContactDays {
 }
 
 impl Lookup {
-    /// Calls `f` with a contact's summary decoded without copying its strings (for a row that
-    /// needs only its name or cadence); None when there is no such contact.
+    /// Calls `f` with the head of a contact's summary ([`ContactBrief`]: name, cadence,
+    /// archived, merged), decoded without allocating (for a row that needs only those); None
+    /// when there is no such contact.
     pub fn with_contact<T>(
         &self,
         id: DocId,
-        f: impl FnOnce(ContactSummaryRef<'_>) -> T,
+        f: impl FnOnce(ContactBrief<'_>) -> T,
     ) -> Result<Option<T>> {
         let v = self
             .contacts
             .get(id.0)
             .map_err(|e| map_redb(&self.path, e))?;
         match v {
-            Some(v) => Ok(Some(f(decode_contact(v.value())?))),
+            Some(v) => Ok(Some(f(decode_brief(v.value())?))),
             None => Ok(None),
         }
     }
@@ -62,6 +63,12 @@ impl Lookup {
             .with_contact(id, |c| c.name.to_string())?
             .unwrap_or_default())
     }
+}
+
+/// Decodes the head of a stored contact summary ([`ContactBrief`]).
+pub fn decode_brief(bytes: &[u8]) -> Result<ContactBrief<'_>> {
+    postcard::from_bytes(bytes)
+        .map_err(|e| StoreError::Undecodable(format!("contact summary: {e}")))
 }
 
 /// Decodes an `ix_contact_days` value: i32 LE days, ascending.
@@ -112,5 +119,45 @@ impl Reader {
             f(DocId(k.value()), s);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kith_core::index::{ContactBrief, ContactSummary};
+
+    use crate::decode_contact;
+
+    use super::decode_brief;
+
+    #[test]
+    fn brief_reads_the_head_of_a_stored_summary() {
+        let full = ContactSummary {
+            name: "Zoë Ångström".into(),
+            sort: "zoe angstrom".into(),
+            org: "Ørsted".into(),
+            title: "Dr".into(),
+            email: "zoe@example.com".into(),
+            tags: vec!["friend".into(), "ünï".into(), String::new()],
+            kinds: vec!["person".into()],
+            every: "30d".into(),
+            archived: true,
+            merged_into: "85857dc1b2ee7ca8d851cf6a87fc0f97".into(),
+            created_day: 20_000,
+            birthday: "--05-01".into(),
+            help: "rust, sailing".into(),
+        };
+        for s in [full, ContactSummary::default()] {
+            let bytes = postcard::to_allocvec(&s).unwrap();
+            let b: ContactBrief<'_> = decode_brief(&bytes).unwrap();
+            let r = decode_contact(&bytes).unwrap();
+            assert_eq!(b.name, s.name);
+            assert_eq!(b.every, s.every);
+            assert_eq!(b.archived, s.archived);
+            assert_eq!(b.merged_into, s.merged_into);
+            assert_eq!((r.name, r.every, r.archived), (b.name, b.every, b.archived));
+            // A summary cut short is an error, not a panic.
+            assert!(decode_brief(&bytes[..bytes.len().min(3)]).is_err());
+        }
     }
 }

@@ -63,7 +63,7 @@ mod txn;
 
 pub use batch::NewDoc;
 pub use chunks::*;
-pub use keep::{decode_days, ContactDays};
+pub use keep::{decode_brief, decode_days, ContactDays};
 pub use open::*;
 pub use origin::*;
 pub use postings::*;
