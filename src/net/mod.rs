@@ -452,6 +452,18 @@ pub fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
+/// Hands the memory freed since the last call back to the system. glibc's allocator keeps
+/// free pages in each thread's arena, and a sender builds frames of whole documents on the
+/// blocking pool that its writer task frees on another thread: without this, a sender's
+/// resident memory stays at its largest burst. Called after each sending batch.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel; it takes no pointers.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Runs a vault call from async code on tokio's blocking pool: the one way async code touches
 /// the vault (a redb transaction may wait on another process's write lock, which must not stall
 /// a runtime worker).

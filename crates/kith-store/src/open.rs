@@ -21,11 +21,13 @@ use crate::*;
 /// redb's cache for a read-only handle.
 const READ_CACHE: usize = 16 << 20;
 /// redb's cache for a handle that writes. redb keeps a transaction's dirty pages in at most
-/// half of it, so a transaction that writes more (a sync batch of thousands of documents, an
+/// half of it, so a transaction that writes more (a sync batch of a thousand documents, an
 /// import, a reindex) writes pages out and reads them back. Measured (docs/benchmarks.md,
-/// sync6): migrating the 85,000-document vault took the same CPU with 64 MiB as with 16 MiB
-/// and peaked 50 MiB higher, so it stays at 16 MiB.
-const WRITE_CACHE: usize = 16 << 20;
+/// sync6 and session 8): migrating the 85,000-document vault took the same CPU with 64 MiB as
+/// with 16 MiB and peaked 50 MiB higher; with 8 MiB instead of 16, the first sync of that
+/// vault peaked 15 MiB lower on the receiver in the same time, and importing 10,000 vCards
+/// took the same time.
+const WRITE_CACHE: usize = 8 << 20;
 
 /// The cache cap of a handle: `KITH_CACHE_MIB` (benchmarks only) or the default above.
 fn cache_bytes(read_only: bool) -> usize {
