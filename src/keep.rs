@@ -310,21 +310,33 @@ fn rhythm_sorted(days: &[i32], today: i32) -> Option<Rhythm> {
     })
 }
 
-/// A span of days in words: `3 days`, `5 weeks`, `8 months`, `2 years`.
-pub fn span_words(days: i32) -> String {
-    let (n, unit) = if days < 14 {
-        (days, "day")
-    } else if days < 60 {
-        ((days + 3) / 7, "week")
-    } else if days < 730 {
-        ((days * 10 + 152) / 304, "month")
-    } else {
-        ((days + 182) / 365, "year")
-    };
-    if n == 1 {
-        format!("1 {unit}")
-    } else {
-        format!("{n} {unit}s")
+/// A span of days in words: `3 days`, `5 weeks`, `8 months`, `2 years`. Written straight
+/// into the line that shows it (no string of its own: the digest writes thousands).
+pub fn span_words(days: i32) -> SpanWords {
+    SpanWords(days)
+}
+
+/// [`span_words`]: displays as the span in words.
+#[derive(Clone, Copy, Debug)]
+pub struct SpanWords(i32);
+
+impl std::fmt::Display for SpanWords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let days = self.0;
+        let (n, unit) = if days < 14 {
+            (days, "day")
+        } else if days < 60 {
+            ((days + 3) / 7, "week")
+        } else if days < 730 {
+            ((days * 10 + 152) / 304, "month")
+        } else {
+            ((days + 182) / 365, "year")
+        };
+        if n == 1 {
+            write!(f, "1 {unit}")
+        } else {
+            write!(f, "{n} {unit}s")
+        }
     }
 }
 
@@ -690,10 +702,10 @@ mod tests {
 
     #[test]
     fn spans_read_as_words() {
-        assert_eq!(span_words(1), "1 day");
-        assert_eq!(span_words(35), "5 weeks");
-        assert_eq!(span_words(243), "8 months");
-        assert_eq!(span_words(800), "2 years");
+        assert_eq!(span_words(1).to_string(), "1 day");
+        assert_eq!(span_words(35).to_string(), "5 weeks");
+        assert_eq!(span_words(243).to_string(), "8 months");
+        assert_eq!(span_words(800).to_string(), "2 years");
     }
 }
 
