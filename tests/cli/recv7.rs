@@ -137,47 +137,52 @@ fn a_received_contact_is_found_by_its_new_words_after_a_later_share_sync() {
     b.ok(&["check"]);
 }
 
-/// Makes `t`'s vault look as an older kith left it: format `format`, and for format 9 no
-/// `ix_received` at all, for format 11 the received row as format 11 encoded it (the
-/// projection only: `[("name", "Zed Received"), ("org", "Globex")]`).
-fn make_older(t: &TestEnv, format: u32) {
+/// A slice received from "Ann" (share `[9; 16]`, fields name and org), written straight into
+/// `t`'s vault: its record and one document per `(pseudonym, name)`, each with org Globex.
+fn receive_from_ann(t: &TestEnv, contacts: &[([u8; 16], &str)]) {
     use kith::app::share::Received;
     use kith::store::{ShareTable, Vault};
     use kith_core::share::{Field, PValue, Projection};
 
     let share = [9u8; 16];
-    {
-        let v = Vault::open(&t.vault()).unwrap();
-        let rec = Received {
-            id: kith_core::DocId(share),
-            from: "ab".repeat(32),
-            epoch: 1,
-            actors: vec!["07".repeat(16)],
-            fields: vec![Field::Name, Field::Org],
-            updated: 0,
-            from_name: "Ann".into(),
-            revoked: false,
-            stored: 0,
-        };
-        let mut p = Projection::new();
-        p.insert("name".into(), PValue::Str("Zed Received".into()));
-        p.insert("org".into(), PValue::Str("Globex".into()));
-        let actor = automerge::ActorId::from([7u8; 16].as_slice());
-        let mut doc = kith_core::share::build_projection(&p, actor).unwrap();
-        v.write(0, |w| {
-            w.share_put(
-                ShareTable::ReceivedShares,
-                &share,
-                &serde_json::to_vec(&rec).unwrap(),
-            )?;
-            w.share_put(
-                ShareTable::Received,
-                &[share, [1; 16]].concat(),
-                &doc.save(),
-            )
-        })
-        .unwrap();
-    }
+    let v = Vault::open(&t.vault()).unwrap();
+    let rec = Received {
+        id: kith_core::DocId(share),
+        from: "ab".repeat(32),
+        epoch: 1,
+        actors: vec!["07".repeat(16)],
+        fields: vec![Field::Name, Field::Org],
+        updated: 0,
+        from_name: "Ann".into(),
+        revoked: false,
+        stored: 0,
+    };
+    let actor = automerge::ActorId::from([7u8; 16].as_slice());
+    v.write(0, |w| {
+        w.share_put(
+            ShareTable::ReceivedShares,
+            &share,
+            &serde_json::to_vec(&rec).unwrap(),
+        )?;
+        for (pid, name) in contacts {
+            let mut p = Projection::new();
+            p.insert("name".into(), PValue::Str((*name).into()));
+            p.insert("org".into(), PValue::Str("Globex".into()));
+            let mut doc = kith_core::share::build_projection(&p, actor.clone()).unwrap();
+            w.share_put(ShareTable::Received, &[share, *pid].concat(), &doc.save())?;
+        }
+        Ok::<_, kith::store::StoreError>(())
+    })
+    .unwrap();
+}
+
+/// Makes `t`'s vault look as an older kith left it: format `format`, and for format 9 no
+/// `ix_received` at all, for format 11 the received row as format 11 encoded it (the
+/// projection only: `[("name", "Zed Received"), ("org", "Globex")]`). The web tests of
+/// format 9 use it too.
+pub(crate) fn make_older(t: &TestEnv, format: u32) {
+    let share = [9u8; 16];
+    receive_from_ann(t, &[([1; 16], "Zed Received")]);
     let mut b = redb::Builder::new();
     b.set_concurrency_mode(redb::ConcurrencyMode::MultiWriter);
     let db = b.open(t.vault()).unwrap();
@@ -282,10 +287,6 @@ fn check_on_an_older_format_says_how_to_upgrade_and_any_command_upgrades_it() {
 
 #[test]
 fn who_knows_links_each_received_row_to_its_own_contact() {
-    use kith::app::share::Received;
-    use kith::store::{ShareTable, Vault};
-    use kith_core::share::{Field, PValue, Projection};
-
     // Two received contacts whose pseudonyms share their first 8 hex digits (the short id
     // the CLI prints): each row of the page must still link to its own contact.
     let t = TestEnv::new();
@@ -295,37 +296,7 @@ fn who_knows_links_each_received_row_to_its_own_contact() {
         p[8] = n;
         p
     };
-    {
-        let v = Vault::open(&t.vault()).unwrap();
-        let rec = Received {
-            id: kith_core::DocId(share),
-            from: "ab".repeat(32),
-            epoch: 1,
-            actors: vec!["07".repeat(16)],
-            fields: vec![Field::Name, Field::Org],
-            updated: 0,
-            from_name: "Ann".into(),
-            revoked: false,
-            stored: 0,
-        };
-        let actor = automerge::ActorId::from([7u8; 16].as_slice());
-        v.write(0, |w| {
-            w.share_put(
-                ShareTable::ReceivedShares,
-                &share,
-                &serde_json::to_vec(&rec).unwrap(),
-            )?;
-            for (n, name) in [(1u8, "Abe First"), (2, "Bea Second")] {
-                let mut p = Projection::new();
-                p.insert("name".into(), PValue::Str(name.into()));
-                p.insert("org".into(), PValue::Str("Globex".into()));
-                let mut doc = kith_core::share::build_projection(&p, actor.clone()).unwrap();
-                w.share_put(ShareTable::Received, &[share, pid(n)].concat(), &doc.save())?;
-            }
-            Ok::<_, kith::store::StoreError>(())
-        })
-        .unwrap();
-    }
+    receive_from_ann(&t, &[(pid(1), "Abe First"), (pid(2), "Bea Second")]);
     let hex = |b: [u8; 16]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     let s = Server::start(&t);
     let page = s.get("/who-knows?q=globex");

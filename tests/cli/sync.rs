@@ -124,6 +124,38 @@ pub(crate) fn first_line(child: &mut Child) -> String {
     line.trim().to_string()
 }
 
+/// `b`'s `kith --json sync` against `a`'s daemon, which packs documents into frames of about
+/// `frame_bytes`, with `b_env` set for the sync (test knobs such as `KITH_SYNC_BATCH_DOCS`).
+/// Returns `b`'s report line for `a`; the lines for `b`'s other devices (no daemon) do not
+/// count.
+pub(crate) fn sync_from_daemon(
+    a: &Dev,
+    b: &Dev,
+    frame_bytes: &str,
+    b_env: &[(&str, &str)],
+) -> serde_json::Value {
+    let mut child = a.cmd(&["daemon"]);
+    child
+        .env("KITH_SYNC_FRAME_BYTES", frame_bytes)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = child.spawn().unwrap();
+    assert!(first_line(&mut child).contains("ready"));
+    let daemon = Daemon(Some(child));
+    let mut sync = b.cmd(&["--json", "sync"]);
+    sync.envs(b_env.iter().copied());
+    let out = finish(sync.output().unwrap());
+    drop(daemon);
+    assert_eq!(out.code, 0, "B's sync failed: {}", out.stderr);
+    let rep: serde_json::Value = serde_json::from_str(&out.stdout).expect("valid JSON");
+    rep.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == a.name)
+        .cloned()
+        .unwrap_or_else(|| panic!("a line for {}: {rep}", a.name))
+}
+
 /// Pairs `joiner` with `inviter` (which must not be running a daemon).
 pub(crate) fn pair(inviter: &Dev, joiner: &Dev) {
     let mut invite = inviter.spawn(&["device", "invite", "--name", inviter.name]);

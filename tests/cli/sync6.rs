@@ -2,12 +2,8 @@
 //! earlier batches (sync6): many small frames and batches, with the workers on and off, end
 //! with every document stored and indexed, the same on both paths.
 
-use std::process::Stdio;
-
-use serde_json::Value;
-
 use crate::env::finish;
-use crate::sync::{first_line, pair, Daemon, Dev};
+use crate::sync::{pair, sync_from_daemon, Dev};
 
 /// A vCard file of `n` people with an email and a note each.
 fn cards(n: usize) -> String {
@@ -19,34 +15,6 @@ fn cards(n: usize) -> String {
         ));
     }
     s
-}
-
-/// B's first sync from A's daemon, which packs documents into frames of about 2 KB, with B
-/// committing at most 7 documents per batch and `workers` preparing threads. Returns B's
-/// report line for A.
-fn first_sync(a: &Dev, b: &Dev, workers: &str) -> Value {
-    let mut child = a.cmd(&["daemon"]);
-    child
-        .env("KITH_SYNC_FRAME_BYTES", "2000")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = child.spawn().unwrap();
-    assert!(first_line(&mut child).contains("ready"));
-    let daemon = Daemon(Some(child));
-    let mut sync = b.cmd(&["--json", "sync"]);
-    sync.env("KITH_SYNC_BATCH_DOCS", "7")
-        .env("KITH_WORKERS", workers);
-    let out = finish(sync.output().unwrap());
-    drop(daemon);
-    assert_eq!(out.code, 0, "B's sync failed: {}", out.stderr);
-    let rep: Value = serde_json::from_str(&out.stdout).expect("valid JSON");
-    // B also tries the other receiver, which runs no daemon: A's line is the one that counts.
-    rep.as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "laptop")
-        .cloned()
-        .unwrap_or_else(|| panic!("a line for A: {rep}"))
 }
 
 #[test]
@@ -62,7 +30,12 @@ fn a_first_sync_in_many_small_batches_stores_and_indexes_everything_with_or_with
     a.ok(&["import", file.to_str().unwrap()]);
     let mut states = Vec::new();
     for (b, workers) in receivers.iter().zip(["2", "1"]) {
-        let r = first_sync(&a, b, workers);
+        let r = sync_from_daemon(
+            &a,
+            b,
+            "2000",
+            &[("KITH_SYNC_BATCH_DOCS", "7"), ("KITH_WORKERS", workers)],
+        );
         assert_eq!(r["ok"], true, "{r}");
         // 120 contacts and their 120 notes, in batches of at most 7 documents (plus the
         // membership document for the device paired first: the second pairing changed it).

@@ -3,36 +3,14 @@
 //! of document and index row ends as a rebuild from the documents alone gives it, and an item
 //! that arrives whole after its contact was purged here loses that link as before.
 
-use std::process::Stdio;
-
 use serde_json::Value;
 
-use crate::env::finish;
-use crate::sync::{first_line, pair, Daemon, Dev};
+use crate::sync::{pair, sync_from_daemon, Dev};
 
 /// B syncs from A's daemon, which packs documents into frames of about 1.5 KB; B commits at
 /// most `batch` whole documents per transaction. Returns B's report line for A.
-fn sync_from_daemon(a: &Dev, b: &Dev, batch: &str) -> Value {
-    let mut child = a.cmd(&["daemon"]);
-    child
-        .env("KITH_SYNC_FRAME_BYTES", "1500")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = child.spawn().unwrap();
-    assert!(first_line(&mut child).contains("ready"));
-    let daemon = Daemon(Some(child));
-    let mut sync = b.cmd(&["--json", "sync"]);
-    sync.env("KITH_SYNC_BATCH_DOCS", batch);
-    let out = finish(sync.output().unwrap());
-    drop(daemon);
-    assert_eq!(out.code, 0, "B's sync failed: {}", out.stderr);
-    let rep: Value = serde_json::from_str(&out.stdout).expect("valid JSON");
-    rep.as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "laptop")
-        .cloned()
-        .unwrap_or_else(|| panic!("a line for A: {rep}"))
+fn sync_batched(a: &Dev, b: &Dev, batch: &str) -> Value {
+    sync_from_daemon(a, b, "1500", &[("KITH_SYNC_BATCH_DOCS", batch)])
 }
 
 /// Contacts with notes, calls, reminders and a birthday, some items linking two contacts.
@@ -80,7 +58,7 @@ fn whole_documents_stored_in_batches_give_the_tables_a_rebuild_gives() {
     let mut states = Vec::new();
     // Batches of 5 documents (many frames each) and one batch for everything.
     for (b, batch) in receivers.iter().zip(["5", "100000"]) {
-        let r = sync_from_daemon(&a, b, batch);
+        let r = sync_batched(&a, b, batch);
         assert_eq!(r["ok"], true, "{r}");
         let got = r["docs_received"].as_u64().unwrap();
         // 24 contacts, 24 notes, 12 calls, 8 reminders, 5 shared notes (+ the membership
@@ -120,7 +98,7 @@ fn an_item_received_whole_after_its_contact_was_purged_here_loses_the_link() {
         .ok(&["note", &grace, &ada, "--", "grace and ada together"])
         .trim()
         .to_string();
-    let r = sync_from_daemon(&a, &b, "100000");
+    let r = sync_batched(&a, &b, "100000");
     assert_eq!(r["ok"], true, "{r}");
     assert_eq!(b.run(&["show", &grace]).code, 1, "Grace stays purged on B");
     let export = b.export();

@@ -131,61 +131,10 @@ fn share_show_drops_a_purged_contact_and_a_derived_share_view_survives_reindex()
 
 #[test]
 fn a_format_9_vault_gets_its_received_rows_when_opened() {
-    use kith::app::share::Received;
-    use kith::store::{ShareTable, Vault};
-    use kith_core::share::{Field, PValue, Projection};
-    use redb::TableDefinition;
-
     let t = crate::env::TestEnv::new();
     t.add("Olive Own", &["--org", "Acme"]);
     // A slice received by an older kith: its record and one document, no row.
-    let share = [9u8; 16];
-    {
-        let v = Vault::open(&t.vault()).unwrap();
-        let rec = Received {
-            id: kith_core::DocId(share),
-            from: "ab".repeat(32),
-            epoch: 1,
-            actors: vec!["07".repeat(16)],
-            fields: vec![Field::Name, Field::Org],
-            updated: 0,
-            from_name: "Ann".into(),
-            revoked: false,
-            stored: 0,
-        };
-        let mut p = Projection::new();
-        p.insert("name".into(), PValue::Str("Zed Received".into()));
-        p.insert("org".into(), PValue::Str("Globex".into()));
-        let actor = automerge::ActorId::from([7u8; 16].as_slice());
-        let mut doc = kith_core::share::build_projection(&p, actor).unwrap();
-        v.write(0, |w| {
-            w.share_put(
-                ShareTable::ReceivedShares,
-                &share,
-                &serde_json::to_vec(&rec).unwrap(),
-            )?;
-            w.share_put(
-                ShareTable::Received,
-                &[share, [1; 16]].concat(),
-                &doc.save(),
-            )
-        })
-        .unwrap();
-    }
-    {
-        let mut b = redb::Builder::new();
-        b.set_concurrency_mode(redb::ConcurrencyMode::MultiWriter);
-        let db = b.open(t.vault()).unwrap();
-        let w = db.begin_write().unwrap();
-        let rows: TableDefinition<&[u8], &[u8]> = TableDefinition::new("ix_received");
-        assert!(w.delete_table(rows).unwrap(), "ix_received existed");
-        let meta: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-        w.open_table(meta)
-            .unwrap()
-            .insert("format", 9u32.to_le_bytes().as_slice())
-            .unwrap();
-        w.commit().unwrap();
-    }
+    crate::recv7::make_older(&t, 9);
     // A read command migrates it (reindex at open) and reads the row.
     let shared = t.json(&["shared"]);
     assert_eq!(names(&shared), ["Zed Received"]);
