@@ -396,7 +396,8 @@ pub async fn run(
                     // A sending batch: the frames it built (documents read whole) are freed
                     // by the writer task, on another thread. A receiving batch is not
                     // trimmed: measured on the 85,000-document first sync, trimming there
-                    // saved the receiver 11 MiB for 1.5 s more (docs/benchmarks.md).
+                    // saved the receiver about 10 MiB for about 1 s more system time
+                    // (docs/benchmarks.md, session 8).
                     crate::net::release_free_memory();
                 }
                 (session, own_range, effects)
