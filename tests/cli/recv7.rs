@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::env::TestEnv;
 use crate::sync::{Daemon, Dev};
 use crate::web::Server;
+use crate::web5::names;
 use crate::webui::{owner, pair_persons, share_slice_with_ben};
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -18,16 +19,6 @@ fn share_sync(b: &Dev, a: &Dev) {
     let _daemon = Daemon::start(a);
     let out = b.run(&["share", "sync"]);
     assert_eq!(out.code, 0, "share sync: {}", out.stderr);
-}
-
-/// The names in a JSON array of rows (`name`, or `values.name` for `kith shared`).
-fn names(v: &Value) -> Vec<String> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r.pointer("/name").or(r.pointer("/values/name")).unwrap())
-        .map(|n| n.as_str().unwrap().to_string())
-        .collect()
 }
 
 /// `(name, through)` of each row of `kith who-knows QUERY` (none when nobody matches).

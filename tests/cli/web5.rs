@@ -9,7 +9,8 @@ use crate::sync::{Daemon, Dev};
 use crate::web::Server;
 use crate::webui::{owner, pair_persons, share_slice_with_ben};
 
-fn names(v: &Value) -> Vec<String> {
+/// The names in a JSON array of rows (`name`, or `values.name` for `kith shared`).
+pub(crate) fn names(v: &Value) -> Vec<String> {
     v.as_array()
         .unwrap()
         .iter()
