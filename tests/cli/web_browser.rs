@@ -67,6 +67,17 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// One read from chromedriver, retried when a signal interrupts it (the test process gets
+/// signals from the children other tests run: a CI run once failed on `EINTR` here).
+fn read_some(s: &mut TcpStream, chunk: &mut [u8]) -> usize {
+    loop {
+        match s.read(chunk) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => return r.expect("read from chromedriver"),
+        }
+    }
+}
+
 /// One HTTP/1.1 request with a JSON body; returns the status and the parsed body.
 fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to chromedriver");
@@ -89,7 +100,7 @@ fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, Valu
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break i;
         }
-        let n = s.read(&mut chunk).expect("read from chromedriver");
+        let n = read_some(&mut s, &mut chunk);
         assert!(n > 0, "chromedriver closed the connection mid-response");
         buf.extend_from_slice(&chunk[..n]);
     };
@@ -109,7 +120,7 @@ fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, Valu
     match len {
         Some(n) => {
             while body.len() < n {
-                let k = s.read(&mut chunk).expect("read from chromedriver");
+                let k = read_some(&mut s, &mut chunk);
                 assert!(k > 0, "chromedriver closed the connection mid-body");
                 body.extend_from_slice(&chunk[..k]);
             }
