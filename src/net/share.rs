@@ -259,14 +259,20 @@ pub async fn pull(
     person_key: &str,
 ) -> Result<PullReport, String> {
     let mut report = PullReport::default();
-    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
     // Test hook: speak another protocol version (an older or a newer peer).
     let version = std::env::var("KITH_TEST_SHARE_VERSION")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(VERSION);
-    pair::write_frame(&mut send, &Hello { version }).await?;
-    let offer: Offer = match pair::read_frame(&mut recv).await {
+    // A refusal (a stranger) is the owner closing the connection with a reason. It can arrive
+    // while the hello is still being written, and a write error says only "connection lost": every
+    // failure of this first exchange is therefore reported with the close reason when there is one.
+    let hello = async {
+        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+        pair::write_frame(&mut send, &Hello { version }).await?;
+        pair::read_frame::<Offer>(&mut recv).await
+    };
+    let offer: Offer = match hello.await {
         Ok(o) => o,
         Err(e) => {
             let _ = tokio::time::timeout(Duration::from_millis(500), conn.closed()).await;
