@@ -351,9 +351,9 @@ pub struct DigestLine {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub contact: Option<DocId>,
     pub name: String,
-    /// The day it is due or happens, when it has one.
+    /// The day it is due or happens, when it has one (`YYYY-MM-DD` in JSON).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub date: Option<String>,
+    pub date: Option<Date>,
     /// Days from today to `date` (negative when overdue).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub days: Option<i32>,
@@ -427,7 +427,7 @@ fn digest_line(
         id,
         contact,
         name,
-        date: day.map(|d| Date::from_days(d).to_string()),
+        date: day.map(Date::from_days),
         days: day.map(|d| d - today),
         why,
     }
@@ -608,34 +608,31 @@ impl App {
 
         let mut reminders = Vec::new();
         let mut promises = Vec::new();
-        for (day, id, entry) in r.reminders_due_entries(i32::MAX)? {
-            let promise = is_promise(&entry.snippet);
+        // Every open reminder: those within `within`, and promises whatever their date. The far
+        // ones that are not promises are passed over without copying their text.
+        r.scan_due(i32::MAX, |day, id, entry| {
+            let promise = is_promise(entry.snippet);
             if !promise && day > until {
-                continue;
+                return Ok(());
             }
             let contact = entry.contact.map(DocId);
             let name = match contact {
                 Some(c) => look.contact_name(c)?,
                 None => String::new(),
             };
-            let when = match day - today {
-                0 => "due today".to_string(),
-                n if n < 0 => format!("overdue by {}", span_words(-n)),
-                n => format!("due in {}", span_words(n)),
+            let why = match day - today {
+                0 => format!("{}: due today", entry.snippet),
+                n if n < 0 => format!("{}: overdue by {}", entry.snippet, span_words(-n)),
+                n => format!("{}: due in {}", entry.snippet, span_words(n)),
             };
-            let l = line(
-                id,
-                contact,
-                name,
-                Some(day),
-                format!("{}: {when}", entry.snippet),
-            );
+            let l = line(id, contact, name, Some(day), why);
             if promise {
                 promises.push(l);
             } else {
                 reminders.push(l);
             }
-        }
+            Ok(())
+        })?;
         let introductions = self.pending_introductions(&r)?;
 
         Ok(Digest {

@@ -816,7 +816,7 @@ impl App {
                 id: row.id.parse().unwrap_or(DocId([0; 16])),
                 contact: row.contact,
                 name: row.about.clone(),
-                date: day.map(|d| kith_core::time::Date::from_days(d).to_string()),
+                date: day.map(kith_core::time::Date::from_days),
                 days: day.map(|d| d - today),
                 why,
             });

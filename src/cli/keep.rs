@@ -42,6 +42,8 @@ pub fn digest(ctx: &Ctx, a: DigestArgs, out: &mut Out) -> Result<(), AppError> {
         ("Reconnect with", &d.reconnect),
     ];
     let mut first = true;
+    // One buffer for every line: the digest of a large network is thousands of lines.
+    let mut buf = String::new();
     for (title, lines) in sections {
         if lines.is_empty() {
             continue;
@@ -52,12 +54,16 @@ pub fn digest(ctx: &Ctx, a: DigestArgs, out: &mut Out) -> Result<(), AppError> {
         first = false;
         out.line(format!("{title}:")).map_err(io_err)?;
         for l in lines {
-            let who = if l.name.is_empty() {
-                l.id.short()
+            buf.clear();
+            buf.push_str("  ");
+            if l.name.is_empty() {
+                buf.push_str(&l.id.short());
             } else {
-                l.name.clone()
-            };
-            out.line(format!("  {who}: {}", l.why)).map_err(io_err)?;
+                buf.push_str(&l.name);
+            }
+            buf.push_str(": ");
+            buf.push_str(&l.why);
+            out.line(&buf).map_err(io_err)?;
         }
     }
     Ok(())

@@ -517,7 +517,7 @@ impl App {
                 id: l.id,
                 interactions: per_contact.get(&l.id).map(|p| p.0).unwrap_or(0),
                 name: l.name,
-                last: l.date,
+                last: l.date.map(|d| d.to_string()),
                 why: l.why,
             })
             .collect();

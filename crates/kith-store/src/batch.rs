@@ -138,7 +138,7 @@ impl Writer {
                     heads: d.heads.clone(),
                 };
                 let old = t
-                    .insert(d.id.0, enc(&meta).as_slice())
+                    .insert(&d.id.0, enc(&meta).as_slice())
                     .map_err(|x| e(x.into()))?;
                 if old.is_some() {
                     return Err(StoreError::Internal(format!(
@@ -151,7 +151,7 @@ impl Writer {
         {
             let mut t = wt!(self, ORDS);
             for (i, d) in docs.iter().enumerate() {
-                t.insert(ord(i), d.id.0).map_err(|x| e(x.into()))?;
+                t.insert(ord(i), &d.id.0).map_err(|x| e(x.into()))?;
             }
         }
         {
@@ -159,7 +159,7 @@ impl Writer {
             let mut order: Vec<usize> = (0..docs.len()).collect();
             order.sort_by_key(|&i| docs[i].id);
             for i in order {
-                t.insert((docs[i].id.0, 0), docs[i].bytes.as_slice())
+                t.insert((&docs[i].id.0, 0), docs[i].bytes.as_slice())
                     .map_err(|x| e(x.into()))?;
             }
         }
@@ -177,7 +177,7 @@ impl Writer {
                 let mut cur = t
                     .get(b)
                     .map_err(|x| e(x.into()))?
-                    .map(|v| v.value())
+                    .map(|v| *v.value())
                     .unwrap_or([0u8; 16]);
                 for (c, y) in cur.iter_mut().zip(x) {
                     *c ^= y;
@@ -185,7 +185,7 @@ impl Writer {
                 if cur == [0u8; 16] {
                     t.remove(b).map_err(|x| e(x.into()))?;
                 } else {
-                    t.insert(b, cur).map_err(|x| e(x.into()))?;
+                    t.insert(b, &cur).map_err(|x| e(x.into()))?;
                 }
             }
         }
@@ -195,7 +195,7 @@ impl Writer {
             let mut of = wt!(self, CHANGE_OF);
             let mut stale = Vec::new();
             for (i, d) in docs.iter().enumerate() {
-                if let Some(old) = of.insert(d.id.0, seq(i)).map_err(|x| e(x.into()))? {
+                if let Some(old) = of.insert(&d.id.0, seq(i)).map_err(|x| e(x.into()))? {
                     stale.push(old.value());
                 }
             }
@@ -204,7 +204,7 @@ impl Writer {
                 ch.remove(old).map_err(|x| e(x.into()))?;
             }
             for (i, d) in docs.iter().enumerate() {
-                ch.insert(seq(i), d.id.0).map_err(|x| e(x.into()))?;
+                ch.insert(seq(i), &d.id.0).map_err(|x| e(x.into()))?;
             }
         }
         self.insert_index_rows(docs, first_ord)
@@ -226,7 +226,7 @@ impl Writer {
             let mut t = wt!(self, CONTACTS);
             for d in &with_contact {
                 let s = d.index.contact.as_ref().expect("filtered");
-                t.insert(d.id.0, enc(s).as_slice())
+                t.insert(&d.id.0, enc(s).as_slice())
                     .map_err(|x| e(x.into()))?;
                 affected.insert(d.id.0);
             }
@@ -236,7 +236,7 @@ impl Writer {
             let mut t = wt!(self, ITEMS);
             for d in &with_item {
                 let s = d.index.item.as_ref().expect("filtered");
-                t.insert(d.id.0, enc(s).as_slice())
+                t.insert(&d.id.0, enc(s).as_slice())
                     .map_err(|x| e(x.into()))?;
             }
             let mut rows: Vec<(Id, i32, i64, Id, u8)> = Vec::new();
@@ -250,7 +250,7 @@ impl Writer {
             rows.sort_unstable();
             let mut t = wt!(self, TIMELINE);
             for (c, day, created, me, code) in rows {
-                t.insert((c, day, created, me), code)
+                t.insert((&c, day, created, &me), code)
                     .map_err(|x| e(x.into()))?;
             }
         }
@@ -259,7 +259,7 @@ impl Writer {
             let mut t = wt!(self, DATES);
             for d in &with_dates {
                 let s = d.index.dates.as_ref().expect("filtered");
-                t.insert(d.id.0, enc(s).as_slice())
+                t.insert(&d.id.0, enc(s).as_slice())
                     .map_err(|x| e(x.into()))?;
             }
         }
@@ -281,7 +281,7 @@ impl Writer {
             rows.sort_unstable();
             let mut t = wt!(self, def);
             for k in rows {
-                t.insert(k, ()).map_err(|x| e(x.into()))?;
+                t.insert((k.0, &k.1), ()).map_err(|x| e(x.into()))?;
             }
         }
         let mut due: Vec<((i32, Id), DueEntry)> = docs
@@ -301,7 +301,7 @@ impl Writer {
             due.sort_unstable_by_key(|r| r.0);
             let mut t = wt!(self, DUE);
             for (k, entry) in due {
-                t.insert(k, enc(&entry).as_slice())
+                t.insert((k.0, &k.1), enc(&entry).as_slice())
                     .map_err(|x| e(x.into()))?;
             }
         }

@@ -256,7 +256,7 @@ impl Vault {
                 let t = w.txn.open_table(DOCS).map_err(|e| map_redb(&p, e))?;
                 let mut v = Vec::new();
                 for r in t.iter().map_err(|e| map_redb(&p, e))? {
-                    v.push(r.map_err(|e| map_redb(&p, e))?.0.value());
+                    v.push(*r.map_err(|e| map_redb(&p, e))?.0.value());
                 }
                 v
             };
@@ -267,17 +267,17 @@ impl Vault {
                 let mut meta = l.meta.take().unwrap_or_default();
                 let mut chunks = w.txn.open_table(CHUNKS).map_err(|e| map_redb(&p, e))?;
                 for seq in 1..meta.next_seq {
-                    chunks.remove((id, seq)).map_err(|e| map_redb(&p, e))?;
+                    chunks.remove((&id, seq)).map_err(|e| map_redb(&p, e))?;
                 }
                 let snap = crate::batch::snapshot(&mut l.doc);
                 chunks
-                    .insert((id, 0), snap.as_slice())
+                    .insert((&id, 0), snap.as_slice())
                     .map_err(|e| map_redb(&p, e))?;
                 meta.snapshot_len = snap.len() as u64;
                 meta.incremental_len = 0;
                 meta.next_seq = 1;
                 let mut docs = w.txn.open_table(DOCS).map_err(|e| map_redb(&p, e))?;
-                docs.insert(id, enc(&meta).as_slice())
+                docs.insert(&id, enc(&meta).as_slice())
                     .map_err(|e| map_redb(&p, e))?;
                 n += 1;
             }
@@ -287,7 +287,7 @@ impl Vault {
     }
 }
 
-pub(crate) fn load_chunks<T: ReadableTable<(Id, u32), &'static [u8]>>(
+pub(crate) fn load_chunks<T: ReadableTable<(IdKey, u32), &'static [u8]>>(
     t: &T,
     id: Id,
     p: &Path,
@@ -295,7 +295,7 @@ pub(crate) fn load_chunks<T: ReadableTable<(Id, u32), &'static [u8]>>(
     let mut bytes = Vec::new();
     let mut any = false;
     for row in t
-        .range((id, 0u32)..=(id, u32::MAX))
+        .range((&id, 0u32)..=(&id, u32::MAX))
         .map_err(|e| map_redb(p, e))?
     {
         let (_, v) = row.map_err(|e| map_redb(p, e))?;
@@ -334,7 +334,7 @@ impl Writer {
     pub(crate) fn load_doc(&self, id: DocId) -> Result<Option<Loaded>> {
         let meta = {
             let t = wt!(self, DOCS);
-            let v = t.get(id.0).map_err(|e| self.e(e))?;
+            let v = t.get(&id.0).map_err(|e| self.e(e))?;
             match v {
                 Some(v) => dec::<DocMeta>(v.value(), "document metadata")?,
                 None => return Ok(None),
@@ -405,7 +405,7 @@ impl Writer {
             None => {
                 let ord = self.next_ord()?;
                 let mut t = wt!(self, ORDS);
-                t.insert(ord, l.id.0).map_err(|e| self.e(e))?;
+                t.insert(ord, &l.id.0).map_err(|e| self.e(e))?;
                 DocMeta {
                     kind: kind_code,
                     ord,
@@ -428,7 +428,7 @@ impl Writer {
                 let snap = crate::batch::snapshot(&mut l.doc);
                 meta.snapshot_len = snap.len() as u64;
                 chunks
-                    .insert((l.id.0, 0), snap.as_slice())
+                    .insert((&l.id.0, 0), snap.as_slice())
                     .map_err(|e| map_redb(&p, e))?;
                 meta.next_seq = 1;
                 meta.incremental_len = 0;
@@ -439,18 +439,18 @@ impl Writer {
                     || meta.next_seq > MAX_INCREMENTAL_CHUNKS
                 {
                     for seq in 1..meta.next_seq {
-                        chunks.remove((l.id.0, seq)).map_err(|e| map_redb(&p, e))?;
+                        chunks.remove((&l.id.0, seq)).map_err(|e| map_redb(&p, e))?;
                     }
                     let snap = crate::batch::snapshot(&mut l.doc);
                     meta.snapshot_len = snap.len() as u64;
                     meta.incremental_len = 0;
                     meta.next_seq = 1;
                     chunks
-                        .insert((l.id.0, 0), snap.as_slice())
+                        .insert((&l.id.0, 0), snap.as_slice())
                         .map_err(|e| map_redb(&p, e))?;
                 } else {
                     chunks
-                        .insert((l.id.0, meta.next_seq), inc.as_slice())
+                        .insert((&l.id.0, meta.next_seq), inc.as_slice())
                         .map_err(|e| map_redb(&p, e))?;
                     meta.next_seq += 1;
                 }
@@ -459,7 +459,7 @@ impl Writer {
         meta.heads = heads;
         {
             let mut docs = wt!(self, DOCS);
-            docs.insert(l.id.0, enc(&meta).as_slice())
+            docs.insert(&l.id.0, enc(&meta).as_slice())
                 .map_err(|e| map_redb(&p, e))?;
         }
         self.apply_index_with_ord(l.id, meta.ord, l.before.as_ref(), &after, true)?;
@@ -479,10 +479,10 @@ impl Writer {
         {
             let mut chunks = wt!(self, CHUNKS);
             for seq in 0..meta.next_seq.max(1) {
-                chunks.remove((id.0, seq)).map_err(|e| map_redb(&p, e))?;
+                chunks.remove((&id.0, seq)).map_err(|e| map_redb(&p, e))?;
             }
             let mut docs = wt!(self, DOCS);
-            docs.remove(id.0).map_err(|e| map_redb(&p, e))?;
+            docs.remove(&id.0).map_err(|e| map_redb(&p, e))?;
             let mut ords = wt!(self, ORDS);
             ords.remove(meta.ord).map_err(|e| map_redb(&p, e))?;
         }
@@ -490,7 +490,7 @@ impl Writer {
         {
             let mut of = wt!(self, CHANGE_OF);
             let old = of
-                .remove(id.0)
+                .remove(&id.0)
                 .map_err(|e| map_redb(&p, e))?
                 .map(|v| v.value());
             if let Some(seq) = old {
@@ -517,7 +517,7 @@ impl Writer {
 
     pub(crate) fn ord_of(&self, id: DocId) -> Result<u32> {
         let t = wt!(self, DOCS);
-        let v = t.get(id.0).map_err(|e| self.e(e))?;
+        let v = t.get(&id.0).map_err(|e| self.e(e))?;
         match v {
             Some(v) => Ok(dec::<DocMeta>(v.value(), "document metadata")?.ord),
             None => Err(StoreError::Internal(format!("no metadata for {id}"))),

@@ -27,7 +27,7 @@ impl Reader {
         let mut out = Vec::new();
         for row in t.iter().map_err(|e| self.e(e))? {
             let (k, v) = row.map_err(|e| self.e(e))?;
-            out.push((DocId(k.value()), dec(v.value(), "tombstone")?));
+            out.push((DocId(*k.value()), dec(v.value(), "tombstone")?));
         }
         Ok(out)
     }
@@ -46,7 +46,7 @@ impl Writer {
         }
         let t = wt!(self, PURGED_UIDS);
         let mut range = t
-            .range((uid, [0u8; 16])..=(uid, [0xff; 16]))
+            .range((uid, &[0u8; 16])..=(uid, &[0xff; 16]))
             .map_err(|e| self.e(e))?;
         let found = range.next().is_some();
         Ok(found)
@@ -86,16 +86,16 @@ impl Writer {
         {
             let mut t = wt!(self, TOMBSTONES);
             for (id, ts) in &set {
-                let known = t.get(id.0).map_err(|e| self.e(e))?.is_some();
+                let known = t.get(&id.0).map_err(|e| self.e(e))?.is_some();
                 if !known {
-                    t.insert(id.0, enc(ts).as_slice()).map_err(|e| self.e(e))?;
+                    t.insert(&id.0, enc(ts).as_slice()).map_err(|e| self.e(e))?;
                     fresh.push(*id);
                 }
             }
             let mut u = wt!(self, PURGED_UIDS);
             for (id, ts) in &set {
                 if !ts.uid.is_empty() {
-                    u.insert((ts.uid.as_str(), id.0), ())
+                    u.insert((ts.uid.as_str(), &id.0), ())
                         .map_err(|e| self.e(e))?;
                 }
             }
@@ -116,7 +116,7 @@ impl Writer {
     pub(crate) fn links_deleted_contact(&self, id: DocId) -> Result<bool> {
         let summary: Option<ItemSummary> = {
             let t = wt!(self, ITEMS);
-            let v = t.get(id.0).map_err(|e| self.e(e))?;
+            let v = t.get(&id.0).map_err(|e| self.e(e))?;
             v.map(|v| dec(v.value(), "item summary")).transpose()?
         };
         let Some(s) = summary else {
@@ -212,12 +212,12 @@ impl Writer {
         for row in t.iter().map_err(|e| self.e(e))? {
             let (k, _) = row.map_err(|e| self.e(e))?;
             let (peer, doc) = k.value();
-            if doc == id.0 {
-                keys.push(peer);
+            if *doc == id.0 {
+                keys.push(*peer);
             }
         }
         for peer in keys {
-            t.remove((peer, id.0)).map_err(|e| self.e(e))?;
+            t.remove((&peer, &id.0)).map_err(|e| self.e(e))?;
         }
         Ok(())
     }
@@ -231,9 +231,9 @@ impl Writer {
         let mut t = wt!(self, TOMBSTONES);
         let mut u = wt!(self, PURGED_UIDS);
         for (id, ts) in &set {
-            t.insert(id.0, enc(ts).as_slice()).map_err(|e| self.e(e))?;
+            t.insert(&id.0, enc(ts).as_slice()).map_err(|e| self.e(e))?;
             if !ts.uid.is_empty() {
-                u.insert((ts.uid.as_str(), id.0), ())
+                u.insert((ts.uid.as_str(), &id.0), ())
                     .map_err(|e| self.e(e))?;
             }
         }

@@ -53,7 +53,7 @@ impl Vault {
             let t = w.txn.open_table(DOCS).map_err(|e| map_redb(&p, e))?;
             let mut v = Vec::new();
             for r in t.iter().map_err(|e| map_redb(&p, e))? {
-                v.push(r.map_err(|e| map_redb(&p, e))?.0.value());
+                v.push(*r.map_err(|e| map_redb(&p, e))?.0.value());
             }
             v
         };
@@ -101,7 +101,7 @@ impl Vault {
             let t = w.txn.open_table(CONTACTS).map_err(|e| map_redb(&p, e))?;
             let mut v = Vec::new();
             for r in t.iter().map_err(|e| map_redb(&p, e))? {
-                v.push(r.map_err(|e| map_redb(&p, e))?.0.value());
+                v.push(*r.map_err(|e| map_redb(&p, e))?.0.value());
             }
             v
         };
@@ -179,11 +179,11 @@ impl Writer {
             let mut t = wt!(self, CONTACTS);
             match &after.contact {
                 Some(s) => {
-                    t.insert(me, enc(s).as_slice())
+                    t.insert(&me, enc(s).as_slice())
                         .map_err(|e| map_redb(&p, e))?;
                 }
                 None => {
-                    t.remove(me).map_err(|e| map_redb(&p, e))?;
+                    t.remove(&me).map_err(|e| map_redb(&p, e))?;
                 }
             }
         }
@@ -191,11 +191,11 @@ impl Writer {
             let mut t = wt!(self, ITEMS);
             match &after.item {
                 Some(s) => {
-                    t.insert(me, enc(s).as_slice())
+                    t.insert(&me, enc(s).as_slice())
                         .map_err(|e| map_redb(&p, e))?;
                 }
                 None => {
-                    t.remove(me).map_err(|e| map_redb(&p, e))?;
+                    t.remove(&me).map_err(|e| map_redb(&p, e))?;
                 }
             }
         }
@@ -204,11 +204,11 @@ impl Writer {
             let mut t = wt!(self, DATES);
             match &after.dates {
                 Some(d) => {
-                    t.insert(me, enc(d).as_slice())
+                    t.insert(&me, enc(d).as_slice())
                         .map_err(|e| map_redb(&p, e))?;
                 }
                 None => {
-                    t.remove(me).map_err(|e| map_redb(&p, e))?;
+                    t.remove(&me).map_err(|e| map_redb(&p, e))?;
                 }
             }
         }
@@ -224,10 +224,10 @@ impl Writer {
             }
             let mut t = wt!(self, def);
             for k in b.difference(a) {
-                t.remove((k.as_str(), me)).map_err(|e| map_redb(&p, e))?;
+                t.remove((k.as_str(), &me)).map_err(|e| map_redb(&p, e))?;
             }
             for k in a.difference(b) {
-                t.insert((k.as_str(), me), ())
+                t.insert((k.as_str(), &me), ())
                     .map_err(|e| map_redb(&p, e))?;
             }
         }
@@ -261,14 +261,14 @@ impl Writer {
             let mut t = wt!(self, TIMELINE);
             if let Some(b) = &before.item {
                 for c in &b.contacts {
-                    t.remove((c.0, b.day, b.created, me))
+                    t.remove((&c.0, b.day, b.created, &me))
                         .map_err(|e| map_redb(&p, e))?;
                     affected.push(c.0);
                 }
             }
             if let Some(a) = &after.item {
                 for c in &a.contacts {
-                    t.insert((c.0, a.day, a.created, me), a.kind.code())
+                    t.insert((&c.0, a.day, a.created, &me), a.kind.code())
                         .map_err(|e| map_redb(&p, e))?;
                     affected.push(c.0);
                 }
@@ -289,10 +289,10 @@ impl Writer {
         if due_before != due_after {
             let mut t = wt!(self, DUE);
             if let Some((d, _)) = &due_before {
-                t.remove((*d, me)).map_err(|e| map_redb(&p, e))?;
+                t.remove((*d, &me)).map_err(|e| map_redb(&p, e))?;
             }
             if let Some((d, entry)) = &due_after {
-                t.insert((*d, me), enc(entry).as_slice())
+                t.insert((*d, &me), enc(entry).as_slice())
                     .map_err(|e| map_redb(&p, e))?;
             }
         }
@@ -328,7 +328,7 @@ impl Writer {
             let contacts = wt!(self, CONTACTS);
             let tl = wt!(self, TIMELINE);
             for &c in ids {
-                let summary = match contacts.get(c).map_err(|e| map_redb(&p, e))? {
+                let summary = match contacts.get(&c).map_err(|e| map_redb(&p, e))? {
                     Some(v) => Some(dec::<ContactSummary>(v.value(), "contact summary")?),
                     None => None,
                 };
@@ -336,8 +336,8 @@ impl Writer {
                 if summary.is_some() {
                     let range = tl
                         .range(
-                            (c, i32::MIN, i64::MIN, [0u8; 16])
-                                ..=(c, i32::MAX, i64::MAX, [0xff; 16]),
+                            (&c, i32::MIN, i64::MIN, &[0u8; 16])
+                                ..=(&c, i32::MAX, i64::MAX, &[0xff; 16]),
                         )
                         .map_err(|e| map_redb(&p, e))?;
                     for row in range {
@@ -357,17 +357,17 @@ impl Writer {
                 // Timeline keys are in day order, so the last is the newest.
                 match days.last() {
                     Some(d) => {
-                        lc.insert(*c, *d).map_err(|e| map_redb(&p, e))?;
+                        lc.insert(c, *d).map_err(|e| map_redb(&p, e))?;
                     }
                     None => {
-                        lc.remove(*c).map_err(|e| map_redb(&p, e))?;
+                        lc.remove(c).map_err(|e| map_redb(&p, e))?;
                     }
                 }
                 if days.is_empty() {
-                    cd.remove(*c).map_err(|e| map_redb(&p, e))?;
+                    cd.remove(c).map_err(|e| map_redb(&p, e))?;
                 } else {
                     let bytes: Vec<u8> = days.iter().flat_map(|d| d.to_le_bytes()).collect();
-                    cd.insert(*c, bytes.as_slice())
+                    cd.insert(c, bytes.as_slice())
                         .map_err(|e| map_redb(&p, e))?;
                 }
             }
@@ -379,17 +379,17 @@ impl Writer {
             let due = summary
                 .as_ref()
                 .and_then(|s| index::cadence_due(s, days.last().copied()));
-            let old = of.get(c).map_err(|e| map_redb(&p, e))?.map(|v| v.value());
+            let old = of.get(&c).map_err(|e| map_redb(&p, e))?.map(|v| v.value());
             if old == due {
                 continue;
             }
             if let Some(d) = old {
-                cad.remove((d, c)).map_err(|e| map_redb(&p, e))?;
-                of.remove(c).map_err(|e| map_redb(&p, e))?;
+                cad.remove((d, &c)).map_err(|e| map_redb(&p, e))?;
+                of.remove(&c).map_err(|e| map_redb(&p, e))?;
             }
             if let Some(d) = due {
-                cad.insert((d, c), ()).map_err(|e| map_redb(&p, e))?;
-                of.insert(c, d).map_err(|e| map_redb(&p, e))?;
+                cad.insert((d, &c), ()).map_err(|e| map_redb(&p, e))?;
+                of.insert(&c, d).map_err(|e| map_redb(&p, e))?;
             }
         }
         Ok(())

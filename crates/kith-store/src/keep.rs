@@ -49,7 +49,7 @@ impl Lookup {
     ) -> Result<Option<T>> {
         let v = self
             .contacts
-            .get(id.0)
+            .get(&id.0)
             .map_err(|e| map_redb(&self.path, e))?;
         match v {
             Some(v) => Ok(Some(f(decode_brief(v.value())?))),
@@ -83,7 +83,7 @@ impl Reader {
     /// A contact's dates that matter (`ix_dates`), if it has any and is not archived or merged.
     pub fn dates_of(&self, id: DocId) -> Result<Option<ContactDates>> {
         let t = rt!(self, DATES);
-        let v = t.get(id.0).map_err(|e| self.e(e))?;
+        let v = t.get(&id.0).map_err(|e| self.e(e))?;
         v.map(|v| dec(v.value(), "contact dates")).transpose()
     }
 
@@ -104,7 +104,7 @@ impl Reader {
                     .chunks_exact(4)
                     .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])),
             );
-            out.rows.push((DocId(k.value()), start, out.days.len()));
+            out.rows.push((DocId(*k.value()), start, out.days.len()));
         }
         Ok(out)
     }
@@ -116,7 +116,7 @@ impl Reader {
             let (k, v) = row.map_err(|e| self.e(e))?;
             let s: ItemSummaryRef<'_> = postcard::from_bytes(v.value())
                 .map_err(|e| StoreError::Undecodable(format!("item summary: {e}")))?;
-            f(DocId(k.value()), s);
+            f(DocId(*k.value()), s);
         }
         Ok(())
     }

@@ -83,6 +83,13 @@ pub const FORMAT_VERSION: u32 = 12;
 pub const MAX_INCREMENTAL_CHUNKS: u32 = 32;
 
 pub(crate) type Id = [u8; 16];
+/// How a table declares an id key or value: redb's `&[u8; 16]` has the same on-disk type name and
+/// encoding as `[u8; 16]` (redb documents the two as compatible) but compares with one `memcmp`
+/// and decodes without allocating, where `[u8; 16]` compares byte by byte and builds a `Vec` on
+/// every decode. Every key lookup and range scan goes through this.
+pub(crate) type IdKey = &'static [u8; 16];
+/// A device or person key in a table, for the same reason as [`IdKey`].
+pub(crate) type PeerKey = &'static [u8; 32];
 
 /// Errors of the store, each saying what went wrong and what to do next.
 #[derive(Debug, thiserror::Error)]
@@ -220,6 +227,55 @@ mod tests {
     use super::*;
     use kith_core::index::ContactSummary;
     use std::collections::BTreeMap;
+
+    /// Tables declared with `[u8; 16]` keys and values (every vault written before the
+    /// declarations became [`IdKey`]) open and read with the new declarations, in key order,
+    /// composite keys included; redb refuses a table whose declared types differ, so this also
+    /// proves the type names are the same.
+    #[test]
+    fn id_key_tables_read_vaults_written_with_array_keys() {
+        use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.redb");
+        const OLD: TableDefinition<[u8; 16], [u8; 16]> = TableDefinition::new("t");
+        const OLD_PAIR: TableDefinition<(i32, [u8; 16]), [u8; 32]> = TableDefinition::new("p");
+        const NEW: TableDefinition<IdKey, IdKey> = TableDefinition::new("t");
+        const NEW_PAIR: TableDefinition<(i32, IdKey), PeerKey> = TableDefinition::new("p");
+        let ids: Vec<[u8; 16]> = [7u8, 1, 0xff, 0x80].iter().map(|b| [*b; 16]).collect();
+        {
+            let db = redb::Database::create(&path).unwrap();
+            let w = db.begin_write().unwrap();
+            {
+                let mut t = w.open_table(OLD).unwrap();
+                let mut p = w.open_table(OLD_PAIR).unwrap();
+                for (i, id) in ids.iter().enumerate() {
+                    t.insert(*id, [i as u8; 16]).unwrap();
+                    p.insert((-(i as i32), *id), [i as u8; 32]).unwrap();
+                }
+            }
+            w.commit().unwrap();
+        }
+        let db = redb::Database::open(&path).unwrap();
+        let r = db.begin_read().unwrap();
+        let t = r.open_table(NEW).unwrap();
+        let keys: Vec<[u8; 16]> = t.iter().unwrap().map(|x| *x.unwrap().0.value()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted, "same order as the byte-wise comparison");
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(*t.get(id).unwrap().unwrap().value(), [i as u8; 16]);
+        }
+        let p = r.open_table(NEW_PAIR).unwrap();
+        for (i, id) in ids.iter().enumerate() {
+            let v = p.get((-(i as i32), id)).unwrap().unwrap();
+            assert_eq!(*v.value(), [i as u8; 32]);
+        }
+        let n = p
+            .range((-1, &[0u8; 16])..=(0, &[0xff; 16]))
+            .unwrap()
+            .count();
+        assert_eq!(n, 2);
+    }
 
     #[test]
     fn borrowed_contact_summary_reads_the_stored_encoding() {

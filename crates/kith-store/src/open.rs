@@ -325,7 +325,7 @@ impl Vault {
                 let t = w.txn.open_table(DOCS).map_err(|e| w.e(e))?;
                 let mut v = Vec::new();
                 for r in t.iter().map_err(|e| w.e(e))? {
-                    v.push(r.map_err(|e| w.e(e))?.0.value());
+                    v.push(*r.map_err(|e| w.e(e))?.0.value());
                 }
                 v
             };
@@ -461,7 +461,7 @@ impl Vault {
             let mut found = Vec::new();
             for row in docs.iter().map_err(|e| map_redb(path, e))? {
                 let (k, v) = row.map_err(|e| map_redb(path, e))?;
-                let id = DocId(k.value());
+                let id = DocId(*k.value());
                 // Ok(None): a document of no kind this version knows (the tombstone document,
                 // or one written by a newer kith), stored and synced as is.
                 let kind =

@@ -23,6 +23,13 @@ pub struct DueEntry {
     pub snippet: String,
 }
 
+/// A [`DueEntry`] decoded without copying its snippet (same fields, same bytes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct DueEntryRef<'a> {
+    pub contact: Option<Id>,
+    pub snippet: &'a str,
+}
+
 /// Contact summaries as stored: `bytes[start..end]` of each entry is one encoded summary.
 #[derive(Debug, Default)]
 pub struct EncodedContacts {
@@ -58,7 +65,7 @@ impl Reader {
 
     pub fn kind_of(&self, id: DocId) -> Result<Option<Kind>> {
         let t = rt!(self, DOCS);
-        let v = t.get(id.0).map_err(|e| self.e(e))?;
+        let v = t.get(&id.0).map_err(|e| self.e(e))?;
         match v {
             Some(v) => {
                 let m: DocMeta = dec(v.value(), "document metadata")?;
@@ -83,7 +90,7 @@ impl Reader {
         let t = rt!(self, CHANGES);
         let mut out = Vec::new();
         for row in t.range(seq.saturating_add(1)..).map_err(|e| self.e(e))? {
-            out.push(DocId(row.map_err(|e| self.e(e))?.1.value()));
+            out.push(DocId(*row.map_err(|e| self.e(e))?.1.value()));
         }
         Ok(out)
     }
@@ -105,11 +112,11 @@ impl Reader {
         }
         let t = rt!(self, DOCS);
         let mut out = Vec::new();
-        for row in t.range(lo..=hi).map_err(|e| self.e(e))? {
+        for row in t.range::<&[u8; 16]>(&lo..=&hi).map_err(|e| self.e(e))? {
             let (k, v) = row.map_err(|e| self.e(e))?;
             let m: DocMeta = dec(v.value(), "document metadata")?;
             if let Some(kind) = Kind::from_code(m.kind) {
-                out.push((DocId(k.value()), kind));
+                out.push((DocId(*k.value()), kind));
             }
             if out.len() >= limit {
                 break;
@@ -128,7 +135,7 @@ impl Reader {
         let mut out = Vec::with_capacity(capacity_hint(t.len()));
         for row in t.iter().map_err(|e| self.e(e))? {
             let (k, v) = row.map_err(|e| self.e(e))?;
-            out.push((DocId(k.value()), dec(v.value(), "contact summary")?));
+            out.push((DocId(*k.value()), dec(v.value(), "contact summary")?));
         }
         Ok(out)
     }
@@ -146,20 +153,21 @@ impl Reader {
             let (k, v) = row.map_err(|e| self.e(e))?;
             let start = out.bytes.len();
             out.bytes.extend_from_slice(v.value());
-            out.entries.push((DocId(k.value()), start, out.bytes.len()));
+            out.entries
+                .push((DocId(*k.value()), start, out.bytes.len()));
         }
         Ok(out)
     }
 
     pub fn item(&self, id: DocId) -> Result<Option<ItemSummary>> {
         let t = rt!(self, ITEMS);
-        let v = t.get(id.0).map_err(|e| self.e(e))?;
+        let v = t.get(&id.0).map_err(|e| self.e(e))?;
         v.map(|v| dec(v.value(), "item summary")).transpose()
     }
 
     pub(crate) fn ids_for_key(
         &self,
-        def: TableDefinition<(&str, Id), ()>,
+        def: TableDefinition<(&str, IdKey), ()>,
         key: &str,
     ) -> Result<Vec<DocId>> {
         q_ids_for_key(&self.txn, &self.path, def, key)
@@ -198,12 +206,12 @@ impl Reader {
             let (k, _) = row.map_err(|e| self.e(e))?;
             let (key, id) = k.value();
             match &mut cur {
-                Some((ck, ids)) if ck == key => ids.push(DocId(id)),
+                Some((ck, ids)) if ck == key => ids.push(DocId(*id)),
                 _ => {
                     if let Some(done) = cur.take().filter(|(_, ids)| ids.len() > 1) {
                         out.push(done);
                     }
-                    cur = Some((key.to_string(), vec![DocId(id)]));
+                    cur = Some((key.to_string(), vec![DocId(*id)]));
                 }
             }
         }
@@ -226,30 +234,53 @@ impl Reader {
         let mut out = Vec::with_capacity(capacity_hint(t.len()));
         for row in t.iter().map_err(|e| self.e(e))? {
             let (k, v) = row.map_err(|e| self.e(e))?;
-            out.push((DocId(k.value()), v.value()));
+            out.push((DocId(*k.value()), v.value()));
         }
         Ok(out)
     }
 
     pub fn last_contact(&self, id: DocId) -> Result<Option<i32>> {
         let t = rt!(self, LAST_CONTACT);
-        let v = t.get(id.0).map_err(|e| self.e(e))?;
+        let v = t.get(&id.0).map_err(|e| self.e(e))?;
         Ok(v.map(|v| v.value()))
     }
 
     /// Open reminders due on or before `day`, earliest first, with what `kith due` shows.
     pub fn reminders_due_entries(&self, day: i32) -> Result<Vec<(i32, DocId, DueEntry)>> {
-        let t = rt!(self, DUE);
         let mut out = Vec::new();
+        self.scan_due(day, |d, id, e| {
+            out.push((
+                d,
+                id,
+                DueEntry {
+                    contact: e.contact,
+                    snippet: e.snippet.to_string(),
+                },
+            ));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `f` with every open reminder due on or before `day`, earliest first, its entry
+    /// decoded without copying (the digest reads every reminder and keeps few of the far ones).
+    pub fn scan_due(
+        &self,
+        day: i32,
+        mut f: impl FnMut(i32, DocId, DueEntryRef<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let t = rt!(self, DUE);
         for row in t
-            .range((i32::MIN, [0u8; 16])..=(day, [0xff; 16]))
+            .range((i32::MIN, &[0u8; 16])..=(day, &[0xff; 16]))
             .map_err(|e| self.e(e))?
         {
             let (k, v) = row.map_err(|e| self.e(e))?;
             let (d, id) = k.value();
-            out.push((d, DocId(id), dec(v.value(), "due entry")?));
+            let entry: DueEntryRef<'_> = postcard::from_bytes(v.value())
+                .map_err(|e| StoreError::Undecodable(format!("due entry: {e}")))?;
+            f(d, DocId(*id), entry)?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Contacts whose keep-in-touch cadence falls due on or before `day`, most overdue first.
@@ -257,12 +288,12 @@ impl Reader {
         let t = rt!(self, CADENCE);
         let mut out = Vec::new();
         for row in t
-            .range((i32::MIN, [0u8; 16])..=(day, [0xff; 16]))
+            .range((i32::MIN, &[0u8; 16])..=(day, &[0xff; 16]))
             .map_err(|e| self.e(e))?
         {
             let (k, _) = row.map_err(|e| self.e(e))?;
             let (d, id) = k.value();
-            out.push((d, DocId(id)));
+            out.push((d, DocId(*id)));
         }
         Ok(out)
     }
@@ -291,7 +322,7 @@ impl Reader {
     pub fn id_of_ord(&self, ord: u32) -> Result<Option<DocId>> {
         let t = rt!(self, ORDS);
         let v = t.get(ord).map_err(|e| self.e(e))?;
-        Ok(v.map(|v| DocId(v.value())))
+        Ok(v.map(|v| DocId(*v.value())))
     }
 
     /// Number of documents of each kind.
@@ -316,7 +347,7 @@ impl Reader {
             let (k, v) = row.map_err(|e| self.e(e))?;
             let m: DocMeta = dec(v.value(), "document metadata")?;
             if m.kind == kind.code() {
-                out.push(DocId(k.value()));
+                out.push(DocId(*k.value()));
             }
         }
         Ok(out)
@@ -326,9 +357,9 @@ impl Reader {
 /// Point lookups of summaries with each table opened once (for commands that look up one
 /// summary per output row).
 pub struct Lookup {
-    pub(crate) contacts: redb::ReadOnlyTable<Id, &'static [u8]>,
-    pub(crate) items: redb::ReadOnlyTable<Id, &'static [u8]>,
-    pub(crate) last_contact: redb::ReadOnlyTable<Id, i32>,
+    pub(crate) contacts: redb::ReadOnlyTable<IdKey, &'static [u8]>,
+    pub(crate) items: redb::ReadOnlyTable<IdKey, &'static [u8]>,
+    pub(crate) last_contact: redb::ReadOnlyTable<IdKey, i32>,
     pub(crate) path: PathBuf,
 }
 
@@ -336,20 +367,20 @@ impl Lookup {
     pub fn contact(&self, id: DocId) -> Result<Option<ContactSummary>> {
         let v = self
             .contacts
-            .get(id.0)
+            .get(&id.0)
             .map_err(|e| map_redb(&self.path, e))?;
         v.map(|v| dec(v.value(), "contact summary")).transpose()
     }
 
     pub fn item(&self, id: DocId) -> Result<Option<ItemSummary>> {
-        let v = self.items.get(id.0).map_err(|e| map_redb(&self.path, e))?;
+        let v = self.items.get(&id.0).map_err(|e| map_redb(&self.path, e))?;
         v.map(|v| dec(v.value(), "item summary")).transpose()
     }
 
     pub fn last_contact(&self, id: DocId) -> Result<Option<i32>> {
         let v = self
             .last_contact
-            .get(id.0)
+            .get(&id.0)
             .map_err(|e| map_redb(&self.path, e))?;
         Ok(v.map(|v| v.value()))
     }
@@ -394,7 +425,7 @@ impl Writer {
 
     pub(crate) fn ids_for_key(
         &self,
-        def: TableDefinition<(&str, Id), ()>,
+        def: TableDefinition<(&str, IdKey), ()>,
         key: &str,
     ) -> Result<Vec<DocId>> {
         q_ids_for_key(&self.txn, &self.path, def, key)
@@ -410,7 +441,7 @@ impl Writer {
         let t = wt!(self, CONTACTS);
         let mut out = Vec::new();
         for row in t.iter().map_err(|e| self.e(e))? {
-            out.push(DocId(row.map_err(|e| self.e(e))?.0.value()));
+            out.push(DocId(*row.map_err(|e| self.e(e))?.0.value()));
         }
         Ok(out)
     }
@@ -426,7 +457,7 @@ pub(crate) fn q_contact<T: OpenTable>(
     id: DocId,
 ) -> Result<Option<ContactSummary>> {
     let t = txn.open(CONTACTS).map_err(|e| map_redb(p, e))?;
-    let v = t.get(id.0).map_err(|e| map_redb(p, e))?;
+    let v = t.get(&id.0).map_err(|e| map_redb(p, e))?;
     v.map(|v| dec(v.value(), "contact summary")).transpose()
 }
 
@@ -434,16 +465,16 @@ pub(crate) fn q_contact<T: OpenTable>(
 pub(crate) fn q_ids_for_key<T: OpenTable>(
     txn: &T,
     p: &Path,
-    def: TableDefinition<(&str, Id), ()>,
+    def: TableDefinition<(&str, IdKey), ()>,
     key: &str,
 ) -> Result<Vec<DocId>> {
     let t = txn.open(def).map_err(|e| map_redb(p, e))?;
     let mut out = Vec::new();
     for row in t
-        .range((key, [0u8; 16])..=(key, [0xff; 16]))
+        .range((key, &[0u8; 16])..=(key, &[0xff; 16]))
         .map_err(|e| map_redb(p, e))?
     {
-        out.push(DocId(row.map_err(|e| map_redb(p, e))?.0.value().1));
+        out.push(DocId(*row.map_err(|e| map_redb(p, e))?.0.value().1));
     }
     Ok(out)
 }
@@ -458,12 +489,12 @@ pub(crate) fn q_timeline<T: OpenTable>(
     let c = contact.0;
     let mut out = Vec::new();
     let range = t
-        .range((c, i32::MIN, i64::MIN, [0u8; 16])..=(c, i32::MAX, i64::MAX, [0xff; 16]))
+        .range((&c, i32::MIN, i64::MIN, &[0u8; 16])..=(&c, i32::MAX, i64::MAX, &[0xff; 16]))
         .map_err(|e| map_redb(p, e))?;
     for row in range {
         let (k, v) = row.map_err(|e| map_redb(p, e))?;
         if let Some(kind) = Kind::from_code(v.value()) {
-            out.push((DocId(k.value().3), kind));
+            out.push((DocId(*k.value().3), kind));
         }
     }
     Ok(out)
@@ -472,7 +503,7 @@ pub(crate) fn q_timeline<T: OpenTable>(
 /// Whether a document was deleted for good (it is in the tombstone set).
 pub(crate) fn q_is_deleted<T: OpenTable>(txn: &T, p: &Path, id: DocId) -> Result<bool> {
     let t = txn.open(TOMBSTONES).map_err(|e| map_redb(p, e))?;
-    let found = t.get(id.0).map_err(|e| map_redb(p, e))?.is_some();
+    let found = t.get(&id.0).map_err(|e| map_redb(p, e))?.is_some();
     Ok(found)
 }
 

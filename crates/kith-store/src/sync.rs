@@ -72,7 +72,7 @@ impl Reader {
         let mut out = BTreeMap::new();
         for row in t.iter().map_err(|e| self.e(e))? {
             let (k, v) = row.map_err(|e| self.e(e))?;
-            out.insert(k.value(), dec(v.value(), "peer state")?);
+            out.insert(*k.value(), dec(v.value(), "peer state")?);
         }
         Ok(out)
     }
@@ -89,7 +89,7 @@ impl Reader {
         for row in t.iter().map_err(|e| self.e(e))? {
             let (k, v) = row.map_err(|e| self.e(e))?;
             let (peer, doc) = k.value();
-            out.push((peer, DocId(doc), dec(v.value(), "quarantine entry")?));
+            out.push((*peer, DocId(*doc), dec(v.value(), "quarantine entry")?));
         }
         Ok(out)
     }
@@ -104,7 +104,7 @@ impl Reader {
         let mut h = BucketHashes::empty();
         for row in t.iter().map_err(|e| self.e(e))? {
             let (k, v) = row.map_err(|e| self.e(e))?;
-            h.0[k.value() as usize] = v.value();
+            h.0[k.value() as usize] = *v.value();
         }
         Ok(h)
     }
@@ -117,19 +117,19 @@ pub(crate) fn sync_err(e: StoreError) -> kith_core::sync::StoreError {
 pub(crate) type SyncResult<T> = std::result::Result<T, kith_core::sync::StoreError>;
 
 /// The reads the sync engine needs, on the tables of either a read or a write transaction.
-pub(crate) fn sync_buckets<T: ReadableTable<u8, [u8; 16]>>(
+pub(crate) fn sync_buckets<T: ReadableTable<u8, IdKey>>(
     t: &T,
     p: &Path,
 ) -> SyncResult<BucketHashes> {
     let mut h = BucketHashes::empty();
     for row in t.iter().map_err(|e| sync_err(map_redb(p, e)))? {
         let (k, v) = row.map_err(|e| sync_err(map_redb(p, e)))?;
-        h.0[k.value() as usize] = v.value();
+        h.0[k.value() as usize] = *v.value();
     }
     Ok(h)
 }
 
-pub(crate) fn sync_leaves<T: ReadableTable<Id, &'static [u8]>>(
+pub(crate) fn sync_leaves<T: ReadableTable<IdKey, &'static [u8]>>(
     t: &T,
     bucket: u8,
     p: &Path,
@@ -139,16 +139,19 @@ pub(crate) fn sync_leaves<T: ReadableTable<Id, &'static [u8]>>(
     lo[0] = bucket;
     hi[0] = bucket;
     let mut out = Vec::new();
-    for row in t.range(lo..=hi).map_err(|e| sync_err(map_redb(p, e)))? {
+    for row in t
+        .range::<&[u8; 16]>(&lo..=&hi)
+        .map_err(|e| sync_err(map_redb(p, e)))?
+    {
         let (k, v) = row.map_err(|e| sync_err(map_redb(p, e)))?;
         let m: DocMeta = dec(v.value(), "document metadata").map_err(sync_err)?;
-        let id = DocId(k.value());
+        let id = DocId(*k.value());
         out.push((id, leaf_of(&id, &m.heads)));
     }
     Ok(out)
 }
 
-pub(crate) fn sync_load<T: ReadableTable<(Id, u32), &'static [u8]>>(
+pub(crate) fn sync_load<T: ReadableTable<(IdKey, u32), &'static [u8]>>(
     t: &T,
     doc: &DocId,
     p: &Path,
@@ -161,14 +164,14 @@ pub(crate) fn sync_load<T: ReadableTable<(Id, u32), &'static [u8]>>(
     }
 }
 
-pub(crate) fn sync_state_of<T: ReadableTable<([u8; 32], Id), &'static [u8]>>(
+pub(crate) fn sync_state_of<T: ReadableTable<(PeerKey, IdKey), &'static [u8]>>(
     t: &T,
     peer: &kith_core::sync::PeerId,
     doc: &DocId,
     p: &Path,
 ) -> SyncResult<Option<Vec<u8>>> {
     let v = t
-        .get((peer.0, doc.0))
+        .get((&peer.0, &doc.0))
         .map_err(|e| sync_err(map_redb(p, e)))?;
     Ok(v.map(|v| v.value().to_vec()))
 }
@@ -227,7 +230,7 @@ macro_rules! sync_store_impl {
                     .txn
                     .open_table(TOMBSTONES)
                     .map_err(|e| sync_err(self.e(e)))?;
-                let v = t.get(doc.0).map_err(|e| sync_err(self.e(e)))?;
+                let v = t.get(&doc.0).map_err(|e| sync_err(self.e(e)))?;
                 Ok(v.is_some())
             }
         }
@@ -251,7 +254,7 @@ impl Writer {
         let mut cur = t
             .get(b)
             .map_err(|e| self.e(e))?
-            .map(|v| v.value())
+            .map(|v| *v.value())
             .unwrap_or([0u8; 16]);
         for leaf in [old, new].into_iter().flatten() {
             for (x, y) in cur.iter_mut().zip(leaf) {
@@ -261,7 +264,7 @@ impl Writer {
         if cur == [0u8; 16] {
             t.remove(b).map_err(|e| self.e(e))?;
         } else {
-            t.insert(b, cur).map_err(|e| self.e(e))?;
+            t.insert(b, &cur).map_err(|e| self.e(e))?;
         }
         Ok(())
     }
@@ -274,14 +277,14 @@ impl Writer {
             for row in t.iter().map_err(|e| map_redb(&p, e))? {
                 let (k, v) = row.map_err(|e| map_redb(&p, e))?;
                 let m: DocMeta = dec(v.value(), "document metadata")?;
-                let id = DocId(k.value());
+                let id = DocId(*k.value());
                 hashes.toggle(&id, &leaf_of(&id, &m.heads));
             }
         }
         let mut t = wt!(self, BUCKETS);
         for (b, h) in hashes.0.iter().enumerate() {
             if *h != [0u8; 16] {
-                t.insert(b as u8, *h).map_err(|e| map_redb(&p, e))?;
+                t.insert(b as u8, h).map_err(|e| map_redb(&p, e))?;
             }
         }
         Ok(())
@@ -304,14 +307,14 @@ impl Writer {
         };
         let mut of = wt!(self, CHANGE_OF);
         let old = of
-            .insert(id.0, seq)
+            .insert(&id.0, seq)
             .map_err(|e| map_redb(&p, e))?
             .map(|v| v.value());
         let mut ch = wt!(self, CHANGES);
         if let Some(o) = old {
             ch.remove(o).map_err(|e| map_redb(&p, e))?;
         }
-        ch.insert(seq, id.0).map_err(|e| map_redb(&p, e))?;
+        ch.insert(seq, &id.0).map_err(|e| map_redb(&p, e))?;
         Ok(())
     }
 
@@ -327,7 +330,7 @@ impl Writer {
         let mut out = Vec::new();
         for row in t.range(seq.saturating_add(1)..).map_err(|e| self.e(e))? {
             let (_, id) = row.map_err(|e| self.e(e))?;
-            out.push(DocId(id.value()));
+            out.push(DocId(*id.value()));
         }
         Ok(out)
     }
@@ -373,13 +376,13 @@ impl Writer {
             return Ok(());
         }
         let mut t = wt!(self, SYNC_STATES);
-        t.insert((peer, id.0), state).map_err(|e| self.e(e))?;
+        t.insert((&peer, &id.0), state).map_err(|e| self.e(e))?;
         Ok(())
     }
 
     pub fn peer_state(&self, peer: [u8; 32]) -> Result<PeerState> {
         let t = wt!(self, PEERS);
-        let v = t.get(peer).map_err(|e| self.e(e))?;
+        let v = t.get(&peer).map_err(|e| self.e(e))?;
         match v {
             Some(v) => dec(v.value(), "peer state"),
             None => Ok(PeerState::default()),
@@ -388,7 +391,7 @@ impl Writer {
 
     pub fn set_peer_state(&mut self, peer: [u8; 32], st: &PeerState) -> Result<()> {
         let mut t = wt!(self, PEERS);
-        t.insert(peer, enc(st).as_slice()).map_err(|e| self.e(e))?;
+        t.insert(&peer, enc(st).as_slice()).map_err(|e| self.e(e))?;
         Ok(())
     }
 
@@ -396,7 +399,7 @@ impl Writer {
     pub fn quarantine(&mut self, peer: [u8; 32], id: DocId, reason: &str) -> Result<()> {
         let now = self.now;
         let mut t = wt!(self, QUARANTINE);
-        let mut q: Quarantined = match t.get((peer, id.0)).map_err(|e| map_redb(&self.path, e))? {
+        let mut q: Quarantined = match t.get((&peer, &id.0)).map_err(|e| map_redb(&self.path, e))? {
             Some(v) => dec(v.value(), "quarantine entry")?,
             None => Quarantined {
                 since: now,
@@ -406,7 +409,7 @@ impl Writer {
         q.reason = reason.to_string();
         q.last = now;
         q.count = q.count.saturating_add(1);
-        t.insert((peer, id.0), enc(&q).as_slice())
+        t.insert((&peer, &id.0), enc(&q).as_slice())
             .map_err(|e| map_redb(&self.path, e))?;
         Ok(())
     }
@@ -421,14 +424,14 @@ impl Writer {
         let p = self.path.clone();
         let mut t = wt!(self, QUARANTINE);
         let gone: Vec<Id> = t
-            .range((peer, [0u8; 16])..=(peer, [0xffu8; 16]))
+            .range((&peer, &[0u8; 16])..=(&peer, &[0xffu8; 16]))
             .map_err(|e| map_redb(&p, e))?
             .filter_map(|r| r.ok())
-            .map(|(k, _)| k.value().1)
+            .map(|(k, _)| *k.value().1)
             .filter(|d| !keep.contains(&DocId(*d)))
             .collect();
         for d in gone {
-            t.remove((peer, d)).map_err(|e| map_redb(&p, e))?;
+            t.remove((&peer, &d)).map_err(|e| map_redb(&p, e))?;
         }
         Ok(())
     }
@@ -495,7 +498,7 @@ impl Writer {
         }
         let exists = {
             let t = wt!(self, DOCS);
-            let v = t.get(id.0).map_err(|e| self.e(e))?;
+            let v = t.get(&id.0).map_err(|e| self.e(e))?;
             v.is_some()
         };
         if exists
@@ -508,14 +511,14 @@ impl Writer {
         let ord = self.next_ord()?;
         {
             let mut t = wt!(self, ORDS);
-            t.insert(ord, id.0).map_err(|e| map_redb(&p, e))?;
+            t.insert(ord, &id.0).map_err(|e| map_redb(&p, e))?;
         }
         self.toggle_bucket(&id, None, Some(leaf_of(&id, &w.heads)))?;
         self.record_change(id)?;
         {
             let mut chunks = wt!(self, CHUNKS);
             chunks
-                .insert((id.0, 0), bytes)
+                .insert((&id.0, 0), bytes)
                 .map_err(|e| map_redb(&p, e))?;
         }
         let meta = DocMeta {
@@ -528,7 +531,7 @@ impl Writer {
         };
         {
             let mut docs = wt!(self, DOCS);
-            docs.insert(id.0, enc(&meta).as_slice())
+            docs.insert(&id.0, enc(&meta).as_slice())
                 .map_err(|e| map_redb(&p, e))?;
         }
         self.apply_index_with_ord(id, ord, None, &w.index, false)?;
@@ -565,10 +568,10 @@ impl Writer {
             let tomb = wt!(self, TOMBSTONES);
             let metas = wt!(self, DOCS);
             for (id, bytes, w) in docs {
-                if tomb.get(id.0).map_err(|e| map_redb(&p, e))?.is_some() {
+                if tomb.get(&id.0).map_err(|e| map_redb(&p, e))?.is_some() {
                     continue;
                 }
-                let exists = metas.get(id.0).map_err(|e| map_redb(&p, e))?.is_some();
+                let exists = metas.get(&id.0).map_err(|e| map_redb(&p, e))?.is_some();
                 if exists
                     || id == kith_core::tombstones::TOMBSTONES_DOC
                     || id == kith_core::devices::DEVICES_DOC
@@ -594,7 +597,7 @@ impl Writer {
             for d in &fresh {
                 if let Some(item) = &d.index.item {
                     for c in &item.contacts {
-                        if tomb.get(c.0).map_err(|e| map_redb(&p, e))?.is_some() {
+                        if tomb.get(&c.0).map_err(|e| map_redb(&p, e))?.is_some() {
                             orphans.push(d.id);
                             break;
                         }

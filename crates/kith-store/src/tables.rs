@@ -51,40 +51,40 @@ macro_rules! tables {
 
 tables! {
     META: &str => &[u8] = "meta", Core;
-    DOCS: Id => &[u8] = "docs", Core;
-    CHUNKS: (Id, u32) => &[u8] = "chunks", Core;
-    ORDS: u32 => Id = "ords", Core;
-    CONTACTS: Id => &[u8] = "ix_contacts", Derived;
-    ITEMS: Id => &[u8] = "ix_items", Derived;
-    NAMES: (&str, Id) => () = "ix_names", Derived;
-    EMAILS: (&str, Id) => () = "ix_emails", Derived;
-    PHONES: (&str, Id) => () = "ix_phones", Derived;
-    UIDS: (&str, Id) => () = "ix_uids", Derived;
+    DOCS: IdKey => &[u8] = "docs", Core;
+    CHUNKS: (IdKey, u32) => &[u8] = "chunks", Core;
+    ORDS: u32 => IdKey = "ords", Core;
+    CONTACTS: IdKey => &[u8] = "ix_contacts", Derived;
+    ITEMS: IdKey => &[u8] = "ix_items", Derived;
+    NAMES: (&str, IdKey) => () = "ix_names", Derived;
+    EMAILS: (&str, IdKey) => () = "ix_emails", Derived;
+    PHONES: (&str, IdKey) => () = "ix_phones", Derived;
+    UIDS: (&str, IdKey) => () = "ix_uids", Derived;
     POSTINGS: &str => &[u8] = "ix_postings", Derived;
-    TIMELINE: (Id, i32, i64, Id) => u8 = "ix_timeline", Derived;
-    LAST_CONTACT: Id => i32 = "ix_last_contact", Derived;
-    DUE: (i32, Id) => &[u8] = "ix_due", Derived;
-    CADENCE: (i32, Id) => () = "ix_cadence", Derived;
-    CADENCE_OF: Id => i32 = "ix_cadence_of", Derived;
+    TIMELINE: (IdKey, i32, i64, IdKey) => u8 = "ix_timeline", Derived;
+    LAST_CONTACT: IdKey => i32 = "ix_last_contact", Derived;
+    DUE: (i32, IdKey) => &[u8] = "ix_due", Derived;
+    CADENCE: (i32, IdKey) => () = "ix_cadence", Derived;
+    CADENCE_OF: IdKey => i32 = "ix_cadence_of", Derived;
     /// Dates that matter of a contact (postcard `ContactDates`): `kith due`/`digest` read them.
-    DATES: Id => &[u8] = "ix_dates", Derived;
+    DATES: IdKey => &[u8] = "ix_dates", Derived;
     /// The day of every interaction with a contact (i32 LE each, ascending, one per
     /// interaction): the digest's rhythms and `kith stats` read them.
-    CONTACT_DAYS: Id => &[u8] = "ix_contact_days", Derived;
-    BUCKETS: u8 => [u8; 16] = "ix_buckets", Derived;
+    CONTACT_DAYS: IdKey => &[u8] = "ix_contact_days", Derived;
+    BUCKETS: u8 => IdKey = "ix_buckets", Derived;
     /// Documents deleted for good: derived from the tombstone document (docs/design/deletion.md).
-    TOMBSTONES: Id => &[u8] = "ix_tombstones", Derived;
+    TOMBSTONES: IdKey => &[u8] = "ix_tombstones", Derived;
     /// vCard UIDs of deleted contacts, so an import does not bring them back.
-    PURGED_UIDS: (&str, Id) => () = "ix_purged_uids", Derived;
+    PURGED_UIDS: (&str, IdKey) => () = "ix_purged_uids", Derived;
     /// What each received document shows (its projection), under its `received` key: share
     /// id ‖ pseudonym (`received.rs`).
     RECEIVED_ROWS: &[u8] => &[u8] = "ix_received", Derived;
-    SYNC_STATES: ([u8; 32], Id) => &[u8] = "sync_states", Local;
-    CHANGES: u64 => Id = "changes", Local;
-    CHANGE_OF: Id => u64 = "change_of", Local;
-    PEERS: [u8; 32] => &[u8] = "peers", Local;
+    SYNC_STATES: (PeerKey, IdKey) => &[u8] = "sync_states", Local;
+    CHANGES: u64 => IdKey = "changes", Local;
+    CHANGE_OF: IdKey => u64 = "change_of", Local;
+    PEERS: PeerKey => &[u8] = "peers", Local;
     /// Documents skipped by a sync session, per (peer, doc); see `Quarantined`.
-    QUARANTINE: ([u8; 32], Id) => &[u8] = "quarantine", Lazy;
+    QUARANTINE: (PeerKey, IdKey) => &[u8] = "quarantine", Lazy;
     /// Sharing (docs/design/sharing.md, `share.rs`): persons paired with, by their key.
     PERSONS: &[u8] => &[u8] = "persons", Lazy;
     /// Shares this device serves, by share id.

@@ -38,7 +38,7 @@ impl Reader {
         let mut out = Vec::with_capacity(capacity_hint(t.len()));
         for row in t.iter().map_err(|e| self.e(e))? {
             let (k, v) = row.map_err(|e| self.e(e))?;
-            out.push((DocId(k.value()), dec(v.value(), "item summary")?));
+            out.push((DocId(*k.value()), dec(v.value(), "item summary")?));
         }
         Ok(out)
     }
@@ -49,7 +49,7 @@ impl Reader {
         let mut out = std::collections::HashMap::with_capacity(capacity_hint(t.len()));
         for row in t.iter().map_err(|e| self.e(e))? {
             let (k, v) = row.map_err(|e| self.e(e))?;
-            out.insert(k.value(), DocId(v.value()));
+            out.insert(k.value(), DocId(*v.value()));
         }
         Ok(out)
     }
