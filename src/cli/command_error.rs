@@ -149,6 +149,12 @@ impl From<AppError> for CommandError {
 /// The exit code of a run, after printing what went wrong: the command's result first, then
 /// the final flush of stdout (which fails only when nothing else did).
 pub fn finish(result: Result<(), AppError>, flushed: std::io::Result<()>) -> i32 {
+    if std::env::var_os("KITH_TEST_HEAP_REPORT").is_some() {
+        eprintln!(
+            "heap on huge pages: {} KiB",
+            super::heap::huge_kib().map_or("unknown".into(), |k| k.to_string())
+        );
+    }
     match (result, flushed) {
         (Err(e), _) => CommandError::from(e).print(),
         (Ok(()), Err(e)) => CommandError::from_flush(e).print(),

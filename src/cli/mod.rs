@@ -10,6 +10,7 @@ mod conventions;
 mod device;
 mod edit;
 mod editor;
+mod heap;
 mod interop;
 mod intro;
 mod items;
@@ -230,6 +231,7 @@ pub(crate) fn clock() -> Result<Clock, AppError> {
 impl Ctx {
     /// Opens the vault for a command that only reads: nothing is written or synced to disk.
     pub fn open_read(&self) -> Result<App, AppError> {
+        heap::on_huge_pages();
         let t = std::time::Instant::now();
         let vault = Vault::open_read_only(&crate::app::vault_path(&self.home))?;
         tracing::debug!(home = %self.home.display(), ms = t.elapsed().as_millis() as u64, "vault opened read-only");

@@ -263,3 +263,62 @@ fn done_and_log_resolve_and_write_in_one_command() {
     let e = t.fails(&["done", &rid.trim()[..8]], 1);
     assert!(e.contains("already done"), "{e}");
 }
+
+/// The heap of a read command on transparent huge pages (`cli/heap.rs`): where the kernel
+/// offers them (`madvise` or `always` mode), `kith list` over a few hundred contacts (enough
+/// that it allocates beyond what the argument parser freed) has anonymous memory on huge pages,
+/// and with `KITH_NO_HUGE_HEAP=1` it has none unless the kernel gives them to everything
+/// (`always`). Either way the output is the same.
+#[test]
+fn read_commands_put_their_heap_on_huge_pages_and_can_be_told_not_to() {
+    let t = TestEnv::new();
+    let cards: String = (0..400)
+        .map(|i| {
+            format!(
+                "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Person {i}\r\nEMAIL:p{i}@example.com\r\nNOTE:{}\r\nEND:VCARD\r\n",
+                "met at a conference ".repeat(10)
+            )
+        })
+        .collect();
+    let file = t.root().join("people.vcf");
+    std::fs::write(&file, cards).unwrap();
+    t.ok(&["import", file.to_str().unwrap()]);
+    let mode =
+        std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
+    let run = |off: bool| {
+        let mut envs = vec![("KITH_TEST_HEAP_REPORT", "1")];
+        if off {
+            envs.push(("KITH_NO_HUGE_HEAP", "1"));
+        }
+        let o = t.run_with(&["list", "--json"], &envs, None);
+        assert_eq!(o.code, 0, "{o:#?}");
+        let kib = o
+            .stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("heap on huge pages: "))
+            .unwrap_or_else(|| panic!("no heap report: {}", o.stderr))
+            .trim_end_matches("KiB")
+            .trim()
+            .to_string();
+        (o.stdout, kib)
+    };
+    let (on, on_kib) = run(false);
+    let (off, off_kib) = run(true);
+    assert_eq!(on, off, "same listing with and without huge pages");
+    assert_eq!(on.matches("\"name\"").count(), 400, "{on}");
+    if !cfg!(all(target_os = "linux", target_env = "gnu")) || on_kib == "unknown" {
+        return;
+    }
+    let (on_kib, off_kib): (u64, u64) = (on_kib.parse().unwrap(), off_kib.parse().unwrap());
+    if mode.contains("[madvise]") {
+        assert!(on_kib >= 2048, "no heap on huge pages: {on_kib} KiB");
+        assert_eq!(off_kib, 0, "KITH_NO_HUGE_HEAP=1 still advised the heap");
+    } else if mode.contains("[always]") {
+        assert!(on_kib >= 2048, "no heap on huge pages: {on_kib} KiB");
+    } else {
+        eprintln!(
+            "transparent huge pages are off here ({}): nothing to check",
+            mode.trim()
+        );
+    }
+}
