@@ -52,7 +52,7 @@ impl UpcomingDate {
                 "date"
             },
             id: self.contact,
-            date: self.on.to_string(),
+            date: self.on,
             days: self.days,
             contact: Some(self.contact),
             name: self.name.clone(),

@@ -131,7 +131,7 @@ mod tests {
         app.remind(c, due, "call").unwrap();
         let rows = app.due(crate::app::parse_span("1d").unwrap()).unwrap();
         assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].date, "2026-01-02");
+        assert_eq!(rows[0].date.to_string(), "2026-01-02");
         assert_eq!(rows[0].days, 0);
         // A day later the same reminder is one day overdue, with no new App.
         t.fetch_add(DAY, Ordering::SeqCst);

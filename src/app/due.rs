@@ -25,7 +25,7 @@ impl App {
             rows.push(DueRow {
                 kind: "reminder",
                 id,
-                date: Date::from_days(day).to_string(),
+                date: Date::from_days(day),
                 days: day - today,
                 contact,
                 name,
@@ -82,7 +82,7 @@ impl App {
             rows.push(DueRow {
                 kind: "keep-in-touch",
                 id,
-                date: Date::from_days(day).to_string(),
+                date: Date::from_days(day),
                 days: day - today,
                 contact: Some(id),
                 name,
@@ -103,7 +103,7 @@ impl App {
             rows.push(DueRow {
                 kind: "introduction",
                 id: l.id,
-                date: Date::from_days(day).to_string(),
+                date: Date::from_days(day),
                 days: day - today,
                 contact: l.contact,
                 name: l.name,
@@ -113,12 +113,19 @@ impl App {
                 sort: day,
             });
         }
-        rows.sort_by(|a, b| {
+        // By (day, name, id), ties kept in the order above (a contact's keep-in-touch row and
+        // its dates share day, name and id). The rows are large, so their indexes are sorted
+        // and each row moved once.
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (a, b) = (&rows[a], &rows[b]);
             a.sort
                 .cmp(&b.sort)
                 .then(a.name.cmp(&b.name))
                 .then(a.id.cmp(&b.id))
         });
+        let mut slots: Vec<Option<DueRow>> = rows.into_iter().map(Some).collect();
+        let rows: Vec<DueRow> = order.into_iter().filter_map(|i| slots[i].take()).collect();
         Ok(rows)
     }
 }
@@ -128,7 +135,8 @@ impl App {
 pub struct DueRow {
     pub kind: &'static str,
     pub id: DocId,
-    pub date: String,
+    /// `YYYY-MM-DD` in JSON.
+    pub date: Date,
     pub days: i32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub contact: Option<DocId>,
