@@ -124,6 +124,17 @@ pub struct DaemonArgs {
     pub web_port: u16,
 }
 
+/// An error's text on one log line: a network error's text can span lines (a cause under
+/// it, blank lines between), and every line of the daemon's log starts with its time.
+fn one_line(text: &str) -> String {
+    let parts: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    parts.join(" / ")
+}
+
 /// The time for a daemon log line (the real clock: a log is read later).
 fn stamp() -> String {
     kith_core::time::format_unix_ms_utc(jiff::Timestamp::now().as_millisecond())
@@ -161,15 +172,30 @@ pub fn daemon(ctx: &Ctx, a: DaemonArgs, out: &mut Out) -> Result<(), AppError> {
                 out.flush().map_err(io_err)?;
             }
             DaemonEvent::ResponderFailed { peer, error } => {
-                eprintln!("{} sync from {peer} failed: {error}", stamp())
+                eprintln!("{} sync from {peer} failed: {}", stamp(), one_line(&error))
             }
             DaemonEvent::PushFailed { name, error, retry } => eprintln!(
-                "{} sync with {name} failed: {error}; retrying in {} s",
+                "{} sync with {name} failed: {}; retrying in {} s",
                 stamp(),
+                one_line(&error),
                 retry.as_secs()
             ),
             DaemonEvent::Stopped => out.note(format!("{} kith daemon stopped", stamp())),
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn a_multi_line_error_is_one_log_line() {
+        assert_eq!(
+            one_line("connect failed\n\nCaused by:\n    timed out\n"),
+            "connect failed / Caused by: / timed out"
+        );
+        assert_eq!(one_line("nothing moved"), "nothing moved");
+    }
 }

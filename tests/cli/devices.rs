@@ -432,6 +432,6 @@ fn assert_stamped(log: &str) {
             && stamp.ends_with('Z')
             && stamp.as_bytes()[10] == b'T'
             && stamp[..4].parse::<u32>().is_ok_and(|y| y >= 2024);
-        assert!(ok, "not stamped: {line:?}");
+        assert!(ok, "not stamped: {line:?} in the log:\n{log}");
     }
 }
