@@ -532,9 +532,12 @@ impl App {
             digest_line(today, id, contact, name, day, why)
         };
 
+        // Every contact's interaction days, read once: the overdue lines take their last
+        // contact from them (the same day as `ix_last_contact`), the fading ties their rhythm.
+        let contact_days = r.contact_days()?;
         let mut overdue = Vec::new();
         for (day, id) in r.cadence_due(today)? {
-            let last = look.last_contact(id)?;
+            let last = contact_days.get(id).and_then(|d| d.last().copied());
             let Some((name, why)) = look.with_contact(id, |s| {
                 let why = match last {
                     Some(last) => format!(
@@ -555,7 +558,7 @@ impl App {
 
         // Fading ties and reconnections: contacts whose last contact is long enough ago, each
         // with the day of every interaction (`ix_contact_days`, one row per contact).
-        let silent = self.silent_ties(&look, &r.contact_days()?, today, &listed, true)?;
+        let silent = self.silent_ties(&look, &contact_days, today, &listed, true)?;
         let fading = silent.fading;
         let mut candidates = silent.candidates;
         // The best candidates by (interactions, gap), all of those tied with the last one kept,

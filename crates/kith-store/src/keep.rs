@@ -28,6 +28,14 @@ impl ContactDays {
         self.rows.iter().map(|&(id, a, b)| (id, &self.days[a..b]))
     }
 
+    /// One contact's days (ascending), if it has any. The last of them is its
+    /// `ix_last_contact` day: both tables are written from the same list.
+    pub fn get(&self, id: DocId) -> Option<&[i32]> {
+        let i = self.rows.binary_search_by(|r| r.0.cmp(&id)).ok()?;
+        let (_, a, b) = self.rows[i];
+        Some(&self.days[a..b])
+    }
+
     /// Number of contacts with at least one interaction.
     pub fn len(&self) -> usize {
         self.rows.len()
