@@ -278,6 +278,24 @@ mod tests {
     }
 
     #[test]
+    fn borrowed_due_entry_reads_the_stored_encoding() {
+        for e in [
+            DueEntry {
+                contact: Some([3; 16]),
+                snippet: "Promised: send the paper — café".into(),
+            },
+            DueEntry {
+                contact: None,
+                snippet: String::new(),
+            },
+        ] {
+            let bytes = enc(&e);
+            let r: DueEntryRef<'_> = postcard::from_bytes(&bytes).unwrap();
+            assert_eq!((r.contact, r.snippet), (e.contact, e.snippet.as_str()));
+        }
+    }
+
+    #[test]
     fn borrowed_contact_summary_reads_the_stored_encoding() {
         let s = ContactSummary {
             name: "Zoë Ångström".into(),

@@ -359,7 +359,6 @@ impl Reader {
 pub struct Lookup {
     pub(crate) contacts: redb::ReadOnlyTable<IdKey, &'static [u8]>,
     pub(crate) items: redb::ReadOnlyTable<IdKey, &'static [u8]>,
-    pub(crate) last_contact: redb::ReadOnlyTable<IdKey, i32>,
     pub(crate) path: PathBuf,
 }
 
@@ -376,14 +375,6 @@ impl Lookup {
         let v = self.items.get(&id.0).map_err(|e| map_redb(&self.path, e))?;
         v.map(|v| dec(v.value(), "item summary")).transpose()
     }
-
-    pub fn last_contact(&self, id: DocId) -> Result<Option<i32>> {
-        let v = self
-            .last_contact
-            .get(&id.0)
-            .map_err(|e| map_redb(&self.path, e))?;
-        Ok(v.map(|v| v.value()))
-    }
 }
 
 impl Reader {
@@ -392,7 +383,6 @@ impl Reader {
         Ok(Lookup {
             contacts: rt!(self, CONTACTS),
             items: rt!(self, ITEMS),
-            last_contact: rt!(self, LAST_CONTACT),
             path: self.path.clone(),
         })
     }
